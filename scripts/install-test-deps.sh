@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System tools the tests use (Debian packages). Idempotent; quiet when everything is present.
+set -euo pipefail
+pkgs=(openssl openssh-client passwd util-linux fdisk e2fsprogs dosfstools iproute2 iptables nftables
+      udftools genisoimage p7zip-full unzip hyperfine sudo procps kmod)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

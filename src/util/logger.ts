@@ -1,0 +1,126 @@
+// waagent's log line format, several appenders, and a redaction layer that every line passes
+// through: SAS signatures, PEM private keys and registered secret values can never be written.
+import { appendFileSync, existsSync, renameSync, statSync, writeSync } from 'node:fs';
+
+export type Level = 'VERBOSE' | 'INFO' | 'WARNING' | 'ERROR';
+const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 };
+
+export interface Appender {
+  level: Level;
+  write(line: string): void;
+}
+
+const SAS_RE = /(https?:\/\/[^\s?"'<>]+\?)((?:sv|st|se|sr|sp|sip|spr|sig|skoid|sktid|skt|ske|sks|skv|ss|srt|spr)=[^\s"'<>]*)/gi;
+const SIG_RE = /([?&]sig=)[^&\s"'<>]+/gi;
+const PEM_KEY_RE = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g;
+const JSON_SECRET_RE = /("(?:protectedSettings|password|adminPassword|UserPassword|secret|privateKey)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
+const XML_SECRET_RE = /(<(?:[\w]+:)?(?:UserPassword|ProtectedSettings|protectedSettings)[^>]*>)[\s\S]*?(<\/)/gi;
+
+const secrets = new Set<string>();
+
+/** Register a value that must never be written anywhere (a password, a decrypted setting...). */
+export function addSecret(value: string | undefined | null): void {
+  if (value && value.length >= 4) secrets.add(value);
+}
+
+export function redact(text: string): string {
+  let out = text
+    .replace(PEM_KEY_RE, '<redacted private key>')
+    .replace(SAS_RE, '$1<redacted>')
+    .replace(SIG_RE, '$1<redacted>')
+    .replace(JSON_SECRET_RE, '$1"<redacted>"')
+    .replace(XML_SECRET_RE, '$1<redacted>$2');
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('<redacted>');
+  return out;
+}
+
+/** waagent forces lines to ASCII with backslash escapes. */
+function asciiEscape(s: string): string {
+  return s.replace(/[^\x09\x0a\x20-\x7e]/g, (c) => {
+    const cp = c.codePointAt(0)!;
+    if (cp <= 0xff) return '\\x' + cp.toString(16).padStart(2, '0');
+    if (cp <= 0xffff) return '\\u' + cp.toString(16).padStart(4, '0');
+    return '\\U' + cp.toString(16).padStart(8, '0');
+  });
+}
+
+/** UTC ISO-8601 with microseconds: 2025-11-19T12:41:22.123000Z */
+export function timestamp(d = new Date()): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export class StreamAppender implements Appender {
+  level: Level;
+  private readonly fd: number;
+  constructor(fd: number, level: Level) { this.fd = fd; this.level = level; }
+  write(line: string): void {
+    try { writeSync(this.fd, line); } catch { /* EPIPE or closed console: logging must never kill us */ }
+  }
+}
+
+/** Appends per line (so external rotation works) and rotates itself past maxBytes (bounded disk). */
+export class FileAppender implements Appender {
+  level: Level;
+  readonly path: string;
+  private readonly maxBytes: number;
+  private readonly keep: number;
+  private written = 0;
+  constructor(path: string, level: Level, maxBytes = 20 << 20, keep = 3) {
+    this.path = path; this.level = level; this.maxBytes = maxBytes; this.keep = keep;
+    try { this.written = statSync(path).size; } catch { this.written = 0; }
+  }
+  write(line: string): void {
+    try {
+      if (this.written + line.length > this.maxBytes) this.rotate();
+      appendFileSync(this.path, line, { mode: 0o644 });
+      this.written += line.length;
+    } catch { /* swallowed like upstream: a full disk must not stop the agent */ }
+  }
+  private rotate(): void {
+    for (let i = this.keep - 1; i >= 1; i--) {
+      const from = `${this.path}.${i}`;
+      if (existsSync(from)) renameSync(from, `${this.path}.${i + 1}`);
+    }
+    if (existsSync(this.path)) renameSync(this.path, `${this.path}.1`);
+    this.written = 0;
+  }
+}
+
+export class MemoryAppender implements Appender {
+  level: Level;
+  readonly lines: string[] = [];
+  constructor(level: Level = 'VERBOSE') { this.level = level; }
+  write(line: string): void { this.lines.push(line); }
+}
+
+export class Logger {
+  thread = 'MainThread';
+  prefix = '';
+  appenders: Appender[] = [];
+
+  private emit(level: Level, msg: string): void {
+    if (this.appenders.length === 0) return;
+    const body = asciiEscape(redact(msg));
+    const line = `${timestamp()} ${level} ${this.thread} ${this.prefix ? this.prefix + ' ' : ''}${body}\n`;
+    for (const a of this.appenders) if (RANK[level] >= RANK[a.level]) a.write(line);
+  }
+  verbose(msg: string): void { this.emit('VERBOSE', msg); }
+  info(msg: string): void { this.emit('INFO', msg); }
+  warn(msg: string): void { this.emit('WARNING', msg); }
+  error(msg: string): void { this.emit('ERROR', msg); }
+
+  private readonly onceKeys = new Set<string>();
+  /** Log a message only the first time its key is seen (bounded: at most 1000 keys are kept). */
+  once(level: Level, key: string, msg: string): void {
+    if (this.onceKeys.has(key)) return;
+    if (this.onceKeys.size < 1000) this.onceKeys.add(key);
+    this.emit(level, msg);
+  }
+}
+
+/** The process-wide logger; main.ts attaches appenders. */
+export const log = new Logger();
+
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
