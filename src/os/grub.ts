@@ -1,0 +1,94 @@
+// -serialconsole: put the kernel console on ttyS0 (Azure's serial console) in the boot loader
+// configuration. Debian/RHEL-like: GRUB_CMDLINE_LINUX in /etc/default/grub, then regenerate
+// grub.cfg where a tool exists. Flatcar: the OEM grub config's `linux_console` variable.
+// Idempotent: a file that already names ttyS0 as a console is left untouched (no backup, no rewrite).
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic.ts';
+import type { Runner } from '../util/exec.ts';
+import type { Sysroot } from '../util/sysroot.ts';
+
+export const SERIAL_ARGS = 'console=ttyS0,115200n8 earlyprintk=ttyS0,115200';
+const HAS_TTYS0 = /(^|[\s"'])console=ttyS0([,\s"']|$)/m;
+
+export interface GrubEdit {
+  /** Host path of the file edited (or that would have been). */
+  file: string;
+  changed: boolean;
+  backup?: string;
+  regenerated?: string;
+  note: string;
+}
+
+/** Adds the serial console to GRUB_CMDLINE_LINUX (creating the line if the file has none). Pure. */
+export function editDefaultGrub(text: string): { text: string; changed: boolean } {
+  const lines = text.split('\n');
+  const idx = lines.findIndex((l) => /^\s*GRUB_CMDLINE_LINUX=/.test(l));
+  if (idx < 0) {
+    const sep = text === '' || text.endsWith('\n') ? '' : '\n';
+    return { text: `${text}${sep}GRUB_CMDLINE_LINUX="${SERIAL_ARGS}"\n`, changed: true };
+  }
+  const line = lines[idx]!;
+  if (HAS_TTYS0.test(line)) return { text, changed: false };
+  // Quoted ("..." or '...') or a bare word; an opening quote must be closed on the same line.
+  const m = /^(\s*GRUB_CMDLINE_LINUX=)(?:(["'])([^"']*)\2|([^\s"']*))\s*$/.exec(line);
+  if (!m) throw new Error(`cannot parse the GRUB_CMDLINE_LINUX line: ${line.slice(0, 120)}`);
+  const quote = m[2] || '"';
+  const current = (m[3] ?? m[4] ?? '').trim();
+  lines[idx] = `${m[1]}${quote}${current ? current + ' ' : ''}${SERIAL_ARGS}${quote}`;
+  return { text: lines.join('\n'), changed: true };
+}
+
+/** Flatcar's OEM grub.cfg: `set linux_console="..."`. Pure. */
+export function editFlatcarGrub(text: string): { text: string; changed: boolean } {
+  const lines = text.split('\n');
+  const idx = lines.findIndex((l) => /^\s*set\s+linux_console=/.test(l));
+  if (idx >= 0) {
+    if (HAS_TTYS0.test(lines[idx]!)) return { text, changed: false };
+    lines[idx] = `set linux_console="${SERIAL_ARGS}"`;
+    return { text: lines.join('\n'), changed: true };
+  }
+  const sep = text === '' || text.endsWith('\n') ? '' : '\n';
+  return { text: `${text}${sep}set linux_console="${SERIAL_ARGS}"\n`, changed: true };
+}
+
+const FLATCAR_OEM_GRUB = ['/oem/grub.cfg', '/usr/share/oem/grub.cfg'];
+const REGENERATORS: { tool: string; argv: (cfg: string) => string[]; cfg: string }[] = [
+  { tool: '/usr/sbin/update-grub', argv: () => ['update-grub'], cfg: '/boot/grub/grub.cfg' },
+  { tool: '/usr/sbin/grub2-mkconfig', argv: (cfg) => ['grub2-mkconfig', '-o', cfg], cfg: '/boot/grub2/grub.cfg' },
+  { tool: '/usr/sbin/grub-mkconfig', argv: (cfg) => ['grub-mkconfig', '-o', cfg], cfg: '/boot/grub/grub.cfg' },
+];
+
+function backupAndWrite(file: string, text: string): string {
+  const backup = `${file}.waagent.bak`;
+  copyFileSync(file, backup);
+  writeFileAtomic(file, text, { mode: statSync(file).mode & 0o7777 });
+  return backup;
+}
+
+export async function configureSerialConsole(root: Sysroot, runner: Runner, flatcar: boolean): Promise<GrubEdit> {
+  if (flatcar) {
+    const inner = FLATCAR_OEM_GRUB.find((p) => existsSync(root.path(p)));
+    if (!inner) {
+      return { file: root.path(FLATCAR_OEM_GRUB[0]!), changed: false, note: 'no OEM grub.cfg found; Flatcar images for Azure already use ttyS0' };
+    }
+    const file = root.path(inner);
+    const r = editFlatcarGrub(readFileSync(file, 'utf8'));
+    if (!r.changed) return { file, changed: false, note: 'serial console already configured' };
+    return { file, changed: true, backup: backupAndWrite(file, r.text), note: 'linux_console set; takes effect at next boot' };
+  }
+  const file = root.path('/etc/default/grub');
+  if (!existsSync(file)) throw new Error(`${file} does not exist: cannot configure the serial console`);
+  const r = editDefaultGrub(readFileSync(file, 'utf8'));
+  if (!r.changed) return { file, changed: false, note: 'serial console already configured' };
+  const backup = backupAndWrite(file, r.text);
+  const edit: GrubEdit = { file, changed: true, backup, note: 'GRUB_CMDLINE_LINUX updated' };
+  // Regenerating grub.cfg needs the running system's boot tools; for another root (rescue) the
+  // operator regenerates from inside it, so we only say so.
+  if (!root.isHost) { edit.note += '; regenerate grub.cfg from inside that system'; return edit; }
+  const regen = REGENERATORS.find((g) => existsSync(g.tool) && existsSync(g.cfg.replace(/\/grub2?\.cfg$/, '')));
+  if (!regen) { edit.note += '; no grub configuration tool found, grub.cfg not regenerated'; return edit; }
+  const res = await runner.run(regen.argv(regen.cfg), { timeoutMs: 120_000 });
+  if (res.code !== 0) edit.note += `; ${regen.argv(regen.cfg)[0]} failed (exit ${res.code}): ${res.stderr.trim().slice(0, 200)}`;
+  else edit.regenerated = regen.cfg;
+  return edit;
+}

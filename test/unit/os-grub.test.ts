@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configureSerialConsole, editDefaultGrub, editFlatcarGrub, SERIAL_ARGS } from '../../src/os/grub.ts';
+import { Sysroot } from '../../src/util/sysroot.ts';
+import { RecordingRunner } from '../../src/util/exec.ts';
+
+const fixtures = join(import.meta.dirname, 'fixtures', 'grub');
+
+function tempRoot(t: { after(fn: () => void): void }): string {
+  const d = mkdtempSync(join(tmpdir(), 'grub-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+test('GRUB_CMDLINE_LINUX gains the serial console once, other lines untouched', () => {
+  const src = readFileSync(join(fixtures, 'debian-default-grub'), 'utf8');
+  const a = editDefaultGrub(src);
+  assert.equal(a.changed, true);
+  assert.match(a.text, new RegExp(`^GRUB_CMDLINE_LINUX="net.ifnames=0 biosdevname=0 ${SERIAL_ARGS}"$`, 'm'));
+  assert.match(a.text, /^GRUB_CMDLINE_LINUX_DEFAULT="quiet"$/m);
+  assert.equal(a.text.split('\n').length, src.split('\n').length);
+  const b = editDefaultGrub(a.text);
+  assert.equal(b.changed, false);
+  assert.equal(b.text, a.text);
+});
+
+test('a missing or empty GRUB_CMDLINE_LINUX line is handled', () => {
+  assert.equal(editDefaultGrub('GRUB_TIMEOUT=5\n').text, `GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX="${SERIAL_ARGS}"\n`);
+  assert.equal(editDefaultGrub('GRUB_CMDLINE_LINUX=""\n').text, `GRUB_CMDLINE_LINUX="${SERIAL_ARGS}"\n`);
+  assert.equal(editDefaultGrub('GRUB_CMDLINE_LINUX="console=ttyS0 quiet"\n').changed, false);
+  assert.throws(() => editDefaultGrub('GRUB_CMDLINE_LINUX="unterminated\n'), /cannot parse/);
+});
+
+test('Flatcar linux_console is replaced once', () => {
+  const src = readFileSync(join(fixtures, 'flatcar-oem-grub.cfg'), 'utf8');
+  const a = editFlatcarGrub(src);
+  assert.equal(a.changed, true);
+  assert.match(a.text, new RegExp(`^set linux_console="${SERIAL_ARGS}"$`, 'm'));
+  assert.match(a.text, /^set linux_append="flatcar.autologin"$/m);
+  assert.equal(editFlatcarGrub(a.text).changed, false);
+});
+
+test('configureSerialConsole on a Debian root: backup, edit, idempotent, no regeneration for another root', async (t) => {
+  const root = tempRoot(t);
+  mkdirSync(join(root, 'etc/default'), { recursive: true });
+  copyFileSync(join(fixtures, 'debian-default-grub'), join(root, 'etc/default/grub'));
+  const runner = new RecordingRunner();
+  const r1 = await configureSerialConsole(new Sysroot(root), runner, false);
+  assert.equal(r1.changed, true);
+  assert.equal(readFileSync(r1.backup!, 'utf8'), readFileSync(join(fixtures, 'debian-default-grub'), 'utf8'));
+  assert.match(readFileSync(join(root, 'etc/default/grub'), 'utf8'), /console=ttyS0,115200n8/);
+  assert.equal(runner.calls.length, 0);
+  rmSync(r1.backup!);
+  const r2 = await configureSerialConsole(new Sysroot(root), runner, false);
+  assert.equal(r2.changed, false);
+  assert.equal(existsSync(join(root, 'etc/default/grub.waagent.bak')), false);
+});
+
+test('configureSerialConsole on a Flatcar root edits the OEM grub.cfg', async (t) => {
+  const root = tempRoot(t);
+  mkdirSync(join(root, 'oem'), { recursive: true });
+  copyFileSync(join(fixtures, 'flatcar-oem-grub.cfg'), join(root, 'oem/grub.cfg'));
+  const r = await configureSerialConsole(new Sysroot(root), new RecordingRunner(), true);
+  assert.equal(r.changed, true);
+  assert.match(readFileSync(join(root, 'oem/grub.cfg'), 'utf8'), /set linux_console="console=ttyS0/);
+  assert.ok(existsSync(join(root, 'oem/grub.cfg.waagent.bak')));
+});
+
+test('a Debian root without /etc/default/grub is a clear error', async (t) => {
+  const root = tempRoot(t);
+  await assert.rejects(configureSerialConsole(new Sysroot(root), new RecordingRunner(), false), /etc\/default\/grub does not exist/);
+});
