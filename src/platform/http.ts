@@ -1,0 +1,290 @@
+// HTTP for the platform layer, over undici (loaded lazily: `waagent -version` must not pay for it).
+// Platform endpoints (WireServer, HostGAPlugin, IMDS) always go direct; only storage traffic (manifests,
+// packages, the status blob) may use a proxy (protocol.md §4). Every body is capped, every request has
+// connect/read/total timeouts and `Connection: close` (the WireServer firewall only lets root open new
+// connections, and pooled sockets would outlive a goal-state refresh).
+import type * as Undici from 'undici';
+import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
+import { log, redact } from '../util/logger.ts';
+import { BodyTooLargeError, TransportError } from './errors.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'HEAD';
+
+export interface HttpRequest {
+  method: HttpMethod;
+  url: string;
+  /** Document/endpoint name used in errors and logs, e.g. 'GoalState'. */
+  doc: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  /** Body cap in bytes. Default 1 MiB (Azure's XML documents are far smaller). */
+  maxBytes?: number;
+  /** Stream the body to this callback instead of keeping it (packages to a file); maxBytes still applies. */
+  onChunk?: (chunk: Buffer) => void | Promise<void>;
+  /** Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Time to the response headers, and the longest silence while reading the body. Default 10 s. */
+  readTimeoutMs?: number;
+  /** Hard cap on the whole exchange. Default 60 s. */
+  totalTimeoutMs?: number;
+  /** Storage traffic only: honour HttpProxy.* / http(s)_proxy / no_proxy. Never set for platform endpoints. */
+  useProxy?: boolean;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Lower-cased header names; repeated headers joined with ', '. */
+  headers: Record<string, string>;
+  /** Empty when the body was streamed to onChunk. */
+  body: Buffer;
+}
+
+/** Anything that can send one request (the real client, or a fake in unit tests). */
+export interface HttpTransport {
+  send(req: HttpRequest): Promise<HttpResponse>;
+}
+
+export const USER_AGENT = `${AGENT_NAME}/${AGENT_VERSION}`;
+export const DEFAULT_MAX_BYTES = 1 << 20;
+
+/** UTF-8 text of a body, without a BOM (the WireServer sometimes sends one). */
+export function bodyText(res: HttpResponse): string {
+  let b = res.body;
+  if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) b = b.subarray(3);
+  return b.toString('utf8');
+}
+
+export function isOk(status: number): boolean {
+  return status === 200 || status === 201 || status === 202;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Proxy selection (pure, unit-tested)
+
+export interface ProxyConfig {
+  /** waagent.conf HttpProxy.Host: a host name, or a URL that may carry user:password@. */
+  host?: string;
+  /** waagent.conf HttpProxy.Port. */
+  port?: number;
+}
+
+/** Hosts that are platform endpoints: never proxied, whatever the caller asked. */
+const ALWAYS_DIRECT = new Set(['168.63.129.16', '169.254.169.254']);
+
+/**
+ * The proxy URL (with credentials, if any) to use for `target`, or null for a direct connection.
+ * Precedence as the Python agent: conf HttpProxy.Host(+Port), else https_proxy/HTTPS_PROXY for https URLs,
+ * http_proxy/HTTP_PROXY for http URLs (lower case first); no_proxy/NO_PROXY excludes targets.
+ * DEVIATION (on purpose): the Python agent silently disables a proxy whose URL has no explicit port; we use
+ * the proxy scheme's default port (80 for http://, 443 for https://), which is what curl and every other
+ * client do, so a proxy the admin configured is not ignored.
+ */
+export function selectProxy(target: string, conf: ProxyConfig = {}, env: NodeJS.ProcessEnv = process.env, extraDirect: Iterable<string> = []): string | null {
+  let u: URL;
+  try { u = new URL(target); } catch { return null; }
+  const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (ALWAYS_DIRECT.has(host) || new Set(extraDirect).has(host)) return null;
+  if (bypassedByNoProxy(host, env.no_proxy ?? env.NO_PROXY ?? '')) return null;
+
+  let raw: string | undefined;
+  if (conf.host && conf.host.trim()) {
+    const h = conf.host.trim();
+    raw = /^[a-z][a-z0-9+.-]*:\/\//i.test(h) ? h : `http://${h}`;
+    if (conf.port) {
+      const p = safeUrl(raw);
+      if (!p) return null;
+      if (!p.port) p.port = String(conf.port);
+      raw = p.href;
+    }
+  } else if (u.protocol === 'https:') {
+    raw = env.https_proxy ?? env.HTTPS_PROXY;
+  } else if (u.protocol === 'http:') {
+    raw = env.http_proxy ?? env.HTTP_PROXY;
+  }
+  if (!raw || !raw.trim()) return null;
+  const r = raw.trim();
+  const p = safeUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(r) ? r : `http://${r}`);
+  if (!p || (p.protocol !== 'http:' && p.protocol !== 'https:')) {
+    log.once('WARNING', `bad-proxy:${redact(r)}`, `ignoring a proxy setting that is not an http(s) URL`);
+    return null;
+  }
+  if (!p.port) p.port = p.protocol === 'https:' ? '443' : '80';
+  return p.href.replace(/\/$/, '');
+}
+
+function safeUrl(s: string): URL | null {
+  try { return new URL(s); } catch { return null; }
+}
+
+/** no_proxy rules of protocol.md §4: CIDR or equal IP for IPv4 targets, case-insensitive suffix for names. */
+export function bypassedByNoProxy(host: string, noProxy: string): boolean {
+  const entries = noProxy.replace(/\s+/g, '').split(',').filter(Boolean);
+  if (entries.length === 0) return false;
+  const ip = parseIpv4(host);
+  for (const raw of entries) {
+    const e = raw.toLowerCase();
+    if (e === '*') return true;
+    if (ip !== null) {
+      const m = /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?$/.exec(e);
+      if (!m) continue;
+      const net = parseIpv4(m[1]!);
+      if (net === null) continue;
+      if (m[2] === undefined) { if (net === ip) return true; continue; }
+      const bits = Number(m[2]);
+      if (bits < 1 || bits > 32) continue;
+      const mask = bits === 32 ? 0xffffffff : (~(0xffffffff >>> bits)) >>> 0;
+      if (((ip & mask) >>> 0) === ((net & mask) >>> 0)) return true;
+    } else if (host.endsWith(e.replace(/^\*/, ''))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function parseIpv4(s: string): number | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return null;
+  const parts = m.slice(1).map(Number);
+  if (parts.some((n) => n > 255)) return null;
+  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The real client
+
+let undiciPromise: Promise<typeof Undici> | null = null;
+function loadUndici(): Promise<typeof Undici> {
+  undiciPromise ??= import('undici');
+  return undiciPromise;
+}
+
+export interface HttpClientOptions {
+  proxy?: ProxyConfig;
+  env?: NodeJS.ProcessEnv;
+  /** Extra hosts that must never be proxied (e.g. a non-default WireServer endpoint from DHCP). */
+  directHosts?: string[];
+}
+
+export class HttpClient implements HttpTransport {
+  private readonly proxy: ProxyConfig;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly directHosts: string[];
+  private readonly dispatchers = new Map<string, Undici.Dispatcher>();
+
+  constructor(opts: HttpClientOptions = {}) {
+    this.proxy = opts.proxy ?? {};
+    this.env = opts.env ?? process.env;
+    this.directHosts = opts.directHosts ?? [];
+  }
+
+  /** The proxy this client would use for a request (null = direct). */
+  proxyFor(req: Pick<HttpRequest, 'url' | 'useProxy'>): string | null {
+    return req.useProxy ? selectProxy(req.url, this.proxy, this.env, this.directHosts) : null;
+  }
+
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const undici = await loadUndici();
+    const connectTimeout = req.connectTimeoutMs ?? 10_000;
+    const readTimeout = req.readTimeoutMs ?? 10_000;
+    const max = req.maxBytes ?? DEFAULT_MAX_BYTES;
+    const proxyUrl = this.proxyFor(req);
+    const dispatcher = this.dispatcher(undici, proxyUrl, connectTimeout);
+    const headers: Record<string, string> = {};
+    let hasUa = false;
+    for (const [k, v] of Object.entries(req.headers ?? {})) {
+      if (k.toLowerCase() === 'user-agent') hasUa = true;
+      if (k.toLowerCase() === 'connection') continue;
+      headers[k] = v;
+    }
+    if (!hasUa) headers['User-Agent'] = USER_AGENT;
+    headers['Connection'] = 'close';
+
+    const what = `${req.method} ${redact(req.url)}${proxyUrl ? ' via proxy' : ''}`;
+    log.verbose(`HTTP ${what}`);
+    const signal = AbortSignal.timeout(req.totalTimeoutMs ?? 60_000);
+    let res: Undici.Dispatcher.ResponseData;
+    try {
+      res = await undici.request(req.url, {
+        method: req.method,
+        headers,
+        body: req.body === undefined ? undefined : typeof req.body === 'string' ? req.body : Buffer.from(req.body),
+        dispatcher,
+        headersTimeout: readTimeout,
+        bodyTimeout: readTimeout,
+        signal,
+      });
+    } catch (e) {
+      throw transportError(req.doc, what, e);
+    }
+    const out: HttpResponse = { status: res.statusCode, headers: flattenHeaders(res.headers), body: Buffer.alloc(0) };
+    const declared = Number(out.headers['content-length']);
+    if (Number.isFinite(declared) && declared > max) {
+      res.body.destroy();
+      throw new BodyTooLargeError(req.doc, max);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const c of res.body) {
+        const chunk = c as Buffer;
+        total += chunk.length;
+        if (total > max) {
+          res.body.destroy();
+          throw new BodyTooLargeError(req.doc, max);
+        }
+        if (req.onChunk) await req.onChunk(chunk);
+        else chunks.push(chunk);
+      }
+    } catch (e) {
+      if (e instanceof BodyTooLargeError) throw e;
+      res.body.destroy();
+      throw transportError(req.doc, `${what} (reading the body)`, e);
+    }
+    out.body = Buffer.concat(chunks);
+    return out;
+  }
+
+  private dispatcher(undici: typeof Undici, proxyUrl: string | null, connectTimeout: number): Undici.Dispatcher {
+    const key = `${proxyUrl ?? 'direct'}|${connectTimeout}`;
+    let d = this.dispatchers.get(key);
+    if (d) return d;
+    if (proxyUrl) {
+      const p = new URL(proxyUrl);
+      // Credentials go in Proxy-Authorization; undici's own parsing skips a user without a password.
+      const token = p.username || p.password
+        ? `Basic ${Buffer.from(`${decodeURIComponent(p.username)}:${decodeURIComponent(p.password)}`).toString('base64')}`
+        : undefined;
+      p.username = '';
+      p.password = '';
+      // proxyTunnel:false => plain http targets get the absolute URI in the request line (like the Python
+      // agent); https targets are tunnelled with CONNECT either way.
+      d = new undici.ProxyAgent({ uri: p.href, token, proxyTunnel: false, connect: { timeout: connectTimeout }, pipelining: 0 });
+    } else {
+      d = new undici.Agent({ connect: { timeout: connectTimeout }, pipelining: 0 });
+    }
+    this.dispatchers.set(key, d);
+    return d;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.dispatchers.values()];
+    this.dispatchers.clear();
+    await Promise.all(all.map((d) => d.close().catch(() => undefined)));
+  }
+}
+
+function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
+
+function transportError(doc: string, what: string, e: unknown): TransportError {
+  const err = e as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = err?.code ?? err?.cause?.code ?? err?.name ?? 'ETRANSPORT';
+  const msg = err?.cause?.message ?? err?.message ?? String(e);
+  return new TransportError(doc, `${what} failed: ${code}: ${msg}`, String(code));
+}
