@@ -286,3 +286,16 @@ export interface StatusUploadOutcome {
   /** HGAP answered 410 / InvalidContainerConfiguration: refresh the goal state (no direct fallback this round). */
   goalStateChanged: boolean;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// A complete WireServer goal state, as fetched when the incarnation changes (§1.4 order)
+
+export interface FullGoalState {
+  goalState: GoalState;
+  /** null when the goal state lists no HostingEnvironmentConfig. */
+  hostingEnvironment: HostingEnvironment | null;
+  /** From ExtensionsConfig (the empty goal state when there is none). */
+  extensions: ExtensionsGoalState;
+  /** Certificates installed in Lib.Dir for this incarnation ([] when none). */
+  certificates: CertificateSummary[];
+}
