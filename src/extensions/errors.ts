@@ -1,0 +1,83 @@
+// The extension handler's error vocabulary. The class name is part of the reported message
+// ("[ExtensionOperationError] Non-zero exit code: 1, ...") because the Python agent's str(error) is what
+// CRP and users have always seen, and the numeric codes are CRP's terminal error codes.
+
+/** CRP error codes (extensions.md §3.5, §3.6, §4.4, §5.2). */
+export const ErrorCodes = {
+  Unknown: -1,
+  Success: 0,
+  PluginProcessingError: 1000,
+  PluginManifestDownloadError: 1001,
+  PluginHandlerManifestNotFound: 1002,
+  PluginHandlerManifestDeserializationError: 1003,
+  PluginInstallProcessingFailed: 1007,
+  PluginUpdateProcessingFailed: 1008,
+  PluginEnableProcessingFailed: 1009,
+  PluginDisableProcessingFailed: 1010,
+  PluginHandlerScriptTimedout: 1011,
+  PluginSettingsStatusInvalid: 1012,
+  GoalStateUnsupportedRequiredFeatures: 2001,
+} as const;
+
+export class ExtensionError extends Error {
+  readonly code: number;
+  constructor(message: string, code: number = ErrorCodes.Unknown) {
+    super(message);
+    this.name = 'ExtensionError';
+    this.code = code;
+  }
+  /** What the Python agent's str(error) printed: "[ClassName] message". Used as the handler status message. */
+  describe(): string {
+    return `[${this.name}] ${this.message}`;
+  }
+}
+
+/** A command ran and exited non-zero; `exitCode` is handed to later commands during an upgrade. */
+export class ExtensionOperationError extends ExtensionError {
+  readonly exitCode: number;
+  constructor(message: string, code: number, exitCode: number) {
+    super(message, code);
+    this.name = 'ExtensionOperationError';
+    this.exitCode = exitCode;
+  }
+}
+
+export class ExtensionUpdateError extends ExtensionError {
+  constructor(message: string, code: number = ErrorCodes.PluginUpdateProcessingFailed) {
+    super(message, code);
+    this.name = 'ExtensionUpdateError';
+  }
+}
+
+export class ExtensionDownloadError extends ExtensionError {
+  constructor(message: string, code: number = ErrorCodes.PluginManifestDownloadError) {
+    super(message, code);
+    this.name = 'ExtensionDownloadError';
+  }
+}
+
+/** Invalid configuration of one handler in the goal state (reported, other handlers proceed). */
+export class ExtensionsGoalStateError extends ExtensionError {
+  constructor(message: string, code: number = ErrorCodes.Unknown) {
+    super(message, code);
+    this.name = 'ExtensionsGoalStateError';
+  }
+}
+
+/** Bad status/heartbeat/state file written by an extension. */
+export class ExtensionStatusError extends ExtensionError {
+  constructor(message: string, code: number = ErrorCodes.PluginSettingsStatusInvalid) {
+    super(message, code);
+    this.name = 'ExtensionStatusError';
+  }
+}
+
+/** The text a failure is reported with: ExtensionErrors as "[Class] msg", anything else as its message. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof ExtensionError) return e.describe();
+  return e instanceof Error ? e.message : String(e);
+}
+
+export function errorCode(e: unknown): number {
+  return e instanceof ExtensionError ? e.code : ErrorCodes.Unknown;
+}
