@@ -1,6 +1,6 @@
 // waagent's log line format, several appenders, and a redaction layer that every line passes
 // through: SAS signatures, PEM private keys and registered secret values can never be written.
-import { appendFileSync, existsSync, renameSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, existsSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 
 export type Level = 'VERBOSE' | 'INFO' | 'WARNING' | 'ERROR';
 const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 };
@@ -86,6 +86,25 @@ export class FileAppender implements Appender {
   }
 }
 
+/**
+ * A character device (waagent's /dev/console appender) opened per line, non-blocking and never as
+ * a controlling terminal, so a stuck or absent console can neither hang nor kill the agent. No size
+ * accounting or rotation: it is not a file.
+ */
+export class DeviceAppender implements Appender {
+  level: Level;
+  readonly path: string;
+  constructor(path: string, level: Level) { this.path = path; this.level = level; }
+  write(line: string): void {
+    let fd = -1;
+    try {
+      fd = openSync(this.path, constants.O_WRONLY | constants.O_NOCTTY | constants.O_NONBLOCK | constants.O_APPEND);
+      writeSync(fd, line);
+    } catch { /* no console, or it is full: drop the line */ }
+    finally { if (fd >= 0) try { closeSync(fd); } catch { /* ignore */ } }
+  }
+}
+
 export class MemoryAppender implements Appender {
   level: Level;
   readonly lines: string[] = [];
@@ -103,6 +122,12 @@ export class Logger {
     const body = asciiEscape(redact(msg));
     const line = `${timestamp()} ${level} ${this.thread} ${this.prefix ? this.prefix + ' ' : ''}${body}\n`;
     for (const a of this.appenders) if (RANK[level] >= RANK[a.level]) a.write(line);
+  }
+  /** Removes the appenders matching `pred` (e.g. the console once provisioning is done); returns how many. */
+  removeAppenders(pred: (a: Appender) => boolean): number {
+    const before = this.appenders.length;
+    this.appenders = this.appenders.filter((a) => !pred(a));
+    return before - this.appenders.length;
   }
   verbose(msg: string): void { this.emit('VERBOSE', msg); }
   info(msg: string): void { this.emit('INFO', msg); }

@@ -1,0 +1,110 @@
+// The command registry: every command of the command line -> how it is started (configuration,
+// logging) and its async handler returning the exit code.
+//
+// Plugging a feature in is a one-line change: replace `notYet(opts)` by
+// `feature(() => import('../agent/daemon.ts'), (m) => m.runDaemon, opts)`. The dynamic import keeps
+// the feature (and undici) out of start-up for every other command: in the bundle the module's
+// code only runs when its handler does.
+import type { Config } from '../config/config.ts';
+import type { Runner } from '../util/exec.ts';
+import type { Sysroot } from '../util/sysroot.ts';
+import type { CommandName, ParsedArgs } from './args.ts';
+import { EXIT } from './exit.ts';
+import type { Output } from './io.ts';
+
+export interface CommandContext {
+  command: CommandName;
+  args: ParsedArgs;
+  /** Loaded waagent.conf for commands with config 'required'/'optional'; built-in defaults otherwise. */
+  config: Config;
+  /** The configuration file path in effect (forwarded to re-executed children). */
+  configPath: string;
+  /** The system to act on: / normally, the -root:PATH mount for a rescue deprovision. */
+  root: Sysroot;
+  runner: Runner;
+  io: Output;
+  /** How the user invoked us (for the usage line). */
+  argv0: string;
+  /** argv that re-executes this agent: the SEA binary alone, or node + main.ts from source. */
+  self: string[];
+  /** The registry in use (so -start can tell whether -daemon exists in this build). */
+  registry: Registry;
+}
+
+export type Handler = (ctx: CommandContext) => Promise<number>;
+
+export interface CommandOptions {
+  /** Log thread name (waagent: MainThread for CLI commands, Daemon, ExtHandler...). */
+  thread?: string;
+  /** Process-wide log prefix (Daemon, ExtHandler, LogCollector, Firewall), none for others. */
+  prefix?: string;
+  /** Echo log lines to /dev/console until provisioned (Logs.Console), like waagent's daemon. */
+  console?: boolean;
+}
+
+export interface CommandSpec extends CommandOptions {
+  /**
+   * 'required': load waagent.conf (missing file = exit 2) and log to /var/log/waagent.log.
+   * 'optional': use it if present, built-in defaults otherwise; no log file.
+   * 'none': never read it (-version must work with nothing installed).
+   */
+  config: 'required' | 'optional' | 'none';
+  /** Terminal log lines: 'stdout' for log-style commands (waagent), 'stderr' when stdout is the answer. */
+  logTo: 'stdout' | 'stderr';
+  implemented: boolean;
+  run: Handler;
+}
+
+export type Registry = Record<CommandName, CommandSpec>;
+
+/** A command whose feature is loaded on demand. */
+export function feature<M>(load: () => Promise<M>, pick: (m: M) => Handler, opts: CommandOptions = {}): CommandSpec {
+  return { config: 'required', logTo: 'stdout', implemented: true, ...opts, run: async (ctx) => pick(await load())(ctx) };
+}
+
+/** A command that exists on the command line but not yet in this build: never a fake success. */
+export function notYet(opts: CommandOptions = {}): CommandSpec {
+  return {
+    config: 'none', logTo: 'stdout', implemented: false, ...opts,
+    run: async (ctx) => {
+      ctx.io.err(`${ctx.command}: not implemented yet\n`);
+      return EXIT.NOT_IMPLEMENTED;
+    },
+  };
+}
+
+/** A built-in command of the face layer itself. */
+function builtin(config: CommandSpec['config'], run: Handler): CommandSpec {
+  return { config, logTo: 'stderr', implemented: true, run };
+}
+
+export const COMMANDS: Registry = {
+  'help': builtin('none', async (ctx) => {
+    const { usageText } = await import('./usage.ts');
+    ctx.io.out(usageText(ctx.argv0));
+    return EXIT.OK;
+  }),
+  'version': builtin('none', async (ctx) => {
+    const { versionText } = await import('./version.ts');
+    ctx.io.out(versionText());
+    return EXIT.OK;
+  }),
+  // Without /etc/waagent.conf this shows the built-in defaults (a note goes to stderr); a file
+  // named by -configuration-path must exist.
+  'show-configuration': builtin('optional', async (ctx) => {
+    const { showConfigText } = await import('./showConfig.ts');
+    if (ctx.config.source === undefined) ctx.io.err(`note: ${ctx.configPath} does not exist; showing built-in defaults\n`);
+    ctx.io.out(showConfigText(ctx.config));
+    return EXIT.OK;
+  }),
+  'start': { ...builtin('none', async (ctx) => (await import('./start.ts')).runStart(ctx)), logTo: 'stdout' },
+  'daemon': notYet({ thread: 'Daemon', prefix: 'Daemon', console: true }),
+  'run-exthandlers': notYet({ thread: 'ExtHandler', prefix: 'ExtHandler' }),
+  'provision': notYet({ thread: 'Provision', prefix: 'Provision', console: true }),
+  'deprovision': notYet(),
+  'deprovision+user': notYet(),
+  'register-service': notYet(),
+  'collect-logs': notYet({ prefix: 'LogCollector' }),
+  'setup-firewall': notYet({ thread: 'Firewall', prefix: 'Firewall' }),
+  'serialconsole': notYet(),
+};

@@ -1,0 +1,26 @@
+// -start: launch `<self> -daemon [-configuration-path:P]` in the background and return at once
+// (waagent: output to /dev/null, no wait). We also detach it into its own session so closing the
+// terminal that ran -start does not take the daemon down.
+import { spawn } from 'node:child_process';
+import type { CommandContext } from './commands.ts';
+import { EXIT } from './exit.ts';
+
+export function daemonArgv(self: string[], configPath: string | undefined): string[] {
+  return [...self, '-daemon', ...(configPath !== undefined ? [`-configuration-path:${configPath}`] : [])];
+}
+
+export async function runStart(ctx: CommandContext): Promise<number> {
+  // Starting a daemon that this build cannot run would be a fake success.
+  if (!ctx.registry.daemon.implemented) {
+    ctx.io.err('start: not implemented yet (-daemon is not in this build)\n');
+    return EXIT.NOT_IMPLEMENTED;
+  }
+  const argv = daemonArgv(ctx.self, ctx.args.configPath);
+  const pid = await new Promise<number>((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/' });
+    child.once('error', reject);
+    child.once('spawn', () => { child.unref(); resolve(child.pid ?? -1); });
+  });
+  ctx.io.err(`started ${argv.join(' ')} (pid ${pid})\n`);
+  return EXIT.OK;
+}
