@@ -1,0 +1,100 @@
+// Mount first, format second (os.md §5.2): if the disk's filesystem mounts, use it; only when it
+// does not, and the disk is safe to format (safety.ts), partition + mkfs + mount. A disk already
+// mounted anywhere is used where it is, with no command run at all.
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import type { DiskEnv } from '../os/disk/env.ts';
+import { DiskError } from '../os/disk/errors.ts';
+import { partitionNode, waitForPartition } from '../os/disk/devnode.ts';
+import { makeFilesystem } from '../os/disk/mkfs.ts';
+import { findMountOfDisk, mount } from '../os/disk/mount.ts';
+import { probeSignature } from '../os/disk/probe.ts';
+import { labelForSize, writeSinglePartitionTable } from '../os/disk/ptable.ts';
+import type { Label } from '../os/disk/ptable.ts';
+import type { TempDisk } from './discover.ts';
+import { assessPartitionedDisk, assessWholeDisk } from './safety.ts';
+
+export interface MountSettings { filesystem: string; mountPoint: string; mountOptions: string | null }
+
+export type MountOutcome =
+  | { outcome: 'already-mounted' | 'mounted' | 'formatted'; mountPoint: string; fsType: string; message: string }
+  | { outcome: 'refused'; message: string };
+
+export interface PartitionWait { tries: number; intervalMs: number }
+
+function ensureMountPoint(env: DiskEnv, mp: string): void {
+  const host = env.root.path(mp);
+  try {
+    mkdirSync(host, { recursive: true, mode: 0o755 });
+    if ((statSync(host).mode & 0o7777) !== 0o755) chmodSync(host, 0o755);
+  } catch (e) {
+    throw new DiskError(mp, `cannot create mount point: ${(e as Error).message}`, 'ResourceDisk.MountPoint');
+  }
+}
+
+async function diskSizeBytes(env: DiskEnv, disk: string): Promise<number | null> {
+  const r = await env.runner.run(['blockdev', '--getsize64', env.root.path(`/dev/${disk}`)], { timeoutMs: 30_000 });
+  const n = Number(r.stdout.trim());
+  return r.code === 0 && Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
+/** Mounts `nodeInner` if it carries the configured filesystem; otherwise says why not. */
+async function tryMount(env: DiskEnv, nodeInner: string, s: MountSettings): Promise<'ok' | string> {
+  const host = env.root.path(nodeInner);
+  const sig = await probeSignature(env.runner, host);
+  if (sig?.type !== s.filesystem) return `it holds ${sig?.type ?? 'no filesystem'}, not ${s.filesystem}`;
+  const r = await mount(env.runner, s.filesystem, s.mountOptions, host, env.root.path(s.mountPoint));
+  if (r.code === 0) return 'ok';
+  return `mount exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`;
+}
+
+export async function mountOrFormat(env: DiskEnv, disk: TempDisk, s: MountSettings, wait: PartitionWait): Promise<MountOutcome> {
+  const devInner = `/dev/${disk.name}`;
+  if (!existsSync(env.root.path(devInner))) throw new DiskError(devInner, 'device node does not exist', 'device');
+  const whole = disk.kind === 'nvme'; // NVMe temp disks are used whole, like azure-vm-utils does
+
+  const already = findMountOfDisk(env, devInner);
+  if (already) {
+    const message = `Resource disk ${devInner} is already mounted at ${already.mountPoint} (${already.fsType})`;
+    env.log.info(message);
+    return { outcome: 'already-mounted', mountPoint: already.mountPoint, fsType: already.fsType, message };
+  }
+  ensureMountPoint(env, s.mountPoint);
+
+  // 1. Mount first.
+  const target = whole ? devInner : await partitionNode(env, disk.name, 1);
+  let why = 'it has no partition 1';
+  if (target) {
+    const r = await tryMount(env, target, s);
+    if (r === 'ok') {
+      const message = `Resource disk ${devInner} is mounted at ${s.mountPoint} with ${s.filesystem}`;
+      env.log.info(message);
+      return { outcome: 'mounted', mountPoint: s.mountPoint, fsType: s.filesystem, message };
+    }
+    const raced = findMountOfDisk(env, devInner); // mounted meanwhile by someone else ("already mounted")
+    if (raced) return { outcome: 'already-mounted', mountPoint: raced.mountPoint, fsType: raced.fsType, message: `Resource disk ${devInner} is mounted at ${raced.mountPoint}` };
+    why = `${target} did not mount: ${r}`;
+  }
+
+  // 2. Format only what is safe to format.
+  const verdict = whole ? await assessWholeDisk(env, devInner) : await assessPartitionedDisk(env, disk.name, s.filesystem);
+  if (!verdict.safe) {
+    const message = `Resource disk ${devInner} was NOT formatted because ${verdict.reason}; the agent formats only a blank temporary disk or the NTFS one Azure delivers (${why})`;
+    env.log.warn(message);
+    return { outcome: 'refused', message };
+  }
+  env.log.info(`Formatting resource disk ${devInner} (${verdict.why}) with ${s.filesystem}`);
+  let node = devInner;
+  if (!whole) {
+    const label: Label = verdict.label ?? labelForSize((await diskSizeBytes(env, disk.name)) ?? 0);
+    await writeSinglePartitionTable(env.runner, env.root.path(devInner), label);
+    const p = await waitForPartition(env, disk.name, 1, wait.tries, wait.intervalMs);
+    if (!p) throw new DiskError(devInner, `Partition was not created [/dev/${disk.name}1]`, 'partition');
+    node = p;
+  }
+  await makeFilesystem(env.runner, s.filesystem, env.root.path(node));
+  const r = await mount(env.runner, s.filesystem, s.mountOptions, env.root.path(node), env.root.path(s.mountPoint));
+  if (r.code !== 0) throw new DiskError(node, `Could not mount after formatting: [${r.code}] ${(r.stderr || r.stdout).trim().slice(0, 300)}`, 'mount');
+  const message = `Resource disk ${devInner} is mounted at ${s.mountPoint} with ${s.filesystem}`;
+  env.log.info(message);
+  return { outcome: 'formatted', mountPoint: s.mountPoint, fsType: s.filesystem, message };
+}

@@ -1,0 +1,89 @@
+// The swap file on the resource disk (os.md §5.3), with the upstream sizing bug fixed: exact size,
+// no holes, 0600 from creation; converges (kept when right, rebuilt when the size changed, never
+// activated twice); refuses a size that does not fit in the free space, keeping any current swap.
+import { chmodSync, lstatSync, statfsSync, unlinkSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { posix } from 'node:path';
+import type { DiskEnv } from '../os/disk/env.ts';
+import { allocateSwapFile, isActiveSwap, isFullyAllocated, mkswap, swapoff, swapon } from '../os/disk/swapfile.ts';
+import type { SwapResult } from './types.ts';
+
+export interface SwapSettings { enableSwap: boolean; swapSizeMB: number }
+
+const MiB = 1024 * 1024;
+/** 16 TiB: more than any Azure temporary disk; a bigger number is a typo, not a request. */
+const MAX_SWAP_MB = 16 * 1024 * 1024;
+
+function lstatOrNull(p: string): Stats | null {
+  try { return lstatSync(p); } catch { return null; }
+}
+
+export async function ensureSwap(env: DiskEnv, mountPoint: string, fsType: string, s: SwapSettings): Promise<SwapResult> {
+  const file = posix.join(mountPoint, 'swapfile');
+  const host = env.root.path(file);
+  if (!s.enableSwap) return { outcome: 'disabled', message: 'swap disabled (ResourceDisk.EnableSwap=n)' };
+  if (!Number.isSafeInteger(s.swapSizeMB) || s.swapSizeMB <= 0 || s.swapSizeMB > MAX_SWAP_MB) {
+    const message = `Invalid swap size [${s.swapSizeMB}]: ResourceDisk.SwapSizeMB must be between 1 and ${MAX_SWAP_MB}; swap not enabled`;
+    env.log.error(message);
+    return { outcome: 'failed', file, message };
+  }
+  const want = s.swapSizeMB * MiB;
+  try {
+    const st = lstatOrNull(host);
+    if (st && !st.isFile()) {
+      const message = `${file} is not a regular file; leaving it alone and not enabling swap`;
+      env.log.error(message);
+      return { outcome: 'failed', file, message };
+    }
+    let active = isActiveSwap(env, host) !== null;
+
+    if (st && isFullyAllocated(host, want)) {
+      // swapon warns about (and some kernels refuse) swap readable by others.
+      if ((st.mode & 0o077) !== 0) chmodSync(host, 0o600);
+      if (active) {
+        env.log.info(`Swap already enabled (${file}, ${s.swapSizeMB} MB)`);
+        return { outcome: 'unchanged', file, sizeBytes: want, message: 'Swap already enabled' };
+      }
+      try {
+        await swapon(env.runner, host);
+        const message = `Enabled ${want / 1024}KB of swap at ${file}`;
+        env.log.info(message);
+        return { outcome: 'enabled', file, sizeBytes: want, message };
+      } catch (e) {
+        env.log.warn(`Existing ${file} could not be enabled (${(e as Error).message}); recreating it`);
+      }
+    }
+
+    // (Re)create. The old file's blocks come back when it is deleted, so they count as free.
+    const fsStat = statfsSync(env.root.path(mountPoint));
+    const free = fsStat.bavail * fsStat.bsize + (st ? st.blocks * 512 : 0);
+    if (want > free) {
+      const message = `Swap file of ${s.swapSizeMB} MB does not fit on ${mountPoint} (${Math.floor(free / MiB)} MB free): ` +
+        `swap ${active ? 'left as it is' : 'not enabled'}; lower ResourceDisk.SwapSizeMB`;
+      env.log.error(message);
+      return { outcome: 'refused', file, message };
+    }
+    if (active) { await swapoff(env.runner, host); active = false; }
+    if (st) unlinkSync(host);
+    let method = await allocateSwapFile(env.runner, host, want, fsType);
+    await mkswap(env.runner, host);
+    try {
+      await swapon(env.runner, host);
+    } catch (e) {
+      if (method !== 'fallocate') throw e;
+      // Some kernel/filesystem pairs refuse fallocated (unwritten) extents for swap: write zeros instead.
+      env.log.warn(`swapon refused the fallocated ${file} (${(e as Error).message}); writing it out`);
+      unlinkSync(host);
+      method = await allocateSwapFile(env.runner, host, want, fsType, 'zeros');
+      await mkswap(env.runner, host);
+      await swapon(env.runner, host);
+    }
+    const message = `Enabled ${want / 1024}KB of swap at ${file}`;
+    env.log.info(message);
+    return { outcome: st ? 'resized' : 'created', file, sizeBytes: want, message };
+  } catch (e) {
+    const message = `Failed to enable swap ${file}: ${(e as Error).message}`;
+    env.log.error(message);
+    return { outcome: 'failed', file, message };
+  }
+}
