@@ -166,3 +166,69 @@ export class RecordingRunner implements Runner {
     };
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Running a command whose stdout/stderr go to files the caller opened (not pipes). Used for extension
+// commands: a background child that inherits the files can never block us, and the caller reads what
+// it needs afterwards. The child leads its own session and process group; on timeout the whole group is
+// killed. When the main process exits we return at once, even if children it forked live on.
+
+export interface ExecToFdsOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** File descriptors for the child's stdout and stderr (stdin is /dev/null). */
+  stdout: number;
+  stderr: number;
+  /** 0 disables the timeout. */
+  timeoutMs: number;
+  /** Grace between SIGTERM and SIGKILL of the group on timeout; 0 (default) sends SIGKILL at once. */
+  killGraceMs?: number;
+}
+
+export interface ExecToFdsResult {
+  argv: string[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  durationMs: number;
+  pid: number | undefined;
+  /** Set when the process could not be started at all (ENOENT, EACCES...). */
+  spawnError?: NodeJS.ErrnoException;
+}
+
+export function execToFds(argv: string[], opts: ExecToFdsOptions): Promise<ExecToFdsResult> {
+  if (argv.length === 0 || !argv[0]) throw new Error('execToFds: empty argv');
+  const started = Date.now();
+  return new Promise((resolve) => {
+    let timedOut = false;
+    let settled = false;
+    const timers: NodeJS.Timeout[] = [];
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', opts.stdout, opts.stderr],
+    });
+    const done = (code: number | null, signal: NodeJS.Signals | null, spawnError?: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      for (const t of timers) clearTimeout(t);
+      resolve({ argv, code, signal, timedOut, durationMs: Date.now() - started, pid: child.pid, spawnError });
+    };
+    child.on('error', (e: NodeJS.ErrnoException) => done(null, null, e));
+    child.on('exit', (code, signal) => done(code, signal));
+    const killGroup = (sig: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      try { process.kill(-child.pid, sig); } catch { /* group already gone */ }
+    };
+    if (opts.timeoutMs > 0) {
+      timers.push(setTimeout(() => {
+        timedOut = true;
+        const grace = opts.killGraceMs ?? 0;
+        if (grace <= 0) { killGroup('SIGKILL'); return; }
+        killGroup('SIGTERM');
+        timers.push(setTimeout(() => killGroup('SIGKILL'), grace));
+      }, opts.timeoutMs));
+    }
+  });
+}
