@@ -37,6 +37,8 @@ export interface RetryPolicy {
   /** Throttled backoff = throttleDelayMs * 2^(n-1) capped at throttleMaxDelayMs, half fixed, half jitter. */
   throttleDelayMs: number;
   throttleMaxDelayMs: number;
+  /** IMDS: 410 is an ordinary retryable answer there, not "the goal state changed". */
+  goneIsRetryable?: boolean;
 }
 
 export const RETRY_CODES: ReadonlySet<number> = new Set([205, 206, 403, 429, 500, 501, 502, 503, 504, 507]);
@@ -112,8 +114,9 @@ export async function sendWithRetry(transport: HttpTransport, req: HttpRequest, 
     }
     if (res) {
       if (isOk(res.status)) return res;
-      if (res.status === 410 || isInvalidContainer(res)) throw new GoalStateChangedError(req.doc, res.status);
-      if (!policy.retryCodes.has(res.status)) return res;
+      const gone = res.status === 410 || isInvalidContainer(res);
+      if (gone && !policy.goneIsRetryable) throw new GoalStateChangedError(req.doc, res.status);
+      if (!policy.retryCodes.has(res.status) && !gone) return res;
       lastTransport = null;
       lastStatus = res.status;
       last = `${req.method} answered ${res.status}`;
