@@ -36,7 +36,7 @@ export function redact(text: string): string {
 
 /** waagent forces lines to ASCII with backslash escapes. */
 function asciiEscape(s: string): string {
-  return s.replace(/[^\x09\x0a\x20-\x7e]/g, (c) => {
+  return s.replace(/[^\x09\x0a\x20-\x7e]/gu, (c) => {
     const cp = c.codePointAt(0)!;
     if (cp <= 0xff) return '\\x' + cp.toString(16).padStart(2, '0');
     if (cp <= 0xffff) return '\\u' + cp.toString(16).padStart(4, '0');

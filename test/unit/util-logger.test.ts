@@ -1,0 +1,118 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeviceAppender, FileAppender, Logger, MemoryAppender, addSecret, redact, timestamp } from '../../src/util/logger.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'waagent-log-'));
+function logger(level: 'VERBOSE' | 'INFO' = 'VERBOSE'): { l: Logger; m: MemoryAppender } {
+  const l = new Logger();
+  const m = new MemoryAppender(level);
+  l.appenders.push(m);
+  return { l, m };
+}
+
+test('line format: UTC timestamp with microseconds, level, thread, optional prefix, message', () => {
+  assert.equal(timestamp(new Date(Date.UTC(2025, 10, 19, 12, 41, 22, 123))), '2025-11-19T12:41:22.123000Z');
+  assert.equal(timestamp(new Date(0)), '1970-01-01T00:00:00.000000Z');
+  const { l, m } = logger();
+  l.info('plain');
+  l.thread = 'Daemon';
+  l.prefix = 'Daemon';
+  l.warn('with prefix');
+  l.thread = 'EnvHandler';
+  l.prefix = 'ExtHandler';
+  l.error('env');
+  l.verbose('detail');
+  assert.match(m.lines[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z INFO MainThread plain\n$/);
+  assert.match(m.lines[1]!, /Z WARNING Daemon Daemon with prefix\n$/);
+  assert.match(m.lines[2]!, /Z ERROR EnvHandler ExtHandler env\n$/);
+  assert.match(m.lines[3]!, /Z VERBOSE EnvHandler ExtHandler detail\n$/);
+});
+
+test('levels filter per appender', () => {
+  const { l, m } = logger('INFO');
+  const all = new MemoryAppender('VERBOSE');
+  l.appenders.push(all);
+  l.verbose('v');
+  l.info('i');
+  assert.equal(m.lines.length, 1);
+  assert.equal(all.lines.length, 2);
+});
+
+test('lines are forced to ASCII with backslash escapes', () => {
+  const { l, m } = logger();
+  l.info('hello w\u00f6rld \u2019quoted\u2019 \u{1F600} tab\tok');
+  assert.match(m.lines[0]!, / hello w\\xf6rld \\u2019quoted\\u2019 \\U0001f600 tab\tok\n$/);
+  assert.match(m.lines[0]!, /^[\x00-\x7f]*$/);
+});
+
+test('SAS tokens are redacted, the URL before ? is kept', () => {
+  const url = 'https://md-x.blob.core.windows.net/$system/vm.status?sv=2018-03-28&sr=b&sk=system-1&sig=AbC%2Bdef%3D&se=9999-01-01&sp=rw';
+  const out = redact(`uploading to ${url} now`);
+  assert.equal(out, 'uploading to https://md-x.blob.core.windows.net/$system/vm.status?<redacted> now');
+  assert.ok(!redact('GET http://h/p?a=1&sig=XYZSECRET').includes('XYZSECRET'));
+  assert.equal(redact('https://example.com/path?foo=bar'), 'https://example.com/path?foo=bar');
+});
+
+test('PEM private keys never pass, certificates do', () => {
+  const key = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----';
+  const rsa = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----';
+  const cert = '-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----';
+  const out = redact(`a ${key} b ${rsa} c ${cert}`);
+  assert.ok(!out.includes('MIIEvQ') && !out.includes('MIIEow'));
+  assert.ok(out.includes(cert));
+  // A truncated key (no END line) is still hidden.
+  assert.ok(!redact('-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE').includes('b3BlbnNz'));
+});
+
+test('protected settings and passwords in JSON or XML are redacted', () => {
+  const json = redact('{"protectedSettings":"MIIB+encrypted==","publicSettings":{"a":1},"adminPassword":"P@ss\\"w0rd"}');
+  assert.ok(!json.includes('MIIB') && !json.includes('P@ss'));
+  assert.ok(json.includes('"publicSettings":{"a":1}'));
+  const xml = redact('<ns1:UserPassword>Sup3rS3cret!</ns1:UserPassword><UserName>azureuser</UserName>');
+  assert.ok(!xml.includes('Sup3rS3cret'));
+  assert.ok(xml.includes('<UserName>azureuser</UserName>'));
+});
+
+test('registered secrets are redacted everywhere, in messages of every level', () => {
+  addSecret('correct-horse-battery');
+  addSecret('abc'); // too short to register safely (would redact ordinary words)
+  const { l, m } = logger();
+  l.error('chpasswd failed for correct-horse-battery (and again correct-horse-battery)');
+  assert.ok(!m.lines[0]!.includes('correct-horse'));
+  assert.match(m.lines[0]!, /chpasswd failed for <redacted> \(and again <redacted>\)/);
+  assert.equal(redact('abc'), 'abc');
+});
+
+test('once() logs a key only the first time', () => {
+  const { l, m } = logger();
+  l.once('WARNING', 'k', 'first');
+  l.once('WARNING', 'k', 'second');
+  assert.equal(m.lines.length, 1);
+});
+
+test('FileAppender appends per line and rotates past its size bound', () => {
+  const p = join(dir, 'waagent.log');
+  const l = new Logger();
+  l.appenders.push(new FileAppender(p, 'INFO', 300, 2));
+  for (let i = 0; i < 10; i++) l.info(`line ${i} ${'x'.repeat(40)}`);
+  assert.ok(existsSync(`${p}.1`));
+  assert.ok(readFileSync(p, 'utf8').length <= 300);
+  assert.match(readFileSync(p, 'utf8'), /line 9/);
+  // Unwritable path: swallowed, never thrown.
+  new FileAppender(join(dir, 'no', 'such', 'dir.log'), 'INFO').write('x\n');
+});
+
+test('DeviceAppender writes per line and survives a missing device; removeAppenders detaches it', () => {
+  const dev = join(dir, 'console');
+  writeFileSync(dev, '');
+  const l = new Logger();
+  l.appenders.push(new DeviceAppender(dev, 'INFO'), new DeviceAppender(join(dir, 'absent', 'console'), 'INFO'));
+  l.info('to console');
+  assert.match(readFileSync(dev, 'utf8'), /INFO MainThread to console\n$/);
+  assert.equal(l.removeAppenders((a) => a instanceof DeviceAppender), 2);
+  l.info('not any more');
+  assert.ok(!readFileSync(dev, 'utf8').includes('not any more'));
+});
