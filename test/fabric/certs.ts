@@ -107,8 +107,8 @@ export function wrap64(b64: string): string {
  * certificate + key and the SSH thumbprint certificates without keys, enveloped (CMS, DER) to the
  * transport certificate. Returns the base64 text, wrapped.
  */
-export async function certificatesData(workDir: string, km: KeyMaterial, transportB64: string, cipher: string,
-  recipient: 'ski' | 'issuerSerial'): Promise<string> {
+export async function certificatesData(workDir: string, km: KeyMaterial, thumbprintKeyIds: string[], transportB64: string,
+  cipher: string, recipient: 'ski' | 'issuerSerial'): Promise<string> {
   const opt = CIPHERS[cipher];
   if (!opt) throw new CertError(`unsupported x-ms-cipher-name ${JSON.stringify(cipher.slice(0, 40))}`);
   const der = Buffer.from(transportB64, 'base64');
@@ -124,7 +124,8 @@ export async function certificatesData(workDir: string, km: KeyMaterial, transpo
     writeFileSync(tp, transport.toString());
     writeFileSync(join(tmp, 'fabric.crt'), km.fabric.certPem);
     writeFileSync(join(tmp, 'fabric.key'), km.fabric.keyPem, { mode: 0o600 });
-    const extra = [...km.ssh.values()].map((s) => s.certPem).join('');
+    // Only keys that ovf-env names by thumbprint travel here; inline keys are not certificates.
+    const extra = thumbprintKeyIds.map((id) => km.ssh.get(id)?.certPem ?? '').join('');
     const args = [OPENSSL, 'pkcs12', '-export', '-passout', 'pass:', '-inkey', join(tmp, 'fabric.key'),
       '-in', join(tmp, 'fabric.crt'), '-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1',
       '-out', join(tmp, 'certs.pfx')];

@@ -632,10 +632,11 @@ class FabricImpl implements Fabric {
       if (!cipher) return wsError(400, 'missing x-ms-cipher-name');
       if (/[\s-]/.test(cert)) this.violation(seq, 'wire', url, 'transport certificate header is not bare base64 (PEM armour or newlines left in)');
       this.transport = cert.replace(/\s+/g, '');
-      const key = `${this.transport}|${cipher}|${this.current.certRecipient}|${this.current.sshKeys.map((k) => k.id).join(',')}`;
+      const key = `${this.transport}|${cipher}|${this.current.certRecipient}|${this.current.sshKeys.map((k) => `${k.id}:${k.ovf}`).join(',')}`;
       let data = this.certCache.get(key);
       if (!data) {
-        data = await certificatesData(this.workDir, this.km, this.transport, cipher, this.current.certRecipient);
+        const thumbIds = this.current.sshKeys.filter((k) => k.ovf === 'thumbprint').map((k) => k.id);
+        data = await certificatesData(this.workDir, this.km, thumbIds, this.transport, cipher, this.current.certRecipient);
         if (this.certCache.size > 32) this.certCache.clear();
         this.certCache.set(key, data);
       }
