@@ -1,5 +1,6 @@
 // ssh-keygen wrappers: key generation, fingerprints, public keys from private keys and from
 // PKCS#8/SPKI PEM, plus a strict parser of OpenSSH public key lines. Paths are host paths.
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +100,21 @@ function sshStrings(raw: Buffer): Buffer[] | null {
     off += 4 + n;
   }
   return out;
+}
+
+/**
+ * OpenSSH public key of an X.509 certificate (`<Lib.Dir>/<FP>.crt`, a PublicKey given by Fingerprint,
+ * os.md §4.14 step 5): Node extracts the SubjectPublicKeyInfo (what `openssl x509 -pubkey` prints),
+ * ssh-keygen converts it as upstream does.
+ */
+export async function opensshFromCertificate(runner: Runner, certPem: string, opts: { bin?: string } = {}): Promise<string> {
+  let spki: string;
+  try {
+    spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  } catch (e) {
+    throw new SshKeyError(`not a usable X.509 certificate: ${(e as Error).message}`);
+  }
+  return opensshFromPkcs8(runner, spki, opts);
 }
 
 export interface ParsedPublicKey {

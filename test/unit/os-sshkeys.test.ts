@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { addAuthorizedKeys, deployKeyPair, regenerateHostKeys, hostKeyThumbprint, keyIdentities, SshKeyError } from '../../src/os/sshkeys.ts';
-import { parseOpensshPublicKey, opensshFromPkcs8, parseFingerprintLine, thumbprintOf } from '../../src/crypto/sshkeygen.ts';
+import { parseOpensshPublicKey, opensshFromPkcs8, opensshFromCertificate, parseFingerprintLine, thumbprintOf } from '../../src/crypto/sshkeygen.ts';
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
 import { makeRoot, type TempRoot } from './os-fixtures.ts';
 
@@ -142,4 +142,19 @@ test('host keys: a failing ssh-keygen leaves the old keys in place; missing key 
   assert.equal(readFileSync(r.p('/etc/ssh/ssh_host_rsa_key'), 'utf8'), 'old-private');
   await assert.rejects(hostKeyThumbprint(realRunner, r.root, { type: 'ed25519' }), /not found/);
   await assert.rejects(regenerateHostKeys(fail, r.root, { type: 'bogus' as 'rsa' }), /unknown SSH host key type/);
+});
+
+test('key by thumbprint: certificate -> OpenSSH key equals upstream\'s openssl x509 -pubkey | ssh-keygen -i path; appended', async (t) => {
+  const r = makeRoot();
+  t.after(r.cleanup);
+  const crt = r.p('/var/lib/waagent/F00D.crt');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', r.p('/var/lib/waagent/F00D.prv'), '-out', crt, '-days', '1', '-subj', '/CN=test'], { stdio: 'ignore' });
+  const line = await opensshFromCertificate(realRunner, readFileSync(crt, 'utf8'));
+  const pub = execFileSync('openssl', ['x509', '-in', crt, '-pubkey', '-noout']).toString();
+  writeFileSync(r.p('/pub.pem'), pub);
+  const upstream = execFileSync('ssh-keygen', ['-i', '-m', 'PKCS8', '-f', r.p('/pub.pem')]).toString().trim();
+  assert.equal(line, upstream);
+  const target = home(r);
+  assert.deepEqual(addAuthorizedKeys(r.root, target, [line]), { added: 1, present: 0 });
+  await assert.rejects(opensshFromCertificate(realRunner, 'garbage'), /not a usable X.509 certificate/);
 });
