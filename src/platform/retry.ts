@@ -126,7 +126,7 @@ export async function sendWithRetry(transport: HttpTransport, req: HttpRequest, 
       }
     }
     if (attempts >= limit) break;
-    const delay = backoffDelay(policy, attempts, throttled, clock.random);
+    const delay = backoffDelay(policy, attempts, throttled, () => clock.random());
     if (clock.now() - start + delay > policy.maxTotalMs) break;
     log.verbose(`${req.doc}: ${last}; retrying in ${delay} ms (attempt ${attempts + 1} of at most ${limit})`);
     await clock.sleep(delay);

@@ -82,7 +82,9 @@ export interface ParsedVmSettings {
 export function parseVmSettings(text: string, etag: string): ParsedVmSettings {
   let j: unknown;
   try {
-    j = JSON.parse(text.replace(/^\uFEFF/, ''));
+    // .NET ticks exceed 2^53: quote the raw digits before JSON.parse rounds them.
+    const safe = text.replace(/^\uFEFF/, '').replace(/("extensionsLastModifiedTickCount"\s*:\s*)(\d{16,})/gi, '$1"$2"');
+    j = JSON.parse(safe);
   } catch (e) {
     throw new VmSettingsParseError(`malformed JSON: ${(e as Error).message.slice(0, 120)}`);
   }
