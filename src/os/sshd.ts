@@ -6,6 +6,7 @@ import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
+import { log } from '../util/logger.ts';
 import type { DistroProfile } from './distro.ts';
 
 export class SshdConfigError extends Error {
@@ -77,6 +78,15 @@ export function setSshConfig(lines: string[], name: string, value: string): stri
   return out;
 }
 
+function hasGlobal(lines: string[], name: string): boolean {
+  let inMatch = false;
+  for (const line of lines) {
+    if (isMatch(line)) { inMatch = !isMatchAll(line); continue; }
+    if (!inMatch && sets(line, name)) return true;
+  }
+  return false;
+}
+
 /** Glob (sshd Include: `*`, `?`) against a path, segment-wise like glob(3). */
 function globMatches(pattern: string, path: string): boolean {
   const re = pattern.split('').map((c) => (c === '*' ? '[^/]*' : c === '?' ? '[^/]' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('');
@@ -122,34 +132,44 @@ function readText(path: string, what: string): string | null {
 export function configureSshd(root: Sysroot, opts: SshdOptions): SshdResult {
   const sshDir = opts.sshDir ?? '/etc/ssh';
   const settings = sshdSettings(opts.disablePasswordAuth, opts.clientAliveInterval);
-  const names = settings.map(([n]) => n);
+  // KbdInteractiveAuthentication is the same sshd option as ChallengeResponseAuthentication.
+  const names = [...settings.map(([n]) => n), 'KbdInteractiveAuthentication'];
   const mainInner = posix.join(sshDir, 'sshd_config');
   const dropDirInner = posix.join(sshDir, 'sshd_config.d');
   const dropInner = posix.join(dropDirInner, opts.profile.dropInName);
   const mainText = readText(root.resolve(mainInner), mainInner);
 
+  const result = (r: SshdResult): SshdResult => {
+    log.info(`${opts.disablePasswordAuth ? 'Disabled' : 'Enabled'} SSH password-based authentication methods.`);
+    log.info('Configured SSH client probing to keep connections alive.');
+    if (r.changed) log.verbose(`sshd settings written to ${r.path}`);
+    return r;
+  };
   const useDropIn = isDir(root.path(dropDirInner)) &&
     (opts.profile.dropInWithoutInclude || (mainText !== null && includesDropIn(mainText, sshDir, dropInner, names)));
   if (useDropIn) {
     const text = settings.map(([n, v]) => `${n} ${v}`).join('\n') + '\n';
     const host = root.path(dropInner);
     const old = readText(host, dropInner);
-    if (old === text) return { mode: 'dropin', path: dropInner, changed: false };
+    if (old === text) return result({ mode: 'dropin', path: dropInner, changed: false });
     if (old !== null && lstatSync(host).isSymbolicLink()) throw new SshdConfigError(`${dropInner} is a symbolic link`);
     writeFileAtomic(host, text, { mode: 0o644, uid: 0, gid: 0 });
-    return { mode: 'dropin', path: dropInner, changed: true };
+    return result({ mode: 'dropin', path: dropInner, changed: true });
   }
 
   if (mainText === null) throw new SshdConfigError(`${mainInner} not found and no usable ${dropDirInner}`);
   let lines = mainText.split('\n');
   for (const [n, v] of settings) lines = setSshConfig(lines, n, v);
+  // A global KbdInteractiveAuthentication line (Debian ships one) would win over the alias we set
+  // after it: replace it too, but never add the keyword where it is absent (older sshd lack it).
+  if (hasGlobal(lines, 'KbdInteractiveAuthentication')) lines = setSshConfig(lines, 'KbdInteractiveAuthentication', settings[1]![1]);
   const next = lines.join('\n');
-  if (next === mainText) return { mode: 'main', path: mainInner, changed: false };
+  if (next === mainText) return result({ mode: 'main', path: mainInner, changed: false });
   // Writing at the link path replaces a symlink (Flatcar: into read-only /usr) by a real file, like
   // the Flatcar agent's copy-then-edit; the mode of the file it pointed to is kept.
   const mode = statSync(root.resolve(mainInner)).mode & 0o7777;
   writeFileAtomic(root.path(mainInner), next, { mode, uid: 0, gid: 0 });
-  return { mode: 'main', path: mainInner, changed: true };
+  return result({ mode: 'main', path: mainInner, changed: true });
 }
 
 /**

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Runner, ExecResult } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { validateUserName, show } from './validate.ts';
+import { log } from '../util/logger.ts';
 
 export class UserError extends Error {
   constructor(message: string) {
@@ -136,6 +137,7 @@ export async function ensureUser(runner: Runner, root: Sysroot, opts: EnsureUser
     if (isSystemUser(root, name, opts)) {
       throw new UserError(`user ${show(name)} is a system user (uid ${existing.uid}); set Provisioning.AllowResetSysUser=y to reuse it`);
     }
+    log.info(`User ${name} already exists, skip useradd`);
     const missing = groups.filter((g) => !memberOf(root, g, name));
     if (missing.length) {
       const r = await runner.run(['usermod', ...rootArgs(root), '-a', '-G', missing.join(','), '--', name], { timeoutMs: 60_000 });

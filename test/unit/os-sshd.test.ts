@@ -92,6 +92,17 @@ test('Flatcar: drop-in 80-flatcar-walinuxagent.conf whenever the dir exists; els
   assert.equal(readFileSync(r2.p('/usr/share/ssh/sshd_config'), 'utf8'), 'UsePAM yes\n', 'the read-only original is untouched');
 });
 
+test('main edit: a global KbdInteractiveAuthentication (same option) is replaced too, never added', (t) => {
+  const r = makeRoot();
+  t.after(r.cleanup);
+  r.write('/etc/ssh/sshd_config', 'KbdInteractiveAuthentication no\nUsePAM yes\n');
+  configureSshd(r.root, { disablePasswordAuth: false, profile: debian });
+  assert.equal(readFileSync(r.p('/etc/ssh/sshd_config'), 'utf8'),
+    'KbdInteractiveAuthentication yes\nUsePAM yes\nPasswordAuthentication yes\nChallengeResponseAuthentication yes\nClientAliveInterval 180\n');
+  assert.equal(includesDropIn('KbdInteractiveAuthentication no\nInclude /etc/ssh/sshd_config.d/*.conf\n', '/etc/ssh', '/etc/ssh/sshd_config.d/10-waagent.conf',
+    ['PasswordAuthentication', 'KbdInteractiveAuthentication']), false);
+});
+
 test('missing config is a typed error; restart only where the distro needs it and only on the host', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
