@@ -344,7 +344,7 @@ class FabricImpl implements Fabric {
     };
     // The ETag (and the created-on time both documents carry) changes only when the extensions
     // goal state does, as on a real host; a bare incarnation bump keeps it.
-    const shape = renderVmSettings(s, { ...r, incarnation: 0, createdTicks: '0', etag: '' });
+    const shape = renderVmSettings(s, { ...r, incarnation: 0, createdTicks: '0', etag: '', activityId: '', correlationId: '' });
     if (shape !== this.vmSettingsShape) {
       this.vmSettingsShape = shape;
       r.etag = String(++this.etagCounter + 1000);
