@@ -111,3 +111,25 @@ test('publish on ifupdown (Debian) and NetworkManager (RHEL, with ifcfg DHCP_HOS
   await publishHostname(quiet, r2.root, 'vm-9', { libDir: '/var/lib/waagent', publishers: ['networkmanager'] });
   assert.equal(quiet.calls.length, 0);
 });
+
+test('as root, in a private UTS namespace: the real hostname command sets the running name', async (t) => {
+  const r = makeRoot();
+  t.after(r.cleanup);
+  const { execFileSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const mod = fileURLToPath(new URL('../../src/os/hostname.ts', import.meta.url));
+  const exec = fileURLToPath(new URL('../../src/util/exec.ts', import.meta.url));
+  const sys = fileURLToPath(new URL('../../src/util/sysroot.ts', import.meta.url));
+  const script = `
+    const { setHostname, currentHostname } = await import(${JSON.stringify(mod)});
+    const { realRunner } = await import(${JSON.stringify(exec)});
+    const { Sysroot } = await import(${JSON.stringify(sys)});
+    const res = await setHostname(realRunner, new Sysroot(${JSON.stringify(r.dir)}), 'box-vm-7', { useHostnamectl: false }, { live: true });
+    console.log(JSON.stringify({ res, now: currentHostname() }));`;
+  const out = execFileSync('unshare', ['--uts', '--', process.execPath, '--input-type=module', '-e', script]).toString();
+  const { res, now } = JSON.parse(out);
+  assert.deepEqual(res, { fileChanged: true, command: 'hostname' });
+  assert.equal(now, 'box-vm-7');
+  assert.equal(readFileSync(r.p('/etc/hostname'), 'utf8'), 'box-vm-7\n');
+  assert.notEqual(currentHostname(), 'box-vm-7', 'the host keeps its name');
+});
