@@ -108,7 +108,7 @@ export function selectProxy(target: string, conf: ProxyConfig = {}, env: NodeJS.
     log.once('WARNING', `bad-proxy:${redact(r)}`, `ignoring a proxy setting that is not an http(s) URL`);
     return null;
   }
-  if (!p.port) p.port = p.protocol === 'https:' ? '443' : '80';
+  // An empty port means the scheme's default (80 / 443): the URL parser drops explicit default ports.
   return p.href.replace(/\/$/, '');
 }
 
@@ -201,7 +201,18 @@ export class HttpClient implements HttpTransport {
 
     const what = `${req.method} ${redact(req.url)}${proxyUrl ? ' via proxy' : ''}`;
     log.verbose(`HTTP ${what}`);
-    const signal = AbortSignal.timeout(req.totalTimeoutMs ?? 60_000);
+    // Our own controller (not AbortSignal.timeout) so that nothing fires after the exchange is over.
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error(`no complete answer within ${req.totalTimeoutMs ?? 60_000} ms`)), req.totalTimeoutMs ?? 60_000);
+    try {
+      return await this.exchange(undici, req, headers, dispatcher, readTimeout, max, what, ac.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async exchange(undici: typeof Undici, req: HttpRequest, headers: Record<string, string>, dispatcher: Undici.Dispatcher,
+    readTimeout: number, max: number, what: string, signal: AbortSignal): Promise<HttpResponse> {
     let res: Undici.Dispatcher.ResponseData;
     try {
       res = await undici.request(req.url, {
@@ -216,6 +227,8 @@ export class HttpClient implements HttpTransport {
     } catch (e) {
       throw transportError(req.doc, what, e);
     }
+    // Destroying a body we refuse emits 'error' on the stream; the refusal is reported by our own throw.
+    res.body.on('error', () => { /* handled below */ });
     const out: HttpResponse = { status: res.statusCode, headers: flattenHeaders(res.headers), body: Buffer.alloc(0) };
     const declared = Number(out.headers['content-length']);
     if (Number.isFinite(declared) && declared > max) {
