@@ -1,6 +1,6 @@
 // crypt(3)-style password hashes made by `openssl passwd`, with a CSPRNG salt (the Python agent uses
 // Python's `random`, os.md §4.8). The password travels on stdin only: never argv, never a log.
-import { randomInt } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
 import type { Runner } from '../util/exec.ts';
 
 export class PasswordError extends Error {
@@ -66,4 +66,23 @@ export async function hashPassword(runner: Runner, password: string, opts: HashO
   const expect = new RegExp(`^\\$${id}\\$${salt.slice(0, scheme.maxSalt).replace(/[.]/g, '\\.')}\\$[./A-Za-z0-9]{22,86}$`);
   if (!expect.test(out)) throw new PasswordError('openssl passwd produced an unexpected hash format');
   return out;
+}
+
+/**
+ * Does `password` produce `hash`? Re-hashes with the hash's own scheme and salt (ids 1/5/6 without
+ * `rounds=`); anything else is "no" so the caller simply sets the password again. Lets a second
+ * provisioning run leave /etc/shadow byte-for-byte unchanged.
+ */
+export async function verifyPassword(runner: Runner, password: string, hash: string, opts: { openssl?: string } = {}): Promise<boolean> {
+  const m = /^\$([156])\$([A-Za-z0-9./]{1,16})\$[./A-Za-z0-9]+$/.exec(hash);
+  if (!m) return false;
+  let again: string;
+  try {
+    again = await hashPassword(runner, password, { cryptId: m[1], salt: m[2], openssl: opts.openssl });
+  } catch {
+    return false;
+  }
+  const a = Buffer.from(again);
+  const b = Buffer.from(hash);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -5,6 +5,7 @@ import type { Runner, ExecResult } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { validateUserName, show } from './validate.ts';
 import { log } from '../util/logger.ts';
+import { hashPassword, verifyPassword, type HashOptions } from '../crypto/password.ts';
 
 export class UserError extends Error {
   constructor(message: string) {
@@ -186,6 +187,29 @@ export async function setPasswordHash(runner: Runner, root: Sysroot, name: strin
   const r = await runner.run(['chpasswd', '-e', ...rootArgs(root)], { input: `${name}:${hash}\n`, timeoutMs: 60_000, secrets: [hash] });
   // stderr of chpasswd names the line number, not the hash; still passed through `secrets` above.
   if (r.code !== 0) throw new UserError(`chpasswd for ${show(name)} failed (exit ${r.code})`);
+}
+
+/** The password field of the user's shadow entry (null: no entry or no shadow file). */
+export function readShadowHash(root: Sysroot, name: string, opts: { passwordPath?: string } = {}): string | null {
+  for (const line of readDb(root, opts.passwordPath ?? '/etc/shadow').split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && f.length >= 2) return f[1]!;
+  }
+  return null;
+}
+
+/**
+ * Give the user this password (os.md §4.8): hashed per PasswordCryptId/SaltLength with a CSPRNG
+ * salt, applied with chpasswd -e. When the current hash already matches the password nothing is
+ * changed, so a second run leaves the shadow file as it was. Returns whether it was set.
+ */
+export async function ensurePassword(runner: Runner, root: Sysroot, name: string, password: string,
+  opts: SysUserOptions & HashOptions & { passwordPath?: string } = {}): Promise<boolean> {
+  const current = readShadowHash(root, name, opts);
+  if (current && await verifyPassword(runner, password, current, { openssl: opts.openssl })) return false;
+  const hash = await hashPassword(runner, password, opts);
+  await setPasswordHash(runner, root, name, hash, opts);
+  return true;
 }
 
 /**

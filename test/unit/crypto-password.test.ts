@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { hashPassword, makeSalt, PasswordError, MAX_PASSWORD_LENGTH } from '../../src/crypto/password.ts';
+import { hashPassword, verifyPassword, makeSalt, PasswordError, MAX_PASSWORD_LENGTH } from '../../src/crypto/password.ts';
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
 
 // Independent check: glibc crypt(3) through the system Python (not the tool that made the hash).
@@ -53,4 +53,13 @@ test('bad inputs: unsupported id, empty, newline, too long, unexpected output â€
   const long = 'b'.repeat(MAX_PASSWORD_LENGTH);
   const h = await hashPassword(realRunner, long);
   assert.equal(glibcCrypt(long, h), h);
+});
+
+test('verifyPassword: same scheme and salt re-hashed; foreign formats are "no"', async () => {
+  const h = await hashPassword(realRunner, 'pw-verify', { cryptId: '5' });
+  assert.equal(await verifyPassword(realRunner, 'pw-verify', h), true);
+  assert.equal(await verifyPassword(realRunner, 'pw-other', h), false);
+  assert.equal(await verifyPassword(realRunner, 'pw-verify', '!'), false);
+  assert.equal(await verifyPassword(realRunner, 'pw-verify', '$y$j9T$abc$def'), false);
+  assert.equal(await verifyPassword(realRunner, 'pw-verify', '$6$rounds=5000$abc$def'), false);
 });

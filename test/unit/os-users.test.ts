@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { ensureUser, getUser, isSystemUser, readUidMin, setPasswordHash, deleteUser, UserError, parsePasswd } from '../../src/os/users.ts';
+import { ensureUser, ensurePassword, readShadowHash, getUser, isSystemUser, readUidMin, setPasswordHash, deleteUser, UserError, parsePasswd } from '../../src/os/users.ts';
 import { hashPassword } from '../../src/crypto/password.ts';
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
 import { Sysroot } from '../../src/util/sysroot.ts';
@@ -109,4 +109,21 @@ test('as root: useradd failure is a typed error; deleteUser removes user and hom
   assert.equal(await deleteUser(realRunner, r.root, 'dave'), false);
   await assert.rejects(deleteUser(realRunner, r.root, 'daemon'), /system user/);
   assert.deepEqual(parsePasswd('a:x:1:2:g:/h:/s\nbad\n+nis\nb:x:q:1::/:/\n').map((e) => e.name), ['a']);
+});
+
+test('as root: ensurePassword sets once, leaves shadow untouched when the password already matches, resets on change', async (t) => {
+  const r = makeRoot({ accounts: true });
+  t.after(r.cleanup);
+  await ensureUser(realRunner, r.root, { name: 'erin' });
+  assert.equal(await ensurePassword(realRunner, r.root, 'erin', 'First-pw1', { cryptId: '6', saltLength: 12 }), true);
+  const h1 = readShadowHash(r.root, 'erin')!;
+  assert.match(h1, /^\$6\$[A-Za-z0-9]{12}\$/);
+  const shadow = readFileSync(r.p('/etc/shadow'), 'utf8');
+  assert.equal(await ensurePassword(realRunner, r.root, 'erin', 'First-pw1'), false);
+  assert.equal(readFileSync(r.p('/etc/shadow'), 'utf8'), shadow);
+  assert.equal(await ensurePassword(realRunner, r.root, 'erin', 'Second-pw2'), true);
+  const h2 = readShadowHash(r.root, 'erin')!;
+  assert.notEqual(h2, h1);
+  const check = execFileSync('/usr/bin/python3', ['-W', 'ignore', '-c', 'import crypt,sys;print(crypt.crypt("Second-pw2", sys.argv[1]))', h2]).toString().trim();
+  assert.equal(check, h2);
 });
