@@ -100,4 +100,4 @@ export function blkid(r: ActingRunner, hostPath: string, fields: Record<string, 
     fields ? { code: 0, stdout: Object.entries(fields).map(([k, v]) => `${k}=${v}`).join('\n') + '\n' } : { code: 2 });
 }
 
-export const MUTATING = /^(sfdisk (?!--json)|mkfs|mount|umount|mkswap|swapon|swapoff|fallocate|wipefs|mknod|chattr|dd|blockdev --rereadpt)/;
+export const MUTATING = /^(sfdisk (?!--json)|mkfs|mount|umount|mkswap|swapon|swapoff|fallocate|wipefs|mknod|chattr|dd|blockdev --rereadpt|partx)/;

@@ -1,6 +1,6 @@
 // Device nodes: partition naming, the kernel's number for a node, and making sure the node of a
 // partition exists after the table was (re)written.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import type { DiskEnv } from './env.ts';
 import { readPartitions } from './proc.ts';
 import type { KernelPartition } from './proc.ts';
@@ -46,31 +46,48 @@ export function kernelPartitionsOf(env: DiskEnv, diskHostPath: string): Map<numb
 }
 
 /**
- * Inner path of partition `n` of `disk`, making the node when the kernel has the partition but no
- * device manager created it (a static /dev, a test root): mknod with the kernel's own numbers is
- * what devtmpfs would have done. Returns null when the kernel does not (yet) know the partition.
+ * Inner path of partition `n` of `disk`, or null when the kernel does not (yet) know the partition.
+ * When the disk node is a real block device the kernel is the authority: a node left from an old
+ * table (the kernel dropped that partition when the table was rewritten) is not trusted, and a
+ * missing or stale node is made with mknod from the kernel's own numbers — what devtmpfs/udev do,
+ * for roots with a static /dev (the sandbox, a test root). Without a real device (unit tests) the
+ * node's existence is all there is to check.
  */
 export async function partitionNode(env: DiskEnv, disk: string, n: number): Promise<string | null> {
   const inner = `/dev/${partitionName(disk, n)}`;
   const host = env.root.path(inner);
-  if (existsSync(host)) return inner;
-  const kp = kernelPartitionsOf(env, env.root.path(`/dev/${disk}`)).get(n);
+  const diskHost = env.root.path(`/dev/${disk}`);
+  if (!blockDevNum(diskHost)) return existsSync(host) ? inner : null;
+  const kp = kernelPartitionsOf(env, diskHost).get(n);
   if (!kp) return null;
+  const have = blockDevNum(host);
+  if (have && have.major === kp.major && have.minor === kp.minor) return inner;
+  if (existsSync(host)) {
+    if (!have) return null; // something else than a device node sits there: leave it, do not use it
+    rmSync(host, { force: true }); // a block node with stale numbers
+  }
   const r = await env.runner.run(['mknod', '-m', '0660', host, 'b', String(kp.major), String(kp.minor)]);
-  if (r.code !== 0 && !existsSync(host)) return null;
+  const made = blockDevNum(host);
+  if (r.code !== 0 || !made || made.major !== kp.major || made.minor !== kp.minor) return null;
   env.log.info(`Created device node ${inner} (${kp.major}:${kp.minor}): no device manager made it`);
   return inner;
 }
 
 /**
- * After a partition table was written: wait (bounded: `tries` × `intervalMs`) for partition `n`,
- * asking the kernel to re-read the table once, as udev may lag or the re-read may have raced.
+ * After a partition table was written: wait (bounded: `tries` × `intervalMs`) for partition `n`.
+ * Each round asks the kernel to pick up the table with `partx --update` (BLKPG from user space:
+ * works where the in-kernel re-read raced, the device was busy, or the kernel has no parser for the
+ * label), falling back to `blockdev --rereadpt` where partx is missing.
  */
 export async function waitForPartition(env: DiskEnv, disk: string, n: number, tries = 5, intervalMs = 2000): Promise<string | null> {
+  const dev = env.root.path(`/dev/${disk}`);
   for (let i = 0; i < tries; i++) {
-    const node = await partitionNode(env, disk, n);
+    let node = await partitionNode(env, disk, n);
     if (node) return node;
-    if (i === 0) await env.runner.run(['blockdev', '--rereadpt', env.root.path(`/dev/${disk}`)], { timeoutMs: 30_000 });
+    const r = await env.runner.run(['partx', '--update', dev], { timeoutMs: 30_000 });
+    if (r.code === 127) await env.runner.run(['blockdev', '--rereadpt', dev], { timeoutMs: 30_000 });
+    node = await partitionNode(env, disk, n);
+    if (node) return node;
     await env.sleep(intervalMs);
   }
   return null;
