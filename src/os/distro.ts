@@ -121,9 +121,9 @@ export function profileFor(os: OsRelease): DistroProfile {
         family, os,
         hostname: { useHostnamectl: false },
         publishers: ['networkd', 'networkmanager', 'ifupdown'],
-        // Debian/Ubuntu sshd re-reads its config per connection only after a reload; the Python
-        // agent does not restart it there (new settings apply at the next sshd start).
-        sshd: { ...BASE_SSHD },
+        // Upstream DebianOSUtil: reload (or restart) a running ssh service, ignoring dependencies so
+        // it cannot pull other units in; an inactive service stays inactive (try-).
+        sshd: { ...BASE_SSHD, restart: ['systemctl', '--job-mode=ignore-dependencies', 'try-reload-or-restart', 'ssh'] },
         user: { shell: '/bin/bash', groups: [], neverSystemUsers: [] },
       };
     default:

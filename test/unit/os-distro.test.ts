@@ -25,6 +25,8 @@ test('families and their strategies', () => {
   assert.deepEqual(fc.publishers, ['networkd']);
   assert.deepEqual(fc.user.neverSystemUsers, ['core']);
   assert.deepEqual(profileFor(parseOsRelease('ID=rhel')).sshd.restart, ['systemctl', 'condrestart', 'sshd']);
+  assert.deepEqual(profileFor(parseOsRelease('ID=debian')).sshd.restart, ['systemctl', '--job-mode=ignore-dependencies', 'try-reload-or-restart', 'ssh']);
+  assert.equal(fc.sshd.restart, null);
 });
 
 test('detectDistro reads /etc/os-release, then /usr/lib/os-release (through a symlink inside the root)', (t) => {

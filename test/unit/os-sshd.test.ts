@@ -109,7 +109,7 @@ test('missing config is a typed error; restart only where the distro needs it an
   assert.throws(() => configureSshd(r.root, { disablePasswordAuth: true, profile: debian }), /not found/);
   const rr = new RecordingRunner();
   const rhel = profileFor(parseOsRelease('ID=rhel')).sshd;
-  assert.deepEqual(await restartSshd(rr, new Sysroot('/'), debian), { ran: false, ok: true });
+  assert.deepEqual(await restartSshd(rr, new Sysroot('/'), flatcar), { ran: false, ok: true });
   assert.deepEqual(await restartSshd(rr, r.root, rhel), { ran: false, ok: true });
   assert.deepEqual(await restartSshd(rr, new Sysroot('/'), rhel), { ran: true, ok: true });
   assert.deepEqual(rr.calls.map((c) => c.argv), [['systemctl', 'condrestart', 'sshd']]);
