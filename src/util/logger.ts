@@ -117,11 +117,27 @@ export class Logger {
   prefix = '';
   appenders: Appender[] = [];
 
+  /** Set on child loggers: they write through the parent's appenders as they are at each call. */
+  private parent: Logger | undefined;
+
+  /**
+   * A logger with its own thread name (waagent's EnvHandler, MonitorHandler...) and, optionally,
+   * prefix, writing through this logger's appenders, including ones added or removed later.
+   */
+  child(thread: string, prefix: string = this.prefix): Logger {
+    const c = new Logger();
+    c.parent = this;
+    c.thread = thread;
+    c.prefix = prefix;
+    return c;
+  }
+
   private emit(level: Level, msg: string): void {
-    if (this.appenders.length === 0) return;
+    const appenders = this.parent ? this.parent.appenders : this.appenders;
+    if (appenders.length === 0) return;
     const body = asciiEscape(redact(msg));
     const line = `${timestamp()} ${level} ${this.thread} ${this.prefix ? this.prefix + ' ' : ''}${body}\n`;
-    for (const a of this.appenders) if (RANK[level] >= RANK[a.level]) a.write(line);
+    for (const a of appenders) if (RANK[level] >= RANK[a.level]) a.write(line);
   }
   /** Removes the appenders matching `pred` (e.g. the console once provisioning is done); returns how many. */
   removeAppenders(pred: (a: Appender) => boolean): number {

@@ -116,3 +116,19 @@ test('DeviceAppender writes per line and survives a missing device; removeAppend
   l.info('not any more');
   assert.ok(!readFileSync(dev, 'utf8').includes('not any more'));
 });
+
+test('child loggers carry their own thread name and follow the parent appenders', () => {
+  const { l, m } = logger();
+  l.prefix = 'ExtHandler';
+  const env = l.child('EnvHandler');
+  env.info('from env');
+  const later = new MemoryAppender('INFO');
+  l.appenders.push(later);
+  env.warn('after add');
+  l.removeAppenders((a) => a === m);
+  env.info('after remove');
+  assert.match(m.lines[0]!, / INFO EnvHandler ExtHandler from env\n$/);
+  assert.equal(m.lines.length, 2);
+  assert.equal(later.lines.length, 2);
+  assert.match(later.lines[1]!, / INFO EnvHandler ExtHandler after remove\n$/);
+});
