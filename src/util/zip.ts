@@ -16,7 +16,7 @@
 // - Extraction goes into a fresh temp directory next to the destination and is renamed into place only
 //   when every entry succeeded: a failure leaves nothing half-extracted.
 // The writer writes names exactly as given (no validation) so tests can build hostile archives.
-import { constants, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
+import { constants, closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -84,15 +84,28 @@ function dosDateTime(d: Date | undefined): { time: number; date: number } {
   };
 }
 
-/** Builds a zip archive in memory (deflate, unix modes in the external attributes). No ZIP64. */
-export function createZip(entries: ZipInputEntry[], opts: CreateZipOptions = {}): Buffer {
-  const { time, date } = dosDateTime(opts.mtime);
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
+/**
+ * Streams entries to `out` as they are added (one entry's data in memory at a time), so a large
+ * archive (log collection) never sits in memory whole. Deflate, unix modes in the external
+ * attributes. No ZIP64: an archive over 4 GiB or 65535 entries is refused.
+ */
+export class ZipWriter {
+  private readonly out: (b: Buffer) => void;
+  private readonly time: number;
+  private readonly date: number;
+  private readonly centrals: Buffer[] = [];
+  private offset = 0;
+  private count = 0;
+
+  constructor(out: (b: Buffer) => void, opts: CreateZipOptions = {}) {
+    this.out = out;
+    ({ time: this.time, date: this.date } = dosDateTime(opts.mtime));
+  }
+
+  add(e: ZipInputEntry): void {
     const nameBuf = Buffer.from(e.name, 'utf8');
     if (nameBuf.length === 0 || nameBuf.length > 0xffff) throw new Error(`createZip: bad entry name length: ${e.name.length}`);
+    if (++this.count > 0xffff) throw new Error('createZip: too many entries (no ZIP64 support in the writer)');
     const isDir = e.name.endsWith('/');
     const raw = e.data === undefined ? Buffer.alloc(0) : typeof e.data === 'string' ? Buffer.from(e.data, 'utf8') : e.data;
     let mode = e.mode ?? (isDir ? 0o755 : 0o644);
@@ -100,7 +113,9 @@ export function createZip(entries: ZipInputEntry[], opts: CreateZipOptions = {})
     const crc = crc32(raw);
     const method = e.store || raw.length === 0 ? METHOD_STORED : METHOD_DEFLATE;
     const comp = method === METHOD_DEFLATE ? deflateRawSync(raw) : raw;
-    if (comp.length > 0xfffffffe || raw.length > 0xfffffffe || offset > 0xfffffffe) throw new Error('createZip: archive too large (no ZIP64 support in the writer)');
+    if (comp.length > 0xfffffffe || raw.length > 0xfffffffe || this.offset + comp.length > 0xfffffffe) {
+      throw new Error('createZip: archive too large (no ZIP64 support in the writer)');
+    }
     const flags = /[^\x00-\x7f]/.test(e.name) ? FLAG_UTF8 : 0;
 
     const lh = Buffer.alloc(30);
@@ -108,14 +123,13 @@ export function createZip(entries: ZipInputEntry[], opts: CreateZipOptions = {})
     lh.writeUInt16LE(20, 4); // version needed: 2.0 (deflate)
     lh.writeUInt16LE(flags, 6);
     lh.writeUInt16LE(method, 8);
-    lh.writeUInt16LE(time, 10);
-    lh.writeUInt16LE(date, 12);
+    lh.writeUInt16LE(this.time, 10);
+    lh.writeUInt16LE(this.date, 12);
     lh.writeUInt32LE(crc, 14);
     lh.writeUInt32LE(comp.length, 18);
     lh.writeUInt32LE(raw.length, 22);
     lh.writeUInt16LE(nameBuf.length, 26);
     lh.writeUInt16LE(0, 28);
-    locals.push(lh, nameBuf, comp);
 
     const ch = Buffer.alloc(46);
     ch.writeUInt32LE(SIG_CENTRAL, 0);
@@ -123,8 +137,8 @@ export function createZip(entries: ZipInputEntry[], opts: CreateZipOptions = {})
     ch.writeUInt16LE(20, 6);
     ch.writeUInt16LE(flags, 8);
     ch.writeUInt16LE(method, 10);
-    ch.writeUInt16LE(time, 12);
-    ch.writeUInt16LE(date, 14);
+    ch.writeUInt16LE(this.time, 12);
+    ch.writeUInt16LE(this.date, 14);
     ch.writeUInt32LE(crc, 16);
     ch.writeUInt32LE(comp.length, 20);
     ch.writeUInt32LE(raw.length, 24);
@@ -134,22 +148,63 @@ export function createZip(entries: ZipInputEntry[], opts: CreateZipOptions = {})
     ch.writeUInt16LE(0, 34); // disk
     ch.writeUInt16LE(0, 36); // internal attrs
     ch.writeUInt32LE(((mode & 0xffff) << 16 | (isDir ? 0x10 : 0)) >>> 0, 38); // unix mode high, MS-DOS dir bit low
-    ch.writeUInt32LE(offset, 42);
-    centrals.push(ch, nameBuf);
-    offset += lh.length + nameBuf.length + comp.length;
+    ch.writeUInt32LE(this.offset, 42);
+    this.centrals.push(ch, nameBuf);
+
+    this.out(lh);
+    this.out(nameBuf);
+    this.out(comp);
+    this.offset += lh.length + nameBuf.length + comp.length;
   }
-  const cd = Buffer.concat(centrals);
-  if (entries.length > 0xffff) throw new Error('createZip: too many entries (no ZIP64 support in the writer)');
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(SIG_EOCD, 0);
-  eocd.writeUInt16LE(0, 4);
-  eocd.writeUInt16LE(0, 6);
-  eocd.writeUInt16LE(entries.length, 8);
-  eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  eocd.writeUInt16LE(0, 20);
-  return Buffer.concat([...locals, cd, eocd]);
+
+  /** Writes the central directory and the end record. */
+  finish(): void {
+    const cd = Buffer.concat(this.centrals);
+    const eocd = Buffer.alloc(22);
+    eocd.writeUInt32LE(SIG_EOCD, 0);
+    eocd.writeUInt16LE(0, 4);
+    eocd.writeUInt16LE(0, 6);
+    eocd.writeUInt16LE(this.count, 8);
+    eocd.writeUInt16LE(this.count, 10);
+    eocd.writeUInt32LE(cd.length, 12);
+    eocd.writeUInt32LE(this.offset, 16);
+    eocd.writeUInt16LE(0, 20);
+    this.out(cd);
+    this.out(eocd);
+  }
+}
+
+/** Builds a zip archive in memory. */
+export function createZip(entries: ZipInputEntry[], opts: CreateZipOptions = {}): Buffer {
+  const parts: Buffer[] = [];
+  const w = new ZipWriter((b) => parts.push(b), opts);
+  for (const e of entries) w.add(e);
+  w.finish();
+  return Buffer.concat(parts);
+}
+
+/** A zip file written entry by entry to a temp file beside `path`, renamed into place by close(). */
+export interface ZipFileSink {
+  add(name: string, data: Buffer, mode?: number): void;
+  close(): void;
+  abort(): void;
+}
+
+export function openZipFile(path: string, fileMode = 0o600): ZipFileSink {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, fileMode);
+  const writer = new ZipWriter((b) => { let off = 0; while (off < b.length) off += writeSync(fd, b, off, b.length - off); }, { mtime: new Date() });
+  const release = () => { if (fd >= 0) { closeSync(fd); fd = -1; } };
+  return {
+    add: (name, data, mode) => writer.add({ name, data, mode }),
+    close: () => {
+      writer.finish();
+      fsyncSync(fd);
+      release();
+      renameSync(tmp, path);
+    },
+    abort: () => { release(); rmSync(tmp, { force: true }); },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
