@@ -108,7 +108,10 @@ export class HostPluginClient {
     if (this.etag && !force) headers['if-none-match'] = this.etag;
     const res = await this.transport.send({ method: 'GET', url: `${this.baseUrl}/vmSettings`, doc: 'vmSettings', headers, maxBytes: 4 << 20 });
     if (res.status === 410 || isInvalidContainer(res)) throw new GoalStateChangedError('vmSettings', res.status);
-    if (res.status === 304) return { kind: 'unchanged', goalState: this.cached, etag: this.etag };
+    if (res.status === 304) {
+      this.supportsVmSettings = true;
+      return { kind: 'unchanged', goalState: this.cached, etag: this.etag };
+    }
     if (res.status === 404) {
       this.supportsVmSettings = false;
       this.unsupportedUntil = now + VMSETTINGS_RECHECK_MS;
@@ -119,7 +122,10 @@ export class HostPluginClient {
     const etag = res.headers['etag'];
     if (!etag) throw new ProtocolError('vmSettings', 'response has no ETag header');
     const text = bodyText(res);
-    if (etag === this.etag && this.cached && !force) return { kind: 'unchanged', goalState: this.cached, etag };
+    if (etag === this.etag && this.cached && !force) {
+      this.supportsVmSettings = true;
+      return { kind: 'unchanged', goalState: this.cached, etag };
+    }
     const parsed = parseVmSettings(text, etag);
     if (!versionAtLeast(parsed.goalState.hostGAPluginVersion, MIN_VMSETTINGS_HGAP_VERSION)) {
       this.supportsVmSettings = false;
