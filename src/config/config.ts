@@ -49,15 +49,22 @@ export class Config {
   }
 
   bool(key: SwitchKey): boolean {
-    return this.resolve(key) as boolean;
+    return this.typed(key, 'switch') as boolean;
   }
 
   str<K extends StringKey>(key: K): StringValue<K> {
-    return this.resolve(key) as StringValue<K>;
+    return this.typed(key, 'string') as StringValue<K>;
   }
 
   int<K extends IntKey>(key: K): IntValue<K> {
-    return this.resolve(key) as IntValue<K>;
+    return this.typed(key, 'int') as IntValue<K>;
+  }
+
+  /** The compiler already rejects these mistakes; this guards callers that bypass the types. */
+  private typed(key: ConfigKey, type: KeyDef['type']): Value {
+    if (!isConfigKey(key)) throw new Error(`unknown configuration key ${String(key)}`);
+    if (KEYS[key].type !== type) throw new Error(`configuration key ${key} has type ${KEYS[key].type}, not ${type}`);
+    return this.resolve(key);
   }
 
   /** True when the file set the key to a valid value (not defaulted). */

@@ -188,3 +188,20 @@ test('loadConfig: invalid UTF-8 is a warning, not a failure', () => {
   assert.equal(loadConfig(p, { onWarning: (m) => warnings.push(m) }).str('OS.SshDir'), '/s');
   assert.match(warnings[0]!, /not valid UTF-8/);
 });
+
+test('key names and value types are checked by the compiler (npm run typecheck fails otherwise)', () => {
+  const c = defaultConfig();
+  const dir: string = c.str('OS.SshDir'); // a key with a default is never undefined
+  const port: number | undefined = c.int('HttpProxy.Port');
+  // @ts-expect-error a None-default key may be undefined
+  const host: string = c.str('HttpProxy.Host');
+  // @ts-expect-error typo in a key name
+  assert.throws(() => c.bool('Logs.Verbos'), /unknown configuration key Logs\.Verbos/);
+  // @ts-expect-error a string key is not a switch
+  assert.throws(() => c.bool('OS.SshDir'), /OS\.SshDir has type string, not switch/);
+  // @ts-expect-error an int key is not a string
+  assert.throws(() => c.str('ResourceDisk.SwapSizeMB'), /has type int, not string/);
+  assert.equal(dir, '/etc/ssh');
+  assert.equal(port, undefined);
+  assert.equal(host, undefined);
+});
