@@ -2,6 +2,7 @@
 // Python's `random`, os.md §4.8). The password travels on stdin only: never argv, never a log.
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import type { Runner } from '../util/exec.ts';
+import { addSecret } from '../util/logger.ts';
 
 export class PasswordError extends Error {
   constructor(message: string) {
@@ -51,6 +52,8 @@ export async function hashPassword(runner: Runner, password: string, opts: HashO
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_LENGTH) {
     throw new PasswordError(`the password is longer than ${MAX_PASSWORD_LENGTH} bytes`);
   }
+  // Defence in depth: whatever logs later, neither the password nor its hash is ever written.
+  addSecret(password);
   const wanted = opts.saltLength ?? 10;
   const len = Math.max(1, Math.min(Number.isFinite(wanted) ? Math.trunc(wanted) : 10, scheme.maxSalt));
   const salt = opts.salt ?? makeSalt(len);
@@ -65,6 +68,7 @@ export async function hashPassword(runner: Runner, password: string, opts: HashO
   if (r.code !== 0) throw new PasswordError(`openssl passwd failed (exit ${r.code}${r.timedOut ? ', timed out' : ''})`);
   const expect = new RegExp(`^\\$${id}\\$${salt.slice(0, scheme.maxSalt).replace(/[.]/g, '\\.')}\\$[./A-Za-z0-9]{22,86}$`);
   if (!expect.test(out)) throw new PasswordError('openssl passwd produced an unexpected hash format');
+  addSecret(out);
   return out;
 }
 

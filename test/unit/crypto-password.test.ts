@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { hashPassword, verifyPassword, makeSalt, PasswordError, MAX_PASSWORD_LENGTH } from '../../src/crypto/password.ts';
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
+import { redact } from '../../src/util/logger.ts';
 
 // Independent check: glibc crypt(3) through the system Python (not the tool that made the hash).
 function glibcCrypt(password: string, setting: string): string {
@@ -16,6 +17,7 @@ test('SHA-512 hash (default) verifies with glibc crypt', async () => {
   assert.match(h, /^\$6\$[A-Za-z0-9]{10}\$[./A-Za-z0-9]{86}$/);
   assert.equal(glibcCrypt(pw, h), h);
   assert.notEqual(glibcCrypt('wrong', h), h);
+  assert.equal(redact(`pw=${pw} hash=${h}`), 'pw=<redacted> hash=<redacted>', 'registered as log secrets');
 });
 
 test('crypt ids 1 and 5, salt length honoured and clamped', async () => {
