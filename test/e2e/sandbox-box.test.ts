@@ -1,0 +1,181 @@
+// The VM-in-a-box itself: commands run inside, isolation from the host, no route out, teardown
+// without leftovers, and the fabric simulator answering on the Azure addresses inside.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { Box, PINNED_NODE, runInBox } from '../sandbox/box.ts';
+
+function hostMounts(): string { return readFileSync('/proc/mounts', 'utf8'); }
+function losetupList(): string { return spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout; }
+
+const CONNECT = `
+const net = require('node:net');
+const [host, port] = process.argv.slice(1);
+const s = net.connect({ host, port: Number(port) });
+s.on('connect', () => { console.log('CONNECTED'); s.destroy(); });
+s.on('error', (e) => console.log(e.code));
+`;
+
+test('box (root, namespaces): a trivial command runs as root in a fresh PID namespace', async () => {
+  const box = await Box.start();
+  try {
+    const r = await box.run(['bash', '-c', 'id -u; echo $$; cat /proc/1/cmdline | tr "\\0" " "']);
+    assert.equal(r.code, 0, r.stderr);
+    const [uid, pid, init] = r.stdout.trim().split('\n');
+    assert.equal(uid, '0');
+    assert.ok(Number(pid) < 1000, `pid ${pid} should be small inside a fresh PID namespace`);
+    assert.match(init!, /init\.sh/);
+    const code = await box.run(['sh', '-c', 'exit 7']);
+    assert.equal(code.code, 7);
+    const input = await box.run(['cat'], { input: 'through stdin' });
+    assert.equal(input.stdout, 'through stdin');
+  } finally {
+    await box.close();
+  }
+});
+
+test('box (root, namespaces): no route out — other addresses fail at once with ENETUNREACH', async () => {
+  const box = await Box.start();
+  try {
+    const net = await box.run(['ls', '/sys/class/net']);
+    assert.equal(net.stdout.trim(), 'lo', 'only lo exists in the box');
+    for (const [host, port] of [['192.0.2.1', '80'], ['8.8.8.8', '53'], ['10.0.0.1', '80'], ['2001:db8::1', '80']] as const) {
+      const r = await box.run([PINNED_NODE, '-e', CONNECT, host, port], { timeoutMs: 20_000 });
+      // ENETUNREACH comes from the routing decision itself: no packet was queued anywhere.
+      assert.equal(r.stdout.trim(), 'ENETUNREACH', `${host}: ${r.stdout} ${r.stderr}`);
+    }
+    const routes = await box.run(['ip', '-4', 'route', 'show']);
+    assert.match(routes.stdout, /^default via \S+ dev lo onlink/m, 'a default route with a gateway on lo');
+    assert.match(routes.stdout, /^throw 0\.0\.0\.0\/1/m);
+    assert.match(routes.stdout, /^throw 128\.0\.0\.0\/1/m);
+    const addrs = await box.run(['ip', '-4', '-o', 'addr', 'show', 'dev', 'lo']);
+    assert.match(addrs.stdout, /168\.63\.129\.16\/32/);
+    assert.match(addrs.stdout, /169\.254\.169\.254\/32/);
+    const procRoute = (await box.run(['cat', '/proc/net/route'])).stdout;
+    assert.match(procRoute, /^lo\s+10813FA8\s/m, 'a route to the wireserver is visible in /proc/net/route');
+  } finally {
+    await box.close();
+  }
+});
+
+test('box (root, namespaces): hostname, useradd and /etc edits stay inside; the project is read-only', async () => {
+  const before = hostname();
+  const box = await Box.start({ hostname: 'isolated-box', files: { '/etc/waagent.conf': { content: 'Provisioning.Agent=waagent\n', mode: 0o600 } } });
+  try {
+    const r = await box.run(['bash', '-c', [
+      'set -e', 'hostname', 'hostname renamed-in-box', 'hostname', 'cat /etc/hostname',
+      'useradd --create-home boxisouser', 'echo inside > /etc/box-isolation-test', 'stat -c %a /etc/waagent.conf',
+    ].join('\n')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['isolated-box', 'renamed-in-box', 'isolated-box', '600']);
+    const touch = await box.run(['touch', `${process.cwd()}/box-write-test`]);
+    assert.notEqual(touch.code, 0, 'the project is mounted read-only in the box');
+    assert.match(touch.stderr, /Read-only/);
+
+    assert.equal(hostname(), before, 'host name unchanged');
+    assert.equal(spawnSync('getent', ['passwd', 'boxisouser']).status, 2, 'user not on the host');
+    assert.equal(existsSync('/etc/box-isolation-test'), false);
+    assert.equal(existsSync('/home/boxisouser'), false);
+    assert.equal(box.readFile('/etc/box-isolation-test'), 'inside\n');
+    assert.match(box.readFile('/etc/passwd'), /^boxisouser:/m);
+    assert.equal(box.stat('/home/boxisouser').isDirectory(), true);
+
+    const changed = box.changedFiles();
+    for (const p of ['/etc/box-isolation-test', '/etc/passwd', '/etc/shadow', '/home/boxisouser']) assert.ok(changed.includes(p), `${p} in ${changed.join(' ')}`);
+    assert.ok(!changed.includes('/etc/waagent.conf'), 'files the box wrote at start are not changes');
+    assert.ok(!changed.includes('/etc/hostname'));
+    assert.ok(!changed.some((p) => p.startsWith('/tmp/') || p.startsWith('/run/')));
+    const passwd = box.changes().find((c) => c.path === '/etc/passwd');
+    assert.equal(passwd?.kind, 'modified');
+    assert.equal(box.changes().find((c) => c.path === '/etc/box-isolation-test')?.kind, 'added');
+  } finally {
+    await box.close();
+  }
+});
+
+test('box (root, namespaces): close() kills every process and leaves no mount, loop device or state dir', async () => {
+  const box = await Box.start({ resourceDisk: { sizeMiB: 32, kind: 'scsi-gen2', content: 'blank' } });
+  const state = box.stateDir;
+  const init = box.initPid;
+  const sleeper = box.spawn(['sleep', '1000']);
+  const orphan = await box.run(['bash', '-c', 'setsid sleep 1000 >/dev/null 2>&1 < /dev/null & echo $!']);
+  assert.equal(orphan.code, 0);
+  let inner: number | undefined;
+  for (let i = 0; i < 100 && inner === undefined; i++) {
+    inner = sleeper.innerPid();
+    if (inner === undefined) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(inner && existsSync(`/proc/${inner}`));
+  const ps = await box.run(['ps', '-e', '-o', 'comm=']);
+  assert.ok(ps.stdout.split('\n').filter((l) => l.trim() === 'sleep').length >= 2, ps.stdout);
+  assert.ok(losetupList().includes(state), 'the resource disk is a loop device while the box runs');
+  await box.close();
+  await box.close(); // twice is fine
+  assert.equal(existsSync(`/proc/${inner}`), false, 'spawned process gone');
+  assert.equal(existsSync(`/proc/${init}`), false, 'box init gone');
+  assert.equal(sleeper.exited, true);
+  assert.equal(existsSync(state), false, 'state dir removed');
+  assert.ok(!hostMounts().includes(state), 'no mount left');
+  assert.ok(!losetupList().includes(state), 'no loop device left');
+  const left = spawnSync('pgrep', ['-f', 'sleep 1000'], { encoding: 'utf8' }).stdout.trim();
+  assert.equal(left, '', `no sleeper left: ${left}`);
+});
+
+test('box (root, namespaces): a timed-out command is killed and reported', async () => {
+  const box = await Box.start();
+  try {
+    const r = await box.run(['sleep', '60'], { timeoutMs: 300 });
+    assert.equal(r.timedOut, true);
+    const ps = await box.run(['ps', '-e', '-o', 'comm=']);
+    assert.ok(!ps.stdout.split('\n').includes('sleep'), ps.stdout);
+  } finally {
+    await box.close();
+  }
+});
+
+test('box (root, namespaces): a failed start leaves nothing behind', async () => {
+  const before = losetupList();
+  await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 1, kind: 'scsi-gen1' } }), /sizeMiB/);
+  await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 32, kind: 'ide' as never } }), /kind/);
+  await assert.rejects(Box.start({ hostname: 'bad;name' }), /hostname/);
+  assert.equal(losetupList(), before);
+  assert.ok(!hostMounts().includes('waagent-box-'));
+});
+
+test('box (root, namespaces): with a scenario the simulator answers on 168.63.129.16 inside', async () => {
+  const box = await Box.start({ scenario: 'test/fabric/scenarios/default.json' });
+  try {
+    const get = `fetch('http://168.63.129.16/?comp=versions').then(async (r) => console.log(r.status, await r.text()), (e) => console.log('ERR', e.cause?.code ?? e.message))`;
+    const r = await box.run([PINNED_NODE, '-e', get], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^200 /);
+    assert.match(r.stdout, /<Versions>/);
+    assert.match(r.stdout, /2012-11-30/);
+    const imds = await box.run([PINNED_NODE, '-e', `fetch('http://169.254.169.254/metadata/instance?api-version=2021-02-01', { headers: { Metadata: 'true' } }).then(async (r) => console.log(r.status))`]);
+    assert.equal(imds.stdout.trim(), '200');
+    const recorded = box.requests();
+    assert.ok(recorded.some((q) => q.method === 'GET' && q.url === '/?comp=versions'), JSON.stringify(recorded.map((q) => q.url)));
+    const viaControl = await box.fabric!.requests({ endpoint: 'wire' });
+    assert.ok(viaControl.length >= 1);
+    // The simulator is not a process of the box: the agent cannot see or kill it.
+    const ps = await box.run(['ps', '-e', '-o', 'args=']);
+    assert.ok(!ps.stdout.includes('fabric/cli.ts'), ps.stdout);
+  } finally {
+    await box.close();
+  }
+  assert.match(box.fabricOutput, /fabric: wire: \d+ requests/, 'the simulator printed its summary on stop');
+});
+
+test('runInBox (root, namespaces): one shot returns code, output, log, requests and changed files', async () => {
+  const r = await runInBox({
+    command: ['bash', '-c', 'mkdir -p /var/log && echo "agent says hi" >> /var/log/waagent.log && echo out && echo err >&2 && exit 3'],
+  });
+  assert.equal(r.code, 3);
+  assert.equal(r.stdout, 'out\n');
+  assert.equal(r.stderr, 'err\n');
+  assert.equal(r.agentLog, 'agent says hi\n');
+  assert.deepEqual(r.requests, []);
+  assert.ok(r.changedFiles.includes('/var/log/waagent.log'));
+});
