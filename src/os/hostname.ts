@@ -186,7 +186,7 @@ export interface PublishResult {
 export async function publishHostname(runner: Runner, root: Sysroot, name: string, opts: PublishOptions): Promise<PublishResult> {
   validateHostname(name);
   const dhcpFilesChanged = setDhclientHostname(root, name);
-  writeFileAtomic(root.path(posix.join(opts.libDir, 'published_hostname')), name, { mode: 0o644 });
+  writeFileAtomic(root.path(posix.join(opts.libDir, 'published_hostname')), name, { mode: 0o644, mkdirMode: 0o700 });
   const iface = primaryInterface(root);
   if (iface) setIfcfgHostname(root, iface, name);
   const publisher = opts.publishers.find((k) => present(root, k)) ?? null;

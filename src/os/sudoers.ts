@@ -108,10 +108,12 @@ async function ensureIncludeDir(runner: Runner, root: Sysroot, dir: string): Pro
   mkdirSync(hostDir, { recursive: true, mode: 0o750 });
   const mainInner = posix.join(posix.dirname(dir), 'sudoers');
   const main = root.resolve(mainInner);
+  // No main sudoers file means no sudo installed: the drop-in is harmless, inventing a main file is not.
+  if (!existsSync(main)) return;
   const text = readOr(main, '');
   const included = text.split('\n').some((l) => /^[#@]includedir\s+/.test(l.trim()) && l.trim().split(/\s+/)[1] === dir);
   if (included) return;
-  const mode = existsSync(main) ? statSync(main).mode & 0o7777 : 0o440;
+  const mode = statSync(main).mode & 0o7777;
   const next = text + `\n#includedir ${dir}\n`;
   await check(runner, hostDir, next, mainInner);
   writeFileAtomic(main, next, { mode, uid: 0, gid: 0 });

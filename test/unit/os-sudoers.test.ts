@@ -40,6 +40,14 @@ test('missing sudoers.d: created and #includedir appended to the main file (mode
   assert.ok(statSync(r.p('/etc/sudoers.d')).isDirectory());
 });
 
+test('no sudoers.d and no main sudoers (sudo not installed): the drop-in dir is made, no main file invented', async (t) => {
+  const r = makeRoot();
+  t.after(r.cleanup);
+  await ensureSudoers(realRunner, r.root, 'alice', true);
+  assert.equal(readFileSync(r.p('/etc/sudoers.d/waagent'), 'utf8'), 'alice ALL=(ALL) NOPASSWD: ALL\n');
+  assert.deepEqual(readdirSync(r.p('/etc')).sort(), ['sudoers.d']);
+});
+
 test('a rule visudo rejects never goes live; invalid names are refused', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
