@@ -1,0 +1,17 @@
+// -serialconsole: the boot console on ttyS0 (Azure serial console), idempotently.
+import type { CommandContext } from '../cli/commands.ts';
+import { EXIT } from '../cli/exit.ts';
+import { detectDistro } from '../os/distro.ts';
+import { configureSerialConsole } from '../os/grub.ts';
+import { log } from '../util/logger.ts';
+
+export async function runSerialConsole(ctx: CommandContext): Promise<number> {
+  const flatcar = detectDistro(ctx.root).family === 'flatcar';
+  const r = await configureSerialConsole(ctx.root, ctx.runner, flatcar);
+  const msg = r.changed
+    ? `Configured kernel to use ttyS0 as the boot console: ${r.file} (backup ${r.backup}); ${r.note}`
+    : `${r.file}: ${r.note}`;
+  log.info(msg);
+  ctx.io.out(`${msg}\n`);
+  return EXIT.OK;
+}

@@ -1,0 +1,100 @@
+// -deprovision[+user] [-force] [-dry-run] [-root:PATH]: warnings, the y/n prompt, then the plan.
+// With -root the target is an OS disk mounted elsewhere (rescue VM): its own waagent.conf and
+// os-release are read, user tools run with --root, and nothing of the running system is touched.
+import { existsSync, readSync } from 'node:fs';
+import type { CommandContext } from '../cli/commands.ts';
+import { EXIT } from '../cli/exit.ts';
+import { loadConfig, type Config } from '../config/config.ts';
+import { detectDistro } from '../os/distro.ts';
+import { setDhclientHostname, setHostname } from '../os/hostname.ts';
+import { deleteRootPassword } from '../os/rootpassword.ts';
+import { removeSudoers } from '../os/sudoers.ts';
+import { deleteUser, isSystemUser } from '../os/users.ts';
+import { log } from '../util/logger.ts';
+import { planDeprovision, type DeprovisionOs } from './plan.ts';
+import { describePlan, runPlan } from './run.ts';
+
+/** One line from stdin, synchronously; null on EOF before any newline. */
+function readLine(): string | null {
+  const buf = Buffer.alloc(1);
+  let line = '';
+  for (;;) {
+    let n = 0;
+    try { n = readSync(0, buf, 0, 1, null); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      return line || null;
+    }
+    if (n === 0) return line || null;
+    const c = buf.toString('utf8');
+    if (c === '\n') return line;
+    if (line.length < 1024) line += c;
+  }
+}
+
+function targetConfig(ctx: CommandContext): Config {
+  // A rescue target is deprovisioned with ITS configuration (Lib.Dir, OS.SshDir...), unless one was named.
+  if (ctx.root.isHost || ctx.args.configPath !== undefined) return ctx.config;
+  const inner = ctx.root.path('/etc/waagent.conf');
+  return existsSync(inner) ? loadConfig(inner, { onWarning: (m) => log.warn(m) }) : ctx.config;
+}
+
+export async function runDeprovision(ctx: CommandContext): Promise<number> {
+  const conf = targetConfig(ctx);
+  const root = ctx.root;
+  const live = root.isHost;
+  const distro = detectDistro(root);
+  const flatcar = distro.family === 'flatcar';
+  const sudoersDir = conf.str('OS.SudoersDir');
+  const os: DeprovisionOs = {
+    stopService: async () => {
+      if (!existsSync('/run/systemd/system')) return;
+      const r = await ctx.runner.run(['systemctl', 'stop', 'waagent.service'], { timeoutMs: 60_000 });
+      if (r.code !== 0) log.warn(`systemctl stop waagent.service: exit ${r.code} ${r.stderr.trim()}`);
+    },
+    resetHostname: async (name) => {
+      await setHostname(ctx.runner, root, name, distro.hostname, { live });
+      setDhclientHostname(root, name);
+    },
+    lockRootPassword: async () => { deleteRootPassword(root, { passwordPath: conf.str('OS.PasswordPath') }); },
+    isSystemUser: (u) => isSystemUser(root, u, { neverSystemUsers: distro.user.neverSystemUsers }),
+    deleteUser: async (u) => {
+      await deleteUser(ctx.runner, root, u, { neverSystemUsers: distro.user.neverSystemUsers });
+      removeSudoers(root, u, { sudoersDir });
+    },
+  };
+  const plan = planDeprovision(root, {
+    libDir: conf.str('Lib.Dir'),
+    extensionLogDir: conf.str('Extension.LogDir'),
+    sshDir: conf.str('OS.SshDir'),
+    deleteRootPassword: conf.bool('Provisioning.DeleteRootPassword'),
+  }, os, { deleteUser: ctx.command === 'deprovision+user', flatcar, liveSystem: live });
+
+  const where = live ? '' : ` (target root ${root.root})`;
+  for (const w of plan.warnings) ctx.io.out(`${w}\n`);
+  if (ctx.args.flags.dryRun) {
+    ctx.io.out(`Dry run${where}: nothing is changed. These steps would run:\n`);
+    for (const l of describePlan(plan)) ctx.io.out(`${l}\n`);
+    return EXIT.OK;
+  }
+  if (!ctx.args.flags.force) {
+    ctx.io.out('Do you want to proceed (y/n)');
+    const answer = readLine();
+    if (answer === null) { ctx.io.err('\nno answer on standard input; nothing was changed (use -force to skip the prompt)\n'); return EXIT.FAILURE; }
+    if (!answer.trim().toLowerCase().startsWith('y')) return EXIT.OK;
+  }
+
+  // Once actions start, Ctrl-C must not leave the image half-cleaned.
+  const onInt = () => ctx.io.out('Deprovisioning may not be interrupted.\n');
+  process.on('SIGINT', onInt);
+  try {
+    const reports = await runPlan(root, plan, (r) => {
+      const what = r.items.length ? `${r.items.length} item(s)` : 'nothing to do';
+      // Failures go through the log (stderr and the log file); progress is plain output.
+      if (r.ok) ctx.io.out(`done: ${r.title} (${what})\n`);
+      else log.error(`Deprovision${where}: ${r.title} failed: ${r.error}`);
+    });
+    return reports.every((r) => r.ok) ? EXIT.OK : EXIT.FAILURE;
+  } finally {
+    process.off('SIGINT', onInt);
+  }
+}

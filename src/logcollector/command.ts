@@ -1,0 +1,23 @@
+// -collect-logs [-full]: collect into <Lib.Dir>/logcollector/logs.zip; exit 0 ok, 1 failed.
+import type { CommandContext } from '../cli/commands.ts';
+import { EXIT } from '../cli/exit.ts';
+import { errorText, log } from '../util/logger.ts';
+import { collectLogs } from './collect.ts';
+
+export async function runCollectLogs(ctx: CommandContext): Promise<number> {
+  const libDir = ctx.config.str('Lib.Dir');
+  const outDir = `${libDir}/logcollector`;
+  try {
+    const r = await collectLogs({
+      full: ctx.args.flags.full,
+      vars: { libDir, logDir: ctx.config.str('Extension.LogDir') },
+      runner: ctx.runner,
+      outDir,
+    });
+    log.info(`Log collection successfully completed. Archive can be found at ${r.archive} and detailed log output can be found at ${r.results}`);
+    return EXIT.OK;
+  } catch (e) {
+    log.error(`Log collection failed: ${errorText(e)}. Detailed log output can be found at ${outDir}/results.txt`);
+    return EXIT.FAILURE;
+  }
+}
