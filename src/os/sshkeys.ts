@@ -226,3 +226,13 @@ export async function hostKeyThumbprint(runner: Runner, root: Sysroot, opts: Hos
   try { lstatSync(host); } catch { throw new SshKeyError(`Failed to generate ssh host key: ${inner} not found`); }
   return thumbprintOf(await fingerprint(runner, host));
 }
+
+/**
+ * os.md §4.2 step 7 / §4.12 in one call: regenerate when Provisioning.RegenerateSshHostKeyPair=y,
+ * then always fingerprint the key of the configured type (a missing key fails provisioning, as
+ * upstream). Returns what was generated and the thumbprint for roleProperties.
+ */
+export async function provisionHostKeys(runner: Runner, root: Sysroot, opts: HostKeyOptions & { regenerate: boolean }): Promise<{ regenerated: string[]; thumbprint: string }> {
+  const regenerated = opts.regenerate ? await regenerateHostKeys(runner, root, opts) : [];
+  return { regenerated, thumbprint: await hostKeyThumbprint(runner, root, opts) };
+}

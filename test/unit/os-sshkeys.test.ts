@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { addAuthorizedKeys, deployKeyPair, regenerateHostKeys, hostKeyThumbprint, keyIdentities, SshKeyError } from '../../src/os/sshkeys.ts';
+import { addAuthorizedKeys, deployKeyPair, regenerateHostKeys, hostKeyThumbprint, provisionHostKeys, keyIdentities, SshKeyError } from '../../src/os/sshkeys.ts';
 import { parseOpensshPublicKey, opensshFromPkcs8, opensshFromCertificate, parseFingerprintLine, thumbprintOf } from '../../src/crypto/sshkeygen.ts';
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
 import { makeRoot, type TempRoot } from './os-fixtures.ts';
@@ -157,4 +157,20 @@ test('key by thumbprint: certificate -> OpenSSH key equals upstream\'s openssl x
   const target = home(r);
   assert.deepEqual(addAuthorizedKeys(r.root, target, [line]), { added: 1, present: 0 });
   await assert.rejects(opensshFromCertificate(realRunner, 'garbage'), /not a usable X.509 certificate/);
+});
+
+test('provisionHostKeys: no regeneration keeps the image keys and reports their thumbprint', async (t) => {
+  const r = makeRoot();
+  t.after(r.cleanup);
+  mkdirSync(r.p('/etc/ssh'), { recursive: true });
+  execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-f', r.p('/etc/ssh/ssh_host_ed25519_key')]);
+  const before = readFileSync(r.p('/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8');
+  const res = await provisionHostKeys(realRunner, r.root, { type: 'ed25519', regenerate: false });
+  assert.deepEqual(res.regenerated, []);
+  assert.equal(readFileSync(r.p('/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8'), before);
+  assert.equal(res.thumbprint, await hostKeyThumbprint(realRunner, r.root, { type: 'ed25519' }));
+  const again = await provisionHostKeys(realRunner, r.root, { type: 'ed25519', regenerate: true });
+  assert.deepEqual(again.regenerated, ['/etc/ssh/ssh_host_ed25519_key']);
+  assert.notEqual(again.thumbprint, res.thumbprint);
+  await assert.rejects(provisionHostKeys(realRunner, r.root, { type: 'auto', regenerate: false }), /ssh_host_rsa_key.pub not found/);
 });
