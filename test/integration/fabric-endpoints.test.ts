@@ -265,3 +265,52 @@ test('ovf-env.xml: namespaces, required fields, inline key, password, custom dat
   assert.equal(textAt(plat, 'ProvisionGuestAgent'), 'true');
   assert.equal(child(plat, 'ProvisionGuestAgent')!.ns, WA_NS);
 });
+
+test('multi-config and dependsOn: ExtensionsConfig and vmSettings agree (RequiredFeatures, names, states, levels)', async () => {
+  const g = await startFabric({
+    scenario: baseScenario({
+      extensions: [
+        { name: 'Waagent.Test.ShellExt', version: '1.0.0', seqNo: 1, protectedSettings: { a: 1 } },
+        {
+          name: 'Waagent.Test.McExt', version: '1.0.0', package: 'Waagent.Test.ShellExt',
+          multiConfig: [
+            { name: 'first', seqNo: 2, publicSettings: { n: 1 }, protectedSettings: { p: 1 } },
+            { name: 'second', state: 'disabled', seqNo: 5, dependsOn: { dependencyLevel: 2, on: [{ handler: 'Waagent.Test.ShellExt' }] } },
+          ],
+        },
+      ],
+    }),
+    bind: 'loopback',
+  });
+  try {
+    const gs = parseXml((await http('GET', `${g.urls.wire}/machine/?comp=goalstate`, WS_HEADERS)).text, 'gs');
+    const url = textAt(path(gs, 'Container', 'RoleInstanceList', 'RoleInstance', 'Configuration'), 'ExtensionsConfig')!;
+    const ec = parseXml((await http('GET', url, WS_HEADERS)).text, 'ec');
+    assert.equal(textAt(ec, 'RequiredFeatures', 'RequiredFeature', 'Name'), 'MultipleExtensionsPerHandler');
+    const mc = childrenOf(child(ec, 'PluginSettings'), 'Plugin')[1]!;
+    const ers = childrenOf(mc, 'ExtensionRuntimeSettings');
+    assert.deepEqual(ers.map((e) => [e.attrs.name, e.attrs.seqNo, e.attrs.state]), [['first', '2', 'enabled'], ['second', '5', 'disabled']]);
+    const dep = child(mc, 'DependsOn')!;
+    assert.deepEqual([dep.attrs.name, dep.attrs.dependencyLevel, child(dep, 'DependsOnExtension')!.attrs.handler], ['second', '2', 'Waagent.Test.ShellExt']);
+    const first = JSON.parse(ers[0]!.text) as { runtimeSettings: Array<{ handlerSettings: Record<string, unknown> }> };
+    assert.ok(first.runtimeSettings[0]!.handlerSettings.protectedSettings);
+    assert.equal(childrenOf(mc, 'RuntimeSettings').length, 0);
+
+    const vs = JSON.parse((await http('GET', `${g.urls.hgap}/vmSettings`, hgapHeaders(g))).text) as {
+      requiredFeatures: Array<{ name: string }>;
+      extensionGoalStates: Array<{ name: string; isMultiConfig: boolean; settings: Array<Record<string, unknown>>; dependsOn?: Array<Record<string, unknown>> }>;
+    };
+    assert.deepEqual(vs.requiredFeatures, [{ name: 'MultipleExtensionsPerHandler' }]);
+    const m = vs.extensionGoalStates[1]!;
+    assert.equal(m.isMultiConfig, true);
+    assert.deepEqual(m.settings.map((s) => [s.extensionName, s.seqNo, s.extensionState]), [['first', 2, 'enabled'], ['second', 5, 'disabled']]);
+    assert.deepEqual(m.dependsOn, [{ dependsOnExtension: [{ handler: 'Waagent.Test.ShellExt' }], dependencyLevel: 2, name: 'second' }]);
+    assert.equal(vs.extensionGoalStates[0]!.isMultiConfig, false);
+    // Each protected value is its own envelope.
+    const p1 = vs.extensionGoalStates[0]!.settings[0]!.protectedSettings;
+    const p2 = m.settings[0]!.protectedSettings;
+    assert.ok(p1 && p2 && p1 !== p2);
+  } finally {
+    await g.close();
+  }
+});
