@@ -1,0 +1,109 @@
+// A fabric that misbehaves as scripted (503 twice, 429, 410 once, a reset, a truncated body) still ends
+// with the right documents, and every extra request is accounted for.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { startFabric } from '../fabric/server.ts';
+import { baseScenario } from '../fabric/testing.ts';
+import { AzureProtocol } from '../../src/platform/protocol.ts';
+import { HttpClient } from '../../src/platform/http.ts';
+import { GoalStateChangedError, DocumentError } from '../../src/platform/errors.ts';
+import type { Clock } from '../../src/platform/retry.ts';
+import { OpenSsl } from '../../src/crypto/openssl.ts';
+
+const sleeps: number[] = [];
+const clock: Clock = { now: () => Date.now(), sleep: (ms) => { sleeps.push(ms); return new Promise((r) => setTimeout(r, Math.min(ms, 5))); }, random: () => 0.5 };
+
+test('faults: 503 twice, 429, 410 once, reset, truncation -> right documents, counted requests', async () => {
+  const f = await startFabric({
+    bind: 'loopback',
+    scenario: baseScenario({
+      faults: [
+        { endpoint: 'wire', path: 'comp=versions', action: 'reset' },
+        { endpoint: 'wire', path: 'comp=goalstate', action: 'status', status: 503, count: 2 },
+        { endpoint: 'wire', path: 'type=extensionsConfig', action: 'status', status: 429 },
+        { endpoint: 'wire', path: 'comp=certificates', action: 'truncate' },
+        { endpoint: 'hgap', path: '/vmSettings', action: 'gone' },
+        { endpoint: 'hgap', path: '/status', action: 'gone' },
+      ],
+    }),
+  });
+  const lib = mkdtempSync(join(tmpdir(), 'platform-faults-'));
+  const http = new HttpClient({ env: {} });
+  try {
+    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock, openssl: new OpenSsl('openssl') });
+    const r = await p.detect();
+    // The right documents.
+    assert.equal(r.goalState.containerId, f.scenario().vm.containerId);
+    assert.equal(r.extensions.handlers[0]!.name, 'Waagent.Test.ShellExt');
+    assert.equal(r.extensions.handlers[0]!.settings[0]!.sequenceNumber, 3);
+    assert.equal(r.certificates.length > 0, true);
+    assert.ok(existsSync(join(lib, `${f.fabricCert().thumbprint}.prv`)));
+    assert.equal(r.fastTrackSupported, true);
+    // Counted requests: each fault costs exactly one extra request.
+    const count = (path: string) => f.requests({ path }).length;
+    assert.equal(count('comp=versions'), 2, 'reset, then retried');
+    assert.equal(count('comp=goalstate'), 4, '503, 503, 200, and one refresh after the 410 on vmSettings');
+    assert.equal(count('type=extensionsConfig'), 2, '429 then 200');
+    assert.equal(count('comp=certificates'), 2, 'truncated, then retried (same cipher)');
+    assert.deepEqual(f.requests({ path: 'comp=certificates' }).map((x) => x.headers['x-ms-cipher-name']), ['AES128_CBC', 'AES128_CBC']);
+    assert.equal(count('/vmSettings'), 2, '410, refresh, then 200');
+    assert.ok(sleeps.length >= 4, 'every retry backed off');
+    // Status: the plugin answers 410 once: no direct attempt this round, goal state refreshed; the next round works.
+    const gsBefore = count('comp=goalstate');
+    const a = await p.uploadStatus('{"version":"1.1"}');
+    assert.deepEqual([a.ok, a.goalStateChanged], [false, true]);
+    assert.equal(count('comp=goalstate'), gsBefore + 1);
+    assert.equal(f.statusUploads().length, 0);
+    const b = await p.uploadStatus('{"version":"1.1"}');
+    assert.deepEqual([b.ok, b.channel], [true, 'HostGAPlugin']);
+    assert.equal(f.statusUploads().length, 1);
+    assert.deepEqual(f.violations(), []);
+  } finally {
+    await http.close();
+    await f.close();
+    rmSync(lib, { recursive: true, force: true });
+  }
+});
+
+test('garbled goal state: a typed error naming the document; the next poll recovers', async () => {
+  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ faults: [{ endpoint: 'wire', path: 'comp=goalstate', action: 'garble', skip: 1 }] }) });
+  const lib = mkdtempSync(join(tmpdir(), 'platform-garble-'));
+  const http = new HttpClient({ env: {} });
+  try {
+    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock, fastTrack: false, openssl: new OpenSsl('openssl') });
+    const first = await p.detect();
+    await assert.rejects(p.poll(), (e: unknown) => e instanceof DocumentError && e.doc === 'GoalState');
+    const again = await p.poll();
+    assert.equal(again.goalState.incarnation, first.goalState.incarnation);
+    assert.equal(again.wireChanged, false, 'the garbled answer did not replace the known goal state');
+  } finally {
+    await http.close();
+    await f.close();
+    rmSync(lib, { recursive: true, force: true });
+  }
+});
+
+test('410 on a HostGAPlugin artifact: refresh the goal state and retry exactly once', async () => {
+  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ faults: [{ endpoint: 'hgap', path: '/extensionArtifact', action: 'gone', count: 2 }] }) });
+  const lib = mkdtempSync(join(tmpdir(), 'platform-art-'));
+  const http = new HttpClient({ env: {} });
+  try {
+    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock, openssl: new OpenSsl('openssl') });
+    const r = await p.detect();
+    const manifestUrl = r.extensions.handlers[0]!.manifestUris[0]!;
+    await assert.rejects(p.withRefresh(() => p.hgap.fetchArtifact(manifestUrl)), GoalStateChangedError, 'two 410s: one retry only');
+    const res = await p.withRefresh(() => p.hgap.fetchArtifact(manifestUrl));
+    assert.equal(res.status, 200);
+    const arts = f.requests({ path: '/extensionArtifact' });
+    assert.equal(arts.length, 3);
+    assert.equal(arts[0]!.headers['x-ms-artifact-location'], manifestUrl);
+    assert.equal(arts[0]!.headers['x-ms-containerid'], f.scenario().vm.containerId);
+  } finally {
+    await http.close();
+    await f.close();
+    rmSync(lib, { recursive: true, force: true });
+  }
+});
