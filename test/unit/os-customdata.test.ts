@@ -15,7 +15,7 @@ test('decode: strict base64 with line breaks; binary kept; garbage refused', () 
   for (const bad of ['not base64!', 'abc', 'YWJj=ZA==']) assert.throws(() => decodeCustomData(bad), CustomDataError);
 });
 
-test('save: raw by default, decoded with Decode or Execute; 0600; idempotent', (t) => {
+test('as root: save: raw by default, decoded with Decode or Execute; 0600; idempotent', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const raw = b64('hello');
@@ -29,7 +29,7 @@ test('save: raw by default, decoded with Decode or Execute; 0600; idempotent', (
   assert.throws(() => saveCustomData(r.root, '%%%', { libDir: LIB, decode: true }), /not valid base64/);
 });
 
-test('execute: runs once ever (marker written before start), output captured, second call skips', async (t) => {
+test('as root: execute: runs once ever (marker written before start), output captured, second call skips', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const out = r.p('/ran.log');
@@ -49,7 +49,7 @@ test('execute: runs once ever (marker written before start), output captured, se
   assert.equal(readFileSync(out, 'utf8'), 'run\n');
 });
 
-test('execute: the marker is on disk before the script starts (a crash mid-script never re-runs it)', async (t) => {
+test('as root: execute: the marker is on disk before the script starts (a crash mid-script never re-runs it)', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const seen = r.p('/marker-seen');
@@ -63,7 +63,7 @@ test('execute: the marker is on disk before the script starts (a crash mid-scrip
   assert.equal(rr.calls.length, 0);
 });
 
-test('execute: no shebang runs under sh; bounded by a timeout; argv never carries the content; not on another root', async (t) => {
+test('as root: execute: no shebang runs under sh; bounded by a timeout; argv never carries the content; not on another root', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   saveCustomData(r.root, b64('echo plain-sh'), { libDir: LIB, decode: true });

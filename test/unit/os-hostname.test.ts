@@ -13,7 +13,7 @@ const ROUTE = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\
   'eth0\t00000000\t0100000A\t0003\t0\t0\t100\t00000000\t0\t0\t0\n' +
   'eth0\t0000000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n';
 
-test('setHostname: file (0644, newline), then hostnamectl or hostname; temp root runs nothing by default', async (t) => {
+test('as root: setHostname: file (0644, newline), then hostnamectl or hostname; temp root runs nothing by default', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const rr = new RecordingRunner();
@@ -38,7 +38,7 @@ test('setHostname: file (0644, newline), then hostnamectl or hostname; temp root
   assert.equal(typeof currentHostname(), 'string');
 });
 
-test('dhclient.conf: send host-name set once, kept when it already sends gethostname()', (t) => {
+test('as root: dhclient.conf: send host-name set once, kept when it already sends gethostname()', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/etc/dhcp/dhclient.conf', 'option rfc3442 code 121 = array of unsigned integer 8;\nsend host-name "old";\nrequest subnet-mask;\n');
@@ -60,7 +60,7 @@ test('primary interface: lowest-metric default route, else first non-lo NIC, els
   assert.equal(primaryInterface(r.root), 'eth0');
 });
 
-test('publish on systemd-networkd (Flatcar): published_hostname + networkctl reconfigure, renew as fallback, bounded retries', async (t) => {
+test('as root: publish on systemd-networkd (Flatcar): published_hostname + networkctl reconfigure, renew as fallback, bounded retries', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/proc/net/route', ROUTE);
@@ -82,7 +82,7 @@ test('publish on systemd-networkd (Flatcar): published_hostname + networkctl rec
   assert.equal(slept, 2);
 });
 
-test('publish on ifupdown (Debian) and NetworkManager (RHEL, with ifcfg DHCP_HOSTNAME); nothing present -> no command', async (t) => {
+test('as root: publish on ifupdown (Debian) and NetworkManager (RHEL, with ifcfg DHCP_HOSTNAME); nothing present -> no command', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/proc/net/route', ROUTE);

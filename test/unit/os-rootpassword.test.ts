@@ -4,7 +4,7 @@ import { chownSync, readFileSync, statSync } from 'node:fs';
 import { deleteRootPassword, lockRootInShadow, LOCKED_ROOT_LINE, ShadowError } from '../../src/os/rootpassword.ts';
 import { makeRoot } from './os-fixtures.ts';
 
-test('root password field becomes *LOCK*; other fields, lines, mode and owner kept; idempotent', (t) => {
+test('as root: root password field becomes *LOCK*; other fields, lines, mode and owner kept; idempotent', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const shadow = 'daemon:*:19000:0:99999:7:::\nroot:$6$salt$hash:19500:0:99999:7:::\nalice:$6$x$y:19600:0:99999:7:::\n';
@@ -17,7 +17,7 @@ test('root password field becomes *LOCK*; other fields, lines, mode and owner ke
   assert.equal(deleteRootPassword(r.root), false);
 });
 
-test('no root line: upstream line first; duplicate root lines dropped; missing file is an error', (t) => {
+test('as root: no root line: upstream line first; duplicate root lines dropped; missing file is an error', (t) => {
   assert.equal(lockRootInShadow('a:x:1::::::\n'), `${LOCKED_ROOT_LINE}\na:x:1::::::\n`);
   assert.equal(lockRootInShadow('root:pw:1\nroot:pw2:2::::::\n'), 'root:*LOCK*:1::::::\n');
   const r = makeRoot();

@@ -40,7 +40,7 @@ test('Include detection: glob, relative path, an earlier conflicting setting dis
   assert.equal(includesDropIn('Include /etc/ssh/other/*.conf\n', '/etc/ssh', '/etc/ssh/sshd_config.d/10-waagent.conf', names), false);
 });
 
-test('Debian layout: drop-in written (0644), main untouched, idempotent', (t) => {
+test('as root: Debian layout: drop-in written (0644), main untouched, idempotent', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const main = 'Include /etc/ssh/sshd_config.d/*.conf\n#PasswordAuthentication yes\nKbdInteractiveAuthentication no\n';
@@ -56,7 +56,7 @@ test('Debian layout: drop-in written (0644), main untouched, idempotent', (t) =>
   assert.match(readFileSync(r.p(res.path), 'utf8'), /^PasswordAuthentication yes\n/);
 });
 
-test('no Include: sshd_config edited in place like upstream, mode kept, twice = same', (t) => {
+test('as root: no Include: sshd_config edited in place like upstream, mode kept, twice = same', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/etc/ssh/sshd_config', '#PasswordAuthentication yes\nPort 22\nMatch User foo\n  ForceCommand x\n', 0o600);
@@ -70,7 +70,7 @@ test('no Include: sshd_config edited in place like upstream, mode kept, twice = 
   assert.equal(readFileSync(r.p('/etc/ssh/sshd_config'), 'utf8'), want);
 });
 
-test('Flatcar: drop-in 80-flatcar-walinuxagent.conf whenever the dir exists; else the symlinked main file is replaced by an edited copy', (t) => {
+test('as root: Flatcar: drop-in 80-flatcar-walinuxagent.conf whenever the dir exists; else the symlinked main file is replaced by an edited copy', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/usr/share/ssh/sshd_config', 'UsePAM yes\n');
@@ -92,7 +92,7 @@ test('Flatcar: drop-in 80-flatcar-walinuxagent.conf whenever the dir exists; els
   assert.equal(readFileSync(r2.p('/usr/share/ssh/sshd_config'), 'utf8'), 'UsePAM yes\n', 'the read-only original is untouched');
 });
 
-test('main edit: a global KbdInteractiveAuthentication (same option) is replaced too, never added', (t) => {
+test('as root: main edit: a global KbdInteractiveAuthentication (same option) is replaced too, never added', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/etc/ssh/sshd_config', 'KbdInteractiveAuthentication no\nUsePAM yes\n');
@@ -103,7 +103,7 @@ test('main edit: a global KbdInteractiveAuthentication (same option) is replaced
     ['PasswordAuthentication', 'KbdInteractiveAuthentication']), false);
 });
 
-test('missing config is a typed error; restart only where the distro needs it and only on the host', async (t) => {
+test('as root: missing config is a typed error; restart only where the distro needs it and only on the host', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   assert.throws(() => configureSshd(r.root, { disablePasswordAuth: true, profile: debian }), /not found/);

@@ -40,7 +40,7 @@ test('key line parsing: valid types, comment kept, garbage and type mismatch ref
   assert.equal(thumbprintOf({ bits: 1, hash: 'SHA256:a:b', comment: '', type: 'RSA' }), 'SHA256ab');
 });
 
-test('authorized_keys: dir 0700 + owner, file 0600 + owner, appended after existing (Ignition) keys, no duplicates', (t) => {
+test('as root: authorized_keys: dir 0700 + owner, file 0600 + owner, appended after existing (Ignition) keys, no duplicates', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const target = home(r);
@@ -63,7 +63,7 @@ test('authorized_keys: dir 0700 + owner, file 0600 + owner, appended after exist
   assert.equal(keyIdentities(text).size, 3);
 });
 
-test('authorized_keys: symlinks in the path are refused, nothing written outside the home', (t) => {
+test('as root: authorized_keys: symlinks in the path are refused, nothing written outside the home', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const target = home(r);
@@ -84,7 +84,7 @@ test('authorized_keys: symlinks in the path are refused, nothing written outside
   assert.throws(() => addAuthorizedKeys(r2.root, t2, ['ssh-rsa garbage']), SshKeyError);
 });
 
-test('key pair from <Lib.Dir>/<FP>.prv: private 0600 + owner, OpenSSH .pub 0644 matching the key', async (t) => {
+test('as root: key pair from <Lib.Dir>/<FP>.prv: private 0600 + owner, OpenSSH .pub 0644 matching the key', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const target = { ...home(r), path: '/home/alice/.ssh/id_rsa' };
@@ -107,7 +107,7 @@ test('key pair from <Lib.Dir>/<FP>.prv: private 0600 + owner, OpenSSH .pub 0644 
   await assert.rejects(opensshFromPkcs8(realRunner, 'junk'), /not a PEM public key/);
 });
 
-test('host keys: regenerated (old ones gone), thumbprint as ssh-keygen -l prints it without colons', async (t) => {
+test('as root: host keys: regenerated (old ones gone), thumbprint as ssh-keygen -l prints it without colons', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   mkdirSync(r.p('/etc/ssh'), { recursive: true });
@@ -132,7 +132,7 @@ test('host keys: regenerated (old ones gone), thumbprint as ssh-keygen -l prints
   assert.ok(lstatSync(r.p('/etc/ssh/sshd_config')).isFile());
 });
 
-test('host keys: a failing ssh-keygen leaves the old keys in place; missing key is an error', async (t) => {
+test('as root: host keys: a failing ssh-keygen leaves the old keys in place; missing key is an error', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/etc/ssh/ssh_host_rsa_key', 'old-private', 0o600);
@@ -144,7 +144,7 @@ test('host keys: a failing ssh-keygen leaves the old keys in place; missing key 
   await assert.rejects(regenerateHostKeys(fail, r.root, { type: 'bogus' as 'rsa' }), /unknown SSH host key type/);
 });
 
-test('key by thumbprint: certificate -> OpenSSH key equals upstream\'s openssl x509 -pubkey | ssh-keygen -i path; appended', async (t) => {
+test('as root: key by thumbprint: certificate -> OpenSSH key equals upstream\'s openssl x509 -pubkey | ssh-keygen -i path; appended', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   const crt = r.p('/var/lib/waagent/F00D.crt');
@@ -159,7 +159,7 @@ test('key by thumbprint: certificate -> OpenSSH key equals upstream\'s openssl x
   await assert.rejects(opensshFromCertificate(realRunner, 'garbage'), /not a usable X.509 certificate/);
 });
 
-test('provisionHostKeys: no regeneration keeps the image keys and reports their thumbprint', async (t) => {
+test('as root: provisionHostKeys: no regeneration keeps the image keys and reports their thumbprint', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   mkdirSync(r.p('/etc/ssh'), { recursive: true });

@@ -5,7 +5,7 @@ import { ensureSudoers, removeSudoers, sudoersLine, SudoersError } from '../../s
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
 import { makeRoot } from './os-fixtures.ts';
 
-test('drop-in created 0440 root-owned, validated by the real visudo, idempotent', async (t) => {
+test('as root: drop-in created 0440 root-owned, validated by the real visudo, idempotent', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   mkdirSync(r.p('/etc/sudoers.d'), { mode: 0o750 });
@@ -30,7 +30,7 @@ test('drop-in created 0440 root-owned, validated by the real visudo, idempotent'
   assert.equal(statSync(f).mode & 0o7777, 0o440);
 });
 
-test('missing sudoers.d: created and #includedir appended to the main file (mode kept), once', async (t) => {
+test('as root: missing sudoers.d: created and #includedir appended to the main file (mode kept), once', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/etc/sudoers', 'Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n', 0o440);
@@ -40,7 +40,7 @@ test('missing sudoers.d: created and #includedir appended to the main file (mode
   assert.ok(statSync(r.p('/etc/sudoers.d')).isDirectory());
 });
 
-test('no sudoers.d and no main sudoers (sudo not installed): the drop-in dir is made, no main file invented', async (t) => {
+test('as root: no sudoers.d and no main sudoers (sudo not installed): the drop-in dir is made, no main file invented', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   await ensureSudoers(realRunner, r.root, 'alice', true);
@@ -48,7 +48,7 @@ test('no sudoers.d and no main sudoers (sudo not installed): the drop-in dir is 
   assert.deepEqual(readdirSync(r.p('/etc')).sort(), ['sudoers.d']);
 });
 
-test('a rule visudo rejects never goes live; invalid names are refused', async (t) => {
+test('as root: a rule visudo rejects never goes live; invalid names are refused', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   mkdirSync(r.p('/etc/sudoers.d'));
