@@ -28,6 +28,12 @@ export interface UdfImageOptions {
   links?: { dir: string; name: string; target: string }[];
   /** Names are written as 16-bit (UTF-16BE) identifiers instead of 8-bit. */
   unicodeNames?: boolean;
+  /**
+   * UDF 2.50 metadata partition (as Windows' IMAPI and newer writers make): FSD, ICBs and directories
+   * live in the metadata file's extent, file data in the physical partition via long_ad. Implies
+   * revision 2.50 and extended file entries.
+   */
+  metadataPartition?: boolean;
 }
 
 export interface UdfImageLayout {
@@ -37,7 +43,15 @@ export interface UdfImageLayout {
   partitionLength: number;
   anchorSector: number;
   mainVdsSector: number;
-  /** Partition-relative block of each node's ICB ('' is the root). */
+  /**
+   * Physical partition block where the metadata partition's block 0 is (0 without a metadata
+   * partition): node ICB n is at sector partitionStart + metaStart + n.
+   */
+  metaStart: number;
+  /** Physical partition blocks of the metadata file and its mirror (metadata partitions only). */
+  metadataFile?: number;
+  metadataMirror?: number;
+  /** Block of each node's ICB in the partition holding the ICBs ('' is the root). */
   icb: Record<string, number>;
   /** Partition-relative first data block of each node (absent when embedded or empty). */
   data: Record<string, number>;
@@ -123,13 +137,15 @@ function fidLength(nameBytes: number): number {
 
 export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfImageOptions = {}): { image: Buffer; layout: UdfImageLayout } {
   const bs = opts.blockSize ?? 2048;
-  const rev = opts.udfRevision ?? 0x0102;
+  const meta = opts.metadataPartition ?? false;
+  const rev = meta ? 0x0250 : opts.udfRevision ?? 0x0102;
   const tagVer = rev >= 0x0200 ? 3 : 2;
-  const efe = opts.extendedFileEntries ?? false;
+  const efe = meta || (opts.extendedFileEntries ?? false);
+  // Partition reference of ICBs/directories, and of file data.
+  const icbRef = meta ? 1 : 0;
   const alloc = opts.allocation ?? 'short';
   const unicode = opts.unicodeNames ?? false;
   const feHeader = efe ? 216 : 176;
-  const adSize = alloc === 'long' ? 16 : 8;
 
   // ---- tree
   const root: Node = { path: '', name: '', isDir: true, data: Buffer.alloc(0), children: [], icb: 0, dataBlock: 0, embedded: false, extraLinks: [] };
@@ -162,15 +178,24 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
   }
   const nodes = [...byPath.values()];
 
-  // ---- partition blocks: 0 = FSD, then ICBs, then data
+  // ---- blocks: in the ICB space (the metadata partition, or the partition itself) 0 = FSD, then
+  // ICBs, then directory data; file data follows (in the physical partition when `meta`).
   let next = 1;
   for (const n of nodes) n.icb = next++;
   const dirSize = (n: Node) => fidLength(0) + [...n.children.map((c) => c.name), ...n.extraLinks.map((l) => l.name)]
     .reduce((s, name) => s + fidLength(dchars(name, unicode).length), 0);
-  for (const n of nodes) {
+  const place = (n: Node) => {
     const size = n.isDir ? dirSize(n) : n.data.length;
     n.embedded = alloc === 'embedded' && size <= bs - feHeader;
     if (!n.embedded && size > 0) { n.dataBlock = next; next += Math.ceil(size / bs); }
+  };
+  for (const n of nodes) if (n.isDir || !meta) place(n);
+  // Physical layout with a metadata partition: 0 metadata file, 1 mirror, 2.. metadata blocks, then files.
+  const metaStart = meta ? 2 : 0;
+  const metaLen = meta ? next : 0;
+  if (meta) {
+    next = metaStart + metaLen;
+    for (const n of nodes) if (!n.isDir) place(n);
   }
   const partLen = next;
   const base = Math.max(32, Math.ceil((32768 + 3 * 2048) / bs) + 4);
@@ -180,8 +205,9 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
   const sector = (s: number) => s * bs;
   const layout: UdfImageLayout = {
     blockSize: bs, partitionStart: partStart, partitionLength: partLen, anchorSector: 256, mainVdsSector: base,
-    icb: {}, data: {}, fidOffset: {},
+    metaStart, icb: {}, data: {}, fidOffset: {},
   };
+  if (meta) { layout.metadataFile = 0; layout.metadataMirror = 1; }
 
   // ---- Volume Recognition Sequence
   ['BEA01', rev >= 0x0200 ? 'NSR03' : 'NSR02', 'TEA01'].forEach((id, i) => {
@@ -227,12 +253,21 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
     charspec(b, 20); dstring(b, 84, 128, opts.volumeId ?? 'WAAGENT_TEST');
     b.writeUInt32LE(bs, 212);
     regid(b, 216, '*OSTA UDF Compliant', domainSuffix(rev));
-    b.writeUInt32LE(bs, 248); b.writeUInt32LE(0, 252); b.writeUInt16LE(0, 256); // FSD long_ad
-    b.writeUInt32LE(6, 264); b.writeUInt32LE(1, 268);
+    b.writeUInt32LE(bs, 248); b.writeUInt32LE(0, 252); b.writeUInt16LE(icbRef, 256); // FSD long_ad
+    b.writeUInt32LE(meta ? 70 : 6, 264); b.writeUInt32LE(meta ? 2 : 1, 268);
     regid(b, 272, '*waagent-sea test');
     b.writeUInt32LE(2 * bs, 432); b.writeUInt32LE(base + 32, 436); // integrity sequence
     b[440] = 1; b[441] = 6; b.writeUInt16LE(1, 442); b.writeUInt16LE(0, 444);
-    writeTag(b, 0, 6, tagVer, s, 446);
+    if (meta) {
+      // type 2 metadata partition map over partition 0 (UDF 2.50 2.2.10)
+      const m = 446;
+      b[m] = 2; b[m + 1] = 64;
+      regid(b, m + 4, '*UDF Metadata Partition', domainSuffix(rev));
+      b.writeUInt16LE(1, m + 36); b.writeUInt16LE(0, m + 38);
+      b.writeUInt32LE(0, m + 40); b.writeUInt32LE(1, m + 44); b.writeUInt32LE(0xffffffff, m + 48);
+      b.writeUInt32LE(32, m + 52); b.writeUInt16LE(1, m + 56);
+    }
+    writeTag(b, 0, 6, tagVer, s, meta ? 510 : 446);
     s++;
     // Unallocated Space Descriptor (none)
     b = d();
@@ -271,14 +306,30 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
   }
 
   // ---- partition contents
-  const block = (lb: number) => img.subarray(sector(partStart + lb), sector(partStart + lb) + bs);
+  // `block` addresses the ICB space, `phys` the physical partition.
+  const phys = (lb: number) => img.subarray(sector(partStart + lb), sector(partStart + lb) + bs);
+  const block = (lb: number) => phys(metaStart + lb);
+  if (meta) {
+    // metadata file (250) and its mirror (251): EFEs whose one short_ad is the metadata area
+    for (const [lb, type] of [[0, 250], [1, 251]] as const) {
+      const b = phys(lb);
+      b.writeUInt16LE(4, 16 + 4); b.writeUInt16LE(1, 16 + 8); b[16 + 11] = type; b.writeUInt16LE(0, 16 + 18);
+      b.writeBigUInt64LE(BigInt(metaLen * bs), 56); b.writeBigUInt64LE(BigInt(metaLen * bs), 64);
+      b.writeBigUInt64LE(BigInt(metaLen), 72);
+      timestamp(b, 80); timestamp(b, 92); timestamp(b, 104); timestamp(b, 116);
+      regid(b, 168, '*waagent-sea test');
+      b.writeUInt32LE(0, 208); b.writeUInt32LE(8, 212);
+      b.writeUInt32LE(metaLen * bs, 216); b.writeUInt32LE(metaStart, 220);
+      writeTag(b, 0, 266, tagVer, lb, 224);
+    }
+  }
   {
     const b = block(0);
     timestamp(b, 16);
     b.writeUInt16LE(3, 28); b.writeUInt16LE(3, 30); b.writeUInt32LE(1, 32); b.writeUInt32LE(1, 36);
     charspec(b, 48); dstring(b, 112, 128, opts.volumeId ?? 'WAAGENT_TEST');
     charspec(b, 240); dstring(b, 304, 32, 'WAAGENT_TEST');
-    b.writeUInt32LE(bs, 400); b.writeUInt32LE(root.icb, 404); b.writeUInt16LE(0, 408);
+    b.writeUInt32LE(bs, 400); b.writeUInt32LE(root.icb, 404); b.writeUInt16LE(icbRef, 408);
     regid(b, 416, '*OSTA UDF Compliant', domainSuffix(rev));
     writeTag(b, 0, 256, tagVer, 0, 512);
   }
@@ -295,7 +346,7 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
         const len = fidLength(nb.length);
         const f = Buffer.alloc(len);
         f.writeUInt16LE(1, 16); f[18] = chars; f[19] = nb.length;
-        f.writeUInt32LE(bs, 20); f.writeUInt32LE(target.icb, 24); f.writeUInt16LE(0, 28);
+        f.writeUInt32LE(bs, 20); f.writeUInt32LE(target.icb, 24); f.writeUInt16LE(icbRef, 28);
         f.writeUInt16LE(0, 36);
         nb.copy(f, 38);
         const loc = n.embedded ? n.icb : n.dataBlock + Math.floor(pos / bs);
@@ -313,7 +364,9 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
     // ICB tag: strategy 4, one entry, file type, allocation type
     b.writeUInt16LE(4, 16 + 4); b.writeUInt16LE(1, 16 + 8);
     b[16 + 11] = n.isDir ? 4 : 5;
-    const adType = n.embedded ? 3 : alloc === 'long' ? 1 : 0;
+    // Files in a metadata-partition volume need long_ad: their data is in another partition.
+    const long = alloc === 'long' || (meta && !n.isDir);
+    const adType = n.embedded ? 3 : long ? 1 : 0;
     b.writeUInt16LE(adType, 16 + 18);
     b.writeUInt32LE(0, 36); b.writeUInt32LE(0, 40);
     b.writeUInt32LE(n.isDir ? 0x14a5 : 0x1084, 44); // r-x / r-- for everybody
@@ -342,18 +395,19 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
       content.copy(b, adOff);
       lAD = content.length;
     } else if (content.length > 0) {
+      const inMeta = meta && n.isDir;
       b.writeUInt32LE(content.length, adOff);
       b.writeUInt32LE(n.dataBlock, adOff + 4);
-      if (alloc === 'long') b.writeUInt16LE(0, adOff + 8);
-      lAD = adSize;
-      content.copy(img, sector(partStart + n.dataBlock));
+      if (long) b.writeUInt16LE(inMeta ? icbRef : 0, adOff + 8);
+      lAD = long ? 16 : 8;
+      content.copy(img, sector(partStart + (inMeta ? metaStart : 0) + n.dataBlock));
       layout.data[n.path] = n.dataBlock;
     }
     b.writeUInt32LE(0, efe ? 208 : 168);
     b.writeUInt32LE(lAD, efe ? 212 : 172);
     writeTag(b, 0, efe ? 266 : 261, tagVer, n.icb, adOff + lAD);
     layout.icb[n.path] = n.icb;
-    if (!n.embedded) for (const f of fidAt) layout.fidOffset[f.node] = sector(partStart + n.dataBlock) + f.off;
+    if (!n.embedded) for (const f of fidAt) layout.fidOffset[f.node] = sector(partStart + metaStart + n.dataBlock) + f.off;
   }
   return { image: img, layout };
 }

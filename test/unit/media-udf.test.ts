@@ -32,6 +32,8 @@ const VARIANTS: [string, UdfImageOptions][] = [
   ['UDF 1.02, 512-byte sectors, long_ad', { blockSize: 512, allocation: 'long' }],
   ['UDF 2.01, extended file entries, embedded data', { udfRevision: 0x0201, extendedFileEntries: true, allocation: 'embedded' }],
   ['UDF 1.50, 16-bit names, 4096 blocks', { udfRevision: 0x0150, unicodeNames: true, blockSize: 4096 }],
+  ['UDF 2.50 metadata partition', { metadataPartition: true }],
+  ['UDF 2.50 metadata partition, 512, embedded', { metadataPartition: true, blockSize: 512, allocation: 'embedded' }],
 ];
 
 for (const [label, opts] of VARIANTS) {
@@ -121,7 +123,7 @@ test('corrupted images give errors naming the structure', async () => {
   const fresh = () => makeUdfImage(FILES);
   const { layout } = fresh();
   const bs = layout.blockSize;
-  const icbAt = (p: string) => (layout.partitionStart + layout.icb[p]!) * bs;
+  const icbAt = (p: string) => (layout.partitionStart + layout.metaStart + layout.icb[p]!) * bs;
 
   // bad tag checksum on the file's ICB
   let { image } = fresh();
@@ -178,6 +180,15 @@ test('redundancy is used: damaged main VDS falls back to the reserve, anchor 256
   ({ image, layout } = makeUdfImage(FILES));
   image.fill(0, 256 * bs, 257 * bs);
   assert.equal((await readUdfFile(bufferSource(image))).toString(), OVF);
+});
+
+test('metadata partition: a damaged metadata file falls back to its mirror; both damaged is named', async () => {
+  const { image, layout } = makeUdfImage(FILES, { metadataPartition: true });
+  const at = (lb: number) => (layout.partitionStart + lb) * layout.blockSize;
+  image[at(layout.metadataFile!) + 4]! ^= 0x0f;
+  assert.equal((await readUdfFile(bufferSource(image))).toString(), OVF);
+  image[at(layout.metadataMirror!) + 4]! ^= 0x0f;
+  await mediaError(readUdfFile(bufferSource(image, 'md.img')), /md\.img: metadata file: bad descriptor tag checksum/);
 });
 
 test('bounded: oversize file, directory loop, too many entries, depth', async () => {
