@@ -6,7 +6,7 @@
 import type * as Undici from 'undici';
 import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
 import { log, redact } from '../util/logger.ts';
-import { BodyTooLargeError, TransportError } from './errors.ts';
+import { BodyTooLargeError, HttpError, TransportError } from './errors.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'HEAD';
 
@@ -205,14 +205,14 @@ export class HttpClient implements HttpTransport {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error(`no complete answer within ${req.totalTimeoutMs ?? 60_000} ms`)), req.totalTimeoutMs ?? 60_000);
     try {
-      return await this.exchange(undici, req, headers, dispatcher, readTimeout, max, what, ac.signal);
+      return await this.exchange(undici, req, headers, dispatcher, readTimeout, max, what, ac.signal, proxyUrl);
     } finally {
       clearTimeout(timer);
     }
   }
 
   private async exchange(undici: typeof Undici, req: HttpRequest, headers: Record<string, string>, dispatcher: Undici.Dispatcher,
-    readTimeout: number, max: number, what: string, signal: AbortSignal): Promise<HttpResponse> {
+    readTimeout: number, max: number, what: string, signal: AbortSignal, proxyUrl: string | null): Promise<HttpResponse> {
     let res: Undici.Dispatcher.ResponseData;
     try {
       res = await undici.request(req.url, {
@@ -225,6 +225,10 @@ export class HttpClient implements HttpTransport {
         signal,
       });
     } catch (e) {
+      // A proxy refusing our credentials is an answer, not a network fault: retrying cannot help.
+      if (proxyUrl && /\b407\b|Proxy Authentication Required/i.test(String((e as Error)?.message))) {
+        throw new HttpError(req.doc, `${what}: the proxy refused the credentials (407)`, 407, 1);
+      }
       throw transportError(req.doc, what, e);
     }
     // Destroying a body we refuse emits 'error' on the stream; the refusal is reported by our own throw.
