@@ -63,7 +63,8 @@ export class StatusBlobStore {
     if (!header(headers, 'x-ms-version')) this.notes.push(`${channel}: PUT without x-ms-version`);
     if (!header(headers, 'x-ms-date')) this.notes.push(`${channel}: PUT without x-ms-date`);
     const cl = header(headers, 'content-length');
-    if (cl === undefined || !/^\d+$/.test(cl) || Number(cl) !== body.length) {
+    if (cl === undefined) return storageError(411, 'MissingContentLengthHeader', 'Content-Length is required.');
+    if (!/^\d+$/.test(cl) || Number(cl) !== body.length) {
       return storageError(400, 'InvalidHeaderValue', `Content-Length ${cl ?? '(missing)'} does not match the body (${body.length} bytes).`);
     }
     const comp = query.get('comp');

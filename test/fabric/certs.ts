@@ -5,6 +5,7 @@
 import { X509Certificate, createHash, createPublicKey } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { exec, execOk } from '../../src/util/exec.ts';
 import { writeFileAtomic } from '../../src/util/atomic.ts';
 
@@ -147,9 +148,8 @@ export async function certificatesData(workDir: string, km: KeyMaterial, thumbpr
 }
 
 /** Protected settings as Azure sends them: base64 of a DER CMS envelope to the tenant certificate. */
-/** Protected settings as Azure sends them: base64 of a DER CMS envelope to the tenant certificate. */
 export async function encryptToCert(certPem: string, plaintext: string): Promise<string> {
-  const tmp = mkdtempSync(join(process.env.TMPDIR ?? '/tmp', 'fabric-enc-'));
+  const tmp = mkdtempSync(join(tmpdir(), 'fabric-enc-'));
   try {
     writeFileSync(join(tmp, 'recip.pem'), certPem);
     writeFileSync(join(tmp, 'in'), plaintext, { mode: 0o600 });

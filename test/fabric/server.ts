@@ -283,14 +283,15 @@ class FabricImpl implements Fabric {
       const p = await Promise.all([ws, hg, im, bl].map((s) => listen(s, '127.0.0.1', 0)));
       this.urls = { wire: `http://127.0.0.1:${p[0]}`, hgap: `http://127.0.0.1:${p[1]}`, imds: `http://127.0.0.1:${p[2]}`, blob: `http://127.0.0.1:${p[3]}` };
     }
-    await this.rebuild(this.current, this.current.incarnation);
+    await this.rebuild(this.current, () => this.current.incarnation);
     this.armTimeline();
     if (opts.controlSocket) this.controlClose = await serveControl(opts.controlSocket, this);
   }
 
   // ---- state --------------------------------------------------------------------------------------
 
-  private async rebuild(s: Scenario, incarnation: number): Promise<void> {
+  /** `nextIncarnation` is evaluated after the async work, so a concurrent bumpIncarnation() is never lost. */
+  private async rebuild(s: Scenario, nextIncarnation: (current: number) => number): Promise<void> {
     const protectedBlobs = new Map<string, string>();
     const todo: Array<[string, unknown]> = [];
     for (const e of s.extensions) {
@@ -329,7 +330,7 @@ class FabricImpl implements Fabric {
     const r: Rendering = {
       wire: this.urls.wire,
       blob: this.urls.blob,
-      incarnation,
+      incarnation: nextIncarnation(prev?.incarnation ?? 0),
       etag: prev?.etag ?? '',
       createdTicks: prev?.createdTicks ?? dotnetTicks(Date.now()),
       statusBlobUrl: `${this.urls.blob}${this.store.path}?sv=2018-03-28&sr=b&sk=system-1&sig=${this.store.sig}&se=9999-12-31T23%3A59%3A59Z&sp=rw`,
@@ -398,7 +399,7 @@ class FabricImpl implements Fabric {
     const raw = mergePatch(this.raw, patch) as Record<string, unknown>;
     // Keep the running timeline and faults unless the patch replaces them.
     const s = validateScenario(raw, source);
-    await this.rebuild(s, this.r.incarnation + 1);
+    await this.rebuild(s, (n) => n + 1);
     this.raw = raw;
     if (rearm) this.armTimeline();
     return { incarnation: this.r.incarnation, etag: this.r.etag };
@@ -431,7 +432,7 @@ class FabricImpl implements Fabric {
       const { scenario, raw } = toScenario(input);
       const ids = scenario.sshKeys.filter((k) => !k.value).map((k) => k.id);
       if (ids.some((id) => !this.km.ssh.has(id))) this.km = await loadKeyMaterial(this.workDir, ids);
-      await this.rebuild(scenario, Math.max(this.r.incarnation + 1, scenario.incarnation));
+      await this.rebuild(scenario, (n) => Math.max(n + 1, scenario.incarnation));
       this.raw = raw;
       this.armTimeline();
       return { incarnation: this.r.incarnation, etag: this.r.etag };
