@@ -277,12 +277,15 @@ export class Box {
     }
 
     t = Date.now();
+    // After the loop devices exist (so they are hidden too); fake names then replace whiteouts.
+    sysfs.hideHostBlockDevices();
     await this.startInit({
       PATH: BOX_PATH,
       BOX_STATE: this.stateDir,
       BOX_HOSTNAME: this.hostname,
       BOX_PROJECT: PROJECT,
       BOX_SYSFAKE: sysfs.isEmpty ? '' : sysfs.dir,
+      BOX_SYSHIDE: sysfs.hidden.join(' '),
       BOX_DEVNODES: devnodes.join(' '),
       BOX_DEVLINKS: devlinks.join(' '),
       BOX_TMP_SIZE: `${this.opts.tmpSizeMiB ?? 512}m`,

@@ -19,6 +19,7 @@ if [ -n "${BOX_SYSFAKE:-}" ]; then
   # Real sysfs (of this network namespace: only lo under class/net) with the fake Azure devices
   # laid over it read-only, so /sys/bus/vmbus and friends look as on Azure.
   mkdir -p "$S/sysreal"
+  for p in ${BOX_SYSHIDE:-}; do mknod "$BOX_SYSFAKE$p" c 0 0; done   # overlayfs whiteouts
   mount -t sysfs sysfs "$S/sysreal"
   mount -t overlay box-sys -o "lowerdir=$BOX_SYSFAKE:$S/sysreal" "$M/sys"
 else

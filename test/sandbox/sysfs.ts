@@ -9,7 +9,7 @@
 // /sys/block/<name>, /sys/class/block/<name> and /sys/dev/block/<maj:min> point at these fake device
 // directories, so lsblk and friends see the Azure names. The tree is static: partitions created
 // later in the box are mirrored into /dev (see devmirror.ts) but not into this tree.
-import { mkdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 
 export type DiskKind = 'scsi-gen1' | 'scsi-gen2' | 'nvme';
@@ -44,8 +44,48 @@ export class FakeSysfs {
 
   get isEmpty(): boolean { return !this.used; }
 
+  /** sysfs paths to hide (made whiteouts by init.sh: overlayfs then shows nothing there). */
+  readonly hidden: string[] = [];
+
+  /**
+   * Hides the host's block devices (its own disk, zram, every loop device including the ones
+   * standing in for our disks) so the box's /sys/block lists only what an Azure VM would show.
+   * Fake entries added later with the same names take precedence over the whiteouts.
+   */
+  hideHostBlockDevices(): void {
+    let names: string[] = [];
+    try { names = readdirSync('/sys/block'); } catch { return; }
+    for (const n of names) {
+      const ids = [n];
+      try {
+        for (const e of readdirSync(`/sys/block/${n}`)) if (e.startsWith(n)) ids.push(e);
+      } catch { /* vanished */ }
+      for (const id of ids) {
+        if (id === n) this.hide(`/block/${id}`);
+        this.hide(`/class/block/${id}`);
+        try {
+          const dev = readFileSync(`/sys/class/block/${id}/dev`, 'utf8').trim();
+          this.hide(`/dev/block/${dev}`);
+        } catch { /* vanished */ }
+      }
+    }
+  }
+
+  private hide(p: string): void {
+    try { lstatSync(join(this.dir, p)); return; } catch { /* not faked: hide */ }
+    this.used = true;
+    mkdirSync(dirname(join(this.dir, p)), { recursive: true });
+    this.hidden.push(p);
+  }
+
+  private unhide(p: string): void {
+    const i = this.hidden.indexOf(p);
+    if (i >= 0) this.hidden.splice(i, 1);
+  }
+
   private file(p: string, content: string): void {
     this.used = true;
+    this.unhide(p);
     const host = join(this.dir, p);
     mkdirSync(dirname(host), { recursive: true });
     writeFileSync(host, content);
@@ -54,6 +94,7 @@ export class FakeSysfs {
   /** Symlink at sysfs path `p` pointing (relatively, as the kernel does) at sysfs path `target`. */
   private link(p: string, target: string): void {
     this.used = true;
+    this.unhide(p);
     const host = join(this.dir, p);
     mkdirSync(dirname(host), { recursive: true });
     const rel = posix.relative(posix.dirname(p), target);
