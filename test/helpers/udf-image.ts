@@ -34,6 +34,10 @@ export interface UdfImageOptions {
    * revision 2.50 and extended file entries.
    */
   metadataPartition?: boolean;
+  /** Split recorded data into extents of at most this many blocks (one allocation descriptor each). */
+  fragmentBlocks?: number;
+  /** Put allocation descriptors in an Allocation Extent Descriptor block (continuation, type 3 AD). */
+  adsInAed?: boolean;
 }
 
 export interface UdfImageLayout {
@@ -57,6 +61,8 @@ export interface UdfImageLayout {
   data: Record<string, number>;
   /** Byte offset in the image of each node's FID in its parent directory (when not embedded). */
   fidOffset: Record<string, number>;
+  /** Block (ICB space) of each node's Allocation Extent Descriptor, with `adsInAed`. */
+  aed: Record<string, number>;
 }
 
 const OSTA = 'OSTA Compressed Unicode';
@@ -129,6 +135,7 @@ interface Node {
   dataBlock: number;
   embedded: boolean;
   extraLinks: { name: string; target: Node }[];
+  aed?: number;
 }
 
 function fidLength(nameBytes: number): number {
@@ -181,7 +188,10 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
   // ---- blocks: in the ICB space (the metadata partition, or the partition itself) 0 = FSD, then
   // ICBs, then directory data; file data follows (in the physical partition when `meta`).
   let next = 1;
-  for (const n of nodes) n.icb = next++;
+  for (const n of nodes) {
+    n.icb = next++;
+    if (opts.adsInAed) n.aed = next++;
+  }
   const dirSize = (n: Node) => fidLength(0) + [...n.children.map((c) => c.name), ...n.extraLinks.map((l) => l.name)]
     .reduce((s, name) => s + fidLength(dchars(name, unicode).length), 0);
   const place = (n: Node) => {
@@ -205,7 +215,7 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
   const sector = (s: number) => s * bs;
   const layout: UdfImageLayout = {
     blockSize: bs, partitionStart: partStart, partitionLength: partLen, anchorSector: 256, mainVdsSector: base,
-    metaStart, icb: {}, data: {}, fidOffset: {},
+    metaStart, icb: {}, data: {}, fidOffset: {}, aed: {},
   };
   if (meta) { layout.metadataFile = 0; layout.metadataMirror = 1; }
 
@@ -396,10 +406,34 @@ export function makeUdfImage(files: Record<string, string | Buffer>, opts: UdfIm
       lAD = content.length;
     } else if (content.length > 0) {
       const inMeta = meta && n.isDir;
-      b.writeUInt32LE(content.length, adOff);
-      b.writeUInt32LE(n.dataBlock, adOff + 4);
-      if (long) b.writeUInt16LE(inMeta ? icbRef : 0, adOff + 8);
-      lAD = long ? 16 : 8;
+      const size = long ? 16 : 8;
+      const step = (opts.fragmentBlocks ?? Number.MAX_SAFE_INTEGER / bs) * bs;
+      const ads: Buffer[] = [];
+      for (let done = 0; done < content.length; done += step) {
+        const ad = Buffer.alloc(size);
+        ad.writeUInt32LE(Math.min(step, content.length - done), 0);
+        ad.writeUInt32LE(n.dataBlock + done / bs, 4);
+        if (long) ad.writeUInt16LE(inMeta ? icbRef : 0, 8);
+        ads.push(ad);
+      }
+      let area = Buffer.concat(ads);
+      if (n.aed !== undefined) {
+        // All descriptors go to the AED; the ICB holds one type 3 ("next extent") descriptor to it.
+        const a = block(n.aed);
+        a.writeUInt32LE(n.icb, 16);
+        a.writeUInt32LE(area.length, 20);
+        area.copy(a, 24);
+        writeTag(a, 0, 258, tagVer, n.aed, 24 + area.length);
+        layout.aed[n.path] = n.aed;
+        const next = Buffer.alloc(size);
+        next.writeUInt32LE(((3 << 30) | bs) >>> 0, 0);
+        next.writeUInt32LE(n.aed, 4);
+        if (long) next.writeUInt16LE(icbRef, 8);
+        area = next;
+      }
+      if (adOff + area.length > bs) throw new Error(`udf-image: ${n.path || '/'} needs ${area.length} bytes of allocation descriptors; use adsInAed`);
+      area.copy(b, adOff);
+      lAD = area.length;
       content.copy(img, sector(partStart + (inMeta ? metaStart : 0) + n.dataBlock));
       layout.data[n.path] = n.dataBlock;
     }

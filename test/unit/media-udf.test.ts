@@ -34,6 +34,8 @@ const VARIANTS: [string, UdfImageOptions][] = [
   ['UDF 1.50, 16-bit names, 4096 blocks', { udfRevision: 0x0150, unicodeNames: true, blockSize: 4096 }],
   ['UDF 2.50 metadata partition', { metadataPartition: true }],
   ['UDF 2.50 metadata partition, 512, embedded', { metadataPartition: true, blockSize: 512, allocation: 'embedded' }],
+  ['fragmented data, descriptors in allocation extent descriptors', { fragmentBlocks: 2, adsInAed: true }],
+  ['fragmented, long_ad in AEDs, metadata partition', { fragmentBlocks: 3, adsInAed: true, metadataPartition: true }],
 ];
 
 for (const [label, opts] of VARIANTS) {
@@ -55,8 +57,9 @@ for (const [label, opts] of VARIANTS) {
     const info = execFileSync('udfinfo', [img], { encoding: 'utf8' });
     assert.match(info, /label=WAAGENT_TEST/);
     assert.match(info, /integrity=closed/);
-    // an independent reader extracts the same bytes (7-Zip's UDF handler knows 512 and 2048-byte sectors only)
-    if (![512, 2048].includes(opts.blockSize ?? 2048)) return;
+    // an independent reader extracts the same bytes (7-Zip's UDF handler knows 512 and 2048-byte
+    // sectors only, and does not follow allocation extent descriptors: those images it refuses)
+    if (![512, 2048].includes(opts.blockSize ?? 2048) || opts.adsInAed) return;
     const listing = execFileSync('7z', ['l', img], { encoding: 'utf8' });
     assert.match(listing, /ovf-env\.xml/);
     assert.match(listing, /sub\/dir\/big\.bin/);
@@ -189,6 +192,22 @@ test('metadata partition: a damaged metadata file falls back to its mirror; both
   assert.equal((await readUdfFile(bufferSource(image))).toString(), OVF);
   image[at(layout.metadataMirror!) + 4]! ^= 0x0f;
   await mediaError(readUdfFile(bufferSource(image, 'md.img')), /md\.img: metadata file: bad descriptor tag checksum/);
+});
+
+test('allocation extent descriptors: a chain that loops back is refused', async () => {
+  const { image, layout } = makeUdfImage(FILES, { fragmentBlocks: 1, adsInAed: true });
+  const bs = layout.blockSize;
+  const aed = (layout.partitionStart + layout.aed['sub/dir/big.bin']!) * bs;
+  // append a "next extent" descriptor pointing at this same AED
+  const l = image.readUInt32LE(aed + 20);
+  image.writeUInt32LE(((3 << 30) | bs) >>> 0, aed + 24 + l);
+  image.writeUInt32LE(layout.aed['sub/dir/big.bin']!, aed + 24 + l + 4);
+  image.writeUInt32LE(l + 8, aed + 20);
+  image.writeUInt16LE(24 + l + 8 - 16, aed + 10);
+  refreshTag(image, aed);
+  const vol = await UdfVolume.open(bufferSource(image, 'aed.img'));
+  assert.equal((await vol.readFile('ovf-env.xml')).toString(), OVF);
+  await mediaError(vol.readFile('sub/dir/big.bin'), /\/sub\/dir\/big\.bin: allocation extent descriptors form a loop/);
 });
 
 test('bounded: oversize file, directory loop, too many entries, depth', async () => {
