@@ -11,7 +11,12 @@
 //   256      Anchor Volume Descriptor Pointer
 //   257..    the partition: FSD, then one ICB per directory/file, then directory and file data
 //   last     second Anchor Volume Descriptor Pointer
-import { writeFileSync } from 'node:fs';
+//
+// Command line (for the sandbox and by hand):
+//   scripts/node test/helpers/udf-image.ts OUT.img NAME=FILE... [--block-size=512] [--metadata] [--embedded]
+// e.g. `... media.udf ovf-env.xml=/tmp/ovf-env.xml` makes a pure UDF DVD image holding that file.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { tagChecksum, udfCrc } from '../../src/os/media/udf.ts';
 
 export interface UdfImageOptions {
@@ -451,3 +456,29 @@ export function writeUdfImage(path: string, files: Record<string, string | Buffe
   writeFileSync(path, image);
   return layout;
 }
+
+function main(args: string[]): number {
+  const files: Record<string, Buffer> = {};
+  const opts: UdfImageOptions = {};
+  let out: string | undefined;
+  for (const a of args) {
+    const bsMatch = /^--block-size=(\d+)$/.exec(a);
+    if (bsMatch) opts.blockSize = Number(bsMatch[1]) as UdfImageOptions['blockSize'];
+    else if (a === '--metadata') opts.metadataPartition = true;
+    else if (a === '--embedded') opts.allocation = 'embedded';
+    else if (!out) out = a;
+    else {
+      const i = a.indexOf('=');
+      if (i <= 0) { process.stderr.write(`bad argument ${a}: want NAME=FILE\n`); return 2; }
+      files[a.slice(0, i)] = readFileSync(a.slice(i + 1));
+    }
+  }
+  if (!out || Object.keys(files).length === 0) {
+    process.stderr.write('usage: udf-image.ts OUT.img NAME=FILE... [--block-size=512|1024|2048|4096] [--metadata] [--embedded]\n');
+    return 2;
+  }
+  writeUdfImage(out, files, opts);
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = main(process.argv.slice(2));

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { bufferSource, MediaError, openSource, type ByteSource } from '../../src/os/media/source.ts';
 import { looksLikeUdf, readUdfFile, UdfVolume } from '../../src/os/media/udf.ts';
 import { makeUdfImage, refreshTag, writeUdfImage, type UdfImageOptions } from '../helpers/udf-image.ts';
@@ -235,4 +236,22 @@ test('positioned reads only: reading ovf-env.xml touches a few KiB of a large im
   const counting: ByteSource = { name: 'count', size: inner.size, read: (o, l, w) => { bytes += l; return inner.read(o, l, w); } };
   assert.equal((await readUdfFile(counting)).toString(), OVF);
   assert.ok(bytes < 64 * 1024, `read ${bytes} bytes`);
+});
+
+test('udf-image command line writes an image our reader and 7z read', async () => {
+  const repo = join(fileURLToPath(import.meta.url), '..', '..', '..');
+  const ovf = join(tmp, 'cli-ovf.xml');
+  writeFileSync(ovf, OVF);
+  const img = join(tmp, 'cli.udf');
+  execFileSync(process.execPath, [join(repo, 'test/helpers/udf-image.ts'), img, `ovf-env.xml=${ovf}`, '--block-size=512']);
+  const src = await openSource(img);
+  try {
+    const vol = await UdfVolume.open(src);
+    assert.equal(vol.blockSize, 512);
+    assert.equal((await vol.readFile('ovf-env.xml')).toString(), OVF);
+  } finally { await src.close(); }
+  assert.match(execFileSync('7z', ['l', img], { encoding: 'utf8' }), /ovf-env\.xml/);
+  const bad = spawnSync(process.execPath, [join(repo, 'test/helpers/udf-image.ts'), img], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /usage/);
 });
