@@ -143,7 +143,7 @@ export class HostPluginClient {
    * GET /extensionArtifact for `artifactUrl`. Manifests/profile: `manifestLocation` unset (and 400 is retried: HGAP
    * cache bug). Packages: `manifestLocation` = the manifest last fetched; stream with onChunk.
    */
-  async fetchArtifact(artifactUrl: string, o: { doc?: string; manifestLocation?: string; fastTrack?: boolean; maxBytes?: number; onChunk?: (c: Buffer) => void | Promise<void>; totalTimeoutMs?: number } = {}): Promise<HttpResponse> {
+  async fetchArtifact(artifactUrl: string, o: { doc?: string; manifestLocation?: string; fastTrack?: boolean; maxBytes?: number; onChunk?: (c: Buffer) => void | Promise<void>; onStart?: () => void | Promise<void>; totalTimeoutMs?: number } = {}): Promise<HttpResponse> {
     await this.ensureInitialized();
     const extra: Record<string, string> = { 'x-ms-artifact-location': artifactUrl };
     if (o.manifestLocation) extra['x-ms-artifact-manifest-location'] = o.manifestLocation;
@@ -152,6 +152,7 @@ export class HostPluginClient {
     const req: Omit<HttpRequest, 'url'> & { path: string } = { method: 'GET', path: '/extensionArtifact', doc, headers: this.headers(extra) };
     if (o.maxBytes !== undefined) req.maxBytes = o.maxBytes;
     if (o.onChunk) req.onChunk = o.onChunk;
+    if (o.onStart) req.onStart = o.onStart;
     if (o.totalTimeoutMs !== undefined) req.totalTimeoutMs = o.totalTimeoutMs;
     return expectOk(await this.send(req, o.manifestLocation ? DEFAULT_POLICY : ARTIFACT_POLICY), doc);
   }

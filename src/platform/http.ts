@@ -19,8 +19,13 @@ export interface HttpRequest {
   body?: string | Uint8Array;
   /** Body cap in bytes. Default 1 MiB (Azure's XML documents are far smaller). */
   maxBytes?: number;
-  /** Stream the body to this callback instead of keeping it (packages to a file); maxBytes still applies. */
+  /**
+   * Stream the body of a SUCCESSFUL (2xx) answer to this callback instead of keeping it (packages to a file);
+   * maxBytes still applies. Error bodies are never streamed: they are kept (capped) in `body`.
+   */
   onChunk?: (chunk: Buffer) => void | Promise<void>;
+  /** Called before the first chunk of each 2xx answer, so a sink can start over after a failed attempt. */
+  onStart?: () => void | Promise<void>;
   /** Default 10 s. */
   connectTimeoutMs?: number;
   /** Time to the response headers, and the longest silence while reading the body. Default 10 s. */
@@ -241,7 +246,14 @@ export class HttpClient implements HttpTransport {
     }
     const chunks: Buffer[] = [];
     let total = 0;
+    const stream = req.onChunk && res.statusCode >= 200 && res.statusCode < 300 ? req.onChunk : null;
+    // A failing sink (disk full...) is the caller's error, not a network fault: it must not be retried.
+    let sinkError: { e: unknown } | null = null;
+    const sink = async (fn: () => void | Promise<void>) => {
+      try { await fn(); } catch (e) { sinkError = { e }; throw e; }
+    };
     try {
+      if (stream && req.onStart) await sink(req.onStart);
       for await (const c of res.body) {
         const chunk = c as Buffer;
         total += chunk.length;
@@ -249,12 +261,13 @@ export class HttpClient implements HttpTransport {
           res.body.destroy();
           throw new BodyTooLargeError(req.doc, max);
         }
-        if (req.onChunk) await req.onChunk(chunk);
+        if (stream) await sink(() => stream(chunk));
         else chunks.push(chunk);
       }
     } catch (e) {
       if (e instanceof BodyTooLargeError) throw e;
       res.body.destroy();
+      if (sinkError) throw (sinkError as { e: unknown }).e;
       throw transportError(req.doc, `${what} (reading the body)`, e);
     }
     out.body = Buffer.concat(chunks);

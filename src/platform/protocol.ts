@@ -12,6 +12,7 @@ import { WireServerClient } from './wireserver.ts';
 import { HostPluginClient, hgapBaseUrl } from './hostplugin.ts';
 import { selectExtensionsGoalState } from './selection.ts';
 import { uploadStatus } from './statusblob.ts';
+import { ArtifactFetcher } from './artifacts.ts';
 import { certPath } from './certificates.ts';
 import { OpenSsl } from '../crypto/openssl.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -48,6 +49,8 @@ export interface PollResult {
 export class AzureProtocol {
   readonly wire: WireServerClient;
   readonly hgap: HostPluginClient;
+  /** Manifests, packages, artifacts profile: direct/HGAP channels with fallback (§2.7). */
+  readonly artifacts: ArtifactFetcher;
   private readonly clock: Clock;
   private readonly fastTrack: boolean;
   private readonly libDir: string;
@@ -67,6 +70,7 @@ export class AzureProtocol {
       clock: this.clock,
       ids: () => ({ containerId: this.wire.current?.containerId ?? '', configName: this.wire.current?.configName ?? '' }),
     });
+    this.artifacts = new ArtifactFetcher({ transport: o.transport, hgap: this.hgap, clock: this.clock, refresh: () => this.wire.fetchGoalState() });
   }
 
   get extensions(): ExtensionsGoalState | null { return this.current; }

@@ -86,7 +86,9 @@ export function parseVmSettings(text: string, etag: string): ParsedVmSettings {
     const safe = text.replace(/^\uFEFF/, '').replace(/("extensionsLastModifiedTickCount"\s*:\s*)(\d{16,})/gi, '$1"$2"');
     j = JSON.parse(safe);
   } catch (e) {
-    throw new VmSettingsParseError(`malformed JSON: ${(e as Error).message.slice(0, 120)}`);
+    // Only the position: V8's message can quote the text around the error, which may be a protected setting.
+    const pos = /position (\d+)/.exec((e as Error).message);
+    throw new VmSettingsParseError(`malformed JSON${pos ? ` at position ${pos[1]}` : ''}`);
   }
   if (!isObj(j)) throw new VmSettingsParseError('the document is not a JSON object');
 
