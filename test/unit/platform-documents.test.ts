@@ -167,7 +167,7 @@ test('vmSettings: every violation is a VmSettingsParseError naming the field', (
   bad((j) => { j.extensionGoalStates[1].settings[0].extensionName = undefined; }, /extensionName/);
   assert.throws(() => parseVmSettings('{"a":', 'x'), /vmSettings: malformed JSON/);
   // V8 quotes the text around a JSON error: it must not reach the message (it may be a protected setting).
-  assert.throws(() => parseVmSettings('{"protectedSettings": SECRETVALUE}', 'x'), (e: unknown) => e instanceof VmSettingsParseError && !/SECRET/.test(e.message) && /position/.test(e.message));
+  assert.throws(() => parseVmSettings('{"protectedSettings": SECRETVALUE}', 'x'), (e: unknown) => e instanceof VmSettingsParseError && !/SECRET/.test(e.message));
   assert.throws(() => parseVmSettings('[]', 'x'), /not a JSON object/);
   const fab = parseVmSettings(JSON.stringify({ ...base, extensionGoalStatesSource: 'Fabric' }), 'f');
   assert.equal(fab.goalState.source, 'Fabric');
