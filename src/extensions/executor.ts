@@ -1,0 +1,555 @@
+// Runs an extensions goal state (extensions.md §3.3–3.9, §4.4, §6.1–6.4) and gathers what to report
+// (§5.3). It composes the pure planner with the on-disk pieces and the launcher; the network is behind
+// `ArtifactSource` (manifest and package downloads, with their HostGAPlugin fallback), so this module
+// never speaks HTTP itself. One goal state is processed synchronously, item after item, like the Python
+// agent: extensions rely on that order.
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { ExtensionHandler, ExtensionsGoalState, ExtensionSettings, ManifestVersion } from '../platform/types.ts';
+import { log } from '../util/logger.ts';
+import {
+  ErrorCodes, ExtensionDownloadError, ExtensionError, ExtensionUpdateError, errorMessage,
+} from './errors.ts';
+import { HandlerLayout, type LayoutRoots, listHandlerDirs } from './layout.ts';
+import { loadHandlerManifest, manifestCommand, type HandlerManifest, type Operation } from './manifest.ts';
+import { handoverCode, launchCommand, type LaunchOptions } from './launcher.ts';
+import { checkMultiConfig, extractPackage, initializeHandler } from './package.ts';
+import { writeSettingsFile } from './settings.ts';
+import {
+  copyStatusFiles, findInstalledVersion, readExtensionState, readHandlerState, readHandlerStatus, removeExtensionFiles,
+  removeHandlerFiles, writeExtensionState, writeHandlerState, writeHandlerStatus, writePlaceholderStatus, utcSeconds,
+  type HandlerStatus,
+} from './state.ts';
+import { applyHeartbeat, collectExtensionStatus, handlingStatus, TERMINAL_STATUSES, type ReadStatusOptions } from './statusFile.ts';
+import {
+  DEPENDENCY_POLL_MS, DEPENDENCY_WAIT_MS, SUCCESS_STATUS, decideVersion, dependencyMessages, enableSetup,
+  extensionsDisabledStatus, failureStatus, invalidHandlerError, isDependedUpon, itemCommand, itemExtName, itemFullName,
+  maxKey, orderItems, uninstallCodeEnv, uninstallSteps, unsupportedFeatures, updateEnv, upgradeSteps, type CommandStep, type PlanItem,
+} from './plan.ts';
+import { SUPPORTED_REQUIRED_FEATURES, type GoalStateAggregate, type HandlerReport } from './aggregate.ts';
+import { compareVersions } from './versions.ts';
+
+/** The network side, provided by the feature that composes platform and extensions. */
+export interface ArtifactSource {
+  /** Package versions of the handler's manifest (Plugins and InternalPlugins). Throws on failure. */
+  fetchManifest(handler: ExtensionHandler): Promise<ManifestVersion[]>;
+  /** Downloads one package URI to `dest` (direct, then the HostGAPlugin fallback). Throws on failure. */
+  downloadPackage(uri: string, dest: string, handler: ExtensionHandler): Promise<void>;
+}
+
+export interface ExecutorOptions {
+  roots: LayoutRoots;
+  wireServer: string;
+  artifacts: ArtifactSource;
+  /** Extensions.Enabled (default true). */
+  extensionsEnabled?: boolean;
+  /** waagent.conf path named in the "extension processing is disabled" message. */
+  confPath?: string;
+  /** HttpProxy.Host/Port, exported to extension commands. */
+  proxy?: { host: string; port: number };
+  /** CGroups.EnforceLimits: run commands in systemd scopes with the manifest's CPU quota. */
+  limits?: { enforce: boolean; systemdMarker?: string; systemdRun?: string };
+  baseEnv?: NodeJS.ProcessEnv;
+  etp?: boolean;
+  statusRead?: ReadStatusOptions;
+  dependencyWaitMs?: number;
+  dependencyPollMs?: number;
+  /** Overall budget for one package download across URIs (5 minutes). */
+  downloadBudgetMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** URI order (default: shuffled, as the Python agent does). Tests pass the identity. */
+  shuffle?: <T>(items: T[]) => T[];
+}
+
+function shuffled<T>(items: T[]): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+/** The version last resolved for a handler, so reports name the directory actually used. */
+type Resolved = Map<string, string>;
+
+export class ExtensionsExecutor {
+  private readonly o: ExecutorOptions;
+  private readonly resolved: Resolved = new Map();
+  private lastAggregate: GoalStateAggregate | null = null;
+
+  constructor(opts: ExecutorOptions) {
+    this.o = opts;
+  }
+
+  private now(): number { return (this.o.now ?? Date.now)(); }
+  private sleep(ms: number): Promise<void> { return (this.o.sleep ?? ((m: number) => delay(m).then(() => undefined)))(ms); }
+
+  /** The goal-state aggregate of the last processed goal state (null until one was processed). */
+  get goalStateAggregate(): GoalStateAggregate | null { return this.lastAggregate; }
+
+  // -------------------------------------------------------------------------------------------------
+  // Whole goal state
+
+  /** Processes every handler of a new extensions goal state, then cleans up handlers no longer in it. */
+  async process(egs: ExtensionsGoalState): Promise<GoalStateAggregate> {
+    const ts = utcSeconds(new Date(this.now()));
+    const unsupported = unsupportedFeatures(egs.requiredFeatures, SUPPORTED_REQUIRED_FEATURES);
+    if (unsupported.length > 0) {
+      const message = `Failing GS ${egs.id} as Unsupported features found: ${unsupported.join(', ')}`;
+      log.warn(message);
+      this.lastAggregate = { status: 'Failed', code: ErrorCodes.GoalStateUnsupportedRequiredFeatures, message, inSvdSeqNo: egs.inSvdSeqNo, timestampUTC: ts };
+      return this.lastAggregate;
+    }
+    try {
+      await this.handleAll(egs.handlers);
+      this.lastAggregate = { status: 'Success', code: 0, message: 'GoalState executed successfully', inSvdSeqNo: egs.inSvdSeqNo, timestampUTC: ts };
+    } catch (e) {
+      const message = `Unexpected error when processing goal state:${errorMessage(e)}`;
+      log.warn(message);
+      this.lastAggregate = { status: 'Failed', code: ErrorCodes.Unknown, message, inSvdSeqNo: egs.inSvdSeqNo, timestampUTC: ts };
+    }
+    try {
+      this.cleanup(egs);
+    } catch (e) {
+      log.warn(`cleaning up outdated handlers: ${errorMessage(e)}`);
+    }
+    return this.lastAggregate;
+  }
+
+  private async handleAll(handlers: readonly ExtensionHandler[]): Promise<void> {
+    const items = orderItems(handlers);
+    const max = maxKey(items);
+    const deadline = this.now() + (this.o.dependencyWaitMs ?? DEPENDENCY_WAIT_MS);
+    let depError: string | null = null;
+    for (const item of items) {
+      if (depError !== null) {
+        this.reportDependencySkip(item, depError);
+        continue;
+      }
+      const ok = await this.handleItem(item);
+      if (!isDependedUpon(item, max)) continue;
+      if (!ok) {
+        depError = dependencyMessages.failed(itemFullName(item));
+      } else if (item.settings !== null) {
+        depError = await this.waitForCompletion(item, deadline);
+      }
+    }
+  }
+
+  /** §6.1: poll the status of a depended-upon item until success/error or the goal-state deadline. */
+  private async waitForCompletion(item: PlanItem, deadline: number): Promise<string | null> {
+    const layout = this.safeLayoutFor(item.handler);
+    if (!layout) return null;
+    const ctx = this.statusContext(item, layout);
+    let last: string | null = null;
+    for (;;) {
+      last = await handlingStatus(layout, ctx, { ...this.o.statusRead, attempts: 1 });
+      if (last === null) return null;
+      if (TERMINAL_STATUSES.includes(last)) {
+        return last === 'success' ? null : dependencyMessages.notSucceeded(itemFullName(item), last);
+      }
+      if (this.now() >= deadline) return dependencyMessages.timedOut(itemFullName(item), last);
+      await this.sleep(Math.min(this.o.dependencyPollMs ?? DEPENDENCY_POLL_MS, Math.max(0, deadline - this.now())));
+    }
+  }
+
+  private reportDependencySkip(item: PlanItem, message: string): void {
+    const ext = itemExtName(item);
+    try {
+      const layout = this.layoutFor(item.handler);
+      if (ext === undefined) {
+        writeHandlerStatus(layout, { status: 'NotReady', code: ErrorCodes.Unknown, message, supports_multi_config: false });
+      } else {
+        if (readHandlerStatus(layout) === null) writeHandlerStatus(layout, { status: 'NotReady', code: ErrorCodes.Unknown, message, supports_multi_config: true });
+        writePlaceholderStatus(layout, item.settings!.sequenceNumber, { ext, operation: 'Enable', code: ErrorCodes.Unknown, message, overwrite: false });
+      }
+    } catch (e) {
+      log.warn(`recording the dependency skip of ${itemFullName(item)}: ${errorMessage(e)}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // One item (handle_ext_handler)
+
+  /** Returns true on success (for dependency sequencing). Never throws. */
+  async handleItem(item: PlanItem): Promise<boolean> {
+    const h = item.handler;
+    let layout: HandlerLayout | undefined;
+    try {
+      const invalid = invalidHandlerError(h);
+      if (invalid) throw invalid;
+      if (this.o.extensionsEnabled === false) return this.reportExtensionsDisabled(item);
+
+      const installed = findInstalledVersion(this.o.roots, h.name);
+      let versions: ManifestVersion[];
+      try {
+        versions = await this.o.artifacts.fetchManifest(h);
+      } catch (e) {
+        if (e instanceof ExtensionError) throw e;
+        throw new ExtensionError(`Failed to get ext handler pkgs: ${errorMessage(e)}`, ErrorCodes.PluginManifestDownloadError);
+      }
+      const decision = decideVersion(h, versions, installed?.version);
+      if (!decision.ok) {
+        throw new ExtensionDownloadError(decision.error.message, decision.error.code);
+      }
+      layout = new HandlerLayout(this.o.roots, h.name, decision.version);
+      this.resolved.set(h.name, decision.version);
+      switch (h.state) {
+        case 'enabled': await this.handleEnable(item, layout, installed, decision.pkg); break;
+        case 'disabled': await this.handleDisable(item, layout); break;
+        case 'uninstall': await this.handleUninstall(item, layout); break;
+      }
+      return true;
+    } catch (e) {
+      const where = layout ?? this.safeLayoutFor(h);
+      if (where) this.reportFailure(item, where, e);
+      else log.warn(`[${itemFullName(item)}] ${failureStatus(e).message}`);
+      return false;
+    }
+  }
+
+  private reportFailure(item: PlanItem, layout: HandlerLayout, e: unknown): void {
+    const f = failureStatus(e);
+    const ext = itemExtName(item);
+    log.warn(`[${itemFullName(item)}] ${f.message}`);
+    try {
+      if (e instanceof MultiConfigEnableError) {
+        // The handler is fine; only this extension failed: its own status says so.
+        writePlaceholderStatus(layout, item.settings!.sequenceNumber, {
+          ext, operation: 'Enable', code: e.inner.code, overwrite: true,
+          message: `Error processing MultiConfig extension ${itemFullName(item)}: ${e.inner.describe()}`,
+        });
+        return;
+      }
+      writeHandlerStatus(layout, { status: 'NotReady', code: f.code, message: f.message, supports_multi_config: item.handler.isMultiConfig });
+      if (ext !== undefined && item.settings) {
+        writePlaceholderStatus(layout, item.settings.sequenceNumber, { ext, operation: f.operation, code: f.code, message: f.message, overwrite: false });
+      }
+    } catch (err) {
+      log.warn(`recording the failure of ${itemFullName(item)}: ${errorMessage(err)}`);
+    }
+  }
+
+  private reportExtensionsDisabled(item: PlanItem): boolean {
+    const layout = this.safeLayoutFor(item.handler);
+    if (!layout) return false;
+    const { message, code } = extensionsDisabledStatus(item, this.o.confPath);
+    writeHandlerStatus(layout, { status: 'NotReady', code, message, supports_multi_config: item.handler.isMultiConfig });
+    if (item.handler.state === 'enabled' && item.settings) {
+      writePlaceholderStatus(layout, item.settings.sequenceNumber, { ext: itemExtName(item), operation: 'Enable', code, message, overwrite: true });
+    }
+    return false;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // enabled
+
+  private async handleEnable(item: PlanItem, layout: HandlerLayout, installed: HandlerLayout | undefined, pkg: ManifestVersion | undefined): Promise<void> {
+    const h = item.handler;
+    const setup = enableSetup(readHandlerState(layout), installed?.version, layout.version);
+    let uninstallCode: string | undefined;
+    let manifest: HandlerManifest;
+    if (setup.download) {
+      writeHandlerState(layout, 'NotInstalled');
+      manifest = await this.download(h, layout, pkg);
+      for (const w of initializeHandler(layout, manifest, { isMultiConfig: h.isMultiConfig, etp: this.o.etp })) log.warn(`[${layout.fullName}] ${w}`);
+      this.writeSettings(item, layout);
+      if (setup.kind === 'install') {
+        await this.run(item, layout, manifest, 'install', item.settings, {});
+        this.setInstalled(layout, h);
+      } else if (setup.kind === 'upgrade' || setup.kind === 'downgrade') {
+        uninstallCode = await this.upgrade(item, installed!, layout, manifest, setup.kind);
+      }
+    } else {
+      manifest = loadHandlerManifest(layout.manifestPath);
+      checkMultiConfig(h.name, manifest, h.isMultiConfig);
+      this.writeSettings(item, layout);
+    }
+
+    const what = itemCommand(item, (ext) => readExtensionState(layout, ext));
+    if (what.action === 'enable') {
+      try {
+        await this.run(item, layout, manifest, 'enable', item.settings, uninstallCodeEnv(uninstallCode));
+      } catch (e) {
+        if (what.ext !== undefined && e instanceof ExtensionError) throw new MultiConfigEnableError(e);
+        throw e;
+      }
+      writeHandlerState(layout, 'Enabled');
+      writeHandlerStatus(layout, { ...SUCCESS_STATUS.enabled, supports_multi_config: h.isMultiConfig });
+      if (what.ext !== undefined) writeExtensionState(layout, what.ext, 'enabled');
+    } else if (what.action === 'disableAndRemove') {
+      try {
+        await this.run(item, layout, manifest, 'disable', item.settings, {});
+      } catch (e) {
+        // §6.2: MC disable errors are ignored; the extension's files go anyway.
+        log.warn(`[${itemFullName(item)}] disable failed (ignored): ${errorMessage(e)}`);
+      }
+      removeExtensionFiles(layout, what.ext!);
+      this.afterDisable(layout, h);
+    }
+  }
+
+  private writeSettings(item: PlanItem, layout: HandlerLayout): void {
+    const ext = itemExtName(item);
+    // An MC extension being removed keeps no settings file.
+    if (ext !== undefined && item.settings?.state === 'disabled') return;
+    writeSettingsFile(layout, item.settings, ext);
+  }
+
+  private setInstalled(layout: HandlerLayout, h: ExtensionHandler): void {
+    writeHandlerState(layout, 'Installed');
+    writeHandlerStatus(layout, { ...SUCCESS_STATUS.installed, supports_multi_config: h.isMultiConfig });
+  }
+
+  /** SC, or MC once no extension remains enabled: Installed / "Plugin disabled". */
+  private afterDisable(layout: HandlerLayout, h: ExtensionHandler): void {
+    if (h.isMultiConfig) {
+      let anyEnabled = false;
+      try {
+        anyEnabled = readdirSync(layout.configDir).some((n) => n.endsWith('.HandlerState') && n !== 'HandlerState'
+          && readExtensionState(layout, n.slice(0, -'.HandlerState'.length)) === 'enabled');
+      } catch { /* no config dir: nothing enabled */ }
+      if (anyEnabled) return;
+    }
+    writeHandlerState(layout, 'Installed');
+    writeHandlerStatus(layout, { ...SUCCESS_STATUS.disabled, supports_multi_config: h.isMultiConfig });
+  }
+
+  /** §3.4; returns the old uninstall's code for the new install/enable. */
+  private async upgrade(item: PlanItem, old: HandlerLayout, cur: HandlerLayout, manifest: HandlerManifest, kind: 'upgrade' | 'downgrade'): Promise<string> {
+    const h = item.handler;
+    const oldManifest = loadHandlerManifest(old.manifestPath);
+    const steps = upgradeSteps({
+      kind, oldVersion: old.version, newVersion: cur.version, oldState: readHandlerState(old), handler: h,
+      oldExtState: (ext) => readExtensionState(old, ext), updateWithInstall: manifest.updateWithInstall,
+    });
+    const cont = manifest.continueOnUpdateFailure;
+    const disableCodes = new Map<string | undefined, string>();
+    let uninstallCode = '0';
+    const guarded = async (what: string, fn: () => Promise<void>): Promise<string> => {
+      try {
+        await fn();
+        return '0';
+      } catch (e) {
+        const msg = `${errorMessage(e)}; ContinueOnUpdate: ${cont ? 'True' : 'False'}`;
+        log.warn(`[${old.fullName}] ${what}: ${msg}`);
+        if (!cont) throw new ExtensionUpdateError(msg);
+        return String(handoverCode(e));
+      }
+    };
+    for (const step of steps) {
+      switch (step.kind) {
+        case 'disableOld':
+          for (const c of step.commands) {
+            const code = await guarded('disable', () => this.runOn(item, old, oldManifest, c));
+            disableCodes.set(c.ext ?? c.settings?.name ?? h.name, code);
+          }
+          writeHandlerState(old, 'Installed');
+          break;
+        case 'copyStatus':
+          copyStatusFiles(old, cur);
+          break;
+        case 'update': {
+          const target = step.who === 'new' ? cur : old;
+          try {
+            await this.run(item, target, step.who === 'new' ? manifest : oldManifest, 'update', item.settings, updateEnv(h, step.version, step.fromVersion, disableCodes));
+          } catch (e) {
+            writeHandlerState(target, 'FailedUpgrade');
+            throw new ExtensionUpdateError(errorMessage(e));
+          }
+          break;
+        }
+        case 'uninstallOld':
+          uninstallCode = await guarded('uninstall', () => this.run(item, old, oldManifest, 'uninstall', item.settings, {}).then(() => undefined));
+          break;
+        case 'removeOld':
+          removeHandlerFiles(old);
+          break;
+        case 'install':
+          await this.run(item, cur, manifest, 'install', item.settings, uninstallCodeEnv(uninstallCode));
+          break;
+        case 'setInstalled':
+          this.setInstalled(cur, h);
+          break;
+      }
+    }
+    return uninstallCode;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // disabled (legacy) and uninstall
+
+  private async handleDisable(item: PlanItem, layout: HandlerLayout): Promise<void> {
+    if (readHandlerState(layout) !== 'Enabled') return;
+    const manifest = loadHandlerManifest(layout.manifestPath);
+    await this.run(item, layout, manifest, 'disable', item.settings, {});
+    if (itemExtName(item) !== undefined) writeExtensionState(layout, itemExtName(item)!, 'disabled');
+    this.afterDisable(layout, item.handler);
+  }
+
+  private async handleUninstall(item: PlanItem, layout: HandlerLayout): Promise<void> {
+    const h = item.handler;
+    const plan = uninstallSteps(readHandlerState(layout), h, (ext) => readExtensionState(layout, ext));
+    if (plan.uninstall) {
+      const manifest = loadHandlerManifest(layout.manifestPath);
+      for (const c of plan.disables) await this.runOn(item, layout, manifest, c); // a failure aborts the uninstall
+      try {
+        await this.run(item, layout, manifest, 'uninstall', item.settings, {});
+      } catch (e) {
+        log.warn(`[${layout.fullName}] uninstall failed (ignored, the handler is removed anyway): ${errorMessage(e)}`);
+      }
+    }
+    removeHandlerFiles(layout);
+    this.resolved.delete(h.name);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Commands and downloads
+
+  private runOn(item: PlanItem, layout: HandlerLayout, manifest: HandlerManifest, c: CommandStep): Promise<void> {
+    const sub: PlanItem = { ...item, settings: c.settings };
+    return this.run(sub, layout, manifest, c.op, c.settings, {}).then(() => undefined);
+  }
+
+  private async run(item: PlanItem, layout: HandlerLayout, manifest: HandlerManifest, op: Operation, settings: ExtensionSettings | null, extraEnv: Record<string, string>): Promise<void> {
+    const ext = item.handler.isMultiConfig && settings ? settings.name : undefined;
+    const opts: LaunchOptions = {
+      layout, command: manifestCommand(manifest, op), operation: op, wireServer: this.o.wireServer,
+      seqNo: settings ? settings.sequenceNumber : undefined, extensionName: ext, extraEnv,
+      proxy: this.o.proxy, baseEnv: this.o.baseEnv, etp: this.o.etp,
+      limits: this.o.limits ? {
+        enforce: this.o.limits.enforce, cpuQuotaPercentage: manifest.resourceLimits.cpuQuotaPercentage,
+        sliceName: ext === undefined ? item.handler.name : `${item.handler.name}.${ext}`,
+        systemdMarker: this.o.limits.systemdMarker, systemdRun: this.o.limits.systemdRun,
+      } : undefined,
+    };
+    await launchCommand(opts);
+  }
+
+  /** §4.4: reuse an existing zip, else try each package URI (shuffled) within the overall budget. */
+  private async download(h: ExtensionHandler, layout: HandlerLayout, pkg: ManifestVersion | undefined): Promise<HandlerManifest> {
+    if (existsSync(layout.zipPath)) {
+      try {
+        return extractPackage(layout.zipPath, layout);
+      } catch (e) {
+        log.warn(`[${layout.fullName}] cached package unusable, downloading again: ${errorMessage(e)}`);
+      }
+    }
+    const uris = (this.o.shuffle ?? shuffled)(pkg?.uris ?? []);
+    if (uris.length === 0) throw new ExtensionDownloadError('No package uri found');
+    const started = this.now();
+    const budget = this.o.downloadBudgetMs ?? 5 * 60_000;
+    let last = '';
+    for (const uri of uris) {
+      if (this.now() - started > budget) throw new ExtensionDownloadError(`Timeout downloading ${layout.fullName}`);
+      try {
+        await this.o.artifacts.downloadPackage(uri, layout.zipPath, h);
+        return extractPackage(layout.zipPath, layout);
+      } catch (e) {
+        last = errorMessage(e);
+        rmSync(layout.zipPath, { force: true });
+        log.warn(`[${layout.fullName}] package from one URI failed: ${last}`);
+      }
+    }
+    throw new ExtensionDownloadError(`Failed to download ${layout.fullName} from all URIs. Last error: ${last}`);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Reporting (§5.3)
+
+  private layoutFor(h: ExtensionHandler): HandlerLayout {
+    const v = this.resolved.get(h.name) ?? findInstalledVersion(this.o.roots, h.name)?.version ?? highestDir(this.o.roots, h.name) ?? h.version;
+    return new HandlerLayout(this.o.roots, h.name, v);
+  }
+
+  private safeLayoutFor(h: ExtensionHandler): HandlerLayout | undefined {
+    try {
+      return this.layoutFor(h);
+    } catch {
+      return undefined; // an invalid name or version never gets a directory
+    }
+  }
+
+  private statusContext(item: PlanItem, layout: HandlerLayout) {
+    return { handlerName: item.handler.name, handlerVersion: layout.version, ext: itemExtName(item), name: item.settings?.name ?? item.handler.name, seq: item.settings?.sequenceNumber ?? -1 };
+  }
+
+  /** The handlerAggregateStatus entries for the current goal state (called on every report cycle). */
+  async report(egs: ExtensionsGoalState): Promise<HandlerReport[]> {
+    const out: HandlerReport[] = [];
+    for (const h of egs.handlers) {
+      const layout = this.safeLayoutFor(h);
+      if (!layout) continue;
+      let hs: HandlerStatus | null = readHandlerStatus(layout);
+      if (hs === null) continue;
+      const state = readHandlerState(layout);
+      if (state !== 'NotInstalled') {
+        try {
+          const m = loadHandlerManifest(layout.manifestPath);
+          if (m.reportHeartbeat) {
+            hs = applyHeartbeat(hs, layout, this.now());
+            writeHandlerStatus(layout, hs);
+          }
+        } catch { /* no manifest: no heartbeat */ }
+      }
+      const items = h.settings.length === 0 ? [null] : h.settings;
+      for (const s of items) {
+        const item: PlanItem = { handler: h, settings: s, key: 0 };
+        const ext = itemExtName(item);
+        if (ext !== undefined && s?.state === 'disabled' && readExtensionState(layout, ext) === 'disabled') continue;
+        let extension = null;
+        if (s !== null && (state !== 'NotInstalled' || h.isMultiConfig || this.o.extensionsEnabled === false)) {
+          extension = await collectExtensionStatus(layout, this.statusContext(item, layout), this.o.statusRead);
+        }
+        out.push({ handler: { ...hs }, extension, isMultiConfig: h.isMultiConfig });
+      }
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // §6.4 cleanup
+
+  /** Removes handler dirs whose name is not in the goal state (no uninstall command) and orphan zips. */
+  cleanup(egs: ExtensionsGoalState): void {
+    if (this.lastAggregate?.code === ErrorCodes.GoalStateUnsupportedRequiredFeatures) return;
+    const names = new Set(egs.handlers.map((h) => h.name));
+    for (const d of listHandlerDirs(this.o.roots.libDir)) {
+      if (names.has(d.name)) continue;
+      log.info(`removing ${d.dirName}: no longer in the goal state`);
+      removeHandlerFiles(new HandlerLayout(this.o.roots, d.name, d.version));
+    }
+    let entries: string[] = [];
+    try { entries = readdirSync(this.o.roots.libDir); } catch { return; }
+    for (const n of entries) {
+      const m = /^(.+?)(?:__|-)(\d+(?:\.\d+)*)\.zip$/i.exec(n);
+      if (!m || /^WALinuxAgent/i.test(n)) continue;
+      const p = join(this.o.roots.libDir, n);
+      try {
+        if (statSync(p).isFile() && !existsSync(join(this.o.roots.libDir, `${m[1]}-${m[2]}`))) rmSync(p, { force: true });
+      } catch { /* raced: fine */ }
+    }
+  }
+}
+
+/** An MC extension's enable failed: reported on the extension, the handler status stays as it was. */
+export class MultiConfigEnableError extends Error {
+  readonly inner: ExtensionError;
+  constructor(inner: ExtensionError) {
+    super(inner.message);
+    this.name = 'MultiConfigExtensionEnableError';
+    this.inner = inner;
+  }
+}
+
+function highestDir(roots: LayoutRoots, name: string): string | undefined {
+  let best: string | undefined;
+  for (const d of listHandlerDirs(roots.libDir)) {
+    if (d.name === name && (best === undefined || compareVersions(d.version, best) > 0)) best = d.version;
+  }
+  return best;
+}
+
