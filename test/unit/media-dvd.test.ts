@@ -104,6 +104,19 @@ test('already mounted elsewhere (automounter): read there, no mount, release lea
   assert.deepEqual(runner.calls.map((c) => c.argv[0]), ['eject']);
 });
 
+test('left mounted at DVD.MountPoint by an interrupted run: read there, and release unmounts it', async () => {
+  const root = machine();
+  udfDevice(root, 'sr0');
+  mkdirSync(root.path('/mnt/cdrom/secure'), { recursive: true });
+  writeFileSync(root.path('/mnt/cdrom/secure/ovf-env.xml'), OVF);
+  writeFileSync(root.path('/proc/self/mounts'), '/dev/sr0 /mnt/cdrom/secure udf ro 0 0\n');
+  const runner = failingMount();
+  const media = await readProvisioningMedia({ root, runner, ...noSleep });
+  assert.deepEqual(media, { device: '/dev/sr0', text: OVF, via: 'already-mounted', mountPoint: '/mnt/cdrom/secure', mountedByUs: true });
+  await releaseProvisioningMedia(media, { root, runner, eject: false });
+  assert.deepEqual(runner.calls.map((c) => c.argv), [['umount', root.path('/mnt/cdrom/secure')]]);
+});
+
 test('discovery: sr0 first, cdrom link folded, others sorted, non-CD block devices only by signature', async () => {
   const root = machine();
   for (const d of ['sr1', 'sr0', 'hdc', 'sda', 'vdb', 'vdc', 'loop0', 'loop1', 'zram0']) writeFileSync(root.path(`/dev/${d}`), '');

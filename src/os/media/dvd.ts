@@ -35,7 +35,10 @@ export interface ProvisioningMedia {
   via: MediaVia;
   /** Where the file was read from when mounted (ours or pre-existing), inner path. */
   mountPoint?: string;
-  /** True when we mounted it: releaseProvisioningMedia() unmounts only then. */
+  /**
+   * True when it is mounted at DVD.MountPoint by us (this run, or an earlier run killed before it
+   * released the medium): releaseProvisioningMedia() unmounts only then, never someone else's mount.
+   */
   mountedByUs: boolean;
   fsType?: 'udf' | 'iso9660';
 }
@@ -208,7 +211,8 @@ async function tryDevice(opts: DvdOptions, dev: string, mp: string, tried: strin
   const m = mountsOf(root).find((x) => x.dev === dev || x.dev === real);
   if (m) {
     try {
-      return { device: dev, text: await readFromDir(root, m.where), via: 'already-mounted', mountPoint: m.where, mountedByUs: false };
+      const ours = posix.normalize(m.where) === posix.normalize(mp);
+      return { device: dev, text: await readFromDir(root, m.where), via: 'already-mounted', mountPoint: m.where, mountedByUs: ours };
     } catch (e) {
       tried.push(`${dev} (mounted at ${m.where}): ${errorText(e)}`);
     }
