@@ -2,10 +2,11 @@
 // does not, and the disk is safe to format (safety.ts), partition + mkfs + mount. A disk already
 // mounted anywhere is used where it is, with no command run at all.
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import type { ExecResult } from '../util/exec.ts';
 import type { DiskEnv } from '../os/disk/env.ts';
 import { DiskError } from '../os/disk/errors.ts';
-import { partitionNode, waitForPartition } from '../os/disk/devnode.ts';
-import { makeFilesystem } from '../os/disk/mkfs.ts';
+import { blockDevNum, partitionName, partitionNode, waitForPartition } from '../os/disk/devnode.ts';
+import { makeFilesystem, mkfsArgv } from '../os/disk/mkfs.ts';
 import { findMountOfDisk, mount } from '../os/disk/mount.ts';
 import { probeSignature } from '../os/disk/probe.ts';
 import { labelForSize, writeSinglePartitionTable } from '../os/disk/ptable.ts';
@@ -47,6 +48,34 @@ async function tryMount(env: DiskEnv, nodeInner: string, s: MountSettings): Prom
   return `mount exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`;
 }
 
+const DEVICE_GONE = /not a valid block device|no such device|does not exist|No medium found/i;
+
+/**
+ * Runs `action` on partition 1 right after the table was written. A device manager may re-read the
+ * table under us (udev's "watch" rule does when a writer closes the disk; the sandbox's mirror too),
+ * so the partition can vanish for a moment and come back with new numbers: when the action failed
+ * because of that, the node is looked up again and the action retried (3 attempts in all).
+ */
+async function onPartition(env: DiskEnv, disk: string, wait: PartitionWait, what: string, action: (host: string) => Promise<ExecResult>): Promise<string> {
+  let last = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const node = await waitForPartition(env, disk, 1, wait.tries, wait.intervalMs);
+    if (!node) throw new DiskError(`/dev/${disk}`, `Partition was not created [/dev/${partitionName(disk, 1)}]`, 'partition');
+    const before = blockDevNum(env.root.path(node));
+    const r = await action(env.root.path(node));
+    if (r.code === 0) return node;
+    last = `[${r.code}] ${(r.stderr || r.stdout).trim().slice(0, 300)}`;
+    if (!before) break; // no kernel device behind the node (unit tests): nothing can have moved
+    const now = await partitionNode(env, disk, 1);
+    const after = now ? blockDevNum(env.root.path(now)) : null;
+    const moved = !after || after.major !== before.major || after.minor !== before.minor;
+    if (!moved && !DEVICE_GONE.test(last)) break;
+    env.log.info(`/dev/${partitionName(disk, 1)} changed under ${what} (the partition table was re-read); retrying`);
+    await env.sleep(Math.min(wait.intervalMs, 1000));
+  }
+  throw new DiskError(`/dev/${partitionName(disk, 1)}`, `${what === 'mount' ? 'Could not mount after formatting' : `${what} failed`}: ${last}`, what);
+}
+
 export async function mountOrFormat(env: DiskEnv, disk: TempDisk, s: MountSettings, wait: PartitionWait): Promise<MountOutcome> {
   const devInner = `/dev/${disk.name}`;
   if (!existsSync(env.root.path(devInner))) throw new DiskError(devInner, 'device node does not exist', 'device');
@@ -83,17 +112,16 @@ export async function mountOrFormat(env: DiskEnv, disk: TempDisk, s: MountSettin
     return { outcome: 'refused', message };
   }
   env.log.info(`Formatting resource disk ${devInner} (${verdict.why}) with ${s.filesystem}`);
-  let node = devInner;
-  if (!whole) {
+  if (whole) {
+    await makeFilesystem(env.runner, s.filesystem, env.root.path(devInner));
+    const r = await mount(env.runner, s.filesystem, s.mountOptions, env.root.path(devInner), env.root.path(s.mountPoint));
+    if (r.code !== 0) throw new DiskError(devInner, `Could not mount after formatting: [${r.code}] ${(r.stderr || r.stdout).trim().slice(0, 300)}`, 'mount');
+  } else {
     const label: Label = verdict.label ?? labelForSize((await diskSizeBytes(env, disk.name)) ?? 0);
     await writeSinglePartitionTable(env.runner, env.root.path(devInner), label);
-    const p = await waitForPartition(env, disk.name, 1, wait.tries, wait.intervalMs);
-    if (!p) throw new DiskError(devInner, `Partition was not created [/dev/${disk.name}1]`, 'partition');
-    node = p;
+    await onPartition(env, disk.name, wait, 'mkfs', (host) => env.runner.run(mkfsArgv(s.filesystem, host), { timeoutMs: 15 * 60_000 }));
+    await onPartition(env, disk.name, wait, 'mount', (host) => mount(env.runner, s.filesystem, s.mountOptions, host, env.root.path(s.mountPoint)));
   }
-  await makeFilesystem(env.runner, s.filesystem, env.root.path(node));
-  const r = await mount(env.runner, s.filesystem, s.mountOptions, env.root.path(node), env.root.path(s.mountPoint));
-  if (r.code !== 0) throw new DiskError(node, `Could not mount after formatting: [${r.code}] ${(r.stderr || r.stdout).trim().slice(0, 300)}`, 'mount');
   const message = `Resource disk ${devInner} is mounted at ${s.mountPoint} with ${s.filesystem}`;
   env.log.info(message);
   return { outcome: 'formatted', mountPoint: s.mountPoint, fsType: s.filesystem, message };
