@@ -119,7 +119,9 @@ export class AzureProtocol {
           }
         }
       } catch (e) {
-        log.warn(`vmSettings: ${errorText(e)}`);
+        // Polled every 6 s: a persistent failure is logged once per distinct message, not every poll.
+        const msg = errorText(e);
+        log.once('WARNING', `vmSettings:${msg.slice(0, 200)}`, `vmSettings: ${msg}`);
       }
     }
     const selected = selectExtensionsGoalState(this.current, full ? full.extensions : null, fromVm);
