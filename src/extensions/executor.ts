@@ -490,8 +490,10 @@ export class ExtensionsExecutor {
         try {
           const m = loadHandlerManifest(layout.manifestPath);
           if (m.reportHeartbeat) {
+            const before = hs;
             hs = applyHeartbeat(hs, layout, this.now());
-            writeHandlerStatus(layout, hs);
+            // Persisted like the Python agent, but only when it changed: reports run every few seconds.
+            if (hs.status !== before.status || hs.code !== before.code || hs.message !== before.message) writeHandlerStatus(layout, hs);
           }
         } catch { /* no manifest: no heartbeat */ }
       }

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createZip } from '../../src/util/zip.ts';
 import { ExtensionsExecutor, type ArtifactSource } from '../../src/extensions/executor.ts';
@@ -17,7 +18,7 @@ import { emptyExtensionsGoalState } from '../../src/platform/types.ts';
 
 const NAME = 'Test.Publisher.ShellExt';
 
-interface PkgOpts { fail?: string[]; updateMode?: string; continueOnUpdateFailure?: boolean; mc?: boolean; status?: string }
+interface PkgOpts { fail?: string[]; updateMode?: string; continueOnUpdateFailure?: boolean; mc?: boolean; status?: string; decrypt?: boolean }
 
 // One script for every operation: logs "<version> <op> <env>" to $TEST_LOG; enable writes a status file.
 function packageZip(version: string, o: PkgOpts = {}): Buffer {
@@ -32,7 +33,15 @@ function packageZip(version: string, o: PkgOpts = {}): Buffer {
 op=$1
 echo "${version} $op seq=$ConfigSequenceNumber ext=\${ConfigExtensionName:-} dis=\${AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE:-} unin=\${AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE:-} ver=\${VERSION:-} from=\${AZURE_GUEST_AGENT_UPDATING_FROM_VERSION:-}" >> "$TEST_LOG"
 case " ${(o.fail ?? []).join(' ')} " in *" $op "*) echo "$op failed on purpose" >&2; exit 3;; esac
-if [ "$op" = enable ]; then
+${o.decrypt ? `if [ "$op" = enable ]; then
+  # What a real extension does: find the cert next to the handler dir, decrypt the CMS envelope.
+  cfg=$(cat "config/$ConfigSequenceNumber.settings")
+  thumb=$(printf '%s' "$cfg" | sed -n 's/.*"protectedSettingsCertThumbprint": "\\([0-9A-F]*\\)".*/\\1/p')
+  printf '%s' "$cfg" | sed -n 's/.*"protectedSettings": "\\([^"]*\\)".*/\\1/p' | base64 -d > ps.der
+  openssl cms -decrypt -inform DER -in ps.der -recip "../$thumb.crt" -inkey "../$thumb.prv" > decrypted.json || exit 9
+  rm -f ps.der
+fi
+` : ''}if [ "$op" = enable ]; then
   f="status/$ConfigSequenceNumber.status"; [ -n "$ConfigExtensionName" ] && f="status/$ConfigExtensionName.$ConfigSequenceNumber.status"
   printf '[{"version":1.0,"timestampUTC":"2024-01-01T00:00:00Z","status":{"name":"x","operation":"Enable","status":"${o.status ?? 'success'}","code":0,"formattedMessage":{"lang":"en-US","message":"enabled ${version}"}}}]' > "$f.tmp" && mv "$f.tmp" "$f"
 fi
@@ -375,5 +384,47 @@ test('cleanup removes handlers dropped from the goal state (no commands); unsupp
     assert.equal(agg.message, 'Failing GS incarnation_3 as Unsupported features found: VersioningGovernance');
     assert.deepEqual(t.commands(), []);
     assert.ok(existsSync(t.layout('1.0.0').dir), 'no cleanup after an unsupported goal state');
+  } finally { rmSync(t.d, { recursive: true, force: true }); }
+});
+
+test('protected settings: written encrypted, decrypted by the extension with openssl and the cert in Lib.Dir (real openssl)', async () => {
+  const t = setup();
+  try {
+    const crt = join(t.d, 'c.crt');
+    const prv = join(t.d, 'c.prv');
+    execFileSync('openssl', ['req', '-x509', '-nodes', '-subj', '/CN=tenant', '-days', '2', '-newkey', 'rsa:2048', '-keyout', prv, '-out', crt], { stdio: 'ignore' });
+    const thumb = execFileSync('openssl', ['x509', '-in', crt, '-noout', '-fingerprint', '-sha1'], { encoding: 'utf8' }).split('=')[1]!.trim().replace(/:/g, '');
+    writeFileSync(join(t.roots.libDir, `${thumb}.crt`), readFileSync(crt), { mode: 0o400 });
+    writeFileSync(join(t.roots.libDir, `${thumb}.prv`), readFileSync(prv), { mode: 0o400 });
+    const secret = '{"commandToExecute":"echo top-secret-42"}';
+    const b64 = execFileSync('openssl', ['cms', '-encrypt', '-outform', 'DER', '-aes256', crt], { input: secret }).toString('base64');
+    t.publish(NAME, '1.0.0', { decrypt: true });
+    const x = t.ex();
+    await x.process(gs([h({ settings: [s(NAME, 7, { protectedSettings: b64, protectedSettingsCertThumbprint: thumb })] })]));
+    const l = t.layout('1.0.0');
+    assert.equal(readHandlerState(l), 'Enabled', readHandlerStatus(l)?.message ?? '');
+    assert.equal(readFileSync(join(l.dir, 'decrypted.json'), 'utf8'), secret);
+    assert.ok(!readFileSync(l.settingsPath(7), 'utf8').includes('top-secret-42'));
+    assert.ok(!readFileSync(l.commandLogPath(), 'utf8').includes('top-secret-42'));
+  } finally { rmSync(t.d, { recursive: true, force: true }); }
+});
+
+test('downgrade 1.1 -> 1.0: the old (1.1) handler runs update with VERSION and FROM both the target', async () => {
+  const t = setup();
+  try {
+    t.publish(NAME, '1.0.0');
+    t.publish(NAME, '1.1.0');
+    const x = t.ex();
+    await x.process(gs([h({ version: '1.1' })]));
+    t.clearLog();
+    await x.process(gs([h({ version: '1.0' })], 2));
+    assert.deepEqual(t.commands().map((c) => c.replace(/ seq=1 ext= /, ' ')), [
+      '1.1.0 disable dis= unin= ver= from=',
+      '1.1.0 update dis=0 unin= ver=1.0.0 from=1.0.0',
+      '1.1.0 uninstall dis= unin= ver= from=',
+      '1.0.0 install dis= unin=0 ver= from=',
+      '1.0.0 enable dis= unin=0 ver= from=',
+    ]);
+    assert.deepEqual(readdirSync(t.roots.libDir), [`${NAME}-1.0.0`]);
   } finally { rmSync(t.d, { recursive: true, force: true }); }
 });
