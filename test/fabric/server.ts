@@ -123,6 +123,8 @@ const WIRE_IP = '168.63.129.16';
 const IMDS_IP = '169.254.169.254';
 const MAX_BODY = 16 << 20;
 const MAX_RECORDS = 50_000;
+const IMDS_2018_COMPUTE = ['location', 'name', 'offer', 'osType', 'placementGroupId', 'platformFaultDomain', 'platformUpdateDomain',
+  'publisher', 'resourceGroupName', 'sku', 'subscriptionId', 'tags', 'version', 'vmId', 'vmScaleSetName', 'vmSize', 'zone'];
 
 /** Refuses 'box' mode unless this process is inside the sandbox's private network namespace. */
 export function assertInBox(): void {
@@ -234,6 +236,8 @@ class FabricImpl implements Fabric {
   private faultKey = '';
   private readonly timers: NodeJS.Timeout[] = [];
   private timelineFired: boolean[] = [];
+  /** Matching requests answered since the timeline was armed, per atRequest event. */
+  private timelineCounts: number[] = [];
   private transport: string | undefined;
   private readonly certCache = new Map<string, string>();
   private readonly protectedCache = new Map<string, string>();
@@ -371,6 +375,7 @@ class FabricImpl implements Fabric {
     for (const t of this.timers) clearTimeout(t);
     this.timers.length = 0;
     this.timelineFired = this.current.timeline.map(() => false);
+    this.timelineCounts = this.current.timeline.map(() => 0);
     this.current.timeline.forEach((ev, i) => {
       if (ev.afterSeconds === undefined) return;
       const t = setTimeout(() => { void this.fireTimeline(i); }, ev.afterSeconds * 1000);
@@ -579,8 +584,8 @@ class FabricImpl implements Fabric {
     this.current.timeline.forEach((ev, i) => {
       const a = ev.atRequest;
       if (!a || this.timelineFired[i]) return;
-      const n = this.records.filter((r) => (!a.endpoint || r.endpoint === a.endpoint) && (a.path === undefined || r.url.includes(a.path))).length;
-      if (n >= a.count) void this.fireTimeline(i);
+      if ((a.endpoint && rec.endpoint !== a.endpoint) || (a.path !== undefined && !rec.url.includes(a.path))) return;
+      if (++this.timelineCounts[i]! >= a.count) void this.fireTimeline(i);
     });
   }
 
@@ -821,6 +826,12 @@ class FabricImpl implements Fabric {
     }
     if (p === '/metadata/instance' || p.startsWith('/metadata/instance/')) {
       let v: unknown = imdsInstance(this.current, sshMaps(this.km).publicKeys);
+      // Older api-versions answer only the compute fields of their time (the agent asks 2018-02-01
+      // and warns about anything else). The exact version cut-off is UNCONFIRMED; 2018-10-01 is used.
+      if (api < '2018-10-01') {
+        const doc = v as { compute: Record<string, unknown> };
+        doc.compute = Object.fromEntries(Object.entries(doc.compute).filter(([k]) => IMDS_2018_COMPUTE.includes(k)));
+      }
       for (const part of p.split('/').slice(3)) {
         if (v && typeof v === 'object' && part in (v as object)) v = (v as Record<string, unknown>)[Array.isArray(v) ? Number(part) : part];
         else return jsonAnswer({ error: 'Not found' }, 404);

@@ -227,7 +227,10 @@ test('IMDS: Metadata header and api-version required; compute, osProfile, public
   assert.match(doc.network.interface[0]!.macAddress, /^[0-9A-F]{12}$/);
   assert.ok(doc.network.interface[0]!.ipv4.ipAddress[0].privateIpAddress);
   r = await http('GET', `${f.urls.imds}/metadata/instance/compute?api-version=2018-02-01`, { Metadata: 'true' });
-  assert.equal((JSON.parse(r.text) as { location: string }).location, 'westeurope');
+  const old = JSON.parse(r.text) as Record<string, unknown>;
+  assert.equal(old.location, 'westeurope');
+  assert.deepEqual(Object.keys(old).sort(), ['location', 'name', 'offer', 'osType', 'placementGroupId', 'platformFaultDomain', 'platformUpdateDomain',
+    'publisher', 'resourceGroupName', 'sku', 'subscriptionId', 'tags', 'version', 'vmId', 'vmScaleSetName', 'vmSize', 'zone'], 'an old api-version gets only the fields of its time');
   r = await http('GET', `${f.urls.imds}/metadata/instance/compute/vmSize?api-version=2017-08-01&format=text`, { Metadata: 'true' });
   assert.equal(r.text, 'Standard_D2s_v5');
   r = await http('GET', `${f.urls.imds}/metadata/instance/compute/nothere?api-version=2017-08-01`, { Metadata: 'true' });
