@@ -9,7 +9,7 @@ import { Sysroot } from '../../src/util/sysroot.ts';
 import {
   DvdError, findDvdCandidates, isEjectable, readProvisioningMedia, releaseProvisioningMedia,
 } from '../../src/os/media/dvd.ts';
-import { writeUdfImage } from '../helpers/udf-image.ts';
+import { makeUdfImage, writeUdfImage } from '../helpers/udf-image.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'media-dvd-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -197,8 +197,12 @@ test('a medium without ovf-env.xml is not accepted; a bad UTF-8 file is refused'
 });
 
 test('real tools (root): loop device found by probing on this host, real mount tried, medium read', async (t) => {
+  // Anchor at sector 256 wiped: only the one in the last sector is left, so reading the device needs
+  // its size, which a block device only tells through sysfs.
   const img = join(tmp, 'real.udf');
-  writeUdfImage(img, { 'ovf-env.xml': OVF });
+  const { image } = makeUdfImage({ 'ovf-env.xml': OVF });
+  image.fill(0, 256 * 2048, 257 * 2048);
+  writeFileSync(img, image);
   const lo = spawnSync('losetup', ['-f', '--show', '-r', img], { encoding: 'utf8' });
   if (lo.status !== 0) { t.skip(`losetup unavailable: ${lo.stderr.trim()}`); return; }
   const dev = lo.stdout.trim();
@@ -213,6 +217,16 @@ test('real tools (root): loop device found by probing on this host, real mount t
     assert.ok(media.via === 'udf' || media.via === 'mounted', media.via);
     await releaseProvisioningMedia(media, { root: host, runner: realRunner });
     assert.ok(!existsSync(join(mp, 'ovf-env.xml')), 'unmounted after release');
+
+    // the sandbox's way: a node named sr0 that is really the loop device (its size comes from
+    // /sys/dev/block/MAJ:MIN, since sysfs knows no "sr0")
+    const root = machine();
+    const { rdev } = statSync(dev);
+    execFileSync('mknod', [root.path('/dev/sr0'), 'b', String((rdev >>> 8) & 0xfff), String((rdev & 0xff) | ((rdev >>> 12) & 0xfff00))]);
+    rmSync(root.path('/sys'), { recursive: true });
+    symlinkSync('/sys', root.path('/sys'));
+    const viaNode = await readProvisioningMedia({ root, runner: failingMount(), attempts: 1 });
+    assert.deepEqual(viaNode, { device: '/dev/sr0', text: OVF, via: 'udf', mountedByUs: false });
   } finally {
     spawnSync('umount', [mp]);
     spawnSync('losetup', ['-d', dev]);

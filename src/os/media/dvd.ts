@@ -6,7 +6,7 @@
 // (upstream: 5 tries 5 s apart) because the virtual CD may appear a little after boot.
 // Nothing is unmounted or ejected here: the caller releases the medium after reporting Ready (the
 // "DVD ejected before provisioning finished" lesson).
-import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Runner } from '../../util/exec.ts';
@@ -72,16 +72,32 @@ export class DvdError extends Error {
   }
 }
 
+function readSectors(root: Sysroot, file: string): number | undefined {
+  try {
+    const sectors = Number.parseInt(readFileSync(root.path(file), 'utf8').trim(), 10);
+    return Number.isSafeInteger(sectors) && sectors >= 0 ? sectors * 512 : undefined;
+  } catch { return undefined; }
+}
+
+/**
+ * Size of a block device in bytes from sysfs (a device node reports 0 in stat). By major:minor first,
+ * so a node named sr0 that is really a loop device (the sandbox's fake DVD) still gets its size;
+ * then by name (which is also how tests give an image file standing in for a device a size).
+ * Undefined when sysfs does not know the device: reads are then bounded by what the device returns.
+ */
 function sysfsSize(root: Sysroot, name: string): number | undefined {
   try {
-    const sectors = Number.parseInt(readFileSync(root.path(`/sys/class/block/${name}/size`), 'utf8').trim(), 10);
-    return Number.isSafeInteger(sectors) ? sectors * 512 : undefined;
-  } catch {
-    try {
-      const sectors = Number.parseInt(readFileSync(root.path(`/sys/block/${name}/size`), 'utf8').trim(), 10);
-      return Number.isSafeInteger(sectors) ? sectors * 512 : undefined;
-    } catch { return undefined; }
-  }
+    const st = statSync(root.path(`/dev/${name}`));
+    if (st.isBlockDevice()) {
+      // Linux dev_t (12-bit major, 20-bit minor): minor low byte, major, then the minor's high bits.
+      const lo = st.rdev % 2 ** 32;
+      const major = (lo >>> 8) & 0xfff;
+      const minor = (lo & 0xff) | ((lo >>> 12) & 0xfff00);
+      const size = readSectors(root, `/sys/dev/block/${major}:${minor}/size`);
+      if (size !== undefined) return size;
+    }
+  } catch { /* fall back to the name */ }
+  return readSectors(root, `/sys/class/block/${name}/size`) ?? readSectors(root, `/sys/block/${name}/size`);
 }
 
 function exists(root: Sysroot, p: string): boolean {
