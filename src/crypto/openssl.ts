@@ -1,7 +1,7 @@
 // The openssl binary behind a small interface. Node's crypto cannot open CMS or PKCS#12, so those go
 // through openssl; binary data moves through files in a private (0700) temp directory because command
 // output is captured as text. Secrets never go into argv.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ExecError, realRunner, type ExecOptions, type ExecResult, type Runner } from '../util/exec.ts';
@@ -35,6 +35,22 @@ export async function withScratch<T>(fn: (dir: string) => Promise<T>, parent = t
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Removes scratch directories a killed process left behind in `parent` (they may hold decrypted keys).
+ * Only our own prefix is touched.
+ */
+export function cleanStaleScratch(parent: string): number {
+  let n = 0;
+  let names: string[] = [];
+  try { names = readdirSync(parent); } catch { return 0; }
+  for (const name of names) {
+    if (!name.startsWith('.waagent-crypto-')) continue;
+    rmSync(join(parent, name), { recursive: true, force: true });
+    n++;
+  }
+  return n;
 }
 
 export function writePrivate(path: string, data: string | Uint8Array): void {

@@ -86,3 +86,84 @@ export function batchEvents(events: TelemetryEvent[], limit = MAX_EVENT_BUFFER_S
   }
   return { batches, dropped };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The agent's event 1 (GuestAgentExtensionEvents) with its common parameters, in the spec's order.
+
+export const AGENT_EVENTS_PROVIDER = '69B669B9-4AF8-4C50-BDC4-6006FA76E975';
+export const LOG_EVENTS_PROVIDER = 'FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F';
+
+/** Values shared by every event; unknown ones keep the agent's placeholders. */
+export interface EventCommon {
+  gaVersion: string;
+  containerId: string;
+  /** Linux:<distro>-<version>-<codename>:<kernel> */
+  osVersion: string;
+  ramMb: number;
+  processors: number;
+  cpuArchitecture: string;
+  tenantName?: string;
+  roleName?: string;
+  roleInstanceName?: string;
+  location?: string;
+  subscriptionId?: string;
+  resourceGroupName?: string;
+  vmId?: string;
+  imageOrigin?: number;
+}
+
+export interface AgentEventInput {
+  name: string;
+  version: string;
+  operation: string;
+  success: boolean;
+  message: string;
+  durationMs: number;
+  time: Date;
+  pid?: number;
+  tid?: number;
+  taskName?: string;
+  extensionType?: string;
+}
+
+/** YYYY-MM-DDTHH:MM:SS.ffffffZ (OpcodeName). */
+export function eventTimestamp(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export function agentEvent(e: AgentEventInput, c: EventCommon): TelemetryEvent {
+  const u = (v: string | undefined, name: string) => v ?? `${name}_UNINITIALIZED`;
+  return {
+    providerId: AGENT_EVENTS_PROVIDER,
+    eventId: 1,
+    params: [
+      { name: 'Name', value: e.name },
+      { name: 'Version', value: e.version },
+      { name: 'Operation', value: e.operation },
+      { name: 'OperationSuccess', value: e.success },
+      { name: 'Message', value: e.message },
+      { name: 'Duration', value: Math.max(0, Math.round(e.durationMs)) },
+      { name: 'GAVersion', value: c.gaVersion },
+      { name: 'ContainerId', value: c.containerId },
+      { name: 'OpcodeName', value: eventTimestamp(e.time) },
+      { name: 'EventTid', value: e.tid ?? 0 },
+      { name: 'EventPid', value: e.pid ?? 0 },
+      { name: 'TaskName', value: e.taskName ?? '' },
+      { name: 'ExtensionType', value: e.extensionType ?? '' },
+      { name: 'IsInternal', value: false },
+      { name: 'OSVersion', value: c.osVersion },
+      { name: 'ExecutionMode', value: 'IAAS' },
+      { name: 'RAM', value: Math.round(c.ramMb) },
+      { name: 'Processors', value: Math.round(c.processors) },
+      { name: 'KeywordName', value: JSON.stringify({ CpuArchitecture: c.cpuArchitecture }).replace(':', ': ') },
+      { name: 'TenantName', value: u(c.tenantName, 'TenantName') },
+      { name: 'RoleName', value: u(c.roleName, 'RoleName') },
+      { name: 'RoleInstanceName', value: u(c.roleInstanceName, 'RoleInstanceName') },
+      { name: 'Location', value: u(c.location, 'Location') },
+      { name: 'SubscriptionId', value: u(c.subscriptionId, 'SubscriptionId') },
+      { name: 'ResourceGroupName', value: u(c.resourceGroupName, 'ResourceGroupName') },
+      { name: 'VMId', value: u(c.vmId, 'VMId') },
+      { name: 'ImageOrigin', value: c.imageOrigin ?? 0 },
+    ],
+  };
+}

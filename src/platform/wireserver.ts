@@ -14,7 +14,7 @@ import { installCertificates } from './certificates.ts';
 import { healthJson, healthXml, rolePropertiesXml } from './reports.ts';
 import { batchEvents, type TelemetryEvent } from './telemetry.ts';
 import { ensureTransportPair, transportCertHeader, type TransportPair } from '../crypto/certs.ts';
-import { OpenSsl } from '../crypto/openssl.ts';
+import { OpenSsl, cleanStaleScratch } from '../crypto/openssl.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { log, errorText } from '../util/logger.ts';
 import { AGENT_NAME } from '../version.ts';
@@ -127,6 +127,10 @@ export class WireServerClient {
 
   /** The transport pair in Lib.Dir (generated once). */
   async transportPair(): Promise<TransportPair> {
+    if (!this.pair) {
+      const stale = cleanStaleScratch(this.libDir);
+      if (stale) log.warn(`removed ${stale} leftover crypto scratch director${stale === 1 ? 'y' : 'ies'} from ${this.libDir}`);
+    }
     this.pair ??= await ensureTransportPair(this.ossl, join(this.libDir, 'TransportCert.pem'), join(this.libDir, 'TransportPrivate.pem'));
     return this.pair;
   }

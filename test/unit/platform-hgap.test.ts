@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { HostPluginClient, statusEnvelopes, pageAlign, hgapBaseUrl } from '../../src/platform/hostplugin.ts';
 import { uploadStatus } from '../../src/platform/statusblob.ts';
 import { ImdsClient, parseImdsInstance } from '../../src/platform/imds.ts';
-import { batchEvents, encodeEvent, quoteattr, MAX_EVENT_BUFFER_SIZE, type TelemetryEvent } from '../../src/platform/telemetry.ts';
+import { batchEvents, encodeEvent, quoteattr, agentEvent, MAX_EVENT_BUFFER_SIZE, type TelemetryEvent } from '../../src/platform/telemetry.ts';
 import { GoalStateChangedError, ImdsUnavailableError, DocumentError, TransportError } from '../../src/platform/errors.ts';
 import type { HttpRequest, HttpResponse, HttpTransport } from '../../src/platform/http.ts';
 import type { Clock } from '../../src/platform/retry.ts';
@@ -176,4 +176,16 @@ test('telemetry: quoteattr, types, batches under 64512 bytes, oversized events d
   assert.ok(batches.every((b) => Buffer.byteLength(b.body) < MAX_EVENT_BUFFER_SIZE));
   assert.equal(new Set(batches.map((b) => b.providerId)).size, 2);
   assert.ok(batches[0]!.body.startsWith('<?xml version="1.0"?><TelemetryData version="1.0"><Provider id="69B669B9-4AF8-4C50-BDC4-6006FA76E975">'));
+});
+
+test('agent event 1: parameters in the spec order with placeholders for unknown values', () => {
+  const ev = agentEvent({ name: 'WALinuxAgent', version: '3.0.0.0', operation: 'Provision', success: true, message: 'ok', durationMs: 12.4, time: new Date('2026-01-02T03:04:05.678Z') },
+    { gaVersion: 'WALinuxAgent-3.0.0.0', containerId: 'cid', osVersion: 'Linux:flatcar-4000-:6.6', ramMb: 2048, processors: 2, cpuArchitecture: 'x86_64', vmId: 'vm' });
+  assert.deepEqual(ev.params.map((p) => p.name), ['Name', 'Version', 'Operation', 'OperationSuccess', 'Message', 'Duration', 'GAVersion', 'ContainerId', 'OpcodeName', 'EventTid', 'EventPid', 'TaskName', 'ExtensionType', 'IsInternal', 'OSVersion', 'ExecutionMode', 'RAM', 'Processors', 'KeywordName', 'TenantName', 'RoleName', 'RoleInstanceName', 'Location', 'SubscriptionId', 'ResourceGroupName', 'VMId', 'ImageOrigin']);
+  const enc = encodeEvent(ev);
+  assert.match(enc, /<Param Name="OpcodeName" Value="2026-01-02T03:04:05\.678000Z" T="mt:wstr" \/>/);
+  assert.match(enc, /<Param Name="Duration" Value="12" T="mt:uint64" \/>/);
+  assert.match(enc, /<Param Name="KeywordName" Value='\{"CpuArchitecture": "x86_64"\}' T="mt:wstr" \/>/);
+  assert.match(enc, /<Param Name="Location" Value="Location_UNINITIALIZED" T="mt:wstr" \/>/);
+  assert.match(enc, /<Param Name="VMId" Value="vm" T="mt:wstr" \/>/);
 });
