@@ -1,0 +1,59 @@
+// Faithfulness check: the upstream Python agent (WALinuxAgent source tree given in WALA_SRC, run
+// with the system python3 that has the `distro` module) runs its extension handler inside the
+// VM-in-a-box against the simulator's default scenario. It must fetch and decrypt the certificates,
+// download and enable the demo extension, and upload a status showing the extension decrypted its
+// protected settings — all without a single protocol violation noted by the simulator.
+// Needs root (box namespaces) and WALA_SRC; skipped otherwise (CI has no WALinuxAgent tree).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { SCENARIOS } from '../fabric/testing.ts';
+import { loadScenarioFile } from '../fabric/scenario.ts';
+
+const src = process.env.WALA_SRC ? resolve(process.env.WALA_SRC) : '';
+
+function skipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root';
+  if (!src) return 'set WALA_SRC to a WALinuxAgent source tree (with bin/waagent and azurelinuxagent/)';
+  if (!existsSync(join(src, 'bin', 'waagent')) || !existsSync(join(src, 'azurelinuxagent'))) return `WALA_SRC=${src} is not a WALinuxAgent tree`;
+  if (spawnSync('/usr/bin/python3', ['-c', 'import distro'], { stdio: 'ignore' }).status !== 0) return '/usr/bin/python3 with the distro module is required';
+  return undefined;
+}
+
+test('upstream WALinuxAgent -run-exthandlers in the box (needs root, WALA_SRC): certificates, extension, status via HostGAPlugin, no violations', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const { Box } = await import('../sandbox/box.ts');
+  const conf = ['Extensions.Enabled=y', 'Provisioning.Agent=disabled', 'Protocol.EndpointDiscovery=static', 'OS.EnableFirewall=n',
+    'Extensions.GoalStatePeriod=2', 'AutoUpdate.Enabled=n', 'AutoUpdate.UpdateToLatestVersion=n', ''].join('\n');
+  const box = await Box.start({ scenario: join(SCENARIOS, 'default.json'), files: { '/etc/waagent.conf': conf } });
+  try {
+    // The extension handler exits as an "orphan" unless its parent's pid is in Pid.File (the daemon's job).
+    const p = box.spawn(['/bin/sh', '-c', `mkdir -p /var/lib/waagent && printf %s $$ > /var/run/waagent.pid && /usr/bin/python3 -u ${join(src, 'bin', 'waagent')} -run-exthandlers`],
+      { env: { PYTHONPATH: src } });
+    const fabric = box.fabric!;
+    const ups = await fabric.waitFor(() => fabric.statusUploads(), (u) => u.some((x) => {
+      const h = (x.json as any)?.aggregateStatus?.handlerAggregateStatus?.[0];
+      return h?.runtimeSettingsStatus?.settingsStatus?.status?.status === 'success';
+    }), 90_000, 500).finally(() => p.kill('SIGKILL'));
+    const s = loadScenarioFile(join(SCENARIOS, 'default.json'));
+    const expected = createHash('sha256').update(JSON.stringify(s.extensions[0]!.settings!.protectedSettings)).digest('hex');
+    const ok = ups.find((x) => (x.json as any)?.aggregateStatus?.handlerAggregateStatus?.[0]?.runtimeSettingsStatus?.settingsStatus?.status?.status === 'success')!;
+    assert.equal(ok.channel, 'hgap');
+    const h = (ok.json as any).aggregateStatus.handlerAggregateStatus[0];
+    assert.equal(h.handlerName, 'Waagent.Test.ShellExt');
+    assert.equal(h.status, 'Ready');
+    assert.match(h.runtimeSettingsStatus.settingsStatus.status.formattedMessage.message, new RegExp(`protectedSettingsSha256=${expected}`));
+    assert.equal((ok.json as any).aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.inSvdSeqNo, '1');
+    const certs = await fabric.requests({ endpoint: 'wire', path: 'comp=certificates' });
+    assert.ok(certs.length >= 1);
+    assert.equal(certs[0]!.status, 200);
+    assert.equal(certs[0]!.headers['x-ms-cipher-name'], 'AES128_CBC');
+    assert.deepEqual(await fabric.violations(), []);
+  } finally {
+    await box.close();
+  }
+});
