@@ -11,6 +11,7 @@ import { NoRoleInstanceError, checkSharedConfig, parseGoalState, parseHostingEnv
 import { parseArtifactsProfile, parseExtensionsConfig } from './extconfig.ts';
 import { parseManifest } from './manifest.ts';
 import { installCertificates } from './certificates.ts';
+import { parseRemoteAccess, type RemoteAccessDocument } from './remoteaccess.ts';
 import { healthJson, healthXml, rolePropertiesXml } from './reports.ts';
 import { batchEvents, type TelemetryEvent } from './telemetry.ts';
 import { ensureTransportPair, transportCertHeader, type TransportPair } from '../crypto/certs.ts';
@@ -167,6 +168,16 @@ export class WireServerClient {
     }
     if (last instanceof CertificateError || last instanceof ProtocolError) throw last;
     throw new CertificateError(errorText(last));
+  }
+
+  /** RemoteAccess (JIT users), null when the goal state has none. Passwords stay encrypted here. */
+  async fetchRemoteAccess(gs: GoalState): Promise<RemoteAccessDocument | null> {
+    if (!gs.urls.remoteAccessInfo) return null;
+    const pair = await this.transportPair();
+    const res = await this.get('RemoteAccess', gs.urls.remoteAccessInfo, {
+      headers: { ...WS_HEADERS, 'x-ms-guest-agent-public-x509-cert': transportCertHeader(pair.certPem), 'x-ms-cipher-name': 'AES128_CBC' },
+    });
+    return parseRemoteAccess(bodyText(res));
   }
 
   /** A manifest from a storage URL (direct; may go through the configured proxy). */

@@ -161,3 +161,19 @@ test('SSH public key from a certificate equals ssh-keygen -y of its key', async 
     assert.equal(got.split(' ').slice(0, 2).join(' '), want.split(' ').slice(0, 2).join(' '));
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
+
+test('RemoteAccess: document parsed, UTF-16 password decrypted with the transport key', async () => {
+  const { parseRemoteAccess, decryptRemoteAccessPassword } = await import('../../src/platform/remoteaccess.ts');
+  const d = tmp();
+  try {
+    const pair = await ensureTransportPair(ossl, join(d, 'TransportCert.pem'), join(d, 'TransportPrivate.pem'));
+    const pw = 'Jït-Passw0rd!';
+    const enc = sh(['cms', '-encrypt', '-binary', '-outform', 'DER', '-aes128', pair.certPath], Buffer.from(pw, 'utf16le')).toString('base64');
+    const doc = parseRemoteAccess(`<RemoteAccess><Version>1</Version><Incarnation>2</Incarnation><Users><User><Name>jit1</Name><Password>${enc.replace(/(.{64})/g, '$1\n')}</Password><Expiration>2030-01-01</Expiration><Groups><GroupName>Administrators</GroupName></Groups></User></Users></RemoteAccess>`);
+    assert.equal(doc.incarnation, '2');
+    assert.deepEqual(doc.users.map((u) => [u.name, u.expiration, u.groups]), [['jit1', '2030-01-01', ['Administrators']]]);
+    assert.equal(await decryptRemoteAccessPassword(ossl, doc.users[0]!.encryptedPassword, pair), pw);
+    assert.throws(() => parseRemoteAccess('<RemoteAccess><Users><User/></Users></RemoteAccess>'), /RemoteAccess: User #1 has no Name/);
+    await assert.rejects(decryptRemoteAccessPassword(ossl, 'AAAA', pair), /CMS decryption failed/);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
