@@ -14,6 +14,7 @@ import type { ResourceDiskConfig, ResourceDiskContext, ResourceDiskResult } from
 import { writeDataLossWarning } from './warning.ts';
 
 export type { ResourceDiskConfig, ResourceDiskContext, ResourceDiskResult, SwapResult, DiskOutcome, SwapOutcome } from './types.ts';
+export { resourceDiskConfig } from './config.ts';
 
 /** Up to 5 × 2 s for a new partition's node (the Python agent waits 5 × 5 s). */
 const PARTITION_WAIT: PartitionWait = { tries: 5, intervalMs: 2000 };

@@ -42,7 +42,13 @@ async function diskSizeBytes(env: DiskEnv, disk: string): Promise<number | null>
 async function tryMount(env: DiskEnv, nodeInner: string, s: MountSettings): Promise<'ok' | string> {
   const host = env.root.path(nodeInner);
   const sig = await probeSignature(env.runner, host);
-  if (sig?.type !== s.filesystem) return `it holds ${sig?.type ?? 'no filesystem'}, not ${s.filesystem}`;
+  // A filesystem other than the configured one may still mount with -t <fs> (ext4 mounts ext3), so
+  // the kernel decides; no filesystem (LVM, LUKS, swap, nothing), or Azure's NTFS when we want
+  // something else, never mounts: skip the attempt and its kernel noise.
+  const isFs = sig?.type === s.filesystem || (sig?.usage === 'filesystem' && sig.type !== 'ntfs');
+  if (!isFs) {
+    return `it holds ${sig?.type ?? 'no filesystem'}, not ${s.filesystem}`;
+  }
   const r = await mount(env.runner, s.filesystem, s.mountOptions, host, env.root.path(s.mountPoint));
   if (r.code === 0) return 'ok';
   return `mount exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`;

@@ -212,7 +212,7 @@ const refusals: [string, (b: Box) => void, RegExp][] = [
   ['an LVM partition', (b) => {
     b.put('/dev/sdb1', 'x');
     blkid(b.runner, b.host('/dev/sdb'), { PTTYPE: 'dos' });
-    blkid(b.runner, b.host('/dev/sdb1'), { TYPE: 'LVM2_member' });
+    blkid(b.runner, b.host('/dev/sdb1'), { TYPE: 'LVM2_member', USAGE: 'raid' });
     sfdiskJson(b, 'dos', [{ n: 1, type: '8e' }]);
   }, /its partition 1 holds a LVM2_member signature/],
   ['a partition with data but no signature', (b) => {
@@ -302,4 +302,14 @@ test('the partition never appears: bounded wait, then "Partition was not created
   assert.match(r.message, /Partition was not created \[\/dev\/sdb1\]/);
   assert.equal(b.runner.commands().filter((c) => c.startsWith('partx --update')).length, 5);
   assert.ok(!b.runner.commands().some((c) => c.startsWith('mkfs')));
+});
+
+test('mount first is tried for any filesystem (ext4 mounts an ext3 disk), never for none or Azure NTFS', async (t) => {
+  const b = makeBox(); t.after(b.cleanup);
+  gen2Tree(b);
+  blankDevice(b, '/dev/sdb');
+  b.put('/dev/sdb1', 'ext3 data');
+  blkid(b.runner, b.host('/dev/sdb1'), { TYPE: 'ext3', USAGE: 'filesystem' });
+  assert.equal((await run(b)).outcome, 'mounted');
+  assert.deepEqual(mutating(b), [`mount -t ext4 ${b.host('/dev/sdb1')} ${b.host('/mnt/resource')}`]);
 });

@@ -10,6 +10,8 @@ export interface Signature {
   /** Partition table type: dos, gpt. */
   ptType?: string;
   label?: string;
+  /** blkid's USAGE: filesystem, raid (LVM, md), crypto (LUKS), other (swap). */
+  usage?: string;
   /** For a partition: its type in the table (0x7, or a GPT type GUID). */
   partEntryType?: string;
 }
@@ -33,6 +35,7 @@ export async function probeSignature(runner: Runner, hostPath: string): Promise<
   if (kv.has('TYPE')) sig.type = kv.get('TYPE')!;
   if (kv.has('PTTYPE')) sig.ptType = kv.get('PTTYPE')!;
   if (kv.has('LABEL')) sig.label = kv.get('LABEL')!;
+  if (kv.has('USAGE')) sig.usage = kv.get('USAGE')!;
   if (kv.has('PART_ENTRY_TYPE')) sig.partEntryType = kv.get('PART_ENTRY_TYPE')!;
   // A partition with no content signature still reports PART_ENTRY_* keys: that is no signature.
   return sig.type || sig.ptType ? sig : null;
