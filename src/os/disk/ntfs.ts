@@ -21,7 +21,11 @@ const ROOT_RECORD = 5;
 const EXTEND_RECORD = 11;
 /** Records 0..15 are the NTFS metadata files ($MFT, $LogFile, $Bitmap, $Extend...). */
 const FIRST_USER_RECORD = 16;
-/** What Azure leaves on a fresh temporary disk (compared case-insensitively, at the root only). */
+/**
+ * What Azure leaves on a fresh temporary disk (compared case-insensitively, at the root only).
+ * UNCONFIRMED beyond these two: the exact content of a fresh disk may vary; anything else makes the
+ * volume "has-data" (not formatted — the safe side) and the log line names the file found.
+ */
 const AZURE_ROOT_FILES = ['dataloss_warning_readme.txt'];
 const AZURE_ROOT_DIRS = ['system volume information'];
 
