@@ -6,7 +6,8 @@ export class ProtocolError extends Error {
   /** Document or endpoint name, e.g. 'GoalState', 'ExtensionsConfig', 'vmSettings', 'HostGAPlugin /status'. */
   readonly doc: string;
   constructor(doc: string, message: string) {
-    super(redact(`${doc}: ${message}`));
+    // Credentials in a URL (a proxy's user:password@) never reach a message either.
+    super(redact(`${doc}: ${message}`).replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@'));
     this.name = 'ProtocolError';
     this.doc = doc;
   }

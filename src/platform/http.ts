@@ -51,6 +51,7 @@ export interface HttpTransport {
 
 export const USER_AGENT = `${AGENT_NAME}/${AGENT_VERSION}`;
 export const DEFAULT_MAX_BYTES = 1 << 20;
+const ERROR_BODY_KEEP = 64 << 10;
 
 /** UTF-8 text of a body, without a BOM (the WireServer sometimes sends one). */
 export function bodyText(res: HttpResponse): string {
@@ -263,6 +264,11 @@ export class HttpClient implements HttpTransport {
         }
         if (stream) await sink(() => stream(chunk));
         else chunks.push(chunk);
+        // An error answer to a streaming request (a package) is only read for its message: keep 64 KiB.
+        if (req.onChunk && !stream && total >= ERROR_BODY_KEEP) {
+          res.body.destroy();
+          break;
+        }
       }
     } catch (e) {
       if (e instanceof BodyTooLargeError) throw e;
