@@ -1,0 +1,56 @@
+// The executor's network side over the platform's ArtifactFetcher: extension manifests (direct, then the
+// HostGAPlugin's /extensionArtifact) and packages streamed to <Name>__<Ver>.zip with a size cap, never
+// held in memory. The manifest URI that worked is sent as x-ms-artifact-manifest-location with the package.
+import { closeSync, openSync, writeSync, constants } from 'node:fs';
+import type { ArtifactFetcher } from '../platform/artifacts.ts';
+import { parseManifest } from '../platform/manifest.ts';
+import type { ExtensionHandler, ManifestVersion } from '../platform/types.ts';
+import type { ArtifactSource } from './executor.ts';
+
+/** Largest manifest we accept (real ones are a few KiB). */
+export const MAX_MANIFEST_XML_BYTES = 1 << 20;
+/** Largest package we download; must stay within PACKAGE_LIMITS.maxArchiveBytes of package.ts. */
+export const MAX_PACKAGE_BYTES = 512 << 20;
+
+export interface PlatformArtifactOptions {
+  /** The goal state is Fast Track: HGAP verifies downloads against the artifacts blob. */
+  fastTrack?: boolean;
+  maxPackageBytes?: number;
+  budgetMs?: number;
+}
+
+export function platformArtifactSource(fetcher: ArtifactFetcher, o: PlatformArtifactOptions = {}): ArtifactSource {
+  const manifestUriUsed = new Map<string, string>();
+  return {
+    async fetchManifest(handler: ExtensionHandler): Promise<ManifestVersion[]> {
+      const r = await fetcher.fetch({ uris: handler.manifestUris, doc: `${handler.name} manifest`, maxBytes: MAX_MANIFEST_XML_BYTES, fastTrack: o.fastTrack, budgetMs: o.budgetMs });
+      manifestUriUsed.set(handler.name, r.uri);
+      let text = r.body.toString('utf8');
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      return parseManifest(text, `${handler.name} manifest`).versions;
+    },
+    async downloadPackage(uri: string, dest: string, handler: ExtensionHandler): Promise<void> {
+      let fd = -1;
+      const open = () => {
+        if (fd >= 0) closeSync(fd);
+        // Each attempt starts the file again (O_TRUNC); never follow a planted symlink.
+        fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+      };
+      try {
+        await fetcher.fetch({
+          uris: [uri], doc: `${handler.name} package`, maxBytes: o.maxPackageBytes ?? MAX_PACKAGE_BYTES, fastTrack: o.fastTrack,
+          manifestLocation: manifestUriUsed.get(handler.name), budgetMs: o.budgetMs,
+          onStart: open,
+          onChunk: (chunk: Buffer) => {
+            if (fd < 0) open();
+            let off = 0;
+            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+          },
+        });
+        if (fd < 0) open(); // an empty body still leaves a (bad) file for the zip reader to refuse
+      } finally {
+        if (fd >= 0) closeSync(fd);
+      }
+    },
+  };
+}

@@ -1,0 +1,55 @@
+// The executor's ArtifactSource over the platform ArtifactFetcher, with an in-memory transport (no network):
+// manifest parsing, package streaming to the zip path, the manifest location header, failures.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ArtifactFetcher } from '../../src/platform/artifacts.ts';
+import type { HttpRequest, HttpResponse, HttpTransport } from '../../src/platform/http.ts';
+import { NO_RETRY } from '../../src/platform/retry.ts';
+import { platformArtifactSource } from '../../src/extensions/artifacts.ts';
+import type { ExtensionHandler } from '../../src/platform/types.ts';
+
+const MANIFEST = `<?xml version="1.0" encoding="utf-8"?><PluginVersionManifest><Plugins>
+<Plugin><Version>1.0.0</Version><Uris><Uri>https://blob/p1.zip</Uri></Uris></Plugin></Plugins>
+<InternalPlugins><Plugin><Version>1.1.0</Version><Uris><Uri>https://blob/p2.zip</Uri></Uris></Plugin></InternalPlugins></PluginVersionManifest>`;
+
+function fakeTransport(routes: Record<string, Buffer | number>): HttpTransport & { seen: HttpRequest[] } {
+  const seen: HttpRequest[] = [];
+  return {
+    seen,
+    async send(req: HttpRequest): Promise<HttpResponse> {
+      seen.push(req);
+      const r = routes[req.url];
+      if (r === undefined || typeof r === 'number') return { status: typeof r === 'number' ? r : 404, headers: {}, body: Buffer.alloc(0) };
+      if (req.onChunk) {
+        await req.onStart?.();
+        for (let i = 0; i < r.length; i += 7) await req.onChunk(r.subarray(i, i + 7));
+        return { status: 200, headers: {}, body: Buffer.alloc(0) };
+      }
+      return { status: 200, headers: {}, body: r };
+    },
+  };
+}
+
+const handler: ExtensionHandler = { name: 'Pub.Ext', version: '1.0', state: 'enabled', manifestUris: ['https://m/manifest.xml'], encodedSignature: '',
+  isMultiConfig: false, settings: [], useExactVersion: true, autoUpgrade: false };
+
+test('manifest versions (Plugins and InternalPlugins) and a package streamed to the zip path', async () => {
+  const pkg = Buffer.from('PK fake package bytes, not checked here');
+  const t = fakeTransport({ 'https://m/manifest.xml': Buffer.from('\ufeff' + MANIFEST), 'https://blob/p1.zip': pkg });
+  const src = platformArtifactSource(new ArtifactFetcher({ transport: t, hgap: null, policy: NO_RETRY }));
+  const versions = await src.fetchManifest(handler);
+  assert.deepEqual(versions.map((v) => [v.version, v.isInternal, v.uris]), [['1.0.0', false, ['https://blob/p1.zip']], ['1.1.0', true, ['https://blob/p2.zip']]]);
+  const d = mkdtempSync(join(tmpdir(), 'ext-art-'));
+  try {
+    const dest = join(d, 'Pub.Ext__1.0.0.zip');
+    await src.downloadPackage('https://blob/p1.zip', dest, handler);
+    assert.deepEqual(readFileSync(dest), pkg);
+    const req = t.seen.find((r) => r.url === 'https://blob/p1.zip')!;
+    assert.equal(req.useProxy, true, 'storage traffic may use the proxy');
+    await assert.rejects(src.downloadPackage('https://blob/missing.zip', join(d, 'x.zip'), handler), /404|failed/);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+  await assert.rejects(src.fetchManifest({ ...handler, manifestUris: ['https://m/gone.xml'] }), /failed|404/);
+});
