@@ -81,6 +81,8 @@ export async function partitionNode(env: DiskEnv, disk: string, n: number): Prom
  */
 export async function waitForPartition(env: DiskEnv, disk: string, n: number, tries = 5, intervalMs = 2000): Promise<string | null> {
   const dev = env.root.path(`/dev/${disk}`);
+  // Where udev runs, let it finish the events of the new table first (exit 127: no udev, fine).
+  await env.runner.run(['udevadm', 'settle', '--timeout=30'], { timeoutMs: 40_000 });
   for (let i = 0; i < tries; i++) {
     let node = await partitionNode(env, disk, n);
     if (node) return node;
