@@ -1,0 +1,66 @@
+// The extension pipeline against the fabric simulator on 127.0.0.1 only: goal state from the WireServer,
+// manifest and package through the platform's artifact fetcher, the demo shell extension installed and
+// enabled by our executor (it decrypts its protected settings with the tenant cert the platform wrote),
+// the aggregate status built and uploaded; the simulator's record of the status blob is checked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startFabric } from '../fabric/server.ts';
+import { baseScenario } from '../fabric/testing.ts';
+import { AzureProtocol } from '../../src/platform/protocol.ts';
+import { HttpClient } from '../../src/platform/http.ts';
+import type { Clock } from '../../src/platform/retry.ts';
+import { OpenSsl } from '../../src/crypto/openssl.ts';
+import { ExtensionsExecutor } from '../../src/extensions/executor.ts';
+import { platformArtifactSource } from '../../src/extensions/artifacts.ts';
+import { aggregateStatusJson, crpSupportedFeatures } from '../../src/extensions/aggregate.ts';
+
+const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
+
+test('fabric (loopback): install + enable the demo extension, protected settings decrypted, status blob uploaded', async () => {
+  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ vmSettings: false }) });
+  const d = mkdtempSync(join(tmpdir(), 'ext-fabric-'));
+  const roots = { libDir: join(d, 'lib'), extLogDir: join(d, 'log') };
+  mkdirSync(roots.libDir, { mode: 0o700 });
+  const http = new HttpClient({ env: {} });
+  try {
+    assert.match(f.urls.wire, /^http:\/\/127\.0\.0\.1:/);
+    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: roots.libDir, transport: http, clock, openssl: new OpenSsl('openssl') });
+    const poll = await p.detect();
+    const egs = poll.extensions;
+    assert.equal(egs.handlers[0]!.name, 'Waagent.Test.ShellExt');
+    const ex = new ExtensionsExecutor({
+      roots, wireServer: '127.0.0.1', artifacts: platformArtifactSource(p.artifacts, { fastTrack: egs.source === 'FastTrack' }),
+      baseEnv: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, statusRead: { retryDelayMs: 0 },
+    });
+    const agg = await ex.process(egs);
+    assert.equal(agg.status, 'Success');
+    const reports = await ex.report(egs);
+    assert.equal(reports[0]!.handler.status, 'Ready', reports[0]!.handler.message ?? '');
+    const expected = createHash('sha256').update(JSON.stringify({ secret: 'test-protected' })).digest('hex');
+    assert.equal(reports[0]!.extension!.message, `protectedSettingsSha256=${expected}; message=from-test`);
+    assert.deepEqual(readdirSync(roots.libDir).filter((n) => n.endsWith('.zip')), [], 'package deleted after extraction');
+    assert.ok(existsSync(join(roots.libDir, 'Waagent.Test.ShellExt-1.0.0', 'HandlerEnvironment.json')));
+
+    const blob = aggregateStatusJson({ handlers: reports, goalState: agg, guestOS: { computerName: 'testvm', osName: 'flatcar', osVersion: '1' }, features: crpSupportedFeatures({ fastTrack: poll.fastTrackSupported }) });
+    const outcome = await p.uploadStatus(blob);
+    assert.equal(outcome.ok, true, JSON.stringify(outcome.attempts));
+    const up = f.statusUploads().at(-1)!;
+    const json = up.json as { aggregateStatus: { guestAgentStatus: { version: string }; handlerAggregateStatus: Array<{ handlerName: string; status: string; runtimeSettingsStatus: { sequenceNumber: number; settingsStatus: { status: { status: string } } } }>; vmArtifactsAggregateStatus: { goalStateAggregateStatus: { inSvdSeqNo: string; status: string } } } };
+    assert.equal(json.aggregateStatus.guestAgentStatus.version, '3.0.0.0');
+    const hs = json.aggregateStatus.handlerAggregateStatus[0]!;
+    assert.equal(hs.handlerName, 'Waagent.Test.ShellExt');
+    assert.equal(hs.status, 'Ready');
+    assert.equal(hs.runtimeSettingsStatus.sequenceNumber, 3);
+    assert.equal(hs.runtimeSettingsStatus.settingsStatus.status.status, 'success');
+    assert.equal(json.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.status, 'Success');
+    assert.equal(up.text.includes('test-protected'), false, 'the secret never reaches the status blob');
+  } finally {
+    await http.close();
+    await f.close();
+    rmSync(d, { recursive: true, force: true });
+  }
+});
