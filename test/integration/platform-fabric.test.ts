@@ -135,6 +135,12 @@ test('health reports: XML NotReady with substatus, Ready; JSON /provisioning/hea
   assert.equal(tr[0]!.headers['content-type'], 'text/xml;charset=utf-8');
 }));
 
+test('HostGAPlugin /health and /versions', () => withProtocol({}, async ({ p }) => {
+  await p.detect();
+  assert.equal(await p.hgap.health(), true);
+  assert.ok((await p.hgap.versions()).includes('2015-09-01'));
+}));
+
 test('IMDS: instance metadata with keys and osProfile; absent IMDS is a clear error', () => withProtocol({}, async ({ f, http }) => {
   const i = await new ImdsClient({ transport: http, baseUrl: f.urls.imds, clock: quickClock }).instance();
   assert.equal(i.vmId, f.scenario().vm.vmId);
