@@ -2,6 +2,7 @@
 // /status (base64 envelope), /extensionArtifact. Always direct. The container id and config name headers
 // come from the current WireServer goal state through `ids()`, so a refresh is seen at once.
 import { randomUUID } from 'node:crypto';
+import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
 import type { BlobType, ExtensionsGoalState } from './types.ts';
 import { bodyText, isOk, type HttpRequest, type HttpResponse, type HttpTransport } from './http.ts';
 import { ARTIFACT_POLICY, DEFAULT_POLICY, NO_RETRY, expectOk, isInvalidContainer, realClock, sendWithRetry, type Clock, type RetryPolicy } from './retry.ts';
@@ -155,6 +156,20 @@ export class HostPluginClient {
     if (o.onStart) req.onStart = o.onStart;
     if (o.totalTimeoutMs !== undefined) req.totalTimeoutMs = o.totalTimeoutMs;
     return expectOk(await this.send(req, o.manifestLocation ? DEFAULT_POLICY : ARTIFACT_POLICY), doc);
+  }
+
+  /** PUT /vmAgentLog: a zip of the agent's logs (log collector). 30 s timeout, no retries beyond the policy. */
+  async putAgentLog(zip: Uint8Array): Promise<void> {
+    await this.ensureInitialized();
+    const { configName } = this.ids();
+    const res = await this.send({
+      method: 'PUT', path: '/vmAgentLog', doc: 'HostGAPlugin /vmAgentLog', body: zip, totalTimeoutMs: 30_000, readTimeoutMs: 30_000,
+      headers: this.headers({
+        'x-ms-vmagentlog-deploymentid': configName.split('.')[0] ?? '', 'x-ms-client-name': AGENT_NAME,
+        'x-ms-client-version': AGENT_VERSION, 'x-ms-client-correlationid': randomUUID(),
+      }),
+    });
+    if (!isOk(res.status)) throw new HttpError('HostGAPlugin /vmAgentLog', `unexpected HTTP status ${res.status}`, res.status, 1);
   }
 
   /** PUT /status with the base64 envelope. Throws GoalStateChangedError on 410/InvalidContainerConfiguration. */

@@ -1,7 +1,7 @@
 // Fabric vs Fast Track extensions goal state (protocol.md §2.4): never go back to an older goal state;
 // when both sources changed, the newer by created-on ticks wins (tenant-cert rotation bumps the
 // incarnation without new extensions, so "the WireServer changed" alone does not mean "use it").
-import type { ExtensionsGoalState } from './types.ts';
+import type { CertificateSummary, ExtensionsGoalState } from './types.ts';
 import { compareTicks } from './ticks.ts';
 
 /**
@@ -21,4 +21,21 @@ export function selectExtensionsGoalState(current: ExtensionsGoalState | null, f
   if (current && current.id === candidate.id) return null;
   if (current && compareTicks(candidate.createdOnTicks, current.createdOnTicks) < 0) return null;
   return candidate;
+}
+
+/**
+ * Fast Track tenant-certificate consistency (§2.4 step 7): thumbprints used by protected settings that the
+ * installed certificates do not cover. Non-empty for a new Fast Track goal state => force a full refresh
+ * (now, and once more a period later), then carry on anyway.
+ */
+export function missingThumbprints(gs: ExtensionsGoalState, certs: CertificateSummary[]): string[] {
+  const have = new Set(certs.map((c) => c.thumbprint.toUpperCase()));
+  const missing = new Set<string>();
+  for (const h of gs.handlers) {
+    for (const s of h.settings) {
+      const t = s.protectedSettingsCertThumbprint;
+      if (t && !have.has(t.toUpperCase())) missing.add(t.toUpperCase());
+    }
+  }
+  return [...missing];
 }

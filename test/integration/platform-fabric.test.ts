@@ -11,6 +11,8 @@ import { baseScenario } from '../fabric/testing.ts';
 import { AzureProtocol } from '../../src/platform/protocol.ts';
 import { HttpClient } from '../../src/platform/http.ts';
 import { ImdsClient } from '../../src/platform/imds.ts';
+import { reportObservations } from '../../src/platform/healthservice.ts';
+import { missingThumbprints } from '../../src/platform/selection.ts';
 import type { Clock } from '../../src/platform/retry.ts';
 import { OpenSsl } from '../../src/crypto/openssl.ts';
 
@@ -135,10 +137,18 @@ test('health reports: XML NotReady with substatus, Ready; JSON /provisioning/hea
   assert.equal(tr[0]!.headers['content-type'], 'text/xml;charset=utf-8');
 }));
 
-test('HostGAPlugin /health and /versions', () => withProtocol({}, async ({ p }) => {
-  await p.detect();
+test('HostGAPlugin /health, /versions, /vmAgentLog; HealthService; thumbprints covered', () => withProtocol({}, async ({ f, p, http }) => {
+  const r = await p.detect();
   assert.equal(await p.hgap.health(), true);
   assert.ok((await p.hgap.versions()).includes('2015-09-01'));
+  await p.hgap.putAgentLog(Buffer.from('PK\x05\x06' + '\0'.repeat(18), 'binary'));
+  const log = f.requests({ path: '/vmAgentLog' })[0]!;
+  assert.equal(log.headers['x-ms-vmagentlog-deploymentid'], r.goalState.deploymentId);
+  assert.equal(log.headers['x-ms-client-name'], 'WALinuxAgent');
+  await reportObservations(http, f.urls.wire, [{ name: 'GuestAgentPluginHeartbeat', isHealthy: true, description: 'ok' }]);
+  assert.match(f.requests({ path: '/HealthService' })[0]!.body, /"ObservationName":"GuestAgentPluginHeartbeat"/);
+  assert.deepEqual(missingThumbprints(r.extensions, r.certificates), []);
+  assert.deepEqual(missingThumbprints(r.extensions, []), [f.fabricCert().thumbprint]);
 }));
 
 test('IMDS: instance metadata with keys and osProfile; absent IMDS is a clear error', () => withProtocol({}, async ({ f, http }) => {
