@@ -48,8 +48,11 @@ export interface ExecutorOptions {
   confPath?: string;
   /** HttpProxy.Host/Port, exported to extension commands. */
   proxy?: { host: string; port: number };
-  /** CGroups.EnforceLimits: run commands in systemd scopes with the manifest's CPU quota. */
-  limits?: { enforce: boolean; systemdMarker?: string; systemdRun?: string };
+  /**
+   * CGroups.EnforceLimits: run commands in systemd scopes with the manifest's CPU quota; handlers named in
+   * `excluded` (CGroups.Excluded) run plainly.
+   */
+  limits?: { enforce: boolean; excluded?: string[]; systemdMarker?: string; systemdRun?: string };
   baseEnv?: NodeJS.ProcessEnv;
   etp?: boolean;
   statusRead?: ReadStatusOptions;
@@ -421,7 +424,8 @@ export class ExtensionsExecutor {
       seqNo: settings ? settings.sequenceNumber : undefined, extensionName: ext, extraEnv,
       proxy: this.o.proxy, baseEnv: this.o.baseEnv, etp: this.o.etp,
       limits: this.o.limits ? {
-        enforce: this.o.limits.enforce, cpuQuotaPercentage: manifest.resourceLimits.cpuQuotaPercentage,
+        enforce: this.o.limits.enforce && !(this.o.limits.excluded ?? []).some((n) => n.toLowerCase() === item.handler.name.toLowerCase()),
+        cpuQuotaPercentage: manifest.resourceLimits.cpuQuotaPercentage,
         sliceName: ext === undefined ? item.handler.name : `${item.handler.name}.${ext}`,
         systemdMarker: this.o.limits.systemdMarker, systemdRun: this.o.limits.systemdRun,
       } : undefined,

@@ -428,3 +428,23 @@ test('downgrade 1.1 -> 1.0: the old (1.1) handler runs update with VERSION and F
     assert.deepEqual(readdirSync(t.roots.libDir), [`${NAME}-1.0.0`]);
   } finally { rmSync(t.d, { recursive: true, force: true }); }
 });
+
+test('resource limits: commands go through systemd-run with the handler slice; CGroups.Excluded handlers run plainly', async () => {
+  const t = setup();
+  try {
+    const marker = join(t.d, 'systemd');
+    mkdirSync(marker);
+    const fake = join(t.d, 'systemd-run');
+    writeFileSync(fake, `#!/bin/sh\nprintf '%s ' "$@" >> ${t.d}/sdrun.log; echo >> ${t.d}/sdrun.log\necho "Running scope as unit: x.scope" >&2\nwhile [ "\${1#--}" != "$1" ]; do shift; done\nexec "$@"\n`, { mode: 0o755 });
+    t.publish(NAME, '1.0.0');
+    t.publish('Excluded.Ext', '1.0.0');
+    const x = t.ex({ limits: { enforce: true, excluded: ['excluded.ext'], systemdMarker: marker, systemdRun: fake } });
+    await x.process(gs([h(), h({ name: 'Excluded.Ext' })]));
+    assert.equal(t.commands().length, 4, 'all four commands ran');
+    const calls = readFileSync(join(t.d, 'sdrun.log'), 'utf8').trim().split('\n');
+    assert.equal(calls.length, 2, 'only the non-excluded handler used systemd-run');
+    assert.ok(calls.every((c) => c.includes(`--slice=azure-vmextensions-${NAME}.slice`)));
+    assert.match(calls[0]!, /--unit=install_/);
+    assert.match(calls[1]!, /--unit=enable_/);
+  } finally { rmSync(t.d, { recursive: true, force: true }); }
+});
