@@ -100,7 +100,7 @@ export const COMMANDS: Registry = {
   'start': { ...builtin('none', async (ctx) => (await import('./start.ts')).runStart(ctx)), logTo: 'stdout' },
   'daemon': notYet({ thread: 'Daemon', prefix: 'Daemon', console: true }),
   'run-exthandlers': notYet({ thread: 'ExtHandler', prefix: 'ExtHandler' }),
-  'provision': notYet({ thread: 'Provision', prefix: 'Provision', console: true }),
+  'provision': feature(() => import('../provision/command.ts'), (m) => m.runProvision, { thread: 'Provision', prefix: 'Provision', console: true }),
   'deprovision': { ...feature(() => import('../deprovision/command.ts'), (m) => m.runDeprovision), config: 'optional' },
   'deprovision+user': { ...feature(() => import('../deprovision/command.ts'), (m) => m.runDeprovision), config: 'optional' },
   'register-service': notYet(),
