@@ -17,6 +17,7 @@ import { OpenSsl } from '../../src/crypto/openssl.ts';
 import { ExtensionsExecutor } from '../../src/extensions/executor.ts';
 import { platformArtifactSource } from '../../src/extensions/artifacts.ts';
 import { aggregateStatusJson, crpSupportedFeatures } from '../../src/extensions/aggregate.ts';
+import type { ExtensionsGoalState } from '../../src/platform/types.ts';
 
 const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
 
@@ -58,6 +59,44 @@ test('fabric (loopback): install + enable the demo extension, protected settings
     assert.equal(hs.runtimeSettingsStatus.settingsStatus.status.status, 'success');
     assert.equal(json.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.status, 'Success');
     assert.equal(up.text.includes('test-protected'), false, 'the secret never reaches the status blob');
+  } finally {
+    await http.close();
+    await f.close();
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('fabric (loopback): a Fast Track (vmSettings) goal state; direct storage failing => HostGAPlugin with the verify header', async () => {
+  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({
+    vmSettings: { enabled: true, source: 'FastTrack' },
+    faults: [{ endpoint: 'blob', path: '/extensions/', action: 'status', status: 404, count: 0 }],
+  }) });
+  const d = mkdtempSync(join(tmpdir(), 'ext-fabric-ft-'));
+  const roots = { libDir: join(d, 'lib'), extLogDir: join(d, 'log') };
+  mkdirSync(roots.libDir, { mode: 0o700 });
+  const http = new HttpClient({ env: {} });
+  try {
+    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: roots.libDir, transport: http, clock, openssl: new OpenSsl('openssl') });
+    await p.detect();
+    // Take the vmSettings goal state itself (which source wins a tie is the platform's selection, not ours).
+    const vm = await p.hgap.vmSettings();
+    assert.notEqual(vm.kind, 'unsupported');
+    const egs = (vm as { goalState: ExtensionsGoalState }).goalState;
+    assert.equal(egs.source, 'FastTrack');
+    assert.match(egs.id, /^etag_/);
+    const poll = { extensions: egs };
+    const ex = new ExtensionsExecutor({
+      roots, wireServer: '127.0.0.1', artifacts: platformArtifactSource(p.artifacts, { fastTrack: true }),
+      baseEnv: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, statusRead: { retryDelayMs: 0 },
+    });
+    const agg = await ex.process(poll.extensions);
+    assert.equal(agg.inSvdSeqNo, poll.extensions.inSvdSeqNo);
+    const reports = await ex.report(poll.extensions);
+    assert.equal(reports[0]!.handler.status, 'Ready', reports[0]!.handler.message ?? '');
+    const arts = f.requests({ path: '/extensionArtifact' });
+    assert.ok(arts.length >= 2, 'manifest and package came through the plugin');
+    assert.ok(arts.every((r) => r.headers['x-ms-verify-from-artifacts-blob'] === 'true'));
+    assert.ok(arts.some((r) => typeof r.headers['x-ms-artifact-manifest-location'] === 'string'), 'package request names its manifest');
   } finally {
     await http.close();
     await f.close();
