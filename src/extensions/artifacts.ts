@@ -13,17 +13,21 @@ export const MAX_MANIFEST_XML_BYTES = 1 << 20;
 export const MAX_PACKAGE_BYTES = 512 << 20;
 
 export interface PlatformArtifactOptions {
-  /** The goal state is Fast Track: HGAP verifies downloads against the artifacts blob. */
-  fastTrack?: boolean;
+  /**
+   * The goal state being processed is Fast Track: HGAP verifies downloads against the artifacts blob.
+   * A function lets one long-lived source follow the current goal state.
+   */
+  fastTrack?: boolean | (() => boolean);
   maxPackageBytes?: number;
   budgetMs?: number;
 }
 
 export function platformArtifactSource(fetcher: ArtifactFetcher, o: PlatformArtifactOptions = {}): ArtifactSource {
   const manifestUriUsed = new Map<string, string>();
+  const ft = () => (typeof o.fastTrack === 'function' ? o.fastTrack() : !!o.fastTrack);
   return {
     async fetchManifest(handler: ExtensionHandler): Promise<ManifestVersion[]> {
-      const r = await fetcher.fetch({ uris: handler.manifestUris, doc: `${handler.name} manifest`, maxBytes: MAX_MANIFEST_XML_BYTES, fastTrack: o.fastTrack, budgetMs: o.budgetMs });
+      const r = await fetcher.fetch({ uris: handler.manifestUris, doc: `${handler.name} manifest`, maxBytes: MAX_MANIFEST_XML_BYTES, fastTrack: ft(), budgetMs: o.budgetMs });
       manifestUriUsed.set(handler.name, r.uri);
       let text = r.body.toString('utf8');
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -38,7 +42,7 @@ export function platformArtifactSource(fetcher: ArtifactFetcher, o: PlatformArti
       };
       try {
         await fetcher.fetch({
-          uris: [uri], doc: `${handler.name} package`, maxBytes: o.maxPackageBytes ?? MAX_PACKAGE_BYTES, fastTrack: o.fastTrack,
+          uris: [uri], doc: `${handler.name} package`, maxBytes: o.maxPackageBytes ?? MAX_PACKAGE_BYTES, fastTrack: ft(),
           manifestLocation: manifestUriUsed.get(handler.name), budgetMs: o.budgetMs,
           onStart: open,
           onChunk: (chunk: Buffer) => {
