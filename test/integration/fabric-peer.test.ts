@@ -57,3 +57,46 @@ test('upstream WALinuxAgent -run-exthandlers in the box (needs root, WALA_SRC): 
     await box.close();
   }
 });
+
+test('upstream WALinuxAgent -daemon provisions from the simulator\'s ovf-env in the box (needs root, WALA_SRC): NotReady/Provisioning then Ready, user, key, hostname', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const { Box } = await import('../sandbox/box.ts');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const keys = mkdtempSync(join(tmpdir(), 'fabric-peer-'));
+  spawnSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', join(keys, 'ssh_host_rsa_key')]);
+  const conf = ['Provisioning.Agent=waagent', 'Protocol.EndpointDiscovery=static', 'OS.EnableFirewall=n', 'Extensions.GoalStatePeriod=2',
+    'AutoUpdate.UpdateToLatestVersion=n', 'ResourceDisk.Format=n', 'Provisioning.RegenerateSshHostKeyPair=n', ''].join('\n');
+  const box = await Box.start({
+    scenario: join(SCENARIOS, 'default.json'),
+    media: { kind: 'iso9660' },
+    mountShim: true,
+    files: {
+      '/etc/waagent.conf': conf,
+      // What a real image has and this host may not: sshd_config, host keys, eject.
+      '/etc/ssh/sshd_config': 'PasswordAuthentication no\n',
+      '/etc/ssh/ssh_host_rsa_key': { content: readFileSync(join(keys, 'ssh_host_rsa_key')), mode: 0o600 },
+      '/etc/ssh/ssh_host_rsa_key.pub': readFileSync(join(keys, 'ssh_host_rsa_key.pub'), 'utf8'),
+      '/usr/local/bin/eject': { content: '#!/bin/sh\nexit 0\n', mode: 0o755 },
+    },
+  });
+  rmSync(keys, { recursive: true, force: true });
+  try {
+    const p = box.spawn(['/usr/bin/python3', '-u', join(src, 'bin', 'waagent'), '-daemon'], { env: { PYTHONPATH: src } });
+    const fabric = box.fabric!;
+    const health = await fabric.waitFor(() => fabric.health(), (h) => h.some((x) => x.state === 'Ready' || x.subStatus === 'ProvisioningFailed'), 120_000, 500)
+      .finally(() => p.kill('SIGKILL'));
+    assert.deepEqual(health.map((h) => [h.state, h.subStatus ?? '', h.description ?? '']).slice(0, 2), [['NotReady', 'Provisioning', 'Starting'], ['Ready', '', '']], box.agentLog().slice(-3000));
+    const s = loadScenarioFile(join(SCENARIOS, 'default.json'));
+    assert.match((await box.run(['getent', 'passwd', s.user.name])).stdout, new RegExp(`^${s.user.name}:`));
+    const key = (await fabric.sshKeys())[0]!.publicKey.split(' ').slice(0, 2).join(' ');
+    assert.ok(box.readFile(`/home/${s.user.name}/.ssh/authorized_keys`).includes(key));
+    assert.equal((await box.run(['hostname'])).stdout.trim(), s.vm.hostname);
+    assert.equal(Buffer.from(box.readFile('/var/lib/waagent/CustomData').trim(), 'base64').toString(), s.customData);
+    assert.match(box.readFile('/var/lib/waagent/ovf-env.xml'), /<UserPassword>\*</);
+    assert.deepEqual(await fabric.violations(), []);
+  } finally {
+    await box.close();
+  }
+});
