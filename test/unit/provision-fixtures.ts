@@ -1,0 +1,101 @@
+// Fixtures of the provision-* unit tests: an ovf-env.xml writer, a fake ProvisionPlatform that
+// records every call, and a temp root that looks like a small Debian image (accounts, sshd config,
+// host key, DMI uuid).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { CertificateSummary, GoalState, HealthReport, ImdsInstance } from '../../src/platform/types.ts';
+import type { ProvisionPlatform } from '../../src/provision/platform.ts';
+import { DEFAULT_SETTINGS, type ProvisionSettings } from '../../src/provision/settings.ts';
+import { makeRoot, type TempRoot } from './os-fixtures.ts';
+
+export interface OvfOptions {
+  user?: string | null;
+  host?: string;
+  password?: string;
+  disablePasswordAuth?: boolean;
+  keys?: { path: string; value?: string; fingerprint?: string }[];
+  keyPairs?: { path: string; fingerprint: string }[];
+  customData?: string;
+  provisionGuestAgent?: string;
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export function ovfXml(o: OvfOptions = {}): string {
+  const keys = (o.keys ?? []).map((k) => `<PublicKey><Fingerprint>${k.fingerprint ?? ''}</Fingerprint><Path>${esc(k.path)}</Path>${k.value ? `<Value>${esc(k.value)}</Value>` : ''}</PublicKey>`).join('');
+  const pairs = (o.keyPairs ?? []).map((k) => `<KeyPair><Fingerprint>${k.fingerprint}</Fingerprint><Path>${esc(k.path)}</Path></KeyPair>`).join('');
+  return `<?xml version="1.0" encoding="utf-8"?>
+<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:wa="http://schemas.microsoft.com/windowsazure">
+ <wa:ProvisioningSection><wa:Version>1.0</wa:Version>
+  <LinuxProvisioningConfigurationSet xmlns="http://schemas.microsoft.com/windowsazure">
+   <ConfigurationSetType>LinuxProvisioningConfiguration</ConfigurationSetType>
+   <HostName>${esc(o.host ?? 'unit-vm')}</HostName>
+   ${o.user === null ? '' : `<UserName>${esc(o.user ?? 'azureuser')}</UserName>`}
+   ${o.password !== undefined ? `<UserPassword>${esc(o.password)}</UserPassword>` : ''}
+   <DisableSshPasswordAuthentication>${o.disablePasswordAuth ? 'true' : 'false'}</DisableSshPasswordAuthentication>
+   <SSH><PublicKeys>${keys}</PublicKeys><KeyPairs>${pairs}</KeyPairs></SSH>
+   ${o.customData !== undefined ? `<CustomData>${Buffer.from(o.customData).toString('base64')}</CustomData>` : ''}
+  </LinuxProvisioningConfigurationSet>
+ </wa:ProvisioningSection>
+ <wa:PlatformSettingsSection><wa:Version>1.0</wa:Version><wa:PlatformSettings>
+  <wa:ProvisionGuestAgent>${o.provisionGuestAgent ?? 'true'}</wa:ProvisionGuestAgent>
+ </wa:PlatformSettings></wa:PlatformSettingsSection>
+</Environment>
+`;
+}
+
+export const GOAL_STATE: GoalState = {
+  incarnation: '1', containerId: 'c0ffee00-0000-4000-8000-000000000001', instanceId: 'inst.unit-vm', configName: 'cfg.1.xml',
+  deploymentId: 'cfg', expectedState: 'Started', roleInstanceState: 'Started', urls: {},
+};
+
+export function imdsDoc(keys: { keyData: string; path: string }[], vmId = '11111111-2222-3333-4444-555555555555'): ImdsInstance {
+  return {
+    vmId, name: 'unit-vm', location: 'x', vmSize: 'x', subscriptionId: '', resourceGroupName: '', publisher: '', offer: '', sku: '', version: '',
+    osType: 'Linux', osProfile: { adminUsername: 'azureuser', computerName: 'unit-vm', disablePasswordAuthentication: undefined },
+    publicKeys: keys, userData: '', interfaces: [],
+  };
+}
+
+export interface FakeCall { op: string; report?: HealthReport; final?: boolean; thumbprint?: string }
+
+export class FakePlatform implements ProvisionPlatform {
+  readonly calls: FakeCall[] = [];
+  imdsValue: ImdsInstance | null = null;
+  /** Called by certificates(): install files in Lib.Dir as the real one would. */
+  onCertificates: () => CertificateSummary[] = () => [];
+  failGoalState: Error | null = null;
+  async goalState(): Promise<GoalState> {
+    this.calls.push({ op: 'goalState' });
+    if (this.failGoalState) throw this.failGoalState;
+    return GOAL_STATE;
+  }
+  async imds(): Promise<ImdsInstance | null> { this.calls.push({ op: 'imds' }); return this.imdsValue; }
+  async certificates(): Promise<CertificateSummary[]> { this.calls.push({ op: 'certificates' }); return this.onCertificates(); }
+  async reportHealth(report: HealthReport, final: boolean): Promise<void> { this.calls.push({ op: 'health', report, final }); }
+  async reportHostKeyThumbprint(thumbprint: string): Promise<void> { this.calls.push({ op: 'roleProperties', thumbprint }); }
+  health(): string[] {
+    return this.calls.filter((c) => c.op === 'health').map((c) => [c.report!.state, c.report!.subStatus, c.report!.description].filter(Boolean).join('/'));
+  }
+}
+
+export function sshKey(dir: string, name: string, type = 'ed25519'): string {
+  execFileSync('ssh-keygen', ['-q', '-N', '', '-t', type, '-C', name, '-f', `${dir}/${name}`]);
+  return readFileSync(`${dir}/${name}.pub`, 'utf8').trim();
+}
+
+/** A Debian-like temp root: accounts copied from this machine, sshd config with a drop-in dir, an ed25519 host key, DMI uuid. */
+export function imageRoot(opts: { dmi?: string | null } = {}): TempRoot {
+  const r = makeRoot({ accounts: true });
+  r.write('/etc/os-release', 'ID=debian\nVERSION_ID=12\nNAME="Debian GNU/Linux"\n');
+  r.write('/etc/ssh/sshd_config', 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\n');
+  mkdirSync(r.p('/etc/ssh/sshd_config.d'), { recursive: true });
+  mkdirSync(r.p('/etc/sudoers.d'), { recursive: true, mode: 0o750 });
+  execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-f', r.p('/etc/ssh/ssh_host_ed25519_key')]);
+  if (opts.dmi !== null) r.write('/sys/class/dmi/id/product_uuid', `${opts.dmi ?? '544CDFD0-CB4E-4B4A-9954-5BDF3ED5C3B8'}\n`);
+  return r;
+}
+
+export function settings(over: Partial<ProvisionSettings> = {}): ProvisionSettings {
+  return { ...DEFAULT_SETTINGS, agent: 'waagent', hostKeyType: 'ed25519', ...over };
+}
