@@ -18,7 +18,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const opts: Parameters<typeof startFabric>[0] = { scenario: resolve(String(file)), bind: args.box ? 'box' : 'loopback' };
+  const opts: Parameters<typeof startFabric>[0] = { scenario: resolve(String(file)), bind: args.box ? 'box' : 'loopback', quiet: true };
   if (args.control) opts.controlSocket = resolve(args.control as string);
   if (args.record) opts.recordFile = resolve(args.record as string);
   if (args.workdir) opts.workDir = resolve(args.workdir as string);

@@ -50,6 +50,7 @@ export async function serveControl(socketPath: string, fabric: Fabric): Promise<
           case 'GET /summary': return send(res, 200, fabric.summary());
           case 'GET /transport-cert': return send(res, 200, { cert: fabric.transportCertSeen() ?? null });
           case 'GET /ovf-env': return send(res, 200, { ovfEnv: fabric.ovfEnv() });
+          case 'GET /custom-data': return send(res, 200, { customData: fabric.customData() ?? null });
           case 'GET /ssh-keys': return send(res, 200, fabric.sshKeys());
           case 'GET /fabric-cert': return send(res, 200, fabric.fabricCert());
           case 'POST /update': {

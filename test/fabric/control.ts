@@ -70,6 +70,9 @@ export class FabricControl {
     return (await this.call<{ cert: string | null }>('GET', '/transport-cert')).cert ?? undefined;
   }
   async ovfEnv(): Promise<string> { return (await this.call<{ ovfEnv: string }>('GET', '/ovf-env')).ovfEnv; }
+  async customData(): Promise<string | undefined> {
+    return (await this.call<{ customData: string | null }>('GET', '/custom-data')).customData ?? undefined;
+  }
   sshKeys(): Promise<SshKeyInfo[]> { return this.call('GET', '/ssh-keys'); }
   fabricCert(): Promise<{ certPem: string; keyPem: string; thumbprint: string }> { return this.call('GET', '/fabric-cert'); }
   update(patch: Record<string, unknown>): Promise<{ incarnation: number; etag: string }> { return this.call('POST', '/update', patch); }

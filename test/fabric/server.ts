@@ -35,6 +35,8 @@ export interface StartOptions {
   workDir?: string;
   /** Directory holding extension packages (default: test/fabric/extensions). */
   extensionsDir?: string;
+  /** close() prints the summary to stderr unless quiet. */
+  quiet?: boolean;
 }
 
 export interface RecordedRequest {
@@ -115,6 +117,7 @@ export interface Fabric {
   fabricCert(): { certPem: string; keyPem: string; thumbprint: string };
   /** `<endpoint>: N requests …`, one line per endpoint; no secrets. */
   summary(): string[];
+  /** Stops listening (and the control socket) and prints the summary (see StartOptions.quiet). */
   close(): Promise<void>;
 }
 
@@ -225,6 +228,7 @@ class FabricImpl implements Fabric {
   private readonly workDir: string;
   private readonly extDir: string;
   private readonly recordFile: string | undefined;
+  private readonly quiet: boolean;
   private readonly servers: Server[] = [];
   private controlClose: (() => Promise<void>) | undefined;
   private readonly records: RecordedRequest[] = [];
@@ -257,6 +261,7 @@ class FabricImpl implements Fabric {
     this.workDir = opts.workDir ?? defaultWorkDir();
     this.extDir = opts.extensionsDir ?? join(HERE, 'extensions');
     this.recordFile = opts.recordFile;
+    this.quiet = opts.quiet ?? false;
     for (const e of ENDPOINTS) this.counts.set(e, { total: 0, byStatus: new Map(), faults: 0 });
   }
 
@@ -480,6 +485,7 @@ class FabricImpl implements Fabric {
       s.close(() => resolve());
       s.closeAllConnections();
     })));
+    if (!this.quiet && this.r) for (const line of this.summary()) process.stderr.write(`fabric: ${line}\n`);
   }
 
   // ---- HTTP -------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ before(async () => {
         { id: 'test-key-thumb', ovf: 'thumbprint', imds: false },
       ],
     }),
-    bind: 'loopback',
+    bind: 'loopback', quiet: true,
   });
 });
 after(async () => {

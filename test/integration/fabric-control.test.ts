@@ -14,7 +14,7 @@ test('control socket mirrors the Fabric API; record file keeps every request (06
   const dir = mkdtempSync(join(tmpdir(), 'fabric-ctl-'));
   const sock = join(dir, 'control.sock');
   const record = join(dir, 'record.jsonl');
-  const f = await startFabric({ scenario: baseScenario(), bind: 'loopback', controlSocket: sock, recordFile: record });
+  const f = await startFabric({ scenario: baseScenario(), bind: 'loopback', quiet: true, controlSocket: sock, recordFile: record });
   try {
     assert.equal(statSync(sock).mode & 0o777, 0o600);
     const c = new FabricControl(sock);
@@ -39,6 +39,7 @@ test('control socket mirrors the Fabric API; record file keeps every request (06
     assert.equal((await c.state()).incarnation, 3);
     await assert.rejects(c.update({ vm: { vmId: 'x' } }), /vm\.vmId/);
     assert.equal(await c.ovfEnv(), f.ovfEnv());
+    assert.equal(await c.customData(), 'echo hello');
     assert.equal((await c.sshKeys())[0]!.publicKey, f.sshKeys()[0]!.publicKey);
     assert.equal((await c.fabricCert()).thumbprint, f.fabricCert().thumbprint);
     assert.equal(await c.transportCertSeen(), undefined);

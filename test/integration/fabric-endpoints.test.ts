@@ -16,7 +16,7 @@ let tmp: string;
 
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'fabric-ep-'));
-  f = await startFabric({ scenario: baseScenario(), bind: 'loopback' });
+  f = await startFabric({ scenario: baseScenario(), bind: 'loopback', quiet: true });
 });
 after(async () => {
   await f.close();
@@ -283,7 +283,7 @@ test('multi-config and dependsOn: ExtensionsConfig and vmSettings agree (Require
         },
       ],
     }),
-    bind: 'loopback',
+    bind: 'loopback', quiet: true,
   });
   try {
     const gs = parseXml((await http('GET', `${g.urls.wire}/machine/?comp=goalstate`, WS_HEADERS)).text, 'gs');

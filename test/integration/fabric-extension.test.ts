@@ -16,7 +16,7 @@ let f: Fabric;
 let lib: string;
 
 before(async () => {
-  f = await startFabric({ scenario: baseScenario(), bind: 'loopback' });
+  f = await startFabric({ scenario: baseScenario(), bind: 'loopback', quiet: true });
   lib = mkdtempSync(join(tmpdir(), 'fabric-lib-'));
 });
 after(async () => {

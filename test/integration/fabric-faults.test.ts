@@ -9,7 +9,7 @@ import { WS_HEADERS, baseScenario, hgapHeaders, http, until } from '../fabric/te
 const GS = '/machine/?comp=goalstate';
 
 async function withFabric(extra: Record<string, unknown>, fn: (f: Fabric) => Promise<void>): Promise<void> {
-  const f = await startFabric({ scenario: baseScenario(extra), bind: 'loopback' });
+  const f = await startFabric({ scenario: baseScenario(extra), bind: 'loopback', quiet: true });
   try {
     await fn(f);
   } finally {

@@ -13,7 +13,7 @@ test('every shipped scenario validates and starts (packages present)', async () 
   assert.ok(files.includes('default.json'));
   for (const name of files) {
     const s = loadScenarioFile(join(SCENARIOS, name));
-    const f = await startFabric({ scenario: join(SCENARIOS, name), bind: 'loopback' });
+    const f = await startFabric({ scenario: join(SCENARIOS, name), bind: 'loopback', quiet: true });
     try {
       assert.equal(f.scenario().name, s.name);
       assert.ok(f.ovfEnv().includes(`<HostName>${s.vm.hostname}</HostName>`));
@@ -95,6 +95,6 @@ test('not JSON and unreadable files are named too', () => {
 test('a missing extension package is named at start', async () => {
   await assert.rejects(startFabric({
     scenario: baseScenario({ extensions: [{ name: 'No.Such.Ext', version: '1.0.0' }] }),
-    bind: 'loopback',
+    bind: 'loopback', quiet: true,
   }), /extensions\[0\]\.versions: no package directory/);
 });

@@ -21,7 +21,7 @@ async function statusBlob(): Promise<{ url: string; type: string }> {
 const blockHeaders = (n: number) => ({ 'x-ms-blob-type': 'BlockBlob', 'x-ms-date': '2026-01-01T00:00:00Z', 'x-ms-version': '2014-02-14', 'content-length': String(n) });
 
 before(async () => {
-  f = await startFabric({ scenario: baseScenario(), bind: 'loopback' });
+  f = await startFabric({ scenario: baseScenario(), bind: 'loopback', quiet: true });
   sas = (await statusBlob()).url;
 });
 after(async () => { await f.close(); });
