@@ -29,7 +29,7 @@ import { fingerprint, scanUpper, type Change } from './changes.ts';
 import { DevMirror } from './devmirror.ts';
 import { detachLoop, makeResourceDisk, attachLoop, type DiskContent, type LoopDevice } from './disks.ts';
 import { makeMediaImage, type MediaKind } from './media.ts';
-import { MOUNT_SHIM, UMOUNT_SHIM } from './shim.ts';
+import { EJECT_SHIM, MOUNT_SHIM, UMOUNT_SHIM } from './shim.ts';
 import { FakeSysfs, type DiskKind } from './sysfs.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -302,6 +302,7 @@ export class Box {
     if (this.opts.mountShim) {
       this.writeFile('/usr/local/sbin/mount', MOUNT_SHIM, { mode: 0o755 });
       this.writeFile('/usr/local/sbin/umount', UMOUNT_SHIM, { mode: 0o755 });
+      this.writeFile('/usr/local/sbin/eject', EJECT_SHIM, { mode: 0o755 });
     }
     for (const c of scanUpper(this.upper, (p) => p, [])) this.baseline.set(c.path, fingerprint(this.upper, c.path));
     this.step('files', t, null);

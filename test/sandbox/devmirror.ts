@@ -6,7 +6,7 @@
 //     makes this kernel drop them all), run `partx --update` on the loop device;
 //   - make the box's /dev match the kernel: node <disk><sep>K with the partition's major:minor,
 //     plus the udev-style links, and remove nodes of partitions that went away.
-// Polling every 100 ms reads 17 KiB and one sysfs directory: cheap, and well under the agent's own
+// Polling every 50 ms reads 17 KiB and one sysfs directory: cheap, and well under the agent's own
 // wait for a partition (the Python agent waits up to 25 s).
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -55,7 +55,7 @@ export class DevMirror {
 
   private get sep(): string { return /\d$/.test(this.t.boxName) ? 'p' : ''; }
 
-  start(everyMs = 100): void {
+  start(everyMs = 50): void {
     this.fd = openSync(this.t.loop.path, 'r');
     this.timer = setInterval(() => { if (!this.busy) this.busy = this.tick().finally(() => { this.busy = null; }); }, everyMs);
     this.timer.unref();

@@ -34,3 +34,9 @@ if [ -n "\${last:-}" ] && [ -f "$last/.box-mount-shim" ]; then
 fi
 exec /usr/bin/umount "$@"
 `;
+
+/** eject: the box's DVD is a loop device; ejecting means nothing (Flatcar ships eject as `true`). */
+export const EJECT_SHIM = `#!/bin/sh
+# waagent box: eject shim (see test/sandbox/shim.ts).
+exit 0
+`;
