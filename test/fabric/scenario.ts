@@ -103,7 +103,12 @@ export interface Scenario {
   userData?: string;
   provisionGuestAgent: boolean;
   incarnation: number;
-  vmSettings: { enabled: boolean; source: 'FastTrack' | 'Fabric'; hostGAPluginVersion: string };
+  /**
+   * `newerBySeconds`: vmSettings' extensionsLastModifiedTickCount lies this much after ExtensionsConfig's
+   * createdOnTicks (default 0: the same moment, and the agent keeps the WireServer's goal state on a tie),
+   * so a Fast Track goal state can win the selection of protocol.md §2.4.
+   */
+  vmSettings: { enabled: boolean; source: 'FastTrack' | 'Fabric'; hostGAPluginVersion: string; newerBySeconds: number };
   statusBlobType: 'BlockBlob' | 'PageBlob';
   /** Use `/provisioning/health` JSON answers (404 when false, as hosts without it might). */
   provisioningHealthJson: boolean;
@@ -227,15 +232,16 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
   const vsRaw = root.vmSettings === undefined ? {} : root.vmSettings;
   let vmSettings: Scenario['vmSettings'];
   if (typeof vsRaw === 'boolean') {
-    vmSettings = { enabled: vsRaw, source: 'FastTrack', hostGAPluginVersion: '1.0.8.179' };
+    vmSettings = { enabled: vsRaw, source: 'FastTrack', hostGAPluginVersion: '1.0.8.179', newerBySeconds: 0 };
   } else {
     const o = v.obj(vsRaw, 'vmSettings');
     vmSettings = {
       enabled: v.bool(o, 'vmSettings', 'enabled', true),
       source: v.oneOf(o, 'vmSettings', 'source', ['FastTrack', 'Fabric'] as const, 'FastTrack'),
       hostGAPluginVersion: v.str(o, 'vmSettings', 'hostGAPluginVersion', { def: '1.0.8.179', re: VERSION }),
+      newerBySeconds: v.int(o, 'vmSettings', 'newerBySeconds', { def: 0, min: 0, max: 86400 }),
     };
-    v.noExtra(o, 'vmSettings', ['enabled', 'source', 'hostGAPluginVersion']);
+    v.noExtra(o, 'vmSettings', ['enabled', 'source', 'hostGAPluginVersion', 'newerBySeconds']);
   }
 
   const extensions = v.arr(root.extensions ?? [], 'extensions').map((e, i) => validateExtension(v, e, `extensions[${i}]`));

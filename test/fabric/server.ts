@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { appendFileSync, closeSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createZip, type ZipInputEntry } from '../../src/util/zip.ts';
@@ -214,9 +214,19 @@ function walkFiles(dir: string): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) out.push(...walkFiles(p));
-    else if (e.isFile()) out.push(p);
+    // A symlinked file is packaged as the file it points to (test extensions share one script).
+    else if (e.isFile() || (e.isSymbolicLink() && statSync(p).isFile())) out.push(p);
   }
   return out.sort();
+}
+
+/**
+ * Zip entry name of a file in a package dir. A path segment named `__parent__` becomes `..`, so a
+ * test package can carry the path-traversal entries a hostile zip would (`../x`), which no
+ * directory on disk can hold.
+ */
+export function packageEntryName(rel: string): string {
+  return rel.split(sep).map((s) => (s === '__parent__' ? '..' : s)).join('/');
 }
 
 class FabricImpl implements Fabric {
@@ -328,7 +338,7 @@ class FabricImpl implements Fabric {
           } catch {
             throw new ScenarioError('scenario', `extensions[${i}].versions`, `no package directory ${relative(process.cwd(), dir)}`);
           }
-          const entries: ZipInputEntry[] = walkFiles(dir).map((f) => ({ name: relative(dir, f), data: readFileSync(f), mode: statSync(f).mode & 0o777 }));
+          const entries: ZipInputEntry[] = walkFiles(dir).map((f) => ({ name: packageEntryName(relative(dir, f)), data: readFileSync(f), mode: statSync(f).mode & 0o777 }));
           zip = createZip(entries);
           this.zipCache.set(dir, zip);
         }
@@ -368,7 +378,8 @@ class FabricImpl implements Fabric {
     this.r = r;
     this.packages = packages;
     this.manifests = manifests;
-    this.vmSettingsBody = renderVmSettings(s, r);
+    const vmTicks = (BigInt(r.createdTicks) + BigInt(s.vmSettings.newerBySeconds) * 10_000_000n).toString();
+    this.vmSettingsBody = renderVmSettings(s, { ...r, createdTicks: vmTicks });
     const fk = JSON.stringify(s.faults);
     if (fk !== this.faultKey) {
       this.faultKey = fk;
