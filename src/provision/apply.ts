@@ -14,7 +14,8 @@ import { publishHostname, setHostname } from '../os/hostname.ts';
 import { ensurePassword, ensureUser } from '../os/users.ts';
 import { ensureSudoers } from '../os/sudoers.ts';
 import { configureSshd, restartSshd } from '../os/sshd.ts';
-import { addAuthorizedKeys, deployKeyPair, hostKeyThumbprint, regenerateHostKeys } from '../os/sshkeys.ts';
+import { addAuthorizedKeys, deployKeyPair, regenerateHostKeys } from '../os/sshkeys.ts';
+import { hostKeyThumbprint } from './hostkey.ts';
 import { executeCustomDataOnce, saveCustomData, type ExecuteResult } from '../os/customdata.ts';
 import { deleteRootPassword } from '../os/rootpassword.ts';
 import { validateKeyPath } from '../os/validate.ts';
@@ -109,12 +110,12 @@ export async function applyPlan(plan: ProvisionPlan, c: ApplyContext): Promise<A
     await regenerateHostKeys(runner, root, { sshDir: s.sshDir, type: plan.hostKeyType });
     result.hostKeysRegenerated = true;
     // A key we just made that cannot be fingerprinted is a real failure (upstream fails too).
-    result.hostKeyThumbprint = await hostKeyThumbprint(runner, root, { sshDir: s.sshDir, type: plan.hostKeyType });
+    result.hostKeyThumbprint = hostKeyThumbprint(root, s.sshDir, plan.hostKeyType);
   } else {
     // DEVIATION: upstream fails provisioning when the image has no host key of the configured type
     // yet (sshd-keygen may run later); the thumbprint is only informational, so we warn instead.
     try {
-      result.hostKeyThumbprint = await hostKeyThumbprint(runner, root, { sshDir: s.sshDir, type: plan.hostKeyType });
+      result.hostKeyThumbprint = hostKeyThumbprint(root, s.sshDir, plan.hostKeyType);
     } catch (e) {
       log.warn(`SSH host key thumbprint not available: ${errorText(e)}`);
     }

@@ -21,7 +21,6 @@ import { realClock, type Clock } from '../platform/retry.ts';
 import { parseOvfEnv, redactedCopy } from '../platform/ovfenv.ts';
 import { detectDistro, type DistroProfile } from '../os/distro.ts';
 import { readProvisioningMedia, releaseProvisioningMedia, type ProvisioningMedia } from '../os/media/dvd.ts';
-import { hostKeyThumbprint } from '../os/sshkeys.ts';
 import type { ExecuteResult } from '../os/customdata.ts';
 import { cloudInitEnabled, selectAgent } from './agent.ts';
 import { applyPlan } from './apply.ts';
@@ -30,6 +29,7 @@ import { checkSettings, planProvisioning, resolveCertificateKeys } from './plan.
 import type { ProvisionPlatform } from './platform.ts';
 import { settingsFromConfig, type ProvisionSettings } from './settings.ts';
 import { readVmId } from './vmid.ts';
+import { hostKeyPubPath, hostKeyThumbprint } from './hostkey.ts';
 
 export class ProvisionError extends Error {
   constructor(message: string) {
@@ -87,7 +87,9 @@ class Run {
   readonly s: ProvisionSettings;
   readonly d: ProvisionDeps;
   readonly clock: Clock;
-  gs: GoalState | null = null;
+  private gsPromise: Promise<GoalState> | null = null;
+  /** A progress report in flight: final reports wait for it, so the WireServer sees them in order. */
+  private progress: Promise<void> | null = null;
 
   constructor(d: ProvisionDeps) {
     this.d = d;
@@ -107,14 +109,26 @@ class Run {
     mkdirSync(this.root.path(this.s.libDir), { recursive: true, mode: 0o700 });
   }
 
-  async goalState(): Promise<GoalState> {
-    this.gs ??= await this.d.platform.goalState();
-    return this.gs;
+  /** The goal state, fetched once (a failed fetch is retried by the next caller). */
+  goalState(): Promise<GoalState> {
+    if (!this.gsPromise) {
+      const p = this.d.platform.goalState();
+      this.gsPromise = p;
+      p.catch(() => { if (this.gsPromise === p) this.gsPromise = null; });
+    }
+    return this.gsPromise;
+  }
+
+  /** NotReady/Provisioning/"Starting", sent while the work goes on; a failure is only logged (upstream too). */
+  startProgress(): void {
+    this.progress = this.d.platform.reportHealth({ state: 'NotReady', subStatus: 'Provisioning', description: 'Starting' }, false)
+      .catch((e) => log.warn(`Reporting NotReady/Provisioning failed: ${errorText(e)}`));
   }
 
   /** A final report; its failure is returned, not thrown (the caller maps it to the outcome). */
   async final(report: HealthReport): Promise<{ ok: boolean; error?: string }> {
     try {
+      if (this.progress) await this.progress;
       await this.goalState();
       await this.d.platform.reportHealth(report, true);
       return { ok: true };
@@ -152,6 +166,9 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionOutcome> 
     return { status: 'failed', vmId: '', reported: false, reason: redact(errorText(e)) };
   }
   let vmId = '';
+  // Every path reports to the WireServer: the goal state (and the HTTP stack's load) runs while the
+  // cloud-init detection and the marker check do. A failure surfaces where it is awaited.
+  run.goalState().catch(() => undefined);
   try {
     const choice = await selectAgent(run.s.agent, () => cloudInitEnabled(deps.runner));
     vmId = await readVmId(deps.root, deps.runner);
@@ -214,13 +231,7 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
   if (media.status === 'rejected') throw media.reason;
   const imdsDoc: ImdsInstance | null = imds.status === 'fulfilled' ? imds.value : null;
   run.step('media');
-
-  try {
-    await platform.reportHealth({ state: 'NotReady', subStatus: 'Provisioning', description: 'Starting' }, false);
-  } catch (e) {
-    // Upstream logs a failed progress report and carries on; the final report is the one that counts.
-    log.warn(`Reporting NotReady/Provisioning failed: ${errorText(e)}`);
-  }
+  run.startProgress();
   run.step('starting');
 
   const m = media.value;
@@ -298,15 +309,11 @@ async function withCloudInit(run: Run, vmId: string): Promise<ProvisionOutcome> 
   await waitFor(`${s.libDir}/ovf-env.xml`, () => existsSync(ovfPath));
   const pga = provisionGuestAgentOf(readFileSync(ovfPath, 'utf8'));
   await run.goalState();
-  try {
-    await run.d.platform.reportHealth({ state: 'NotReady', subStatus: 'Provisioning', description: 'Starting' }, false);
-  } catch (e) {
-    log.warn(`Reporting NotReady/Provisioning failed: ${errorText(e)}`);
-  }
-  const type = s.hostKeyType === 'auto' ? 'rsa' : s.hostKeyType;
-  const pub = run.root.path(posix.join(s.sshDir, `ssh_host_${type}_key.pub`));
-  await waitFor(`the SSH host key ${s.sshDir}/ssh_host_${type}_key.pub`, () => existsSync(pub));
-  const thumbprint = await hostKeyThumbprint(run.d.runner, run.root, { sshDir: s.sshDir, type: checkSettings(s) });
+  run.startProgress();
+  const type = checkSettings(s);
+  const pubInner = hostKeyPubPath(s.sshDir, type);
+  await waitFor(`the SSH host key ${pubInner}`, () => existsSync(run.root.path(pubInner)));
+  const thumbprint = hostKeyThumbprint(run.root, s.sshDir, type);
   if (!pga) {
     log.info('Disabling guest agent in accordance with ovf-env.xml');
     writeFileAtomic(run.lib(DISABLE_AGENT_FILE), '', { mode: 0o644 });
