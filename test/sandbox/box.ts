@@ -139,6 +139,17 @@ function processStart(pid: number): string | undefined {
 
 function delay(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
+/** Waits for `p`, at most `ms`; the timer never outlives the wait (it would hold the process). */
+async function within(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!p) return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise((r) => { timer = setTimeout(r, ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Where state dirs go: must not be on the root file system (overlayfs refuses overlapping layers). */
 function stateBase(): string {
   const base = process.env.WAAGENT_BOX_STATE_DIR || '/dev/shm';
@@ -538,9 +549,9 @@ export class Box {
     if (this.fabricProc && this.fabricProc.exitCode === null && this.fabricProc.signalCode === null) {
       // SIGTERM lets the simulator print its summary; SIGKILL if it does not stop.
       try { this.fabricProc.kill('SIGTERM'); } catch { /* gone */ }
-      await Promise.race([this.fabricExit, delay(5000)]);
+      await within(this.fabricExit, 5000);
       try { process.kill(-this.fabricProc.pid!, 'SIGKILL'); } catch { /* gone */ }
-      await Promise.race([this.fabricExit, delay(2000)]);
+      await within(this.fabricExit, 2000);
     }
     if (this.initPid) {
       // Killing PID 1 makes the kernel kill every process of the box and, with them, its mounts.
@@ -550,12 +561,12 @@ export class Box {
       if (this.unshare.exitCode === null && this.unshare.signalCode === null) {
         try { process.kill(-this.unshare.pid!, 'SIGKILL'); } catch { /* gone */ }
       }
-      await Promise.race([this.unshareExit, delay(10_000)]);
+      await within(this.unshareExit, 10_000);
     }
     // nsenter processes wait for their command (now killed with the box) and exit; make sure.
     for (const [p, closed] of this.procs) {
       try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ }
-      await Promise.race([closed, delay(5000)]);
+      await within(closed, 5000);
     }
     for (let i = 0; i < 250 && this.initPid && existsSync(`/proc/${this.initPid}`); i++) await delay(20);
     // The loop devices go when their last user closes them; make sure, bounded.
