@@ -34,7 +34,9 @@ function readLine(): string | null {
 function targetConfig(ctx: CommandContext): Config {
   // A rescue target is deprovisioned with ITS configuration (Lib.Dir, OS.SshDir...), unless one was named.
   if (ctx.root.isHost || ctx.args.configPath !== undefined) return ctx.config;
-  const inner = ctx.root.path('/etc/waagent.conf');
+  // Resolved as inside the root (Flatcar links /etc/waagent.conf to ../usr/share/waagent/waagent.conf): an absolute
+  // link on the rescued disk must never pick up the rescue VM's own configuration.
+  const inner = ctx.root.resolve('/etc/waagent.conf');
   return existsSync(inner) ? loadConfig(inner, { onWarning: (m) => log.warn(m) }) : ctx.config;
 }
 
@@ -89,9 +91,12 @@ export async function runDeprovision(ctx: CommandContext): Promise<number> {
   try {
     const reports = await runPlan(root, plan, (r) => {
       const what = r.items.length ? `${r.items.length} item(s)` : 'nothing to do';
-      // Failures go through the log (stderr and the log file); progress is plain output.
-      if (r.ok) ctx.io.out(`done: ${r.title} (${what})\n`);
-      else log.error(`Deprovision${where}: ${r.title} failed: ${r.error}`);
+      // Failures go through the log (stderr and the log file); progress is plain output, item by
+      // item in the same form as -dry-run, so the operator can see exactly what was done.
+      if (r.ok) {
+        ctx.io.out(`done: ${r.title} (${what})\n`);
+        for (const i of r.items) ctx.io.out(`  ${i}\n`);
+      } else log.error(`Deprovision${where}: ${r.title} failed: ${r.error}`);
     });
     return reports.every((r) => r.ok) ? EXIT.OK : EXIT.FAILURE;
   } finally {

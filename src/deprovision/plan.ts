@@ -8,7 +8,7 @@
 // users are really skipped; sudoers lines are removed by their first field only.
 import { lstatSync, readFileSync } from 'node:fs';
 import type { Sysroot } from '../util/sysroot.ts';
-import { dirContents, matchFiles } from '../os/files.ts';
+import { dirContents, hostPathNoFollow, matchFiles } from '../os/files.ts';
 import { parseXml } from '../util/xml.ts';
 
 export interface DeprovisionConfig {
@@ -34,9 +34,9 @@ export interface DeprovisionOs {
 export interface Step {
   id: string;
   title: string;
-  /** Concrete paths (inner) or actions this step removes or changes. */
+  /** Everything this step does, one line each: `remove <inner path>` for removals, then its actions. */
   items: string[];
-  /** Paths to remove (a subset of items that are plain removals). */
+  /** Inner paths removed (files, links, whole subtrees). */
   remove: string[];
   /** Extra action run after the removals. */
   action?: () => Promise<void>;
@@ -57,7 +57,8 @@ export const RESET_HOSTNAME = 'localhost.localdomain';
 /** The admin user recorded by provisioning: the (password-redacted) ovf-env.xml copy in Lib.Dir. */
 export function provisionedUser(root: Sysroot, libDir: string): string | undefined {
   let text: string;
-  try { text = readFileSync(root.path(`${libDir}/ovf-env.xml`), 'utf8'); } catch { return undefined; }
+  // Resolved as inside the root: on a rescued disk an absolute link must not lead to the rescue VM's file.
+  try { text = readFileSync(root.resolve(`${libDir}/ovf-env.xml`), 'utf8'); } catch { return undefined; }
   try {
     const doc = parseXml(text, `${libDir}/ovf-env.xml`);
     const find = (el: typeof doc): string | undefined => {
@@ -70,18 +71,18 @@ export function provisionedUser(root: Sysroot, libDir: string): string | undefin
 }
 
 function isSymlink(root: Sysroot, p: string): boolean {
-  try { return lstatSync(root.path(p)).isSymbolicLink(); } catch { return false; }
+  try { return lstatSync(hostPathNoFollow(root, p)).isSymbolicLink(); } catch { return false; }
 }
 
 export function planDeprovision(root: Sysroot, conf: DeprovisionConfig, os: DeprovisionOs, opts: { deleteUser: boolean; flatcar: boolean; liveSystem: boolean }): Plan {
   const warnings: string[] = [];
   const steps: Step[] = [];
   const add = (id: string, title: string, remove: string[], action?: () => Promise<void>, extra: string[] = []) =>
-    steps.push({ id, title, items: [...remove, ...extra], remove, action });
+    steps.push({ id, title, items: [...remove.map((p) => `remove ${p}`), ...extra], remove, action });
 
   if (opts.liveSystem) {
     warnings.push('WARNING! The waagent service will be stopped.');
-    add('service', 'stop the agent service', [], () => os.stopService(), ['waagent.service']);
+    add('service', 'stop the agent service', [], () => os.stopService(), ['stop waagent.service']);
   }
 
   warnings.push('WARNING! All SSH host key pairs will be deleted.');
@@ -90,11 +91,12 @@ export function planDeprovision(root: Sysroot, conf: DeprovisionConfig, os: Depr
   warnings.push('WARNING! Cached DHCP leases will be deleted.');
   add('leases', 'cached DHCP leases', [...LEASE_DIRS.flatMap((d) => dirContents(root, d)), ...matchFiles(root, LEASE_GLOBS)]);
 
-  add('hostname', `hostname reset to ${RESET_HOSTNAME}`, [], () => os.resetHostname(RESET_HOSTNAME), ['/etc/hostname']);
+  add('hostname', `hostname reset to ${RESET_HOSTNAME}`, [], () => os.resetHostname(RESET_HOSTNAME),
+    [`write ${RESET_HOSTNAME} to /etc/hostname${opts.liveSystem ? ' and set the running hostname' : ''}`]);
 
   if (conf.deleteRootPassword) {
     warnings.push('WARNING! root password will be disabled. You will not be able to login as root.');
-    add('rootpw', 'root password locked', [], () => os.lockRootPassword(), ['root password']);
+    add('rootpw', 'root password locked', [], () => os.lockRootPassword(), ['lock the root password']);
   }
 
   // The user must be read before Lib.Dir (and with it ovf-env.xml) is emptied.
@@ -124,7 +126,7 @@ export function planDeprovision(root: Sysroot, conf: DeprovisionConfig, os: Depr
 
   if (user) {
     const name = user;
-    add('user', `user ${name}, its home directory and sudoers lines`, [], () => os.deleteUser(name), [`user ${name}`]);
+    add('user', `user ${name}, its home directory and sudoers lines`, [], () => os.deleteUser(name), [`delete user ${name} with its home directory and sudoers lines`]);
   }
 
   add('units', 'firewall unit and cgroup artefacts', matchFiles(root, UNIT_DIRS.flatMap((d) => [

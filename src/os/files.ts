@@ -1,6 +1,7 @@
 // File removal under a Sysroot for deprovisioning: list first (so -dry-run shows exactly what
 // would go), then remove. Symbolic links are removed as links, never followed.
 import { lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 import { expandGlob } from '../util/glob.ts';
 
@@ -18,20 +19,35 @@ export function matchFiles(root: Sysroot, patterns: string[]): string[] {
   return [...out].sort();
 }
 
-/** The entries directly inside a directory (inner paths); the directory itself stays. */
+/**
+ * Host path of an inner path whose parent directories are resolved as inside the root (chroot
+ * semantics) while the last component itself is not followed. On a rescued disk an absolute link
+ * such as var/log -> /data/log then points into that disk, never at the rescue VM's own files.
+ */
+export function hostPathNoFollow(root: Sysroot, p: string): string {
+  const dir = root.resolveInner(posix.dirname(p));
+  return root.path(posix.join(dir, posix.basename(p)));
+}
+
+/**
+ * The entries directly inside a directory (inner paths, the directory resolved as inside the root);
+ * the directory itself stays.
+ */
 export function dirContents(root: Sysroot, dir: string): string[] {
   let names: string[] = [];
+  let real: string;
   try {
-    if (!lstatSync(root.path(dir)).isDirectory()) return [];
-    names = readdirSync(root.path(dir));
+    real = root.resolveInner(dir);
+    if (!lstatSync(root.path(real)).isDirectory()) return [];
+    names = readdirSync(root.path(real));
   } catch { return []; }
-  return names.sort().map((n) => `${dir.replace(/\/$/, '')}/${n}`);
+  return names.sort().map((n) => posix.join(real, n));
 }
 
 /** Removes files, symlinks and whole subtrees (never following links). Missing paths are fine. */
 export function removePaths(root: Sysroot, paths: string[]): void {
   for (const p of paths) {
-    const host = root.path(p);
+    const host = hostPathNoFollow(root, p);
     let st;
     try { st = lstatSync(host); } catch { continue; }
     if (st.isDirectory()) rmSync(host, { recursive: true, force: true });

@@ -108,3 +108,24 @@ test('a failing step is reported and later steps still run', async (t) => {
   assert.match(h.error!, /hostname tool missing/);
   assert.equal(existsSync(join(d, 'var/lib/waagent/provisioned')), false);
 });
+
+test('rescue root: an absolute link on the rescued disk never leads the removal to the rescue VM\'s own files', async (t) => {
+  const d = makeRoot(t, false);
+  const root = new Sysroot(join(d));
+  // The "rescue VM" side: a directory outside the root, reachable on the host by its absolute path.
+  const outside = mkdtempSync(join(tmpdir(), 'deprov-outside-'));
+  t.after(() => rmSync(outside, { recursive: true, force: true }));
+  mkdirSync(join(outside, 'azure', 'Other.Ext'), { recursive: true });
+  writeFileSync(join(outside, 'azure', 'Other.Ext', 'handler.log'), 'rescue VM log');
+  // On the disk, /var/log is an absolute link: as inside that system it means <root><outside>.
+  rmSync(join(d, 'var/log'), { recursive: true, force: true });
+  symlinkSync(outside, join(d, 'var/log'));
+  mkdirSync(join(d, outside.slice(1), 'azure', 'Disk.Ext'), { recursive: true });
+  writeFileSync(join(d, outside.slice(1), 'azure', 'Disk.Ext', 'handler.log'), 'disk log');
+  const plan = planDeprovision(root, conf, fakeOs([]), { deleteUser: false, flatcar: false, liveSystem: false });
+  const reports = await runPlan(root, plan, () => {});
+  assert.ok(reports.every((r) => r.ok), JSON.stringify(reports));
+  assert.equal(existsSync(join(outside, 'azure', 'Other.Ext', 'handler.log')), true, 'the rescue VM keeps its files');
+  assert.deepEqual(readdirSync(join(d, outside.slice(1), 'azure')), [], 'the disk\'s own Extension.LogDir was emptied');
+  assert.ok(describePlan(plan).includes(`  remove ${outside}/azure/Disk.Ext`), describePlan(plan).join('\n'));
+});
