@@ -1,0 +1,109 @@
+// `dist/waagent -provision` in the VM-in-a-box against the fabric simulator (168.63.129.16 and
+// 169.254.169.254 exist only on the box's lo). The provisioning DVD is a loop device shown as
+// /dev/sr0; this kernel has neither udf nor iso9660, so `mount` fails and the agent reads the medium
+// in user space. Each test checks the resulting files, owners and modes, the password hash, and the
+// exact requests the fabric saw. Needs root.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { Box } from '../sandbox/box.ts';
+import { renderOvfEnv } from '../fabric/server.ts';
+import { SCENARIOS } from '../fabric/testing.ts';
+import { join } from 'node:path';
+import {
+  assertRequests, changedBesidesLog, conf, imageFiles, passwordMatches, provisionRun, requestsSince, sh, shadowHash, skip,
+} from './provision-helpers.ts';
+
+const scenario = (name: string) => join(SCENARIOS, `${name}.json`);
+const LIB = '/var/lib/waagent';
+
+function stat(box: Box, p: string): string {
+  const s = box.stat(p);
+  return `${(s.mode & 0o7777).toString(8)} ${s.uid}:${s.gid}`;
+}
+
+function uidOf(box: Box, user: string): string {
+  const f = box.readFile('/etc/passwd').split('\n').find((l) => l.startsWith(`${user}:`))!.split(':');
+  return `${f[2]}:${f[3]}`;
+}
+
+test('box (root): (a)+(d udf)+(f) password, inline key, hostname, CustomData saved; executed in a later run once only; second boot only reports Ready', { skip }, async () => {
+  const box = await Box.start({ scenario: scenario('provision-password'), media: { kind: 'udf' }, files: imageFiles(conf()) });
+  try {
+    const keys = await box.fabric!.sshKeys();
+    const inline = keys.find((k) => k.id === 'prov-inline')!.publicKey;
+    const password = 'Prov-e2e-Passw0rd!';
+
+    const r = await provisionRun(box);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const log = box.agentLog();
+    assert.match(log, /Read ovf-env\.xml from \/dev\/sr0 \(udf\)/, 'mount is impossible here: read in user space');
+    assert.ok(!log.includes(password), 'the password is in no log line');
+    assertRequests(requestsSince(box, 0), ['goalstate', 'health', 'health', 'health-json'], 1);
+    const health = await box.fabric!.health();
+    assert.deepEqual(health.map((h) => [h.channel, h.state, h.subStatus ?? '', h.description ?? '']), [
+      ['xml', 'NotReady', 'Provisioning', 'Starting'], ['xml', 'Ready', '', ''], ['json', 'Ready', '', ''],
+    ]);
+
+    assert.equal(box.readFile('/etc/hostname'), 'provvm-a\n');
+    assert.equal(await sh(box, 'hostname'), 'provvm-a');
+    const uid = uidOf(box, 'azureuser');
+    assert.notEqual(uid.split(':')[0], '0');
+    assert.equal(passwordMatches(shadowHash(box, 'azureuser'), password), true, 'the shadow hash is of the ovf password');
+    assert.match(shadowHash(box, 'azureuser'), /^\$6\$[A-Za-z0-9]{10}\$/);
+    assert.equal(box.readFile('/etc/sudoers.d/waagent'), 'azureuser ALL=(ALL) ALL\n');
+    assert.equal(stat(box, '/etc/sudoers.d/waagent'), '440 0:0');
+    assert.equal(box.readFile('/etc/ssh/sshd_config.d/10-waagent.conf'), 'PasswordAuthentication yes\nChallengeResponseAuthentication yes\nClientAliveInterval 180\n');
+    assert.equal(box.readFile('/home/azureuser/.ssh/authorized_keys'), inline + '\n');
+    assert.equal(stat(box, '/home/azureuser/.ssh/authorized_keys'), `600 ${uid}`);
+    assert.equal(stat(box, '/home/azureuser/.ssh'), `700 ${uid}`);
+    assert.equal(stat(box, `${LIB}/ovf-env.xml`), '400 0:0');
+    const copy = box.readFile(`${LIB}/ovf-env.xml`);
+    assert.match(copy, /<UserPassword>\*<\/UserPassword>/);
+    assert.ok(!copy.includes(password));
+    assert.equal(box.readFile(`${LIB}/provisioned`), 'd0df4c54-4ecb-4a4b-9954-5bdf3ed5c3b8', 'no DMI in the box: the vmId IMDS reports');
+    const customData = '#!/bin/sh\necho "custom data ran as $(id -u)" >> /var/log/customdata-runs\n';
+    assert.equal(box.readFile(`${LIB}/CustomData`), Buffer.from(customData).toString('base64'), 'saved as sent: DecodeCustomData=n');
+    assert.equal(stat(box, `${LIB}/CustomData`), '600 0:0');
+    assert.equal(box.exists('/var/log/customdata-runs'), false, 'ExecuteCustomData=n: not run');
+    assert.equal(box.exists('/mnt/cdrom/secure/ovf-env.xml'), false, 'nothing left mounted');
+    const firstFiles = changedBesidesLog(box);
+    for (const p of ['/etc/hostname', '/etc/passwd', '/etc/shadow', '/etc/sudoers.d/waagent', '/etc/ssh/sshd_config.d/10-waagent.conf',
+      '/home/azureuser/.ssh/authorized_keys', `${LIB}/provisioned`, `${LIB}/ovf-env.xml`, `${LIB}/CustomData`, `${LIB}/published_hostname`]) {
+      assert.ok(firstFiles.includes(p), `${p} in ${firstFiles.join(' ')}`);
+    }
+    assert.ok(!firstFiles.some((p) => p.startsWith('/etc/ssh/ssh_host_')), 'host keys kept (RegenerateSshHostKeyPair=n)');
+    assert.ok(!firstFiles.includes(`${LIB}/disable_agent`));
+
+    // (f) A second boot: the marker is there, the DVD is not read, nothing changes, Ready again.
+    const before = new Map(firstFiles.map((p) => [p, box.exists(p) && box.stat(p).isFile() ? createHash('sha256').update(box.readFile(p, null)).digest('hex') : 'dir']));
+    let n = box.requests().length;
+    const second = await provisionRun(box);
+    assert.equal(second.code, 0, second.stdout + second.stderr);
+    assertRequests(requestsSince(box, n), ['goalstate', 'health', 'health-json'], 0);
+    assert.match(second.stdout, /Provisioning already completed, skipping\./);
+    assert.doesNotMatch(second.stdout, /Read ovf-env\.xml/);
+    assert.deepEqual(changedBesidesLog(box), firstFiles);
+    for (const [p, h] of before) {
+      assert.equal(box.stat(p).isFile() ? createHash('sha256').update(box.readFile(p, null)).digest('hex') : 'dir', h, `${p} unchanged`);
+    }
+
+    // Provisioning again with ExecuteCustomData=y (marker removed, as after a re-deployment of this disk):
+    // the script runs, as root, once; a further run does not start it again.
+    for (let i = 0; i < 2; i++) {
+      box.writeFile('/etc/waagent.conf', conf('Provisioning.ExecuteCustomData=y'));
+      await sh(box, `rm ${LIB}/provisioned`);
+      n = box.requests().length;
+      const r2 = await provisionRun(box);
+      assert.equal(r2.code, 0, r2.stdout + r2.stderr);
+      assertRequests(requestsSince(box, n), ['goalstate', 'health', 'health', 'health-json'], 1);
+      assert.equal(box.readFile('/var/log/customdata-runs'), 'custom data ran as 0\n', `run ${i + 2}: executed exactly once in all`);
+      assert.match(r2.stdout, i === 0 ? /CustomData executed: exit 0/ : /CustomData not executed: already-executed/);
+      assert.equal(box.readFile(`${LIB}/CustomData`), customData, 'decoded to run it');
+      assert.equal(box.readFile('/home/azureuser/.ssh/authorized_keys'), inline + '\n', 'the key is not appended twice');
+      assert.equal(passwordMatches(shadowHash(box, 'azureuser'), password), true);
+    }
+  } finally {
+    await box.close();
+  }
+});
