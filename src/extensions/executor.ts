@@ -60,6 +60,11 @@ export interface ExecutorOptions {
   dependencyPollMs?: number;
   /** Overall budget for one package download across URIs (5 minutes). */
   downloadBudgetMs?: number;
+  /**
+   * Per-operation command timeouts in seconds (default §3.5: install/disable/update 900, enable/uninstall 300).
+   * Only tests shorten them; the Python agent has no setting for this either.
+   */
+  operationTimeoutsSec?: Partial<Record<Operation, number>>;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   /** URI order (default: shuffled, as the Python agent does). Tests pass the identity. */
@@ -422,6 +427,7 @@ export class ExtensionsExecutor {
     const opts: LaunchOptions = {
       layout, command: manifestCommand(manifest, op), operation: op, wireServer: this.o.wireServer,
       seqNo: settings ? settings.sequenceNumber : undefined, extensionName: ext, extraEnv,
+      timeoutSec: this.o.operationTimeoutsSec?.[op],
       proxy: this.o.proxy, baseEnv: this.o.baseEnv, etp: this.o.etp,
       limits: this.o.limits ? {
         enforce: this.o.limits.enforce && !(this.o.limits.excluded ?? []).some((n) => n.toLowerCase() === item.handler.name.toLowerCase()),

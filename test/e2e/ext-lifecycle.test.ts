@@ -1,0 +1,148 @@
+// VM extensions end to end in the VM-in-a-box (root, namespaces): the goal-state loop against the fabric
+// simulator on 168.63.129.16 inside the box, probe extensions written in sh (test/fabric/extensions/
+// Waagent.Test.Probe/probe.sh) that log every command with the environment they got. One box walks a
+// handler's life in order: install+enable with public and protected settings, a settings change, an
+// upgrade 1.0.0 -> 1.1.0 (UpdateWithInstall and UpdateWithoutInstall side by side), disable, uninstall.
+// Each step checks the files on disk, the order of commands, and the status blob the simulator received.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExtBox, LIB, ops, sha256, skip, type ProbeCommand } from './ext-helpers.ts';
+
+const P = 'Waagent.Test.Probe';
+const N = 'Waagent.Test.NoInstall';
+const probe = (over: Record<string, unknown> = {}) => ({
+  name: P, version: '1.0.0', versions: ['1.0.0', '1.1.0'], package: P, seqNo: 0,
+  publicSettings: { message: 'first' }, protectedSettings: { secret: 'lifecycle-secret-1' }, ...over,
+});
+const noInstall = (over: Record<string, unknown> = {}) => ({
+  name: N, version: '1.0.0', versions: ['1.0.0', '1.1.0'], package: 'Waagent.Test.ProbeNoInstall', seqNo: 0,
+  publicSettings: { message: 'no-install' }, ...over,
+});
+
+function of(cmds: ProbeCommand[], handler: string): ProbeCommand[] {
+  return cmds.filter((c) => c.handler === handler);
+}
+
+test('extensions in the box (root, namespaces): install+enable, settings change, upgrade both update modes, disable, uninstall', { skip, timeout: 300_000 }, async (t) => {
+  const x = await ExtBox.start('ext-lifecycle.json');
+  try {
+    // ---- 1. install + enable, public and protected settings ----------------------------------------
+    await x.reported('incarnation_1');
+    let cmds = x.newCommands();
+    assert.deepEqual(ops(cmds), [`${P} 1.0.0 install`, `${P} 1.0.0 enable`, `${N} 1.0.0 install`, `${N} 1.0.0 enable`]);
+    for (const c of cmds) {
+      assert.equal(c.env['seq'], '0');
+      assert.equal(c.env['uninstallExit'], 'NOT_RUN', 'install/enable of a fresh install get NOT_RUN');
+      assert.equal(c.env['wire'], '168.63.129.16');
+      assert.equal(c.env['path'], `${LIB}/${c.handler}-1.0.0`);
+      assert.equal(c.env['cwdok'], 'yes', 'commands run in the handler dir');
+      assert.equal(c.env['VERSION'], '<unset>');
+    }
+    const dir = `${LIB}/${P}-1.0.0`;
+    const settings = JSON.parse(x.box.readFile(`${dir}/config/0.settings`)) as { runtimeSettings: Array<{ handlerSettings: Record<string, unknown> }> };
+    const hs = settings.runtimeSettings[0]!.handlerSettings;
+    assert.deepEqual(Object.keys(hs), ['publicSettings', 'protectedSettings', 'protectedSettingsCertThumbprint']);
+    assert.deepEqual(hs['publicSettings'], { message: 'first' });
+    assert.match(String(hs['protectedSettings']), /^[A-Za-z0-9+/=]+$/, 'protected settings stay encrypted on disk');
+    assert.ok(!x.box.readFile(`${dir}/config/0.settings`).includes('lifecycle-secret-1'));
+    const thumb = String(hs['protectedSettingsCertThumbprint']);
+    assert.match(thumb, /^[0-9A-F]{40}$/);
+    assert.ok(x.box.exists(`${LIB}/${thumb}.crt`) && x.box.exists(`${LIB}/${thumb}.prv`), 'tenant certificate in Lib.Dir');
+    assert.equal(x.box.readFile(`${dir}/config/HandlerState`), 'Enabled');
+    assert.equal((x.box.stat(`${dir}/config`).mode & 0o777).toString(8), '700');
+    assert.equal((x.box.stat(`${dir}/status`).mode & 0o777).toString(8), '700');
+    const henv = JSON.parse(x.box.readFile(`${dir}/HandlerEnvironment.json`)) as Array<{ name: string; handlerEnvironment: Record<string, string> }>;
+    assert.equal(henv[0]!.name, P);
+    assert.equal(henv[0]!.handlerEnvironment['configFolder'], `${dir}/config`);
+    assert.equal(henv[0]!.handlerEnvironment['logFolder'], `/var/log/azure/${P}`);
+    assert.deepEqual((await x.libEntries()).filter((n) => n.endsWith('.zip')), [], 'packages deleted after extraction');
+
+    let blob = await x.lastStatus();
+    let h = x.handler(blob, P)!;
+    assert.equal(h.status, 'Ready', JSON.stringify(h));
+    assert.equal(h.handlerVersion, '1.0.0');
+    assert.equal(h.formattedMessage?.message, 'Plugin enabled');
+    assert.equal(h.runtimeSettingsStatus!.sequenceNumber, 0);
+    assert.equal(h.runtimeSettingsStatus!.settingsStatus.status.status, 'success');
+    // The extension decrypted its protected settings with Lib.Dir/<thumb>.prv and proves it with a hash.
+    const proof = `protectedSha256=${sha256(JSON.stringify({ secret: 'lifecycle-secret-1' }))}`;
+    assert.equal(h.runtimeSettingsStatus!.settingsStatus.status.formattedMessage?.message, `seq=0 ${proof} message=first`);
+    assert.equal(x.handler(blob, N)!.runtimeSettingsStatus!.settingsStatus.status.formattedMessage?.message, 'seq=0 protected=none message=no-install');
+    assert.equal(blob.aggregateStatus.vmArtifactsAggregateStatus?.goalStateAggregateStatus.inSvdSeqNo, '1');
+    assert.equal(blob.aggregateStatus.vmArtifactsAggregateStatus?.goalStateAggregateStatus.status, 'Success');
+    assert.ok(!JSON.stringify(blob).includes('lifecycle-secret-1'));
+
+    // An unchanged goal state runs nothing, but status keeps being reported.
+    await x.reported('incarnation_1', 30_000, 4);
+    assert.deepEqual(x.newCommands(), [], 'no command runs without a new goal state');
+
+    // ---- 2. settings change: new sequence number -> enable again --------------------------------------
+    let id = await x.update({ extensions: [probe({ seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall()] });
+    await x.reported(id);
+    cmds = x.newCommands();
+    assert.deepEqual(ops(cmds), [`${P} 1.0.0 enable`, `${N} 1.0.0 enable`], 'enable again; every enabled extension re-runs enable on a new goal state');
+    assert.equal(of(cmds, P)[0]!.env['seq'], '1');
+    assert.equal(of(cmds, N)[0]!.env['seq'], '0');
+    assert.ok(x.box.exists(`${dir}/config/1.settings`) && x.box.exists(`${dir}/config/0.settings`), 'old settings files are left to the extension');
+    assert.equal(x.box.readFile(`${dir}/mrseq`).trim(), '1');
+    blob = await x.lastStatus();
+    h = x.handler(blob, P)!;
+    assert.equal(h.runtimeSettingsStatus!.sequenceNumber, 1);
+    assert.equal(h.runtimeSettingsStatus!.settingsStatus.status.formattedMessage?.message,
+      `seq=1 protectedSha256=${sha256(JSON.stringify({ secret: 'lifecycle-secret-2' }))} message=second`);
+
+    // ---- 3. upgrade 1.0.0 -> 1.1.0: UpdateWithInstall (Probe) and UpdateWithoutInstall (NoInstall) ----
+    id = await x.update({ extensions: [probe({ version: '1.1.0', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0' })] });
+    await x.reported(id);
+    cmds = x.newCommands();
+    t.diagnostic(ops(cmds).join('\n'));
+    assert.deepEqual(ops(of(cmds, P)), [`${P} 1.0.0 disable`, `${P} 1.1.0 update`, `${P} 1.0.0 uninstall`, `${P} 1.1.0 install`, `${P} 1.1.0 enable`]);
+    assert.deepEqual(ops(of(cmds, N)), [`${N} 1.0.0 disable`, `${N} 1.1.0 update`, `${N} 1.0.0 uninstall`, `${N} 1.1.0 enable`], 'UpdateWithoutInstall: no install');
+    for (const name of [P, N]) {
+      const [disable, update, uninstall, ...rest] = of(cmds, name);
+      assert.equal(disable!.env['path'], `${LIB}/${name}-1.0.0`, 'old disable runs in the old dir');
+      assert.equal(update!.env['path'], `${LIB}/${name}-1.1.0`);
+      assert.equal(update!.env['VERSION'], '1.1.0');
+      assert.equal(update!.env['fromVersion'], '1.0.0');
+      assert.equal(update!.env['disableExit'], '0', 'the old disable exit code goes to update');
+      assert.equal(uninstall!.env['path'], `${LIB}/${name}-1.0.0`);
+      for (const c of rest) assert.equal(c.env['uninstallExit'], '0', `${c.op} gets the old uninstall exit code`);
+      assert.equal(x.box.exists(`${LIB}/${name}-1.0.0`), false, 'old version removed');
+      assert.equal(x.box.readFile(`${LIB}/${name}-1.1.0/config/HandlerState`), 'Enabled');
+    }
+    // mrseq and status files were copied to the new version before update ran.
+    assert.equal(x.box.exists(`${LIB}/${P}-1.1.0/status/0.status`), true, 'status/* copied from the old version');
+    assert.equal(x.box.readFile(`${LIB}/${P}-1.1.0/mrseq`).trim(), '1');
+    assert.deepEqual((await x.libEntries()).filter((n) => n.endsWith('.zip') || n.includes('-1.0.0')), [], 'no zip and no old handler dir left');
+    blob = await x.lastStatus();
+    for (const name of [P, N]) {
+      h = x.handler(blob, name)!;
+      assert.equal(h.handlerVersion, '1.1.0');
+      assert.equal(h.status, 'Ready', JSON.stringify(h));
+    }
+
+    // ---- 4. disable ------------------------------------------------------------------------------------
+    id = await x.update({ extensions: [probe({ version: '1.1.0', state: 'disabled', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0' })] });
+    await x.reported(id);
+    cmds = x.newCommands();
+    assert.deepEqual(ops(cmds), [`${P} 1.1.0 disable`, `${N} 1.1.0 enable`], 'disable work comes first (level -1), then enables');
+    assert.equal(x.box.readFile(`${LIB}/${P}-1.1.0/config/HandlerState`), 'Installed');
+    blob = await x.lastStatus();
+    h = x.handler(blob, P)!;
+    assert.equal(h.status, 'NotReady');
+    assert.equal(h.formattedMessage?.message, 'Plugin disabled');
+
+    // ---- 5. uninstall ----------------------------------------------------------------------------------
+    id = await x.update({ extensions: [probe({ version: '1.1.0', state: 'uninstall', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0' })] });
+    await x.reported(id);
+    cmds = x.newCommands();
+    assert.deepEqual(ops(cmds), [`${P} 1.1.0 uninstall`, `${N} 1.1.0 enable`], 'already disabled: uninstall only');
+    assert.equal(x.box.exists(`${LIB}/${P}-1.1.0`), false, 'handler dir removed');
+    assert.equal(x.box.exists(`/var/log/azure/${P}`), true, 'the log folder stays');
+    blob = await x.lastStatus();
+    assert.equal(x.handler(blob, P), undefined, 'an uninstalled handler is no longer reported');
+    assert.equal(x.handler(blob, N)?.status, 'Ready');
+  } finally {
+    await x.close();
+  }
+});
