@@ -38,13 +38,20 @@ export function editDefaultGrub(text: string): { text: string; changed: boolean 
   return { text: lines.join('\n'), changed: true };
 }
 
-/** Flatcar's OEM grub.cfg: `set linux_console="..."`. Pure. */
+/**
+ * Flatcar's OEM grub.cfg: `set linux_console="..."`. Consoles already named (e.g. console=tty0) are
+ * kept and ttyS0 is added LAST: the kernel's last console= becomes /dev/console, so boot messages
+ * reach the serial console while the VGA console keeps working. Pure.
+ */
 export function editFlatcarGrub(text: string): { text: string; changed: boolean } {
   const lines = text.split('\n');
   const idx = lines.findIndex((l) => /^\s*set\s+linux_console=/.test(l));
   if (idx >= 0) {
     if (HAS_TTYS0.test(lines[idx]!)) return { text, changed: false };
-    lines[idx] = `set linux_console="${SERIAL_ARGS}"`;
+    const m = /^(\s*set\s+linux_console=)(?:(["'])([^"']*)\2|([^\s"']*))\s*$/.exec(lines[idx]!);
+    if (!m) throw new Error(`cannot parse the linux_console line: ${lines[idx]!.slice(0, 120)}`);
+    const current = (m[3] ?? m[4] ?? '').trim();
+    lines[idx] = `${m[1]}"${current ? current + ' ' : ''}${SERIAL_ARGS}"`;
     return { text: lines.join('\n'), changed: true };
   }
   const sep = text === '' || text.endsWith('\n') ? '' : '\n';
@@ -67,16 +74,18 @@ function backupAndWrite(file: string, text: string): string {
 
 export async function configureSerialConsole(root: Sysroot, runner: Runner, flatcar: boolean): Promise<GrubEdit> {
   if (flatcar) {
-    const inner = FLATCAR_OEM_GRUB.find((p) => existsSync(root.path(p)));
+    // Paths resolved as inside the root: /oem/grub.cfg may be a link, and the file it names is the
+    // one to edit (an atomic rename over the link would replace it by a copy).
+    const inner = FLATCAR_OEM_GRUB.find((p) => existsSync(root.resolve(p)));
     if (!inner) {
       return { file: root.path(FLATCAR_OEM_GRUB[0]!), changed: false, note: 'no OEM grub.cfg found; Flatcar images for Azure already use ttyS0' };
     }
-    const file = root.path(inner);
+    const file = root.resolve(inner);
     const r = editFlatcarGrub(readFileSync(file, 'utf8'));
     if (!r.changed) return { file, changed: false, note: 'serial console already configured' };
     return { file, changed: true, backup: backupAndWrite(file, r.text), note: 'linux_console set; takes effect at next boot' };
   }
-  const file = root.path('/etc/default/grub');
+  const file = root.resolve('/etc/default/grub');
   if (!existsSync(file)) throw new Error(`${file} does not exist: cannot configure the serial console`);
   const r = editDefaultGrub(readFileSync(file, 'utf8'));
   if (!r.changed) return { file, changed: false, note: 'serial console already configured' };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, existsSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configureSerialConsole, editDefaultGrub, editFlatcarGrub, SERIAL_ARGS } from '../../src/os/grub.ts';
@@ -38,8 +38,9 @@ test('Flatcar linux_console is replaced once', () => {
   const src = readFileSync(join(fixtures, 'flatcar-oem-grub.cfg'), 'utf8');
   const a = editFlatcarGrub(src);
   assert.equal(a.changed, true);
-  assert.match(a.text, new RegExp(`^set linux_console="${SERIAL_ARGS}"$`, 'm'));
+  assert.match(a.text, new RegExp(`^set linux_console="console=tty0 ${SERIAL_ARGS}"$`, 'm'), 'tty0 kept, ttyS0 last');
   assert.match(a.text, /^set linux_append="flatcar.autologin"$/m);
+  assert.equal(editFlatcarGrub('set linux_console=\n').text, `set linux_console="${SERIAL_ARGS}"\n`);
   assert.equal(editFlatcarGrub(a.text).changed, false);
 });
 
@@ -65,11 +66,23 @@ test('configureSerialConsole on a Flatcar root edits the OEM grub.cfg', async (t
   copyFileSync(join(fixtures, 'flatcar-oem-grub.cfg'), join(root, 'oem/grub.cfg'));
   const r = await configureSerialConsole(new Sysroot(root), new RecordingRunner(), true);
   assert.equal(r.changed, true);
-  assert.match(readFileSync(join(root, 'oem/grub.cfg'), 'utf8'), /set linux_console="console=ttyS0/);
+  assert.match(readFileSync(join(root, 'oem/grub.cfg'), 'utf8'), /set linux_console="console=tty0 console=ttyS0/);
   assert.ok(existsSync(join(root, 'oem/grub.cfg.waagent.bak')));
 });
 
 test('a Debian root without /etc/default/grub is a clear error', async (t) => {
   const root = tempRoot(t);
   await assert.rejects(configureSerialConsole(new Sysroot(root), new RecordingRunner(), false), /etc\/default\/grub does not exist/);
+});
+
+test('a linked /oem/grub.cfg: the file it names is edited, the link stays', async (t) => {
+  const root = tempRoot(t);
+  mkdirSync(join(root, 'usr/share/oem'), { recursive: true });
+  copyFileSync(join(fixtures, 'flatcar-oem-grub.cfg'), join(root, 'usr/share/oem/grub.cfg'));
+  symlinkSync('/usr/share/oem', join(root, 'oem'));
+  const r = await configureSerialConsole(new Sysroot(root), new RecordingRunner(), true);
+  assert.equal(r.changed, true);
+  assert.ok(lstatSync(join(root, 'oem')).isSymbolicLink());
+  assert.match(readFileSync(join(root, 'usr/share/oem/grub.cfg'), 'utf8'), /console=ttyS0/);
+  assert.equal(r.file, join(root, 'usr/share/oem/grub.cfg'));
 });
