@@ -107,3 +107,105 @@ test('box (root): (a)+(d udf)+(f) password, inline key, hostname, CustomData sav
     await box.close();
   }
 });
+
+test('box (root): (b)+(d iso9660) key by certificate thumbprint, password login disabled, host keys regenerated and reported, guest agent disabled', { skip }, async () => {
+  const box = await Box.start({
+    scenario: scenario('provision-thumbprint'), media: { kind: 'iso9660' },
+    files: imageFiles(conf('Provisioning.RegenerateSshHostKeyPair=y')),
+  });
+  try {
+    const key = (await box.fabric!.sshKeys()).find((k) => k.id === 'prov-thumbprint')!;
+    const oldHostKey = box.readFile('/etc/ssh/ssh_host_ed25519_key.pub');
+    const r = await provisionRun(box);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(box.agentLog(), /Read ovf-env\.xml from \/dev\/sr0 \(iso9660\)/);
+    // The JSON endpoint answers 404 here: tried once, the XML report is what counts.
+    assertRequests(requestsSince(box, 0), ['goalstate', 'health', 'certificates', 'health', 'health-json', 'roleProperties'], 1);
+    const certReq = box.requests().find((q) => q.url.includes('comp=certificates'))!;
+    assert.equal(certReq.status, 200);
+    assert.ok(certReq.headers['x-ms-guest-agent-public-x509-cert'], 'the transport certificate was sent');
+    assert.equal(stat(box, `${LIB}/TransportPrivate.pem`), '600 0:0');
+    assert.equal(box.readFile(`${LIB}/${key.thumbprint}.crt`).trim(), key.certPem.trim());
+
+    const uid = uidOf(box, 'ops');
+    assert.equal(box.readFile('/home/ops/.ssh/authorized_keys').trim(), key.publicKey.split(' ').slice(0, 2).join(' '), 'the certificate\'s public key in OpenSSH form');
+    assert.equal(stat(box, '/home/ops/.ssh/authorized_keys'), `600 ${uid}`);
+    assert.match(shadowHash(box, 'ops'), /^[!*]/, 'no usable password');
+    assert.equal(box.readFile('/etc/sudoers.d/waagent'), 'ops ALL=(ALL) NOPASSWD: ALL\n');
+    assert.match(box.readFile('/etc/ssh/sshd_config.d/10-waagent.conf'), /^PasswordAuthentication no\nChallengeResponseAuthentication no\n/);
+
+    const newHostKey = box.readFile('/etc/ssh/ssh_host_ed25519_key.pub');
+    assert.notEqual(newHostKey, oldHostKey, 'regenerated');
+    assert.equal(stat(box, '/etc/ssh/ssh_host_ed25519_key'), '600 0:0');
+    const fp = (await sh(box, 'ssh-keygen -l -f /etc/ssh/ssh_host_ed25519_key.pub')).split(/\s+/)[1]!.replace(/:/g, '');
+    const rp = box.requests().find((q) => q.url.includes('comp=roleProperties'))!;
+    assert.equal(rp.status, 202);
+    assert.match(rp.body, new RegExp(`<Property name="CertificateThumbprint" value="${fp.replace(/[+/]/g, (c) => `\\${c}`)}" />`));
+    assert.equal(box.readFile(`${LIB}/disable_agent`), '', 'ProvisionGuestAgent=false');
+    assert.equal(box.readFile(`${LIB}/provisioned`), '0b9d8c7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e');
+    const health = await box.fabric!.health();
+    assert.deepEqual(health.filter((h) => h.channel === 'xml').map((h) => h.state), ['NotReady', 'Ready']);
+  } finally {
+    await box.close();
+  }
+});
+
+test('box (root): (e) Provisioning.Agent=disabled reports Ready without touching the DVD; then (c) keys only in IMDS', { skip }, async () => {
+  const box = await Box.start({ scenario: scenario('provision-imds'), media: { kind: 'udf' }, files: imageFiles(conf().replace('Provisioning.Agent=waagent', 'Provisioning.Agent=disabled')) });
+  try {
+    const d = await provisionRun(box);
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    assert.match(d.stdout, /Provisioning is disabled, skipping\./);
+    assertRequests(requestsSince(box, 0), ['goalstate', 'health', 'health-json'], 0);
+    assert.deepEqual(changedBesidesLog(box), [LIB, `${LIB}/provisioned`], 'only the marker: no user, no DVD mount point');
+    assert.equal(box.readFile(`${LIB}/provisioned`), '', 'no DMI in the box and IMDS is not asked when disabled');
+    const again = await provisionRun(box);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /Provisioning is disabled, skipping\./, 'on every start, marker or not');
+
+    // Same box, provisioned by the agent this time (marker removed): the keys come from IMDS only.
+    box.writeFile('/etc/waagent.conf', conf());
+    await sh(box, `rm ${LIB}/provisioned`);
+    const n = box.requests().length;
+    const r = await provisionRun(box);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assertRequests(requestsSince(box, n), ['goalstate', 'health', 'health', 'health-json'], 1);
+    const keys = (await box.fabric!.sshKeys()).filter((k) => k.id.startsWith('prov-imds-')).map((k) => k.publicKey);
+    assert.equal(keys.length, 2);
+    assert.equal(box.readFile('/home/clouduser/.ssh/authorized_keys'), keys.map((k) => k + '\n').join(''));
+    assert.equal(stat(box, '/home/clouduser/.ssh/authorized_keys'), `600 ${uidOf(box, 'clouduser')}`);
+    assert.equal(box.readFile(`${LIB}/provisioned`), '3f2a1c9e-8b7d-4e6f-a5c4-1d2e3f405162');
+    assert.equal(box.exists(`${LIB}/disable_agent`), false);
+  } finally {
+    await box.close();
+  }
+});
+
+const BAD_OVF: [string, (ovf: string) => string, RegExp][] = [
+  ['missing user', (o) => o.replace(/<UserName>[^<]*<\/UserName>/, ''), /UserName not found/],
+  ['"../" in a key path', (o) => o.replace(/<Path>[^<]*<\/Path>/, '<Path>$HOME/azureuser/../../../etc/cron.d/evil</Path>'), /key path .*"\.\." component/],
+  ['hostname with ";"', (o) => o.replace(/<HostName>[^<]*<\/HostName>/, '<HostName>provvm;reboot</HostName>'), /hostname "provvm;reboot"/],
+];
+
+test('box (root): (g) bad ovf-env.xml (missing user, "../" in a key path, hostname with ";") -> ProvisioningFailed, non-zero exit, nothing changed', { skip }, async () => {
+  const good = await renderOvfEnv(scenario('provision-password'));
+  for (const [what, mutate, why] of BAD_OVF) {
+    const ovf = mutate(good);
+    assert.notEqual(ovf, good, what);
+    const box = await Box.start({ scenario: scenario('provision-password'), media: { kind: 'udf', ovfEnv: ovf }, files: imageFiles(conf()) });
+    try {
+      const r = await provisionRun(box);
+      assert.equal(r.code, 1, `${what}: ${r.stdout}`);
+      assertRequests(requestsSince(box, 0), ['goalstate', 'health', 'health', 'health-json'], 1);
+      const h = await box.fabric!.health();
+      assert.deepEqual(h.map((x) => [x.channel, x.state, x.subStatus]), [['xml', 'NotReady', 'Provisioning'], ['xml', 'NotReady', 'ProvisioningFailed'], ['json', 'NotReady', 'ProvisioningFailed']], what);
+      assert.match(h[1]!.description ?? '', why, what);
+      assert.ok(!JSON.stringify(h).includes('Prov-e2e-Passw0rd!'), 'the password is never reported');
+      // The mount point the (failed) mount attempt needed is the only trace; no user, no marker, no copy.
+      assert.deepEqual(changedBesidesLog(box), ['/mnt/cdrom', '/mnt/cdrom/secure'], what);
+      assert.doesNotMatch(box.readFile('/etc/passwd'), /^azureuser:/m);
+    } finally {
+      await box.close();
+    }
+  }
+});
