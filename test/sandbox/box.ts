@@ -545,6 +545,8 @@ export class Box {
   }
 
   private async teardown(): Promise<void> {
+    let t = Date.now();
+    const mark = (name: string) => { this.timings[`close:${name}`] = Date.now() - t; t = Date.now(); };
     await this.mirror?.stop().catch(() => undefined);
     if (this.fabricProc && this.fabricProc.exitCode === null && this.fabricProc.signalCode === null) {
       // SIGTERM lets the simulator print its summary; SIGKILL if it does not stop.
@@ -552,16 +554,21 @@ export class Box {
       await within(this.fabricExit, 5000);
       try { process.kill(-this.fabricProc.pid!, 'SIGKILL'); } catch { /* gone */ }
       await within(this.fabricExit, 2000);
+      mark('fabric');
     }
     if (this.initPid) {
       // Killing PID 1 makes the kernel kill every process of the box and, with them, its mounts.
       try { process.kill(this.initPid, 'SIGKILL'); } catch { /* gone */ }
     }
     if (this.unshare) {
+      // unshare reaps PID 1 and exits. Killing unshare first would orphan a zombie PID 1 onto
+      // the host's init, which may reap it only seconds later.
+      await within(this.unshareExit, 5_000);
       if (this.unshare.exitCode === null && this.unshare.signalCode === null) {
         try { process.kill(-this.unshare.pid!, 'SIGKILL'); } catch { /* gone */ }
+        await within(this.unshareExit, 5_000);
       }
-      await within(this.unshareExit, 10_000);
+      mark('init');
     }
     // nsenter processes wait for their command (now killed with the box) and exit; make sure.
     for (const [p, closed] of this.procs) {
@@ -569,6 +576,7 @@ export class Box {
       await within(closed, 5000);
     }
     for (let i = 0; i < 250 && this.initPid && existsSync(`/proc/${this.initPid}`); i++) await delay(20);
+    mark('procs');
     // The loop devices go when their last user closes them; make sure, bounded.
     for (const l of this.loops) {
       for (let i = 0; i < 100; i++) {
@@ -579,7 +587,9 @@ export class Box {
         await delay(20);
       }
     }
+    mark('loops');
     if (this.stateDir) rmSync(this.stateDir, { recursive: true, force: true });
+    mark('rm');
   }
 }
 
