@@ -1,13 +1,16 @@
 // -collect-logs: gather the manifest's files (must-collect ones first) within the size budget,
 // redact secrets from every text file, and write <Lib.Dir>/logcollector/logs.zip atomically.
 // Memory stays bounded: one file (at most 30 MiB) is held at a time and entries stream to disk.
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { OpenSsl } from '../crypto/openssl.ts';
 import { expandGlob } from '../util/glob.ts';
-import { redact } from '../util/logger.ts';
+import { errorText, redact } from '../util/logger.ts';
 import type { Runner } from '../util/exec.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { openZipFile, type ZipFileSink } from '../util/zip.ts';
+import { createZip, openZip, openZipFile, type ZipFileSink } from '../util/zip.ts';
 import { manifest, mustCollect, type ManifestVars } from './manifest.ts';
+import { registerProtectedSettings } from './secrets.ts';
 
 export const TOTAL_BUDGET = 150 * 1024 * 1024;
 export const FILE_BUDGET = 30 * 1024 * 1024;
@@ -23,6 +26,8 @@ export interface CollectOptions {
   totalBudget?: number;
   fileBudget?: number;
   now?: () => Date;
+  /** When given, handlers' protected settings are decrypted and their plaintext redacted everywhere. */
+  openssl?: OpenSsl;
 }
 
 export interface CollectResult {
@@ -33,6 +38,36 @@ export interface CollectResult {
 }
 
 function stamp(d: Date): string { return d.toISOString().replace(/\.\d{3}Z$/, 'Z'); }
+
+/** Redacts text without corrupting bytes: UTF-8 when the data is valid UTF-8, else byte-for-byte latin1. */
+function redactBytes(data: Buffer): Buffer {
+  const s = data.toString('utf8');
+  if (Buffer.from(s, 'utf8').equals(data)) return Buffer.from(redact(s), 'utf8');
+  return Buffer.from(redact(data.toString('latin1')), 'latin1');
+}
+
+/**
+ * Compressed files are opened and redacted too (a goal-state history zip holds the status blob's SAS
+ * URL; a rotated .gz log may come from an agent that did not redact): .zip members and .gz content,
+ * bounded by `limit` bytes inflated. Returns null when the file cannot be read safely: it is then
+ * left out rather than copied unredacted. Other compressed formats (.xz, .bz2, .zst) hold rotated
+ * system logs and are copied as they are (no decompressor in Node; UNCONFIRMED whether any agent
+ * file is ever stored that way — ours never are).
+ */
+function redactCompressed(path: string, data: Buffer, limit: number): Buffer | null {
+  try {
+    if (/\.zip$/i.test(path)) {
+      const z = openZip(data, { maxEntries: 2000, maxEntryBytes: limit, maxTotalBytes: limit });
+      return createZip(z.entries.map((e) => e.isDir
+        ? { name: `${e.path}/` }
+        : { name: e.path, data: redactBytes(z.read(e)), mode: e.mode }));
+    }
+    if (/\.gz$/i.test(path)) return gzipSync(redactBytes(gunzipSync(data, { maxOutputLength: limit })));
+    return data;
+  } catch {
+    return null;
+  }
+}
 
 /** Reads at most `max` bytes from the END of a file (the most recent log lines matter most). */
 function readTail(path: string, max: number): { data: Buffer; truncated: boolean } {
@@ -51,6 +86,11 @@ function readTail(path: string, max: number): { data: Buffer; truncated: boolean
   } finally { closeSync(fd); }
 }
 
+function inside(p: string, dir: string): boolean {
+  const d = dir.replace(/\/+$/, '');
+  return d !== '' && p.startsWith(d + '/');
+}
+
 export async function collectLogs(opts: CollectOptions): Promise<CollectResult> {
   const now = opts.now ?? (() => new Date());
   const total = opts.totalBudget ?? TOTAL_BUDGET;
@@ -61,6 +101,11 @@ export async function collectLogs(opts: CollectOptions): Promise<CollectResult> 
   const lines: string[] = [];
   const note = (level: string, msg: string) => lines.push(`${stamp(now())} ${level} ${redact(msg)}`);
   note('INFO', `Running log collector mode ${opts.full ? 'full' : 'normal'}`);
+  if (opts.openssl) {
+    try {
+      for (const n of await registerProtectedSettings(opts.vars.libDir, opts.openssl)) note('WARNING', n);
+    } catch (e) { note('WARNING', `protected settings not registered for redaction: ${errorText(e)}`); }
+  }
 
   const ops = manifest(opts.full, opts.vars, (l) => note('WARNING', `Malformed manifest line: ${l}`));
   const wanted: string[] = [];
@@ -90,16 +135,25 @@ export async function collectLogs(opts: CollectOptions): Promise<CollectResult> 
     for (const p of ordered) {
       if (p.startsWith(opts.outDir + '/')) continue;
       let st;
-      try { st = statSync(p); } catch { continue; }
+      try {
+        // Links inside the agent's and the extensions' own trees are not followed: a handler could
+        // otherwise point one of its log names at /etc/shadow. System files (/etc/os-release is a
+        // link on most distros) are followed.
+        if (inside(p, opts.vars.libDir) || inside(p, opts.vars.logDir)) {
+          if (lstatSync(p).isSymbolicLink()) { result.skipped.push({ path: p, reason: 'symbolic link in an agent or extension directory' }); continue; }
+        }
+        st = statSync(p);
+      } catch { continue; }
       if (!st.isFile()) continue;
       if (st.size > perFile && COMPRESSED.test(p)) { result.skipped.push({ path: p, reason: 'compressed file over the per-file limit' }); continue; }
       const size = Math.min(st.size, perFile);
       if (used + size > total) { result.skipped.push({ path: p, reason: 'total size budget reached' }); continue; }
       let file;
       try { file = readTail(p, perFile); } catch (e) { result.skipped.push({ path: p, reason: (e as Error).message }); continue; }
-      // Text is redacted (SAS signatures, PEM private keys, protected settings, registered secrets);
-      // compressed archives are kept as they are.
-      const data = COMPRESSED.test(p) ? file.data : Buffer.from(redact(file.data.toString('utf8')), 'utf8');
+      // Text is redacted (SAS signatures, PEM private keys, protected settings, registered secrets),
+      // compressed files inside (see redactCompressed).
+      const data = COMPRESSED.test(p) ? redactCompressed(p, file.data, perFile) : redactBytes(file.data);
+      if (data === null) { result.skipped.push({ path: p, reason: 'compressed file not readable: left out rather than copied unredacted' }); continue; }
       const name = file.truncated ? `truncated_${p.replaceAll('/', '_')}` : p.slice(1);
       zip.add(name, data);
       used += size;

@@ -1,6 +1,7 @@
 // -collect-logs [-full]: collect into <Lib.Dir>/logcollector/logs.zip; exit 0 ok, 1 failed.
 import type { CommandContext } from '../cli/commands.ts';
 import { EXIT } from '../cli/exit.ts';
+import { OpenSsl } from '../crypto/openssl.ts';
 import { errorText, log } from '../util/logger.ts';
 import { collectLogs } from './collect.ts';
 
@@ -13,6 +14,7 @@ export async function runCollectLogs(ctx: CommandContext): Promise<number> {
       vars: { libDir, logDir: ctx.config.str('Extension.LogDir') },
       runner: ctx.runner,
       outDir,
+      openssl: new OpenSsl(ctx.config.str('OS.OpensslPath') || 'openssl', ctx.runner),
     });
     log.info(`Log collection successfully completed. Archive can be found at ${r.archive} and detailed log output can be found at ${r.results}`);
     return EXIT.OK;

@@ -58,3 +58,77 @@ test('collect-logs: the total budget stops collection', async (t) => {
   assert.equal(ours.length, 2);
   assert.ok(r.skipped.some((s) => s.reason === 'total size budget reached'));
 });
+
+test('collect-logs: history zips and rotated .gz logs are redacted inside; an unreadable zip is left out; links in agent dirs are not followed', async (t) => {
+  const { createZip } = await import('../../src/util/zip.ts');
+  const { gzipSync, gunzipSync } = await import('node:zlib');
+  const { symlinkSync } = await import('node:fs');
+  const d = mkdtempSync(join(tmpdir(), 'logc-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  const lib = join(d, 'lib');
+  const logs = join(d, 'log');
+  mkdirSync(join(lib, 'history'), { recursive: true });
+  mkdirSync(join(logs, 'Ext.B'), { recursive: true });
+  const sas = 'https://acct.blob.core.windows.net/vhds/status.status?sv=2020-08-04&sr=b&sig=HISTORYSIGNATURE123&se=2030-01-01';
+  writeFileSync(join(lib, 'history', '2026-11-23T10-00-00__1.zip'), createZip([
+    { name: 'ExtensionsConfig.xml', data: `<StatusUploadBlob statusBlobType="BlockBlob">${sas}</StatusUploadBlob>` },
+    { name: 'GoalState.xml', data: '<GoalState><Incarnation>1</Incarnation></GoalState>' },
+  ]));
+  writeFileSync(join(lib, 'history', 'broken.zip'), 'PK\x03\x04 not really a zip HISTORYSIGNATURE123');
+  writeFileSync(join(d, 'secret-outside'), 'SHADOWCONTENT');
+  symlinkSync(join(d, 'secret-outside'), join(logs, 'Ext.B', 'linked.log'));
+  writeFileSync(join(logs, 'Ext.B', 'handler.log'), 'plain line\n');
+  const r = await collectLogs({ full: false, vars: { libDir: lib, logDir: logs }, runner: realRunner, outDir: join(lib, 'logcollector') });
+  execFileSync('unzip', ['-tq', r.archive]);
+  const entries = new Map(readZip(r.archive).map((e) => [e.path, e.data]));
+  const hist = entries.get(`${lib.slice(1)}/history/2026-11-23T10-00-00__1.zip`);
+  assert.ok(hist, 'the history zip is collected');
+  const inner = new Map(readZip(hist).map((e) => [e.path, e.data.toString('utf8')]));
+  assert.match(inner.get('ExtensionsConfig.xml')!, /status\.status\?<redacted>/);
+  assert.ok(!inner.get('ExtensionsConfig.xml')!.includes('HISTORYSIGNATURE123'));
+  assert.equal(inner.get('GoalState.xml'), '<GoalState><Incarnation>1</Incarnation></GoalState>');
+  assert.ok(!entries.has(`${lib.slice(1)}/history/broken.zip`), 'an unreadable zip is left out');
+  assert.ok(r.skipped.some((s) => s.path.endsWith('broken.zip')));
+  assert.ok(!entries.has(`${logs.slice(1)}/Ext.B/linked.log`), 'a link in an extension dir is not followed');
+  assert.ok(entries.has(`${logs.slice(1)}/Ext.B/handler.log`));
+  assert.ok(![...entries.values()].some((b) => b.includes('SHADOWCONTENT')));
+
+  // .gz: the must-collect list takes waagent.log.* from /var/log, so exercise it through an extension log.
+  writeFileSync(join(logs, 'Ext.B', 'old.log.1.gz'), gzipSync(`GET ${sas}\n`));
+  const r2 = await collectLogs({ full: false, vars: { libDir: lib, logDir: logs }, runner: realRunner, outDir: join(lib, 'logcollector') });
+  const gz = new Map(readZip(r2.archive).map((e) => [e.path, e.data])).get(`${logs.slice(1)}/Ext.B/old.log.1.gz`);
+  assert.ok(gz);
+  const text = gunzipSync(gz).toString('utf8');
+  assert.match(text, /status\.status\?<redacted>/);
+  assert.ok(!text.includes('HISTORYSIGNATURE123'));
+});
+
+test('collect-logs: protected settings are decrypted with the tenant certificate and their plaintext redacted from extension logs', async (t) => {
+  const { OpenSsl } = await import('../../src/crypto/openssl.ts');
+  const { createHash } = await import('node:crypto');
+  const d = mkdtempSync(join(tmpdir(), 'logc-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  const lib = join(d, 'lib');
+  const logs = join(d, 'log');
+  mkdirSync(join(lib, 'Ext.C-1.0', 'config'), { recursive: true });
+  mkdirSync(join(logs, 'Ext.C'), { recursive: true });
+  const key = join(d, 'k.pem');
+  const crt = join(d, 'c.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=tenant'], { stdio: 'ignore' });
+  const der = execFileSync('openssl', ['x509', '-in', crt, '-outform', 'DER']);
+  const tp = createHash('sha1').update(der).digest('hex').toUpperCase();
+  writeFileSync(join(lib, `${tp}.crt`), readFileSync(crt));
+  writeFileSync(join(lib, `${tp}.prv`), readFileSync(key));
+  const plain = JSON.stringify({ storageAccountKey: 'StorageKey-ZXCVBNM-0987', commandToExecute: 'true' });
+  writeFileSync(join(d, 'plain.json'), plain);
+  const env = execFileSync('openssl', ['cms', '-encrypt', '-in', join(d, 'plain.json'), '-outform', 'DER', '-aes256', crt]);
+  writeFileSync(join(lib, 'Ext.C-1.0', 'config', '0.settings'), JSON.stringify({ runtimeSettings: [{ handlerSettings: {
+    publicSettings: {}, protectedSettings: env.toString('base64'), protectedSettingsCertThumbprint: tp } }] }));
+  writeFileSync(join(logs, 'Ext.C', 'extension.log'), 'using key StorageKey-ZXCVBNM-0987 now; ok=true\n');
+  const r = await collectLogs({ full: false, vars: { libDir: lib, logDir: logs }, runner: realRunner, outDir: join(lib, 'logcollector'), openssl: new OpenSsl('openssl') });
+  const entries = new Map(readZip(r.archive).map((e) => [e.path, e.data.toString('utf8')]));
+  const log = entries.get(`${logs.slice(1)}/Ext.C/extension.log`);
+  assert.equal(log, 'using key <redacted> now; ok=true\n', 'the secret leaf is redacted, a short common value is not');
+  assert.ok(![...entries.values()].some((v) => v.includes('StorageKey-ZXCVBNM-0987')));
+  assert.ok(![...entries.keys()].some((k) => k.endsWith('.prv')), 'private keys are not in the manifest');
+});
