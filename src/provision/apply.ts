@@ -4,7 +4,7 @@
 // Order: hostname, publish, user, password, sudoers, sshd, authorized keys, key pairs, CustomData
 // saved, root password, host keys (+ sshd restart), then CustomData executed last, so the script
 // sees the finished machine (upstream runs it before the root password and host keys).
-import { lstatSync } from 'node:fs';
+import { chmodSync, lstatSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
@@ -96,6 +96,9 @@ export async function applyPlan(plan: ProvisionPlan, c: ApplyContext): Promise<A
 
   if (plan.customData !== undefined) {
     const saved = saveCustomData(root, plan.customData, { libDir: s.libDir, decode: s.decodeCustomData, execute: s.executeCustomData });
+    // The executor makes the file 0700 when it runs it; do it here too, so a run after the script
+    // already ran (which rewrites the file but must not start it again) ends in the same state.
+    if (s.executeCustomData) chmodSync(root.path(saved.path), 0o700);
     log.info(`CustomData saved to ${saved.path} (${saved.bytes} bytes${saved.decoded ? ', decoded' : ''})`);
     c.step('customdata');
   }
