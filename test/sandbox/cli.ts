@@ -6,7 +6,7 @@
 // CONTENT blank|ntfs|data. --until stops the command once the simulator saw a Ready health report
 // (or a status upload): a daemon never exits by itself. Exit code: the command's (124 on timeout).
 import mri from 'mri';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Box, type BoxOptions, type RunResult } from './box.ts';
 import type { DiskContent } from './disks.ts';
 import type { DiskKind } from './sysfs.ts';
@@ -45,7 +45,8 @@ function parseArgs(argv: string[]): { opts: BoxOptions; command: string[]; timeo
   for (const f of list(a.file)) {
     const i = f.indexOf('=');
     if (i <= 0 || !f.startsWith('/')) throw new UsageError(`--file wants BOXPATH=HOSTFILE with an absolute BOXPATH, got ${JSON.stringify(f)}`);
-    files[f.slice(0, i)] = { content: readFileSync(f.slice(i + 1)), mode: 0o644 };
+    // The host file's mode comes along (scripts stay executable).
+    files[f.slice(0, i)] = { content: readFileSync(f.slice(i + 1)), mode: statSync(f.slice(i + 1)).mode & 0o7777 };
   }
   opts.files = files;
   if (a.media) {
