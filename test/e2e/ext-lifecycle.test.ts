@@ -23,7 +23,7 @@ function of(cmds: ProbeCommand[], handler: string): ProbeCommand[] {
   return cmds.filter((c) => c.handler === handler);
 }
 
-test('extensions in the box (root, namespaces): install+enable, settings change, upgrade both update modes, disable, uninstall', { skip, timeout: 300_000 }, async (t) => {
+test('extensions in the box (root, namespaces): install+enable, settings change, upgrade both update modes (failed old disable handed over), disable, uninstall', { skip, timeout: 300_000 }, async (t) => {
   const x = await ExtBox.start('ext-lifecycle.json');
   try {
     // ---- 1. install + enable, public and protected settings ----------------------------------------
@@ -77,12 +77,14 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
     assert.deepEqual(x.newCommands(), [], 'no command runs without a new goal state');
 
     // ---- 2. settings change: new sequence number -> enable again --------------------------------------
-    let id = await x.update({ extensions: [probe({ seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall()] });
+    // NoInstall's new settings make its (1.0.0) disable fail with 5: used by the upgrade below.
+    const failingDisable = { seqNo: 1, publicSettings: { message: 'no-install', failOn: 'disable', exitCode: '5' } };
+    let id = await x.update({ extensions: [probe({ seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall(failingDisable)] });
     await x.reported(id);
     cmds = x.newCommands();
-    assert.deepEqual(ops(cmds), [`${P} 1.0.0 enable`, `${N} 1.0.0 enable`], 'enable again; every enabled extension re-runs enable on a new goal state');
+    assert.deepEqual(ops(cmds), [`${P} 1.0.0 enable`, `${N} 1.0.0 enable`], 'enable again with the new settings');
     assert.equal(of(cmds, P)[0]!.env['seq'], '1');
-    assert.equal(of(cmds, N)[0]!.env['seq'], '0');
+    assert.equal(of(cmds, N)[0]!.env['seq'], '1');
     assert.ok(x.box.exists(`${dir}/config/1.settings`) && x.box.exists(`${dir}/config/0.settings`), 'old settings files are left to the extension');
     assert.equal(x.box.readFile(`${dir}/mrseq`).trim(), '1');
     blob = await x.lastStatus();
@@ -91,8 +93,9 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
     assert.equal(h.runtimeSettingsStatus!.settingsStatus.status.formattedMessage?.message,
       `seq=1 protectedSha256=${sha256(JSON.stringify({ secret: 'lifecycle-secret-2' }))} message=second`);
 
-    // ---- 3. upgrade 1.0.0 -> 1.1.0: UpdateWithInstall (Probe) and UpdateWithoutInstall (NoInstall) ----
-    id = await x.update({ extensions: [probe({ version: '1.1.0', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0' })] });
+    // ---- 3. upgrade 1.0.0 -> 1.1.0: UpdateWithInstall (Probe) and UpdateWithoutInstall (NoInstall, whose
+    //         1.1.0 manifest says continueOnUpdateFailure: its old disable fails, the upgrade goes on) ----
+    id = await x.update({ extensions: [probe({ version: '1.1.0', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0', ...failingDisable })] });
     await x.reported(id);
     cmds = x.newCommands();
     t.diagnostic(ops(cmds).join('\n'));
@@ -104,7 +107,7 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
       assert.equal(update!.env['path'], `${LIB}/${name}-1.1.0`);
       assert.equal(update!.env['VERSION'], '1.1.0');
       assert.equal(update!.env['fromVersion'], '1.0.0');
-      assert.equal(update!.env['disableExit'], '0', 'the old disable exit code goes to update');
+      assert.equal(update!.env['disableExit'], name === P ? '0' : '5', 'the old disable exit code goes to update');
       assert.equal(uninstall!.env['path'], `${LIB}/${name}-1.0.0`);
       for (const c of rest) assert.equal(c.env['uninstallExit'], '0', `${c.op} gets the old uninstall exit code`);
       assert.equal(x.box.exists(`${LIB}/${name}-1.0.0`), false, 'old version removed');
@@ -122,7 +125,7 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
     }
 
     // ---- 4. disable ------------------------------------------------------------------------------------
-    id = await x.update({ extensions: [probe({ version: '1.1.0', state: 'disabled', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0' })] });
+    id = await x.update({ extensions: [probe({ version: '1.1.0', state: 'disabled', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0', ...failingDisable })] });
     await x.reported(id);
     cmds = x.newCommands();
     assert.deepEqual(ops(cmds), [`${P} 1.1.0 disable`, `${N} 1.1.0 enable`], 'disable work comes first (level -1), then enables');
@@ -133,7 +136,7 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
     assert.equal(h.formattedMessage?.message, 'Plugin disabled');
 
     // ---- 5. uninstall ----------------------------------------------------------------------------------
-    id = await x.update({ extensions: [probe({ version: '1.1.0', state: 'uninstall', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0' })] });
+    id = await x.update({ extensions: [probe({ version: '1.1.0', state: 'uninstall', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0', ...failingDisable })] });
     await x.reported(id);
     cmds = x.newCommands();
     assert.deepEqual(ops(cmds), [`${P} 1.1.0 uninstall`, `${N} 1.1.0 enable`], 'already disabled: uninstall only');
