@@ -2,7 +2,7 @@
 # System tools the tests use (Debian packages). Idempotent; quiet when everything is present.
 set -euo pipefail
 pkgs=(openssl openssh-client passwd util-linux fdisk e2fsprogs dosfstools iproute2 iptables nftables
-      udftools genisoimage p7zip-full unzip zip hyperfine sudo procps kmod ntfs-3g curl parted)
+      udftools genisoimage p7zip-full unzip zip hyperfine sudo procps kmod ntfs-3g curl parted python3-distro)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
