@@ -1,0 +1,109 @@
+// Shared by the deprovision, rescue and log-collection end-to-end tests: a VM-in-a-box provisioned
+// by the BUILT binary (`dist/waagent -provision` against the fabric simulator, from the UDF DVD),
+// then one real extension pass, plus a content snapshot to prove what a command did NOT change.
+// Everything here runs commands inside a box only.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { Box, PINNED_NODE, PROJECT, type BoxFile, type RunResult } from '../sandbox/box.ts';
+
+export const WAAGENT = join(PROJECT, 'dist', 'waagent');
+export const EXT_DRIVER = join(PROJECT, 'test', 'e2e', 'collectlogs-extdriver.ts');
+export const SCENARIO = join(PROJECT, 'test', 'fabric', 'scenarios', 'default.json');
+
+/** The scenario's secrets (test/fabric/scenarios/default.json). */
+export const SCENARIO_PASSWORD = 'Fabric-Demo-Passw0rd!';
+export const SCENARIO_PROTECTED = 'fabric-demo-protected-value';
+export const SCENARIO_USER = 'azureuser';
+
+/** A waagent.conf as an image builder would ship it (host keys regenerated, no resource disk here). */
+export const CONF = [
+  'Provisioning.Agent=waagent',
+  'Provisioning.RegenerateSshHostKeyPair=y',
+  'Provisioning.SshHostKeyPairType=ed25519',
+  'Provisioning.DeleteRootPassword=n',
+  'ResourceDisk.Format=n',
+  'Logs.Verbose=y',
+  '',
+].join('\n');
+
+/** DHCP leases of every client deprovision knows (the box has no DHCP client: planted by hand). */
+export const LEASES = [
+  '/var/lib/dhcp/dhclient.eth0.leases',
+  '/var/lib/dhclient/dhclient-eth0.leases',
+  '/var/lib/dhcpcd/eth0.lease',
+  '/var/db/dhclient.leases.eth0',
+  '/var/lib/NetworkManager/dhclient-0c5bd2b5-eth0.lease',
+  '/run/systemd/netif/leases/2',
+];
+
+export function binaryAvailable(): boolean {
+  return existsSync(WAAGENT);
+}
+
+export function assertOk(r: RunResult, what: string): void {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}${r.timedOut ? ' (timed out)' : ''}\nstdout:\n${r.stdout.slice(-3000)}\nstderr:\n${r.stderr.slice(-3000)}`);
+}
+
+/**
+ * A box provisioned by the built binary, with one extension run and the DHCP leases a real VM has.
+ * `files` are written at box start (before provisioning).
+ */
+export async function provisionedBox(files: Record<string, BoxFile | string> = {}, opts: { extension?: boolean } = {}): Promise<Box> {
+  const box = await Box.start({
+    scenario: SCENARIO, media: { kind: 'udf' }, hostname: 'imagebuild',
+    files: { '/etc/waagent.conf': { content: CONF, mode: 0o644 }, ...files },
+  });
+  try {
+    assertOk(await box.run([WAAGENT, '-provision'], { timeoutMs: 180_000 }), 'waagent -provision');
+    if (opts.extension !== false) {
+      const ext = await box.run([PINNED_NODE, EXT_DRIVER], { timeoutMs: 180_000 });
+      assertOk(ext, 'extension pass');
+      assert.match(ext.stdout, /"handler":"Ready"/, ext.stdout);
+    }
+    for (const l of LEASES) box.writeFile(l, `lease {\n  interface "eth0";\n  fixed-address 10.0.0.4;\n  option dhcp-server-identifier 168.63.129.16;\n}\n`, { mode: 0o644 });
+    box.writeFile('/root/.bash_history', 'sudo waagent -deprovision+user\n', { mode: 0o600 });
+    return box;
+  } catch (e) {
+    await box.close();
+    throw e;
+  }
+}
+
+/** Content fingerprint of one path as seen from the host: type, mode, owner, and content or link target. */
+export function fingerprintPath(hostPath: string): string {
+  let st;
+  try { st = lstatSync(hostPath); } catch { return 'missing'; }
+  const head = `${st.mode.toString(8)}:${st.uid}:${st.gid}`;
+  if (st.isSymbolicLink()) return `${head}:link:${readlinkSync(hostPath)}`;
+  if (st.isFile()) return `${head}:file:${createHash('sha256').update(readFileSync(hostPath)).digest('hex')}`;
+  if (st.isDirectory()) return `${head}:dir`;
+  return `${head}:other`;
+}
+
+/**
+ * What the box looks like: every path any command in it changed (the overlay's upper dir) plus
+ * `extra` paths, each with a content fingerprint, and the running hostname. Two equal snapshots
+ * mean a command changed nothing on the box's disk.
+ */
+export async function snapshot(box: Box, extra: string[] = []): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const c of box.changes()) out.set(c.path, fingerprintPath(box.root.path(c.path)));
+  for (const p of extra) out.set(p, fingerprintPath(box.root.path(p)));
+  out.set('<hostname>', (await box.run(['hostname'])).stdout.trim());
+  return out;
+}
+
+export function diffSnapshots(a: Map<string, string>, b: Map<string, string>): string[] {
+  const diffs: string[] = [];
+  for (const k of new Set([...a.keys(), ...b.keys()])) {
+    if (a.get(k) !== b.get(k)) diffs.push(`${k}: ${a.get(k) ?? 'absent'} -> ${b.get(k) ?? 'absent'}`);
+  }
+  return diffs.sort();
+}
+
+/** Lines `  remove <path>` of a deprovision listing (dry run or real run), as paths. */
+export function removedPaths(stdout: string): string[] {
+  return stdout.split('\n').filter((l) => l.startsWith('  remove ')).map((l) => l.slice('  remove '.length)).sort();
+}
