@@ -18,6 +18,8 @@ export interface StatusUpload {
 export interface BlobAnswer {
   status: number;
   body: string;
+  /** Protocol slips real storage would let pass (or CRP would choke on): missing headers, a status that is not what the spec says. */
+  notes: string[];
   /** Set when a complete status document was written (Block PUT or a page write). */
   upload?: StatusUpload;
 }
@@ -28,6 +30,7 @@ function storageError(status: number, code: string, message: string): BlobAnswer
   return {
     status,
     body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`,
+    notes: [],
   };
 }
 
@@ -41,8 +44,6 @@ export class StatusBlobStore {
   private blob: { type: 'BlockBlob' | 'PageBlob'; data: Buffer } | undefined;
   private readonly uploads: StatusUpload[] = [];
   private seq = 0;
-  /** Protocol problems that real storage would reject are answered; softer ones are noted here. */
-  readonly notes: string[] = [];
 
   readonly path: string;
   readonly sig: string;
@@ -60,8 +61,15 @@ export class StatusBlobStore {
   put(pathname: string, query: URLSearchParams, headers: Record<string, string>, body: Buffer, channel: Channel): BlobAnswer {
     if (pathname !== this.path) return storageError(404, 'ContainerNotFound', 'The specified container does not exist.');
     if (query.get('sig') !== this.sig) return storageError(403, 'AuthenticationFailed', 'Server failed to authenticate the request.');
-    if (!header(headers, 'x-ms-version')) this.notes.push(`${channel}: PUT without x-ms-version`);
-    if (!header(headers, 'x-ms-date')) this.notes.push(`${channel}: PUT without x-ms-date`);
+    const notes: string[] = [];
+    if (!header(headers, 'x-ms-version')) notes.push(`${channel}: status blob PUT without x-ms-version`);
+    if (!header(headers, 'x-ms-date')) notes.push(`${channel}: status blob PUT without x-ms-date`);
+    const a = this.putChecked(query, headers, body, channel);
+    a.notes.unshift(...notes);
+    return a;
+  }
+
+  private putChecked(query: URLSearchParams, headers: Record<string, string>, body: Buffer, channel: Channel): BlobAnswer {
     const cl = header(headers, 'content-length');
     if (cl === undefined) return storageError(411, 'MissingContentLengthHeader', 'Content-Length is required.');
     if (!/^\d+$/.test(cl) || Number(cl) !== body.length) {
@@ -74,7 +82,7 @@ export class StatusBlobStore {
     if (type === 'BlockBlob') {
       if (body.length > MAX_BLOB) return storageError(413, 'RequestBodyTooLarge', 'The request body is too large.');
       this.blob = { type: 'BlockBlob', data: Buffer.from(body) };
-      return { status: 201, body: '', upload: this.record('BlockBlob', body, channel) };
+      return { status: 201, body: '', ...this.record('BlockBlob', body, channel) };
     }
     if (type === 'PageBlob') {
       if (body.length !== 0) return storageError(400, 'InvalidHeaderValue', 'A PageBlob create has no body.');
@@ -84,7 +92,7 @@ export class StatusBlobStore {
       if (n % 512 !== 0) return storageError(400, 'InvalidHeaderValue', 'x-ms-blob-content-length must be a multiple of 512.');
       if (n > MAX_BLOB) return storageError(400, 'InvalidHeaderValue', 'x-ms-blob-content-length too large for this simulator.');
       this.blob = { type: 'PageBlob', data: Buffer.alloc(n) };
-      return { status: 201, body: '' };
+      return { status: 201, body: '', notes: [] };
     }
     return storageError(400, 'MissingRequiredHeader', `x-ms-blob-type must be BlockBlob or PageBlob, got ${type ?? '(missing)'}.`);
   }
@@ -105,19 +113,42 @@ export class StatusBlobStore {
     if (body.length !== end - start + 1) return storageError(400, 'InvalidHeaderValue', 'The body length does not match x-ms-range.');
     if (body.length > 4 << 20) return storageError(413, 'RequestBodyTooLarge', 'A page write is at most 4 MiB.');
     body.copy(this.blob.data, start);
-    return { status: 201, body: '', upload: this.record('PageBlob', this.blob.data, channel) };
+    return { status: 201, body: '', ...this.record('PageBlob', this.blob.data, channel) };
   }
 
-  private record(blobType: 'BlockBlob' | 'PageBlob', data: Buffer, channel: Channel): StatusUpload {
+  private record(blobType: 'BlockBlob' | 'PageBlob', data: Buffer, channel: Channel): { upload: StatusUpload; notes: string[] } {
     let end = data.length;
     if (blobType === 'PageBlob') while (end > 0 && (data[end - 1] === 0 || data[end - 1] === 0x20)) end--;
     const text = data.subarray(0, end).toString('utf8');
     const u: StatusUpload = { seq: ++this.seq, time: new Date().toISOString(), channel, blobType, text };
+    const notes: string[] = [];
     try {
       u.json = JSON.parse(text);
-    } catch { /* kept as text: the test decides whether that is a failure */ }
+      notes.push(...checkStatusDocument(u.json));
+    } catch {
+      notes.push(`${channel}: the status blob is not JSON`);
+    }
+    if (/[^\x00-\x7f]/.test(text)) notes.push(`${channel}: the status blob is not pure ASCII (non-ASCII must be \\u-escaped)`);
     this.uploads.push(u);
     if (this.uploads.length > 10_000) this.uploads.splice(0, this.uploads.length - 10_000);
-    return u;
+    return { upload: u, notes };
   }
+}
+
+/** The aggregate status shape of protocol.md 1.13.1 / extensions.md 5.4, as far as CRP depends on it. */
+export function checkStatusDocument(doc: unknown): string[] {
+  const out: string[] = [];
+  const o = doc as { version?: unknown; timestampUTC?: unknown; aggregateStatus?: { guestAgentStatus?: { version?: unknown; status?: unknown }; handlerAggregateStatus?: unknown } };
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return ['status blob: not a JSON object'];
+  if (o.version !== '1.1') out.push(`status blob: version is ${JSON.stringify(o.version)}, expected "1.1"`);
+  if (typeof o.timestampUTC !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(o.timestampUTC)) out.push('status blob: timestampUTC is not %Y-%m-%dT%H:%M:%SZ');
+  const ga = o.aggregateStatus?.guestAgentStatus;
+  if (!ga) return [...out, 'status blob: no aggregateStatus.guestAgentStatus'];
+  const v = typeof ga.version === 'string' ? ga.version.split('.').map(Number) : [];
+  const min = [2, 2, 53];
+  const cmp = v.length === 4 && v.every(Number.isInteger) ? (v[0]! - min[0]! || v[1]! - min[1]! || v[2]! - min[2]!) : -1;
+  if (cmp < 0) out.push(`status blob: guestAgentStatus.version ${JSON.stringify(ga.version)} is not a four-part version >= 2.2.53`);
+  if (ga.status !== 'Ready' && ga.status !== 'NotReady') out.push(`status blob: guestAgentStatus.status is ${JSON.stringify(ga.status)}`);
+  if (!Array.isArray(o.aggregateStatus?.handlerAggregateStatus)) out.push('status blob: handlerAggregateStatus is not a list');
+  return out;
 }

@@ -612,7 +612,7 @@ class FabricImpl implements Fabric {
       case 'wire': return this.wire(seq, method, url, u, headers, body);
       case 'hgap': return this.hgap(seq, method, url, u, headers, body);
       case 'imds': return this.imds(seq, method, url, u, headers);
-      case 'blob': return this.blob(method, u, headers, body);
+      case 'blob': return this.blob(seq, method, u, headers, body);
     }
   }
 
@@ -822,6 +822,7 @@ class FabricImpl implements Fabric {
       if (content.length && content.includes(0)) this.violation(seq, 'hgap', url, 'page content through HostGAPlugin padded with NULs, expected spaces');
     }
     const a = this.store.put(target.pathname, target.searchParams, hdrs, content, 'hgap');
+    for (const n of a.notes) this.violation(seq, 'hgap', url, n);
     // HostGAPlugin reports upstream (storage) failures as 502.
     return a.status === 201 ? { status: 200 } : textAnswer(502, `upstream storage answered ${a.status}: ${a.body}`);
   }
@@ -872,10 +873,11 @@ class FabricImpl implements Fabric {
     return xmlAnswer('<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.</Message></Error>', 404);
   }
 
-  private blob(method: string, u: URL, headers: Record<string, string>, body: Buffer): Answer {
+  private blob(seq: number, method: string, u: URL, headers: Record<string, string>, body: Buffer): Answer {
     if (method === 'GET' || method === 'HEAD') return this.blobGet(u.pathname);
     if (method === 'PUT') {
       const a = this.store.put(u.pathname, u.searchParams, headers, body, 'direct');
+      for (const n of a.notes) this.violation(seq, 'blob', `${u.pathname}?<sas>`, n);
       return xmlAnswer(a.body, a.status);
     }
     return textAnswer(405, 'Method not allowed');

@@ -9,7 +9,7 @@ import { WS_HEADERS, baseScenario, hgapHeaders, http } from '../fabric/testing.t
 let f: Fabric;
 let sas: string;
 
-const STATUS = JSON.stringify({ version: '1.1', timestampUTC: '2026-01-01T00:00:00Z', aggregateStatus: { guestAgentStatus: { version: '3.0.0.0', status: 'Ready' } } });
+const STATUS = JSON.stringify({ version: '1.1', timestampUTC: '2026-01-01T00:00:00Z', aggregateStatus: { guestAgentStatus: { version: '3.0.0.0', status: 'Ready' }, handlerAggregateStatus: [] } });
 
 async function statusBlob(): Promise<{ url: string; type: string }> {
   const gs = parseXml((await http('GET', `${f.urls.wire}/machine/?comp=goalstate`, WS_HEADERS)).text, 'gs');
@@ -121,4 +121,24 @@ test('PageBlob status type when the scenario says so (ExtensionsConfig and vmSet
   assert.equal(b.type, 'PageBlob');
   const vs = JSON.parse((await http('GET', `${f.urls.hgap}/vmSettings`, hgapHeaders(f))).text) as { statusUploadBlob: { statusBlobType: string; value: string } };
   assert.deepEqual(vs.statusUploadBlob, { statusBlobType: 'PageBlob', value: b.url });
+});
+
+test('a status that strays from the spec is stored but noted: version, agent version, non-ASCII, missing headers', async () => {
+  const n = f.violations().length;
+  let r = await http('PUT', sas, blockHeaders(STATUS.length), STATUS);
+  assert.equal(r.status, 201);
+  assert.deepEqual(f.violations().slice(n), [], 'a good status has no notes');
+  const bad = JSON.stringify({ version: '1.0', timestampUTC: 'now', aggregateStatus: { guestAgentStatus: { version: '2.2.0.0', status: 'Fine' } } }).replace('now', 'nöw');
+  const buf = Buffer.from(bad);
+  r = await http('PUT', sas, { 'x-ms-blob-type': 'BlockBlob', 'content-length': String(buf.length) }, buf);
+  assert.equal(r.status, 201);
+  assert.equal(f.statusUploads().at(-1)!.text, bad);
+  const v = f.violations().slice(n).map((x) => x.problem);
+  for (const want of ['without x-ms-version', 'without x-ms-date', 'version is "1.0"', 'timestampUTC', '"2.2.0.0" is not a four-part version >= 2.2.53',
+    'guestAgentStatus.status is "Fine"', 'handlerAggregateStatus is not a list', 'not pure ASCII']) {
+    assert.ok(v.some((p) => p.includes(want)), `${want} in ${JSON.stringify(v)}`);
+  }
+  assert.ok(f.violations().slice(n).every((x) => !x.url.includes('sig=')), 'the SAS never lands in a violation');
+  r = await http('PUT', sas, blockHeaders(5), 'hello');
+  assert.ok(f.violations().at(-1)!.problem.includes('not JSON'));
 });
