@@ -39,6 +39,8 @@ export interface WirePlatformOptions {
   imdsUrl?: string;
   clock?: Clock;
   openssl?: OpenSsl;
+  /** An existing WireServer client to share (the daemon's), instead of a new one. */
+  wire?: WireServerClient;
 }
 
 export class WirePlatform implements ProvisionPlatform {
@@ -51,7 +53,7 @@ export class WirePlatform implements ProvisionPlatform {
 
   constructor(o: WirePlatformOptions) {
     this.libDir = o.libDir;
-    this.wire = new WireServerClient({ endpoint: o.endpoint, libDir: o.libDir, transport: o.transport, clock: o.clock, openssl: o.openssl ?? new OpenSsl() });
+    this.wire = o.wire ?? new WireServerClient({ endpoint: o.endpoint, libDir: o.libDir, transport: o.transport, clock: o.clock, openssl: o.openssl ?? new OpenSsl() });
     this.imdsClient = new ImdsClient({ transport: o.transport, baseUrl: o.imdsUrl, clock: o.clock });
   }
 
