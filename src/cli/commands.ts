@@ -98,13 +98,13 @@ export const COMMANDS: Registry = {
     return EXIT.OK;
   }),
   'start': { ...builtin('none', async (ctx) => (await import('./start.ts')).runStart(ctx)), logTo: 'stdout' },
-  'daemon': notYet({ thread: 'Daemon', prefix: 'Daemon', console: true }),
-  'run-exthandlers': notYet({ thread: 'ExtHandler', prefix: 'ExtHandler' }),
+  'daemon': feature(() => import('../agent/daemon.ts'), (m) => m.runDaemon, { thread: 'Daemon', prefix: 'Daemon', console: true }),
+  'run-exthandlers': feature(() => import('../agent/daemon.ts'), (m) => m.runExtHandlers, { thread: 'ExtHandler', prefix: 'ExtHandler' }),
   'provision': feature(() => import('../provision/command.ts'), (m) => m.runProvision, { thread: 'Provision', prefix: 'Provision', console: true }),
   'deprovision': { ...feature(() => import('../deprovision/command.ts'), (m) => m.runDeprovision), config: 'optional' },
   'deprovision+user': { ...feature(() => import('../deprovision/command.ts'), (m) => m.runDeprovision), config: 'optional' },
-  'register-service': notYet(),
+  'register-service': { ...feature(() => import('../agent/service.ts'), (m) => m.runRegisterService), config: 'optional' },
   'collect-logs': feature(() => import('../logcollector/command.ts'), (m) => m.runCollectLogs, { prefix: 'LogCollector' }),
-  'setup-firewall': notYet({ thread: 'Firewall', prefix: 'Firewall' }),
+  'setup-firewall': { ...feature(() => import('../agent/service.ts'), (m) => m.runSetupFirewall, { thread: 'Firewall', prefix: 'Firewall' }), config: 'optional' },
   'serialconsole': { ...feature(() => import('../agent/serialconsole.ts'), (m) => m.runSerialConsole), config: 'optional' },
 };

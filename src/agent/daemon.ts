@@ -1,0 +1,327 @@
+// `waagent -daemon` and `-run-exthandlers` (os.md §3, §6; design.md "One process"): start-up chores,
+// provisioning, then the goal-state loop and the periodic environment tasks IN THIS PROCESS, until
+// SIGTERM/SIGINT. -run-exthandlers is the loop alone (no provisioning, no resource disk).
+//
+// Deliberate differences from the Python daemon (documented in the README):
+//   * a second daemon exits at once with `Daemon is already running: <pid>` and exit code 1 (waagent
+//     exits 0, which hides the problem from scripts; systemd restarts on any exit anyway);
+//   * the pid file is removed on a clean stop (if it still holds our pid);
+//   * a provisioning failure is reported (NotReady/ProvisioningFailed) and the daemon exits 1, so
+//     systemd retries it; waagent logged and went on to run extensions on a half-provisioned VM;
+//   * no child process, no self-update: the loop runs here; systemd restarts us if we die.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { posix } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { CommandContext } from '../cli/commands.ts';
+import { EXIT } from '../cli/exit.ts';
+import type { Config } from '../config/config.ts';
+import { AGENT_VERSION } from '../version.ts';
+import { DeviceAppender, errorText, log } from '../util/logger.ts';
+import { detectDistro, type DistroProfile } from '../os/distro.ts';
+import { currentHostname } from '../os/hostname.ts';
+import { findWireServerInLeases, readRouteTable } from '../os/network/leases.ts';
+import { detectScvmm, scvmmInstallArgv } from '../os/env/scvmm.ts';
+import { seedEntropy } from '../os/env/entropy.ts';
+import { discoverEndpoint, saveEndpoint } from '../platform/endpoint.ts';
+import { HttpClient } from '../platform/http.ts';
+import { AzureProtocol } from '../platform/protocol.ts';
+import { OpenSsl } from '../crypto/openssl.ts';
+import { ExtensionsExecutor } from '../extensions/executor.ts';
+import { platformArtifactSource } from '../extensions/artifacts.ts';
+import { extensionHandlerStartup, waitForCloudInit } from '../extensions/startup.ts';
+import { AlreadyRunningError, PidLock } from './pidfile.ts';
+import { Scheduler } from './scheduler.ts';
+import { GoalStateLoop } from './loop.ts';
+import { GoalStateHistory } from './history.ts';
+import { FirewallTask } from './firewall.ts';
+import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './chores.ts';
+import { defaultOsVersion, sendEventsOnce } from './telemetry.ts';
+import { LogCollectTask } from './logcollect.ts';
+import { systemdRunning } from '../os/service.ts';
+
+/** How long running work (an extension command) may finish after SIGTERM before it is killed. */
+export const STOP_GRACE_MS = 20_000;
+/** Extensions.Enabled=n: the loop only reports, every 5 minutes (extensions.md §6.3). */
+export const DISABLED_PERIOD_MS = 300_000;
+
+/** Resolves when SIGTERM or SIGINT arrives; the handlers are removed by dispose(). */
+export class StopSignal {
+  readonly promise: Promise<NodeJS.Signals>;
+  stopped: NodeJS.Signals | null = null;
+  private resolve!: (s: NodeJS.Signals) => void;
+  private readonly handler = (s: NodeJS.Signals) => { if (!this.stopped) { this.stopped = s; log.info(`Received ${s}: stopping`); this.resolve(s); } };
+  constructor() {
+    this.promise = new Promise((r) => { this.resolve = r; });
+    process.on('SIGTERM', this.handler);
+    process.on('SIGINT', this.handler);
+  }
+  trigger(s: NodeJS.Signals = 'SIGTERM'): void { this.handler(s); }
+  dispose(): void {
+    process.off('SIGTERM', this.handler);
+    process.off('SIGINT', this.handler);
+  }
+}
+
+/** Direct children of this process (extension commands lead their own process groups). */
+function childPids(): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of readdirSync('/proc/self/task')) {
+      try { out.push(...readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)); } catch { /* thread gone */ }
+    }
+  } catch { /* no procfs */ }
+  return out;
+}
+
+function killChildren(): number {
+  const kids = childPids();
+  for (const pid of kids) {
+    // Extension commands are started detached: their pid is their process group.
+    try { process.kill(-pid, 'SIGKILL'); } catch { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+  return kids.length;
+}
+
+function lib(ctx: CommandContext): string { return ctx.config.str('Lib.Dir'); }
+
+function discover(ctx: CommandContext, skipSaved: boolean): string {
+  const { endpoint, source } = discoverEndpoint({
+    libDir: ctx.root.path(lib(ctx)),
+    discovery: ctx.config.str('Protocol.EndpointDiscovery'),
+    skipSaved,
+    routeTable: () => readRouteTable(ctx.root),
+    leaseEndpoint: () => findWireServerInLeases(ctx.root)?.endpoint ?? null,
+  });
+  log.info(`WireServer endpoint: ${endpoint} (${source})`);
+  return endpoint;
+}
+
+function httpClient(c: Config, endpoint: string): HttpClient {
+  const host = c.str('HttpProxy.Host');
+  const port = c.int('HttpProxy.Port');
+  return new HttpClient({ proxy: { ...(host ? { host } : {}), ...(port !== undefined ? { port } : {}) }, directHosts: [endpoint.replace(/:\d+$/, '')] });
+}
+
+/** Start-up common to -daemon and -run-exthandlers: the lock, Lib.Dir, FIPS. Returns null when another agent runs. */
+function startCommon(ctx: CommandContext): PidLock | null {
+  const c = ctx.config;
+  let lock: PidLock;
+  try {
+    lock = PidLock.acquire(ctx.root.path(c.str('Pid.File')));
+  } catch (e) {
+    if (e instanceof AlreadyRunningError) {
+      log.error(e.message);
+      ctx.io.err(`${e.message}\n`);
+      return null;
+    }
+    throw e;
+  }
+  mkdirSync(ctx.root.path(lib(ctx)), { recursive: true, mode: 0o700 });
+  try { mkdirSync(ctx.root.path(c.str('Extension.LogDir')), { recursive: true, mode: 0o755 }); } catch (e) { log.warn(`Extension.LogDir: ${errorText(e)}`); }
+  if (c.bool('OS.EnableFIPS')) process.env['OPENSSL_FIPS'] = '1';
+  return lock;
+}
+
+export async function runDaemon(ctx: CommandContext): Promise<number> {
+  process.env['_AZURE_GUEST_AGENT_DAEMON_VERSION_'] = AGENT_VERSION;
+  const distro = detectDistro(ctx.root);
+  log.info(`Azure Linux Agent Version: ${AGENT_VERSION}`);
+  log.info(`OS: ${distro.os.id} ${distro.os.versionId}`);
+  log.info(`Node: ${process.versions.node}`);
+  const lock = startCommon(ctx);
+  if (!lock) return EXIT.FAILURE;
+  const stop = new StopSignal();
+  try {
+    log.info('Run daemon');
+    const early = await beforeLoop(ctx, distro, stop);
+    if (early !== null) return early;
+    return await runAgent(ctx, distro, stop);
+  } finally {
+    stop.dispose();
+    lock.release();
+  }
+}
+
+export async function runExtHandlers(ctx: CommandContext): Promise<number> {
+  const distro = detectDistro(ctx.root);
+  log.info(`Azure Linux Agent Version: ${AGENT_VERSION} (extension handler loop)`);
+  const lock = startCommon(ctx);
+  if (!lock) return EXIT.FAILURE;
+  const stop = new StopSignal();
+  try {
+    return await runAgent(ctx, distro, stop);
+  } finally {
+    stop.dispose();
+    lock.release();
+  }
+}
+
+/** Daemon body up to the loop (os.md §3.2 body). Returns an exit code to stop early, or null to go on. */
+async function beforeLoop(ctx: CommandContext, distro: DistroProfile, stop: StopSignal): Promise<number | null> {
+  const c = ctx.config;
+  const root = ctx.root;
+  const runner = ctx.runner;
+  if (c.bool('DetectScvmmEnv')) {
+    const r = await detectScvmm(root, runner, c.str('DVD.MountPoint'));
+    if (r.found) {
+      const argv = scvmmInstallArgv(r.mountPoint);
+      log.info(`SCVMM environment detected (${r.device ?? r.mountPoint}): starting the VMM agent installer and exiting`);
+      const { spawn } = await import('node:child_process');
+      spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore' }).unref();
+      // As upstream: leave the VM to the VMM agent for 5 minutes; systemd then restarts us.
+      await Promise.race([delay(300_000), stop.promise]);
+      return EXIT.OK;
+    }
+  }
+  try {
+    const e = seedEntropy(root);
+    if (e === 'seeded') log.info('Seeded the kernel random pool from the Hyper-V OEM0 table');
+  } catch (e) {
+    log.verbose(`Hyper-V entropy: ${errorText(e)}`);
+  }
+  numaNote();
+  if (c.bool('OS.EnableRDMA') || c.bool('OS.UpdateRdmaDriver')) log.once('WARNING', 'rdma', 'OS.EnableRDMA/OS.UpdateRdmaDriver: RDMA setup is not supported by this agent; the setting is ignored');
+
+  if (c.bool('ResourceDisk.Format')) {
+    const { activateResourceDisk, resourceDiskConfig } = await import('../resourcedisk/index.ts');
+    const r = await activateResourceDisk({ root, runner, log, config: resourceDiskConfig(c) });
+    log.info(`Resource disk: ${r.outcome}${r.message ? ` (${r.message})` : ''}`);
+  }
+  // A VHD may have moved to another host: the endpoint is discovered again (§3.2 body step 4).
+  for (const f of ['WireServerEndpoint', 'Protocol']) rmSync(root.path(posix.join(lib(ctx), f)), { force: true });
+
+  const code = await provisionStep(ctx);
+  if (code !== null) return code;
+
+  const disable = root.path(posix.join(lib(ctx), 'disable_agent'));
+  if (existsSync(disable)) {
+    log.warn(`Disabling guest agent in accordance with ovf-env.xml (${lib(ctx)}/disable_agent exists)`);
+    log.warn('The guest agent is disabled: extensions will not be processed. To enable it, remove the marker or provision with allowExtensionOperations');
+    removeConsole();
+    await stop.promise;
+    return EXIT.OK;
+  }
+  removeConsole();
+  return null;
+}
+
+function removeConsole(): void {
+  if (log.appenders.some((a) => a instanceof DeviceAppender)) {
+    log.info('End of log to /dev/console. The agent will now process extensions.');
+    log.removeAppenders((a) => a instanceof DeviceAppender);
+  }
+}
+
+async function provisionStep(ctx: CommandContext): Promise<number | null> {
+  const { provision, outcomeOk } = await import('../provision/provision.ts');
+  const { settingsFromConfig } = await import('../provision/settings.ts');
+  const { WirePlatform } = await import('../provision/platform.ts');
+  const settings = settingsFromConfig(ctx.config);
+  const endpoint = discover(ctx, true);
+  const transport = httpClient(ctx.config, endpoint);
+  try {
+    const platform = new WirePlatform({ endpoint, libDir: ctx.root.path(settings.libDir), transport, openssl: new OpenSsl(settings.openssl ?? 'openssl', ctx.runner) });
+    const outcome = await provision({ settings, root: ctx.root, runner: ctx.runner, platform });
+    if (!outcomeOk(outcome)) {
+      log.error(`Provisioning ${outcome.status === 'failed' ? 'failed' : 'was not reported'}: ${outcome.reason ?? 'unknown reason'}; exiting so that the service manager retries`);
+      return EXIT.FAILURE;
+    }
+    log.info(`Provisioning: ${outcome.status}`);
+    return null;
+  } finally {
+    await transport.close();
+  }
+}
+
+/** The loop and the periodic tasks until stopped. */
+async function runAgent(ctx: CommandContext, distro: DistroProfile, stop: StopSignal): Promise<number> {
+  const c = ctx.config;
+  const root = ctx.root;
+  const libDir = root.path(lib(ctx));
+  const extLogDir = root.path(c.str('Extension.LogDir'));
+  const endpoint = discover(ctx, false);
+  const fastTrack = c.bool('Debug.EnableFastTrack');
+  const transport = httpClient(c, endpoint);
+  const protocol = new AzureProtocol({ endpoint, libDir, transport, fastTrack, openssl: new OpenSsl(c.str('OS.OpensslPath') || 'openssl', ctx.runner) });
+  const scheduler = new Scheduler();
+  try {
+    const roots = { libDir, extLogDir };
+    extensionHandlerStartup(roots);
+    const enabled = c.bool('Extensions.Enabled');
+    const proxyHost = c.str('HttpProxy.Host');
+    const proxyPort = c.int('HttpProxy.Port');
+    const excluded = (c.str('CGroups.Excluded') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    let loop: GoalStateLoop | null = null;
+    const executor = new ExtensionsExecutor({
+      roots, wireServer: endpoint.replace(/:\d+$/, ''), extensionsEnabled: enabled, confPath: ctx.configPath,
+      artifacts: platformArtifactSource(protocol.artifacts, { fastTrack: () => loop?.extensionsGoalState?.source === 'FastTrack' }),
+      ...(proxyHost && proxyPort !== undefined ? { proxy: { host: proxyHost, port: proxyPort } } : {}),
+      limits: { enforce: c.bool('CGroups.EnforceLimits'), excluded },
+    });
+    loop = new GoalStateLoop({
+      protocol, executor, fastTrack,
+      history: new GoalStateHistory(libDir),
+      honourOnHold: c.bool('EnableOverProvisioning'),
+      guestOS: () => ({ computerName: currentHostname(), osName: distro.os.id, osVersion: distro.os.versionId }),
+      beforeFirstProcess: c.bool('Extensions.WaitForCloudInit') ? async () => { await waitForCloudInit(ctx.runner, c.int('Extensions.WaitForCloudInitTimeout')); } : undefined,
+    });
+    if (c.bool('OS.EnableFirewall')) {
+      const fw = new FirewallTask({ runner: ctx.runner, root, endpoint: endpoint.replace(/:\d+$/, ''), self: ctx.self, flatcar: distro.family === 'flatcar' });
+      await fw.init();
+      scheduler.add({ name: 'EnableFirewall', periodMs: sec(c.int('OS.EnableFirewallPeriod')), initialDelayMs: sec(c.int('OS.EnableFirewallPeriod')), run: () => fw.run() });
+    }
+    const period = enabled ? sec(c.int('Extensions.GoalStatePeriod')) : DISABLED_PERIOD_MS;
+    if (!enabled) log.info(`Extensions.Enabled=n: extensions are not processed; status is reported every ${DISABLED_PERIOD_MS / 1000} s`);
+    const l = loop;
+    let savedEndpoint = false;
+    scheduler.add({
+      name: 'ProcessGoalState', periodMs: period, maxBackoffMs: 60_000,
+      run: async () => {
+        await l.cycle();
+        if (!savedEndpoint) { savedEndpoint = true; try { saveEndpoint(libDir, endpoint); } catch (e) { log.warn(`saving the endpoint: ${errorText(e)}`); } }
+      },
+    });
+    scheduler.add({ name: 'RemovePersistentNetworkRules', periodMs: sec(c.int('OS.RemovePersistentNetRulesPeriod')), run: netRulesChore(root, lib(ctx)) });
+    scheduler.add({ name: 'MonitorDhcpClientRestart', periodMs: sec(c.int('OS.MonitorDhcpClientRestartPeriod')), run: dhcpChore(root, ctx.runner) });
+    const scsi = c.str('OS.RootDeviceScsiTimeout');
+    if (scsi) scheduler.add({ name: 'SetRootDeviceScsiTimeout', periodMs: sec(c.int('OS.RootDeviceScsiTimeoutPeriod')), run: scsiChore(root, scsi) });
+    if (c.bool('Provisioning.MonitorHostName')) {
+      scheduler.add({ name: 'MonitorHostNameChanges', periodMs: sec(c.int('Provisioning.MonitorHostNamePeriod')), run: hostnameChore({ root, runner: ctx.runner, libDir: lib(ctx), distro }) });
+    }
+    scheduler.add({
+      name: 'SendTelemetry', periodMs: sec(c.int('Debug.EtpCollectionPeriod')), initialDelayMs: 60_000,
+      run: async () => {
+        const r = await sendEventsOnce({
+          libDir, extLogDir, sender: protocol.wire,
+          common: { containerId: () => protocol.wire.current?.containerId ?? '', osVersion: defaultOsVersion(distro.os), roleInstanceName: () => protocol.wire.current?.instanceId },
+        });
+        if (r.collected) log.verbose(`telemetry: ${r.sent} of ${r.collected} events sent`);
+      },
+    });
+    if (c.bool('Logs.Collect')) {
+      const systemd = systemdRunning(root);
+      const task = new LogCollectTask({
+        runner: ctx.runner, self: ctx.self, libDir, systemd, cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
+        ...(ctx.args.configPath ? { configPath: ctx.args.configPath } : {}),
+        upload: (zip) => protocol.withRefresh(() => protocol.hgap.putAgentLog(zip)),
+      });
+      scheduler.add({ name: 'CollectLogs', periodMs: sec(c.int('Logs.CollectPeriod')), initialDelayMs: sec(c.int('Debug.LogCollectorInitialDelay')), run: async () => { await task.run(); } });
+    }
+    const signal = await stop.promise;
+    log.info(`Stopping (${signal}): waiting up to ${STOP_GRACE_MS / 1000} s for running work`);
+    const finished = await Promise.race([scheduler.stop().then(() => true), delay(STOP_GRACE_MS).then(() => false)]);
+    if (!finished) {
+      const n = killChildren();
+      log.warn(`Running work did not finish within ${STOP_GRACE_MS / 1000} s: killed ${n} child process group(s)`);
+    }
+    log.info('Agent stopped');
+    return EXIT.OK;
+  } finally {
+    await Promise.race([scheduler.stop().catch(() => undefined), delay(5000)]);
+    await transport.close().catch(() => undefined);
+  }
+}
+
+function sec(n: number | undefined): number {
+  return Math.max(1, n ?? 1) * 1000;
+}

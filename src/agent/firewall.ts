@@ -1,0 +1,70 @@
+// The wireserver firewall as the daemon runs it (os.md §6.6): at start remove the legacy rule and make
+// sure the three rules are there; persist them across reboots with a unit under /etc/systemd/system that
+// runs THIS binary with -setup-firewall=<ip>; every OS.EnableFirewallPeriod check and restore (a partial
+// set is rebuilt). Repairs are logged for the first 3, then at most once every 12 h.
+import type { Runner } from '../util/exec.ts';
+import type { Sysroot } from '../util/sysroot.ts';
+import { Firewall } from '../os/firewall.ts';
+import { FIREWALL_UNIT, firewallUnit, installUnit, systemdRunning } from '../os/service.ts';
+import { errorText, log } from '../util/logger.ts';
+
+export interface FirewallTaskOptions {
+  runner: Runner;
+  root: Sysroot;
+  endpoint: string;
+  self: string[];
+  flatcar: boolean;
+  now?: () => number;
+}
+
+export class FirewallTask {
+  readonly fw: Firewall;
+  private readonly o: FirewallTaskOptions;
+  private repairs = 0;
+  private lastRepairLog = 0;
+
+  constructor(o: FirewallTaskOptions) {
+    this.o = o;
+    this.fw = new Firewall({ runner: o.runner, dst: o.endpoint, uid: process.getuid?.() ?? 0 });
+  }
+
+  /** Start-up: legacy rule out, rules in, persistence unit. Errors are logged, not thrown (the periodic check retries). */
+  async init(): Promise<void> {
+    try {
+      const legacy = await this.fw.removeLegacy();
+      if (legacy) log.info(`Removed ${legacy} legacy firewall rule(s)`);
+      const r = await this.fw.ensure();
+      log.info(`Firewall rules for ${this.fw.dst}: ${r} (${await this.fw.detect()})`);
+    } catch (e) {
+      log.warn(`Setting up the firewall rules: ${errorText(e)}`);
+    }
+    try {
+      await this.persist();
+    } catch (e) {
+      log.warn(`Persisting the firewall rules: ${errorText(e)}`);
+    }
+  }
+
+  /** The boot-time unit; only where systemd runs (no unit dir to write into otherwise). */
+  async persist(): Promise<void> {
+    if (!systemdRunning(this.o.root)) {
+      log.once('INFO', 'fw-nosystemd', 'systemd is not running: the firewall rules are not persisted across reboots (the daemon sets them at start)');
+      return;
+    }
+    const unit = firewallUnit({ self: this.o.self, endpoint: this.fw.dst, flatcar: this.o.flatcar });
+    const r = await installUnit(this.o.root, this.o.runner, FIREWALL_UNIT, unit);
+    if (r.written) log.info(`Wrote ${r.path} and enabled it`);
+  }
+
+  /** Periodic: check and restore. */
+  async run(): Promise<void> {
+    const r = await this.fw.ensure();
+    if (r === 'unchanged') return;
+    this.repairs++;
+    const now = (this.o.now ?? Date.now)();
+    if (this.repairs <= 3 || now - this.lastRepairLog >= 12 * 3600_000) {
+      this.lastRepairLog = now;
+      log.warn(`The firewall rules for ${this.fw.dst} were ${r === 'repaired' ? 'incomplete and were rebuilt' : 'missing and were set up again'}`);
+    }
+  }
+}

@@ -1,0 +1,142 @@
+// The goal-state loop (protocol.md §1.4, §2.4, §1.13; extensions.md §5.4, §6.3–6.6): one cycle polls the
+// goal state (the idle poll is one small GET and a 304 — nothing re-parsed), hands a NEW extensions goal
+// state to the executor, and uploads the aggregate status. The status goes up every cycle, even when the
+// poll failed (the last known goal state still names the blob), so the portal sees a live agent through a
+// flaky fabric. Errors are thrown after the report so the scheduler logs them (rate-limited) and backs off.
+import type { AzureProtocol } from '../platform/protocol.ts';
+import type { ExtensionsGoalState } from '../platform/types.ts';
+import type { ExtensionsExecutor } from '../extensions/executor.ts';
+import { aggregateStatusJson, crpSupportedFeatures } from '../extensions/aggregate.ts';
+import { errorText, log } from '../util/logger.ts';
+import type { GoalStateHistory } from './history.ts';
+import { entryName } from './history.ts';
+
+export interface GuestOsInfo { computerName: string; osName: string; osVersion: string }
+
+export interface LoopOptions {
+  protocol: AzureProtocol;
+  executor: ExtensionsExecutor;
+  history?: GoalStateHistory | null;
+  guestOS: () => GuestOsInfo;
+  /** EnableOverProvisioning: honour onHold (default true). */
+  honourOnHold?: boolean;
+  /** Debug.EnableFastTrack. */
+  fastTrack?: boolean;
+  /** Before the first extensions goal state is processed (Extensions.WaitForCloudInit). */
+  beforeFirstProcess?: () => Promise<void>;
+  now?: () => Date;
+}
+
+export interface CycleResult {
+  polled: boolean;
+  processed: string | null;
+  uploaded: boolean;
+}
+
+export class GoalStateLoop {
+  private readonly o: LoopOptions;
+  private detected = false;
+  private processedId: string | null = null;
+  private current: ExtensionsGoalState | null = null;
+  private fastTrackSupported = false;
+  private firstDone = false;
+  /** Counters for tests and the bench (no per-poll logging). */
+  readonly stats = { polls: 0, pollFailures: 0, processed: 0, uploads: 0, uploadFailures: 0 };
+
+  constructor(o: LoopOptions) { this.o = o; }
+
+  get extensionsGoalState(): ExtensionsGoalState | null { return this.current; }
+
+  async cycle(): Promise<CycleResult> {
+    const res: CycleResult = { polled: false, processed: null, uploaded: false };
+    let pollError: unknown = null;
+    try {
+      await this.poll();
+      res.polled = true;
+    } catch (e) {
+      pollError = e;
+      this.stats.pollFailures++;
+    }
+    if (res.polled && this.current && this.current.id !== this.processedId) {
+      res.processed = await this.process(this.current);
+    }
+    let uploadError: unknown = null;
+    if (this.current) {
+      try {
+        res.uploaded = await this.report(this.current);
+      } catch (e) {
+        uploadError = e;
+      }
+    }
+    if (pollError) throw pollError;
+    if (uploadError) throw uploadError;
+    return res;
+  }
+
+  private async poll(): Promise<void> {
+    this.stats.polls++;
+    const p = this.detected ? await this.o.protocol.poll() : await this.o.protocol.detect();
+    if (!this.detected) {
+      this.detected = true;
+      log.info(`Goal state: incarnation ${p.goalState.incarnation}, container ${p.goalState.containerId}`);
+    }
+    this.fastTrackSupported = p.fastTrackSupported;
+    if (p.wireChanged && !p.extensionsChanged && this.current) log.info(`New goal state incarnation ${p.goalState.incarnation} (extensions unchanged: ${p.extensions.id})`);
+    if (p.wireChanged || p.extensionsChanged) {
+      try {
+        this.o.history?.add(entryName(this.o.now?.() ?? new Date(), p.goalState.incarnation, p.extensions.etag), {
+          'GoalState.json': JSON.stringify(p.goalState, null, 1),
+          ...(p.full ? { 'Certificates.json': JSON.stringify(p.full.certificates) } : {}),
+          'ExtensionsGoalState.json': JSON.stringify(p.extensions, null, 1),
+        });
+      } catch (e) {
+        log.warn(`goal-state history: ${errorText(e)}`);
+      }
+    }
+    this.current = p.extensions;
+  }
+
+  /** Runs a new extensions goal state unless it is on hold. Returns its id when processed. */
+  private async process(egs: ExtensionsGoalState): Promise<string | null> {
+    if (this.o.honourOnHold !== false && await this.onHold(egs)) {
+      log.once('INFO', `onhold:${egs.id}`, `Extensions goal state ${egs.id} is on hold; not processed yet`);
+      return null;
+    }
+    if (!this.firstDone) {
+      this.firstDone = true;
+      try { await this.o.beforeFirstProcess?.(); } catch (e) { log.warn(`before processing extensions: ${errorText(e)}`); }
+    }
+    log.info(`ProcessExtensionsGoalState started [${egs.id} channel: ${egs.channel}, source: ${egs.source}, ${egs.handlers.length} handler(s)]`);
+    const agg = await this.o.executor.process(egs);
+    this.processedId = egs.id;
+    this.stats.processed++;
+    log.info(`ProcessExtensionsGoalState completed [${egs.id}]: ${agg.status}${agg.code ? ` (${agg.code})` : ''}`);
+    try { this.o.history?.archive(); } catch (e) { log.warn(`goal-state history archive: ${errorText(e)}`); }
+    return egs.id;
+  }
+
+  private async onHold(egs: ExtensionsGoalState): Promise<boolean> {
+    if (egs.source === 'FastTrack' || egs.channel === 'HostGAPlugin') return egs.onHold;
+    if (!egs.artifactsProfileUrl) return false;
+    return (await this.o.protocol.wire.fetchArtifactsProfile(egs.artifactsProfileUrl)).onHold;
+  }
+
+  /** Builds and uploads the aggregate status; also kept as history/<current>/waagent_status.json. */
+  async report(egs: ExtensionsGoalState): Promise<boolean> {
+    const handlers = await this.o.executor.report(egs);
+    const text = aggregateStatusJson({
+      handlers,
+      goalState: this.o.executor.goalStateAggregate,
+      guestOS: this.o.guestOS(),
+      features: crpSupportedFeatures({ fastTrack: (this.o.fastTrack ?? true) && this.fastTrackSupported }),
+    });
+    const out = await this.o.protocol.uploadStatus(text);
+    try { this.o.history?.saveStatus(text); } catch { /* history is best effort */ }
+    if (!out.ok) {
+      this.stats.uploadFailures++;
+      throw new Error(`status upload failed: ${out.attempts.map((a) => `${a.channel}: ${a.detail}`).join('; ')}`);
+    }
+    this.stats.uploads++;
+    return true;
+  }
+}

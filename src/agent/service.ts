@@ -1,0 +1,61 @@
+// `-register-service` and `-setup-firewall=IP`.
+//
+// -register-service: a systemd unit for THIS binary at its real path under /etc/systemd/system (never a
+// read-only /lib or /usr), a default /etc/waagent.conf only when none exists (Flatcar layout on Flatcar),
+// then `systemctl enable`. Where systemd does not run, the files are written and that is said.
+//
+// -setup-firewall=IP (the boot unit's command): the three rules for IP. Unlike waagent (which appends
+// without looking, so a second run duplicates them), we check first: running it twice changes nothing.
+import { existsSync, realpathSync } from 'node:fs';
+import type { CommandContext } from '../cli/commands.ts';
+import { EXIT } from '../cli/exit.ts';
+import { detectDistro } from '../os/distro.ts';
+import { Firewall } from '../os/firewall.ts';
+import { AGENT_UNIT, agentUnit, defaultConf, installUnit, systemdRunning } from '../os/service.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
+import { errorText, log } from '../util/logger.ts';
+
+/** The argv for units: the binary's real path (symlinks resolved), then a script when run from source. */
+export function realSelf(self: string[]): string[] {
+  const [bin, ...rest] = self;
+  let real = bin!;
+  try { real = realpathSync(bin!); } catch { /* keep as given */ }
+  return [real, ...rest.map((r) => { try { return realpathSync(r); } catch { return r; } })];
+}
+
+export async function runRegisterService(ctx: CommandContext): Promise<number> {
+  const root = ctx.root;
+  const flatcar = detectDistro(root).family === 'flatcar';
+  const self = realSelf(ctx.self);
+  const confPath = ctx.configPath;
+  const confHost = root.path(confPath);
+  if (!existsSync(confHost)) {
+    writeFileAtomic(confHost, defaultConf({ flatcar }), { mode: 0o644, mkdirMode: 0o755 });
+    ctx.io.out(`Wrote a default ${confPath}\n`);
+  }
+  const systemd = systemdRunning(root);
+  try {
+    const r = await installUnit(root, ctx.runner, AGENT_UNIT, agentUnit({ self, configPath: confPath, flatcar }), { systemd });
+    ctx.io.out(`${r.written ? 'Wrote' : 'Unchanged:'} ${r.path} (ExecStart=${self.join(' ')} -daemon)\n`);
+    if (r.enabled) ctx.io.out(`Enabled ${AGENT_UNIT}; start it with: systemctl start ${AGENT_UNIT}\n`);
+    else ctx.io.out(`systemd is not running here: ${AGENT_UNIT} was not enabled\n`);
+    return EXIT.OK;
+  } catch (e) {
+    log.error(`Registering the service: ${errorText(e)}`);
+    return EXIT.FAILURE;
+  }
+}
+
+export async function runSetupFirewall(ctx: CommandContext): Promise<number> {
+  const ip = ctx.args.firewallIp;
+  if (!ip) { ctx.io.err('setup-firewall: missing =IP\n'); return EXIT.USAGE; }
+  try {
+    const fw = new Firewall({ runner: ctx.runner, dst: ip, uid: process.getuid?.() ?? 0 });
+    const r = await fw.ensure();
+    log.info(`Firewall rules for ${fw.dst} (${await fw.detect()}): ${r}`);
+    return EXIT.OK;
+  } catch (e) {
+    log.error(`Setting up the firewall for ${ip}: ${errorText(e)}`);
+    return EXIT.FAILURE;
+  }
+}

@@ -1,0 +1,84 @@
+// The daemon's periodic-task scheduler: backoff arithmetic, and isolation of a failing task on real timers
+// (short periods; only counts are asserted, never durations).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Scheduler, nextDelay } from '../../src/agent/scheduler.ts';
+import { Logger, MemoryAppender } from '../../src/util/logger.ts';
+
+const mid = () => 0.5;
+
+test('nextDelay: the period after success, doubling after failures, capped, jittered within ±10 %', () => {
+  const o = { maxBackoffMs: 60_000, jitter: 0.1, random: mid };
+  assert.equal(nextDelay(6000, 0, o), 6000);
+  assert.equal(nextDelay(6000, 1, o), 6000);
+  assert.equal(nextDelay(6000, 2, o), 12_000);
+  assert.equal(nextDelay(6000, 3, o), 24_000);
+  assert.equal(nextDelay(6000, 5, o), 60_000);
+  assert.equal(nextDelay(6000, 50, o), 60_000, 'no overflow for long outages');
+  // A period longer than the cap is never shortened by a failure.
+  assert.equal(nextDelay(300_000, 4, o), 300_000);
+  assert.equal(nextDelay(10_000, 0, { ...o, random: () => 0 }), 9000);
+  assert.equal(nextDelay(10_000, 0, { ...o, random: () => 0.999999 }), 11_000);
+});
+
+function until(pred: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const t = () => (pred() ? resolve() : Date.now() > end ? reject(new Error('condition not reached')) : setTimeout(t, 5));
+    t();
+  });
+}
+
+test('a failing task is logged once per text, backed off, and never stops the other tasks', async () => {
+  const logger = new Logger();
+  const mem = new MemoryAppender();
+  logger.appenders = [mem];
+  const s = new Scheduler({ log: logger, jitter: 0, maxBackoffMs: 40 });
+  let good = 0;
+  let bad = 0;
+  s.add({ name: 'Good', periodMs: 2, run: () => { good++; } });
+  s.add({ name: 'Bad', periodMs: 2, run: () => { bad++; throw new Error('boom'); } });
+  s.add({ name: 'Async', periodMs: 2, run: async () => { await Promise.reject(new Error('async boom')); } });
+  await until(() => good >= 30 && bad >= 3);
+  await s.stop();
+  const lines = mem.lines.filter((l) => l.includes('Error in Bad: boom'));
+  assert.equal(lines.length, 1, 'the same error is logged once within the hour');
+  assert.match(lines[0]!, /--- \[NOTE: Will not log the same error for the next hour\]/);
+  assert.equal(mem.lines.filter((l) => l.includes('Error in Async: async boom')).length, 1);
+  assert.ok(good > bad * 3, `the failing task is backed off (good ${good}, bad ${bad})`);
+  const st = s.stats().find((x) => x.name === 'Bad')!;
+  assert.ok(st.failures >= 3);
+  const afterStop = good;
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(good, afterStop, 'no run after stop()');
+});
+
+test('runs never overlap: a slow task is re-armed only after it finished; runNow waits for a running one', async () => {
+  const s = new Scheduler({ jitter: 0 });
+  let running = 0;
+  let maxRunning = 0;
+  let runs = 0;
+  s.add({ name: 'Slow', periodMs: 1, run: async () => {
+    running++; maxRunning = Math.max(maxRunning, running);
+    await new Promise((r) => setTimeout(r, 10));
+    running--; runs++;
+  } });
+  await until(() => runs >= 3);
+  await s.runNow('Slow');
+  await s.stop();
+  assert.equal(maxRunning, 1);
+  assert.throws(() => s.add({ name: 'Slow', periodMs: 1, run: () => undefined }), /already added/);
+  assert.throws(() => new Scheduler().add({ name: 'Zero', periodMs: 0, run: () => undefined }), /positive period/);
+});
+
+test('a task whose error text changes every time cannot grow memory without bound', async () => {
+  const logger = new Logger();
+  const mem = new MemoryAppender();
+  logger.appenders = [mem];
+  const s = new Scheduler({ log: logger, jitter: 0, maxBackoffMs: 1 });
+  let n = 0;
+  s.add({ name: 'Chatty', periodMs: 1, run: () => { n++; throw new Error(`error ${n}`); } });
+  await until(() => n >= 250);
+  await s.stop();
+  assert.ok(mem.lines.length >= 250, 'distinct texts are each logged');
+});
