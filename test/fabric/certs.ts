@@ -24,6 +24,8 @@ export interface SshKeyMaterial extends CertKey {
 
 export interface KeyMaterial {
   fabric: CertKey;
+  /** A certificate nobody else has: scenario certificates "wrongKey" envelopes to it. */
+  decoy: CertKey;
   ssh: Map<string, SshKeyMaterial>;
 }
 
@@ -86,13 +88,16 @@ async function cached(workDir: string, name: string, cn: string): Promise<CertKe
 
 export async function loadKeyMaterial(workDir: string, sshIds: string[]): Promise<KeyMaterial> {
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
-  const fabric = await cached(workDir, 'fabric-tenant-cert', 'Windows Azure CRP Certificate Generator');
+  const [fabric, decoy] = await Promise.all([
+    cached(workDir, 'fabric-tenant-cert', 'Windows Azure CRP Certificate Generator'),
+    cached(workDir, 'fabric-decoy-recipient', 'LinuxTransport'),
+  ]);
   const ssh = new Map<string, SshKeyMaterial>();
   await Promise.all(sshIds.map(async (id) => {
     const c = await cached(workDir, `ssh-${id}`, `waagent-fabric-ssh-${id}`);
     ssh.set(id, { ...c, id, publicKey: opensshPublicKey(c.certPem, id) });
   }));
-  return { fabric, ssh };
+  return { fabric, decoy, ssh };
 }
 
 /** Maps the `x-ms-cipher-name` values agents send to openssl cms cipher options. */

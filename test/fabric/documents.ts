@@ -94,8 +94,7 @@ export function renderGoalState(s: Scenario, r: Rendering): string {
           <SharedConfig>${x(`${base}?comp=config&type=sharedConfig&incarnation=${inc}`)}</SharedConfig>
           <ExtensionsConfig>${x(`${base}?comp=config&type=extensionsConfig&incarnation=${inc}`)}</ExtensionsConfig>
           <FullConfig>${x(`${base}?comp=config&type=fullConfig&incarnation=${inc}`)}</FullConfig>
-          <Certificates>${x(`${base}?comp=certificates&incarnation=${inc}`)}</Certificates>
-          <ConfigName>${x(configName(s))}</ConfigName>
+${s.certificates === 'absent' ? '' : `          <Certificates>${x(`${base}?comp=certificates&incarnation=${inc}`)}</Certificates>\n`}          <ConfigName>${x(configName(s))}</ConfigName>
         </Configuration>
       </RoleInstance>
     </RoleInstanceList>
@@ -173,12 +172,12 @@ export function renderFullConfig(s: Scenario, r: Rendering): string {
 `;
 }
 
-export function renderCertificates(r: Rendering, data: string): string {
+export function renderCertificates(r: Rendering, data: string, format = 'Pkcs7BlobWithPfxContents'): string {
   return `<?xml version="1.0" encoding="utf-8"?>
 <CertificateFile xmlns:xsi="${XSI_NS}" xsi:noNamespaceSchemaLocation="certificates10.xsd">
   <Version>2012-11-30</Version>
   <Incarnation>${r.incarnation}</Incarnation>
-  <Format>Pkcs7BlobWithPfxContents</Format>
+  <Format>${x(format)}</Format>
   <Data>${data}</Data>
 </CertificateFile>
 `;

@@ -116,6 +116,12 @@ export interface Scenario {
   reprovisionData: boolean;
   /** How the Certificates CMS names its recipient: subjectKeyIdentifier (as Azure's fixture) or issuer+serial. */
   certRecipient: 'ski' | 'issuerSerial';
+  /**
+   * The Certificates answer: 'pfx' (normal); 'absent' (no Certificates URL in the goal state);
+   * 'notPfx' (Format CertificatesNonPfxPackage: agents take it as "no certificates"); 'emptyFormat'
+   * (an empty Format, still a PFX); 'wrongKey' (enveloped to another key: decryption must fail).
+   */
+  certificates: 'pfx' | 'absent' | 'notPfx' | 'emptyFormat' | 'wrongKey';
   extensions: ExtensionSpec[];
   timeline: TimelineEvent[];
   faults: Fault[];
@@ -305,6 +311,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     provisioningHealthJson: v.bool(root, '', 'provisioningHealthJson', true),
     reprovisionData: v.bool(root, '', 'reprovisionData', false),
     certRecipient: v.oneOf(root, '', 'certRecipient', ['ski', 'issuerSerial'] as const, 'ski'),
+    certificates: v.oneOf(root, '', 'certificates', ['pfx', 'absent', 'notPfx', 'emptyFormat', 'wrongKey'] as const, 'pfx'),
     extensions,
     timeline,
     faults,
@@ -313,7 +320,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     throw new ScenarioError(source, 'customData', 'longer than 64 KiB (Azure limit)');
   }
   v.noExtra(root, '', ['$comment', 'name', 'vm', 'user', 'sshKeys', 'customData', 'userData', 'provisionGuestAgent', 'incarnation',
-    'vmSettings', 'statusBlobType', 'provisioningHealthJson', 'reprovisionData', 'certRecipient', 'extensions', 'timeline', 'faults']);
+    'vmSettings', 'statusBlobType', 'provisioningHealthJson', 'reprovisionData', 'certRecipient', 'certificates', 'extensions', 'timeline', 'faults']);
   return scenario;
 }
 

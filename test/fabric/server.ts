@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { appendFileSync, closeSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { X509Certificate, randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createZip, type ZipInputEntry } from '../../src/util/zip.ts';
 import { child, escapeXml, parseXml, textAt } from '../../src/util/xml.ts';
@@ -655,15 +655,19 @@ class FabricImpl implements Fabric {
       if (!cipher) return wsError(400, 'missing x-ms-cipher-name');
       if (/[\s-]/.test(cert)) this.violation(seq, 'wire', url, 'transport certificate header is not bare base64 (PEM armour or newlines left in)');
       this.transport = cert.replace(/\s+/g, '');
-      const key = `${this.transport}|${cipher}|${this.current.certRecipient}|${this.current.sshKeys.map((k) => `${k.id}:${k.ovf}`).join(',')}`;
+      if (this.current.certificates === 'absent') return wsError(404, 'Not Found');
+      const recipient = this.current.certificates === 'wrongKey'
+        ? new X509Certificate(this.km.decoy.certPem).raw.toString('base64') : this.transport;
+      const key = `${recipient}|${cipher}|${this.current.certRecipient}|${this.current.sshKeys.map((k) => `${k.id}:${k.ovf}`).join(',')}`;
       let data = this.certCache.get(key);
       if (!data) {
         const thumbIds = this.current.sshKeys.filter((k) => k.ovf === 'thumbprint').map((k) => k.id);
-        data = await certificatesData(this.workDir, this.km, thumbIds, this.transport, cipher, this.current.certRecipient);
+        data = await certificatesData(this.workDir, this.km, thumbIds, recipient, cipher, this.current.certRecipient);
         if (this.certCache.size > 32) this.certCache.clear();
         this.certCache.set(key, data);
       }
-      return xmlAnswer(renderCertificates(this.r, data));
+      const format = { notPfx: 'CertificatesNonPfxPackage', emptyFormat: '' }[this.current.certificates as string];
+      return xmlAnswer(renderCertificates(this.r, data, format));
     }
     if (method === 'POST' && (p === '/machine' || p === '/machine/') && comp === 'health') {
       if (p === '/machine/') this.violation(seq, 'wire', url, 'health path has a slash after /machine');

@@ -147,3 +147,30 @@ test('protected settings decrypt with the tenant key (openssl cms -inform DER, a
   // The same ciphertext goes to vmSettings (one envelope per settings value).
   assert.ok(!JSON.stringify(f.summary()).includes(hs.protectedSettings));
 });
+
+test('certificates modes: absent (no URL), notPfx and emptyFormat (Format), wrongKey (the agent cannot decrypt)', async () => {
+  const url = await certificatesUrl();
+  const hdrs = { ...WS_HEADERS, 'x-ms-guest-agent-public-x509-cert': transportB64, 'x-ms-cipher-name': 'AES128_CBC' };
+  try {
+    await f.update({ certificates: 'absent' });
+    const gs = parseXml((await http('GET', `${f.urls.wire}/machine/?comp=goalstate`, WS_HEADERS)).text, 'gs');
+    assert.equal(textAt(path(gs, 'Container', 'RoleInstanceList', 'RoleInstance', 'Configuration'), 'Certificates'), undefined);
+    assert.ok(textAt(path(gs, 'Container', 'RoleInstanceList', 'RoleInstance', 'Configuration'), 'ExtensionsConfig'));
+    assert.equal((await http('GET', url, hdrs)).status, 404);
+
+    await f.update({ certificates: 'notPfx' });
+    assert.equal(textAt(parseXml((await http('GET', url, hdrs)).text, 'c'), 'Format'), 'CertificatesNonPfxPackage');
+
+    await f.update({ certificates: 'emptyFormat' });
+    const empty = parseXml((await http('GET', url, hdrs)).text, 'c');
+    assert.equal(textAt(empty, 'Format'), '');
+    assert.match(decryptLikeTheAgent(textAt(empty, 'Data')!, mkdtempSync(join(tmp, 'dec-'))), /BEGIN PRIVATE KEY/);
+
+    await f.update({ certificates: 'wrongKey' });
+    const wrong = parseXml((await http('GET', url, hdrs)).text, 'c');
+    assert.equal(textAt(wrong, 'Format'), 'Pkcs7BlobWithPfxContents');
+    assert.throws(() => decryptLikeTheAgent(textAt(wrong, 'Data')!, mkdtempSync(join(tmp, 'dec-'))), /Command failed: openssl cms -decrypt/);
+  } finally {
+    await f.update({ certificates: 'pfx' });
+  }
+});
