@@ -11,7 +11,7 @@ import { renderOvfEnv } from '../fabric/server.ts';
 import { SCENARIOS } from '../fabric/testing.ts';
 import { join } from 'node:path';
 import {
-  assertRequests, changedBesidesLog, conf, imageFiles, passwordMatches, provisionRun, requestsSince, sh, shadowHash, skip,
+  assertRequests, changedBesidesLog, conf, imageFiles, passwordMatches, provisionRun, provisionWithDmi, requestsSince, sh, shadowHash, skip,
 } from './provision-helpers.ts';
 
 const scenario = (name: string) => join(SCENARIOS, `${name}.json`);
@@ -207,5 +207,31 @@ test('box (root): (g) bad ovf-env.xml (missing user, "../" in a key path, hostna
     } finally {
       await box.close();
     }
+  }
+});
+
+test('box (root): the marker holds the byte-swapped SMBIOS uuid; booted as another VM (image not deprovisioned): old VM state removed, marker rewritten, Ready, no re-provisioning', { skip }, async () => {
+  const box = await Box.start({ scenario: scenario('provision-imds'), media: { kind: 'udf' }, files: imageFiles(conf()) });
+  try {
+    const first = await provisionWithDmi(box, '544CDFD0-CB4E-4B4A-9954-5BDF3ED5C3B8');
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    assert.equal(box.readFile(`${LIB}/provisioned`), 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8');
+    // State a later agent would leave: goal-state documents, an extension's status, a DHCP lease.
+    for (const [p, c] of [[`${LIB}/SharedConfig.xml`, '<SharedConfig/>'], [`${LIB}/Waagent.Test.ShellExt-1.0.0/status/0.status`, '[]'],
+      [`${LIB}/Waagent.Test.ShellExt-1.0.0/HandlerManifest.json`, '[]'], ['/var/lib/dhcp/dhclient.eth0.leases', 'lease {}\n']] as const) box.writeFile(p, c);
+    const userLine = box.readFile('/etc/passwd').split('\n').find((l) => l.startsWith('clouduser:'));
+    const keys = box.readFile('/home/clouduser/.ssh/authorized_keys');
+    const n = box.requests().length;
+    const moved = await provisionWithDmi(box, '00112233-4455-6677-8899-AABBCCDDEEFF');
+    assert.equal(moved.code, 0, moved.stdout + moved.stderr);
+    assert.match(moved.stdout, /The VM unique id changed \(D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8 -> 33221100-5544-7766-8899-AABBCCDDEEFF\)/);
+    assertRequests(requestsSince(box, n), ['goalstate', 'health', 'health-json'], 0);
+    assert.equal(box.readFile(`${LIB}/provisioned`), '33221100-5544-7766-8899-AABBCCDDEEFF');
+    for (const p of [`${LIB}/SharedConfig.xml`, `${LIB}/Waagent.Test.ShellExt-1.0.0/status/0.status`, '/var/lib/dhcp/dhclient.eth0.leases']) assert.equal(box.exists(p), false, p);
+    assert.equal(box.exists(`${LIB}/Waagent.Test.ShellExt-1.0.0/HandlerManifest.json`), true, 'extension packages stay');
+    assert.equal(box.readFile('/etc/passwd').split('\n').find((l) => l.startsWith('clouduser:')), userLine, 'the user is not redone');
+    assert.equal(box.readFile('/home/clouduser/.ssh/authorized_keys'), keys);
+  } finally {
+    await box.close();
   }
 });

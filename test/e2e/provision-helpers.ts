@@ -49,6 +49,19 @@ export function provisionRun(box: Box, env: Record<string, string> = {}): Promis
   return box.run([BIN, '-provision'], { timeoutMs: 180_000, env });
 }
 
+/**
+ * -provision on a "VM" whose SMBIOS uuid is `uuid`: the box has no DMI, so the run gets a private
+ * mount namespace where /sys/class carries dmi/id/product_uuid (an overlay over the real one).
+ */
+export function provisionWithDmi(box: Box, uuid: string): Promise<RunResult> {
+  if (!/^[0-9A-Fa-f-]{36}$/.test(uuid)) throw new Error(`not a uuid: ${uuid}`);
+  const script = [
+    'set -e', 'd=$(mktemp -d)', 'mkdir -p "$d/dmi/id"', `echo ${uuid} > "$d/dmi/id/product_uuid"`,
+    'mount -t overlay box-dmi -o "lowerdir=$d:/sys/class" /sys/class', 'exec "$0" -provision',
+  ].join('\n');
+  return box.run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, BIN], { timeoutMs: 180_000 });
+}
+
 export async function sh(box: Box, script: string): Promise<string> {
   const r = await box.run(['bash', '-c', script]);
   assert.equal(r.code, 0, `${script}: ${r.stderr}`);
