@@ -46,15 +46,20 @@ export function assertOk(r: RunResult, what: string): void {
   assert.equal(r.code, 0, `${what}: exit ${r.code}${r.timedOut ? ' (timed out)' : ''}\nstdout:\n${r.stdout.slice(-3000)}\nstderr:\n${r.stderr.slice(-3000)}`);
 }
 
+/** A box with the fabric simulator, the provisioning DVD and our waagent.conf; nothing run yet. */
+export function freshBox(files: Record<string, BoxFile | string> = {}): Promise<Box> {
+  return Box.start({
+    scenario: SCENARIO, media: { kind: 'udf' }, hostname: 'imagebuild',
+    files: { '/etc/waagent.conf': { content: CONF, mode: 0o644 }, ...files },
+  });
+}
+
 /**
  * A box provisioned by the built binary, with one extension run and the DHCP leases a real VM has.
  * `files` are written at box start (before provisioning).
  */
 export async function provisionedBox(files: Record<string, BoxFile | string> = {}, opts: { extension?: boolean } = {}): Promise<Box> {
-  const box = await Box.start({
-    scenario: SCENARIO, media: { kind: 'udf' }, hostname: 'imagebuild',
-    files: { '/etc/waagent.conf': { content: CONF, mode: 0o644 }, ...files },
-  });
+  const box = await freshBox(files);
   try {
     assertOk(await box.run([WAAGENT, '-provision'], { timeoutMs: 180_000 }), 'waagent -provision');
     if (opts.extension !== false) {
