@@ -176,7 +176,8 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionOutcome> 
       // No DVD, no marker check: the image owner provisions by other means (os.md §4.1).
       log.info('Provisioning is disabled, skipping.');
       run.ensureLibDir();
-      writeMarker(deps.root, run.s.libDir, vmId);
+      // Without a current id (no DMI) an existing marker keeps the id it has.
+      if (vmId || readMarker(deps.root, run.s.libDir) === null) writeMarker(deps.root, run.s.libDir, vmId);
       return await run.ready({ status: 'disabled', vmId });
     }
     const stored = readMarker(deps.root, run.s.libDir);
