@@ -191,6 +191,9 @@ export function packagePath(name: string, version: string): string {
   return `/extensions/${name}__${version}`;
 }
 
+/** The InVMArtifactsProfileBlob (served only while the scenario is on hold). */
+export const ARTIFACTS_PROFILE_PATH = '/profiles/artifacts-profile.json';
+
 export const GA_MANIFEST_PATH = '/ga/Microsoft.OSTCLinuxAgent_Prod_manifest.xml';
 
 /** handlerSettings as ExtensionsConfig carries them (publicSettings an object). */
@@ -259,7 +262,7 @@ ${plugins}
 <PluginSettings>
 ${settings}
 </PluginSettings>
-<InVMGoalStateMetaData inSvdSeqNo="${r.incarnation}" createdOnTicks="${r.createdTicks}" activityId="${r.activityId}" correlationId="${r.correlationId}" />
+${s.onHold ? `<InVMArtifactsProfileBlob>${x(r.blob + ARTIFACTS_PROFILE_PATH)}</InVMArtifactsProfileBlob>\n` : ''}<InVMGoalStateMetaData inSvdSeqNo="${r.incarnation}" createdOnTicks="${r.createdTicks}" activityId="${r.activityId}" correlationId="${r.correlationId}" />
 </Extensions>
 `;
 }
@@ -348,7 +351,7 @@ export function renderVmSettings(s: Scenario, r: Rendering): string {
     inSvdSeqNo: r.incarnation,
     extensionsLastModifiedTickCount: Number(r.createdTicks),
     extensionGoalStatesSource: s.vmSettings.source,
-    onHold: false,
+    onHold: s.onHold,
     statusUploadBlob: { statusBlobType: s.statusBlobType, value: r.statusBlobUrl },
     inVMMetadata: {
       subscriptionId: s.vm.subscriptionId, resourceGroupName: s.vm.resourceGroupName, vmName: s.vm.vmName,

@@ -66,7 +66,8 @@ export interface ExtensionSpec {
   package: string;
 }
 
-export type FaultAction = 'status' | 'delay' | 'reset' | 'truncate' | 'garble' | 'gone';
+/** noRoleInstance: the goal state answers without RoleInstanceList (agents re-GET it, protocol.md 1.4). */
+export type FaultAction = 'status' | 'delay' | 'reset' | 'truncate' | 'garble' | 'gone' | 'noRoleInstance';
 
 export interface Fault {
   endpoint: Endpoint;
@@ -122,6 +123,8 @@ export interface Scenario {
    * (an empty Format, still a PFX); 'wrongKey' (enveloped to another key: decryption must fail).
    */
   certificates: 'pfx' | 'absent' | 'notPfx' | 'emptyFormat' | 'wrongKey';
+  /** The VM is on hold: vmSettings onHold, and ExtensionsConfig names an InVMArtifactsProfileBlob saying so. */
+  onHold: boolean;
   extensions: ExtensionSpec[];
   timeline: TimelineEvent[];
   faults: Fault[];
@@ -284,7 +287,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     const fault: Fault = {
       endpoint: v.oneOf(o, f, 'endpoint', ENDPOINTS, 'wire'),
       path: v.str(o, f, 'path', { def: '' }),
-      action: v.oneOf(o, f, 'action', ['status', 'delay', 'reset', 'truncate', 'garble', 'gone'] as const, 'status'),
+      action: v.oneOf(o, f, 'action', ['status', 'delay', 'reset', 'truncate', 'garble', 'gone', 'noRoleInstance'] as const, 'status'),
       count: v.int(o, f, 'count', { def: 1, min: 0, max: 1e6 }),
       skip: v.int(o, f, 'skip', { def: 0, min: 0, max: 1e6 }),
     };
@@ -311,6 +314,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     provisioningHealthJson: v.bool(root, '', 'provisioningHealthJson', true),
     reprovisionData: v.bool(root, '', 'reprovisionData', false),
     certRecipient: v.oneOf(root, '', 'certRecipient', ['ski', 'issuerSerial'] as const, 'ski'),
+    onHold: v.bool(root, '', 'onHold', false),
     certificates: v.oneOf(root, '', 'certificates', ['pfx', 'absent', 'notPfx', 'emptyFormat', 'wrongKey'] as const, 'pfx'),
     extensions,
     timeline,
@@ -320,7 +324,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     throw new ScenarioError(source, 'customData', 'longer than 64 KiB (Azure limit)');
   }
   v.noExtra(root, '', ['$comment', 'name', 'vm', 'user', 'sshKeys', 'customData', 'userData', 'provisionGuestAgent', 'incarnation',
-    'vmSettings', 'statusBlobType', 'provisioningHealthJson', 'reprovisionData', 'certRecipient', 'certificates', 'extensions', 'timeline', 'faults']);
+    'vmSettings', 'statusBlobType', 'provisioningHealthJson', 'reprovisionData', 'certRecipient', 'certificates', 'onHold', 'extensions', 'timeline', 'faults']);
   return scenario;
 }
 

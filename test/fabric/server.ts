@@ -15,7 +15,7 @@ import {
 } from './scenario.ts';
 import { CertError, certificatesData, encryptToCert, loadKeyMaterial, type KeyMaterial } from './certs.ts';
 import {
-  GA_MANIFEST_PATH, configName, dotnetTicks, imdsInstance, manifestPath, packagePath, renderCertificates,
+  ARTIFACTS_PROFILE_PATH, GA_MANIFEST_PATH, configName, dotnetTicks, imdsInstance, manifestPath, packagePath, renderCertificates,
   renderExtensionsConfig, renderFullConfig, renderGaManifest, renderGoalState, renderHostingEnvironmentConfig,
   renderManifest, renderOvfEnvWith, renderSharedConfig, renderVersions, renderVmSettings, type Rendering,
 } from './documents.ts';
@@ -573,6 +573,12 @@ class FabricImpl implements Fabric {
       res.write(payload.subarray(0, Math.floor(payload.length / 2)), () => req.socket.destroy());
       return;
     }
+    if (fault?.action === 'noRoleInstance' && answer.status === 200 && payload.includes('<RoleInstanceList>')) {
+      const cut = Buffer.from(payload.toString('utf8').replace(/<RoleInstanceList>[\s\S]*<\/RoleInstanceList>\s*/, ''));
+      res.writeHead(answer.status, { ...hdrs, 'content-length': cut.length });
+      res.end(cut);
+      return;
+    }
     if (fault?.action === 'garble') {
       const g = Buffer.from(payload);
       for (let i = 0; i < g.length; i++) g[i] = g[i]! ^ 0x55;
@@ -870,6 +876,7 @@ class FabricImpl implements Fabric {
   // ---- storage ---------------------------------------------------------------------------------------------------
 
   private blobGet(pathname: string): Answer {
+    if (pathname === ARTIFACTS_PROFILE_PATH && this.current.onHold) return jsonAnswer({ onHold: true });
     const m = this.manifests.get(pathname);
     if (m !== undefined) return xmlAnswer(m);
     const z = this.packages.get(pathname);

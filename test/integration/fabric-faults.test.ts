@@ -122,3 +122,31 @@ test('vmSettings off answers 404 like older hosts', () => withFabric({ vmSetting
   await f.update({ vmSettings: { enabled: true } });
   assert.equal((await http('GET', `${f.urls.hgap}/vmSettings`, hgapHeaders(f))).status, 200);
 }));
+
+test('noRoleInstance: the first goal states come without RoleInstanceList, then whole', () => withFabric({
+  faults: [{ endpoint: 'wire', path: 'comp=goalstate', action: 'noRoleInstance', count: 2 }],
+}, async (f) => {
+  const has: boolean[] = [];
+  for (let i = 0; i < 3; i++) {
+    const gs = parseXml((await http('GET', `${f.urls.wire}${GS}`, WS_HEADERS)).text, 'gs');
+    assert.equal(textAt(gs, 'Container', 'ContainerId'), f.scenario().vm.containerId);
+    has.push(textAt(gs, 'Container', 'RoleInstanceList', 'RoleInstance', 'InstanceId') !== undefined);
+  }
+  assert.deepEqual(has, [false, false, true]);
+}));
+
+test('onHold: ExtensionsConfig names an artifacts profile saying so, vmSettings agrees; off again removes it', () => withFabric({ onHold: true }, async (f) => {
+  const ecOf = async () => {
+    const gs = parseXml((await http('GET', `${f.urls.wire}${GS}`, WS_HEADERS)).text, 'gs');
+    const url = textAt(gs, 'Container', 'RoleInstanceList', 'RoleInstance', 'Configuration', 'ExtensionsConfig')!;
+    return parseXml((await http('GET', url, WS_HEADERS)).text, 'ec');
+  };
+  const profile = textAt(await ecOf(), 'InVMArtifactsProfileBlob')!;
+  assert.ok(profile.startsWith(`${f.urls.blob}/`));
+  assert.deepEqual(JSON.parse((await http('GET', profile)).text), { onHold: true });
+  const vs = JSON.parse((await http('GET', `${f.urls.hgap}/vmSettings`, hgapHeaders(f))).text) as { onHold: boolean };
+  assert.equal(vs.onHold, true);
+  await f.update({ onHold: false });
+  assert.equal(textAt(await ecOf(), 'InVMArtifactsProfileBlob'), undefined);
+  assert.equal((await http('GET', profile)).status, 404);
+}));
