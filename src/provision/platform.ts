@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import type { CertificateSummary, GoalState, HealthReport, ImdsInstance } from '../platform/types.ts';
 import type { HttpTransport } from '../platform/http.ts';
-import type { Clock } from '../platform/retry.ts';
+import { DEFAULT_POLICY, HEALTH_POLICY, type Clock } from '../platform/retry.ts';
 import { GoalStateChangedError } from '../platform/errors.ts';
 import { WireServerClient } from '../platform/wireserver.ts';
 import { ImdsClient } from '../platform/imds.ts';
@@ -90,7 +90,9 @@ export class WirePlatform implements ProvisionPlatform {
 
   async reportHealth(report: HealthReport, final: boolean): Promise<void> {
     const gs = this.gs ?? await this.goalState();
-    await this.withRefresh((g) => this.wire.reportHealth(report, g), gs);
+    // A progress report gets the ordinary budget (90 s); only the final one may take the health
+    // policy's 5 minutes: the final report waits for the progress report to be done.
+    await this.withRefresh((g) => this.wire.reportHealth(report, g, final ? HEALTH_POLICY : DEFAULT_POLICY), gs);
     if (!final || this.jsonOffered === false) return;
     try {
       this.jsonOffered = await this.wire.reportHealthJson(report);
