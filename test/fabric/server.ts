@@ -283,7 +283,13 @@ class FabricImpl implements Fabric {
     this.store = new StatusBlobStore(statusPath, sig);
 
     const mk = (ep: Endpoint) => {
-      const s = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => { void this.handle(ep, req, res); });
+      const s = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
+        // A bug answering one request must never take the whole fabric down (Node exits on unhandled rejections).
+        this.handle(ep, req, res).catch((e: unknown) => {
+          process.stderr.write(`fabric: ${ep}: ${(e as Error).stack ?? String(e)}\n`);
+          res.destroy();
+        });
+      });
       s.on('clientError', (_e, sock) => { sock.destroy(); });
       this.servers.push(s);
       return s;
