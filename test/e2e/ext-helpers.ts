@@ -1,8 +1,9 @@
 // Shared by the end-to-end extension tests: a VM-in-a-box with the fabric simulator, the goal-state
-// loop running inside it (ext-driver.ts on the pinned node until `dist/waagent -run-exthandlers`
-// exists), the probe extensions' command log, and the status blob the simulator received.
+// loop running inside it (`dist/waagent -run-exthandlers` when the binary has it, else ext-driver.ts on
+// the pinned node), the probe extensions' command log, and the status blob the simulator received.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Box, PINNED_NODE, PROJECT, type BoxProcess } from '../sandbox/box.ts';
 import type { DriverConfig } from './ext-driver.ts';
@@ -60,49 +61,108 @@ export interface StatusBlob {
   supportedFeatures?: Array<{ Key: string; Value: string }>;
 }
 
+/**
+ * Who runs the goal-state loop in the box: the real binary (`dist/waagent -run-exthandlers` with a
+ * waagent.conf of a 1 s period) or ext-driver.ts (the same loop from source, which can also shorten
+ * command timeouts). 'auto' (default; EXT_E2E_AGENT overrides) takes the binary when its
+ * -run-exthandlers is implemented, the driver otherwise.
+ */
+export type AgentMode = 'auto' | 'binary' | 'driver';
+export const BINARY = join(PROJECT, 'dist', 'waagent');
+export const BOX_CONF = [
+  'Extensions.GoalStatePeriod=1', 'Protocol.EndpointDiscovery=static', 'OS.EnableFirewall=n', 'Logs.Collect=n',
+  'Logs.Verbose=y', 'ResourceDisk.Format=n', 'Provisioning.Agent=disabled', '',
+].join('\n');
+
+type Event = { event: string; id: string; [k: string]: unknown };
+
+function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
+
 export class ExtBox {
   readonly box: Box;
-  readonly driver: BoxProcess;
+  readonly agent: BoxProcess;
+  readonly mode: 'binary' | 'driver';
   private seen = 0;
+  /** Goal-state id -> the inSvdSeqNo its status blob carries (the simulator's incarnation). */
+  private readonly seqOf = new Map<string, string>();
 
-  private constructor(box: Box, driver: BoxProcess) {
+  private constructor(box: Box, agent: BoxProcess, mode: 'binary' | 'driver') {
     this.box = box;
-    this.driver = driver;
+    this.agent = agent;
+    this.mode = mode;
   }
 
-  static async start(scenario: string | Record<string, unknown>, cfg: DriverConfig = {}): Promise<ExtBox> {
-    const box = await Box.start({ scenario: typeof scenario === 'string' ? join(SCENARIO_DIR, scenario) : scenario });
+  static async start(scenario: string | Record<string, unknown>, cfg: DriverConfig = {}, agent: AgentMode = (process.env['EXT_E2E_AGENT'] as AgentMode | undefined) ?? 'auto'): Promise<ExtBox> {
+    const box = await Box.start({
+      scenario: typeof scenario === 'string' ? join(SCENARIO_DIR, scenario) : scenario,
+      files: { '/etc/waagent.conf': { content: BOX_CONF, mode: 0o644 } },
+    });
     try {
-      const driver = box.spawn([PINNED_NODE, DRIVER, JSON.stringify({ periodMs: 300, maxSeconds: 240, ...cfg })]);
-      return new ExtBox(box, driver);
+      const st = await box.fabric!.state();
+      let x: ExtBox | null = null;
+      if (agent !== 'driver' && existsSync(BINARY)) {
+        const p = box.spawn([BINARY, '-run-exthandlers']);
+        // Running = it stays up until its first status upload; "not implemented yet" = it exits at once.
+        const end = Date.now() + 30_000;
+        while (!p.exited && Date.now() < end && (await box.fabric!.statusUploads()).length === 0) await sleep(100);
+        if (!p.exited) {
+          x = new ExtBox(box, p, 'binary');
+        } else {
+          const r = await p.wait();
+          const out = `${r.stdout}${r.stderr}`;
+          if (agent === 'binary' || !/not implemented/.test(out)) assert.fail(`dist/waagent -run-exthandlers exited (${r.code}):\n${out.slice(-3000)}\n${box.agentLog().slice(-3000)}`);
+        }
+      } else if (agent === 'binary') {
+        assert.fail(`${BINARY} is missing: build it with scripts/node build.mjs`);
+      }
+      x ??= new ExtBox(box, box.spawn([PINNED_NODE, DRIVER, JSON.stringify({ periodMs: 300, maxSeconds: 240, ...cfg })]), 'driver');
+      x.seqOf.set(`incarnation_${st.incarnation}`, String(st.incarnation));
+      x.seqOf.set(`etag_${st.etag}`, String(st.incarnation));
+      return x;
     } catch (e) {
       await box.close();
       throw e;
     }
   }
 
-  /** Events the driver printed so far. */
-  events(): Array<{ event: string; id: string; [k: string]: unknown }> {
-    return this.driver.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; id: string });
+  /**
+   * 'processed' events (id, source) and, for the driver, 'reported' ones. The binary's come from its log
+   * ("ProcessExtensionsGoalState started [<id> channel: <c>, source: <s>, ...]").
+   */
+  events(): Event[] {
+    if (this.mode === 'driver') {
+      return this.agent.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event);
+    }
+    return [...this.box.agentLog().matchAll(/ProcessExtensionsGoalState started \[(\S+) channel: (\w+), source: (\w+)/g)]
+      .map((m) => ({ event: 'processed', id: m[1]!, channel: m[2], source: m[3] }));
   }
 
   /** Waits until goal state `id` was processed and then reported (uploaded) at least `after` times. */
   async reported(id: string, timeoutMs = 90_000, after = 1): Promise<void> {
     const end = Date.now() + timeoutMs;
+    const seq = this.seqOf.get(id) ?? id.replace(/^incarnation_/, '');
     for (;;) {
       const ev = this.events();
       const p = ev.findIndex((e) => e.event === 'processed' && e.id === id);
-      if (p >= 0 && ev.slice(p + 1).filter((e) => e.event === 'reported' && e.id === id).length >= after) return;
-      if (this.driver.exited || Date.now() > end) {
-        assert.fail(`goal state ${id} not processed+reported (driver ${this.driver.exited ? 'exited' : 'still running'}); events: ${JSON.stringify(ev.slice(-5))}\n${this.driver.stderr().slice(-4000)}`);
+      let n = 0;
+      if (p >= 0 && this.mode === 'driver') n = ev.slice(p + 1).filter((e) => e.event === 'reported' && e.id === id).length;
+      if (p >= 0 && this.mode === 'binary') {
+        // The goal-state aggregate of a processed goal state carries its inSvdSeqNo.
+        n = (await this.box.fabric!.statusUploads()).filter((u) => (u.json as StatusBlob | undefined)?.aggregateStatus?.vmArtifactsAggregateStatus?.goalStateAggregateStatus.inSvdSeqNo === seq).length;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      if (n >= after) return;
+      if (this.agent.exited || Date.now() > end) {
+        assert.fail(`goal state ${id} not processed+reported (${this.mode} ${this.agent.exited ? 'exited' : 'still running'}); events: ${JSON.stringify(ev.slice(-5))}\n${this.agent.stderr().slice(-3000)}\n${this.box.agentLog().slice(-3000)}`);
+      }
+      await sleep(100);
     }
   }
 
-  /** Applies a scenario merge patch; returns the id of the new WireServer goal state. */
+  /** Applies a scenario merge patch; returns the id of the new WireServer goal state (see also lastEtagId). */
   async update(patch: Record<string, unknown>): Promise<string> {
     const r = await this.box.fabric!.update(patch);
+    this.seqOf.set(`incarnation_${r.incarnation}`, String(r.incarnation));
+    this.seqOf.set(`etag_${r.etag}`, String(r.incarnation));
     return `incarnation_${r.incarnation}`;
   }
 
@@ -143,8 +203,8 @@ export class ExtBox {
   }
 
   async close(): Promise<void> {
-    this.driver.kill('SIGTERM');
-    await this.driver.wait(10_000).catch(() => undefined);
+    this.agent.kill('SIGTERM');
+    await this.agent.wait(10_000).catch(() => undefined);
     await this.box.close();
   }
 }
