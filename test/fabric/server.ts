@@ -799,6 +799,9 @@ class FabricImpl implements Fabric {
       // Never fetched from anywhere else: only this simulator's own storage is "upstream".
       if (!loc.startsWith(`${this.urls.blob}/`)) return textAnswer(502, 'upstream failure: artifact is not in the simulated storage');
       const a = this.blobGet(new URL(loc).pathname);
+      if (this.packages.has(new URL(loc).pathname) && !headers['x-ms-artifact-manifest-location']) {
+        this.violation(seq, 'hgap', url, 'package download through HostGAPlugin without x-ms-artifact-manifest-location');
+      }
       return a.status === 200 ? a : textAnswer(502, `upstream answered ${a.status}`);
     }
     if (method === 'PUT' && p === '/vmAgentLog') {

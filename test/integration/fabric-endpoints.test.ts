@@ -201,6 +201,15 @@ test('HostGAPlugin extensionArtifact proxies only the simulated storage', async 
   let r = await http('GET', `${f.urls.hgap}/extensionArtifact`, { ...hgapHeaders(f), 'x-ms-artifact-location': man });
   assert.equal(r.status, 200);
   assert.equal(r.text, direct.text);
+  const pkg = `${f.urls.blob}/extensions/Waagent.Test.ShellExt__1.0.0`;
+  const n = f.violations().length;
+  r = await http('GET', `${f.urls.hgap}/extensionArtifact`, { ...hgapHeaders(f), 'x-ms-artifact-location': pkg, 'x-ms-artifact-manifest-location': man });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body, (await http('GET', pkg)).body);
+  assert.equal(f.violations().length, n);
+  r = await http('GET', `${f.urls.hgap}/extensionArtifact`, { ...hgapHeaders(f), 'x-ms-artifact-location': pkg });
+  assert.equal(r.status, 200);
+  assert.match(f.violations().at(-1)!.problem, /x-ms-artifact-manifest-location/);
   r = await http('GET', `${f.urls.hgap}/extensionArtifact`, { ...hgapHeaders(f), 'x-ms-artifact-location': 'https://example.invalid/x.zip' });
   assert.equal(r.status, 502);
   r = await http('GET', `${f.urls.hgap}/extensionArtifact`, hgapHeaders(f));
