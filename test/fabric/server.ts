@@ -865,6 +865,10 @@ class FabricImpl implements Fabric {
       let v: unknown = imdsInstance(this.current, sshMaps(this.km).publicKeys);
       // Older api-versions answer only the compute fields of their time (the agent asks 2018-02-01
       // and warns about anything else). The exact version cut-off is UNCONFIRMED; 2018-10-01 is used.
+      // extended=true adds what cloud-init reads for pre-provisioning (protocol.md 3, 3.1); shape UNCONFIRMED beyond these keys.
+      if (u.searchParams.get('extended') === 'true') {
+        (v as Record<string, unknown>).extended = { compute: { ppsType: 'None', hasCustomData: this.current.customData !== undefined } };
+      }
       if (api < '2018-10-01') {
         const doc = v as { compute: Record<string, unknown> };
         doc.compute = Object.fromEntries(Object.entries(doc.compute).filter(([k]) => IMDS_2018_COMPUTE.includes(k)));

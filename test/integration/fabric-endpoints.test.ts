@@ -235,6 +235,7 @@ test('IMDS: Metadata header and api-version required; compute, osProfile, public
   assert.deepEqual(doc.compute.publicKeys, [{ keyData: key.publicKey, path: '/home/tester/.ssh/authorized_keys' }]);
   assert.match(doc.network.interface[0]!.macAddress, /^[0-9A-F]{12}$/);
   assert.ok(doc.network.interface[0]!.ipv4.ipAddress[0].privateIpAddress);
+  assert.deepEqual((doc as unknown as { extended: unknown }).extended, { compute: { ppsType: 'None', hasCustomData: true } });
   r = await http('GET', `${f.urls.imds}/metadata/instance/compute?api-version=2018-02-01`, { Metadata: 'true' });
   const old = JSON.parse(r.text) as Record<string, unknown>;
   assert.equal(old.location, 'westeurope');
