@@ -13,13 +13,13 @@ Commands (any number of leading - or /; a unique prefix is enough, e.g. -version
   -start                start -daemon in the background and return
   -run-exthandlers      the extension-handler loop alone [-debug: no orphan check]
   -provision            one-shot first-boot provisioning, then exit
-  -deprovision          remove machine-specific state before capturing an image [-force: no prompt]
-  -deprovision+user     the same, and delete the provisioned user account
+  -deprovision          remove machine-specific state before capturing an image [-force] [-dry-run] [-root:PATH]
+  -deprovision+user     the same, and delete the last provisioned user with its home and sudoers lines
   -register-service     install and start the waagent service
   -show-configuration   every configuration key, sorted, "key = value"
-  -collect-logs         collect logs into an archive [-full: the full set]
+  -collect-logs         collect logs, secrets redacted, into <Lib.Dir>/logcollector/logs.zip [-full: the full set]
   -setup-firewall=IP    add the WireServer firewall rules for IP once
-  -serialconsole        send the kernel console to ttyS0 in the boot configuration
+  -serialconsole        kernel console on ttyS0 in the GRUB configuration (Flatcar: the OEM grub.cfg), with a backup
 
 Flags:
   -configuration-path:PATH   configuration file (default /etc/waagent.conf)
@@ -28,7 +28,7 @@ Flags:
   -full                      full log collection (collect-logs)
   -debug                     run-exthandlers: skip the orphan check
   -dry-run                   print what would be done and change nothing (where supported)
-  -root:PATH                 deprovision the system mounted at PATH (rescue VM) instead of /
+  -root:PATH                 deprovision the OS disk mounted at PATH (rescue VM), with its own waagent.conf
 
 Exit codes:
   ${EXIT.OK}  success
