@@ -327,3 +327,17 @@ test('multi-config and dependsOn: ExtensionsConfig and vmSettings agree (Require
     await g.close();
   }
 });
+
+test('reprovisiondata answers the ovf-env when asked for; provisioning/health can be switched off (404)', async () => {
+  const g = await startFabric({ scenario: baseScenario({ reprovisionData: true, provisioningHealthJson: false }), bind: 'loopback', quiet: true });
+  try {
+    const r = await http('GET', `${g.urls.imds}/metadata/reprovisiondata?api-version=2019-06-01`, { Metadata: 'true' });
+    assert.equal(r.status, 200);
+    assert.equal(r.text, g.ovfEnv());
+    const h = await http('POST', `${g.urls.wire}/provisioning/health`, { 'content-type': 'application/json' }, '{"state":"Ready"}');
+    assert.equal(h.status, 404);
+    assert.equal(g.health().length, 0);
+  } finally {
+    await g.close();
+  }
+});
