@@ -18,6 +18,7 @@ async function alive(x: ExtBox, pid: string): Promise<boolean> {
 
 test('extension failures in the box (root, namespaces): failing install, ../ package refused, manifest via HostGAPlugin; dependsOn', { skip, timeout: 300_000 }, async (t) => {
   const x = await ExtBox.start('ext-failures.json');
+  t.diagnostic(`goal-state loop: ${x.mode}`);
   try {
     await x.reported('incarnation_1');
     const cmds = x.newCommands();
@@ -94,8 +95,9 @@ test('extension failures in the box (root, namespaces): failing install, ../ pac
 
 // The agent's real timeouts are 300 s (enable) to 900 s: the driver (the same loop from source) shortens
 // the enable timeout, which the binary has no setting for.
-test('extension timeout in the box (root, namespaces): the whole process group is killed, grandchild included (1011)', { skip, timeout: 120_000 }, async () => {
+test('extension timeout in the box (root, namespaces): the whole process group is killed, grandchild included (1011)', { skip, timeout: 120_000 }, async (t) => {
   const x = await ExtBox.start('ext-timeout.json', { operationTimeoutsSec: { enable: HANG_TIMEOUT_SEC } }, 'driver');
+  t.diagnostic(`goal-state loop: ${x.mode}`);
   try {
     await x.reported('incarnation_1');
     // ---- timeout: 1011, the whole process group killed (child and orphaned grandchild) --------------

@@ -7,8 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExtBox, LIB, sha256, skip } from './ext-helpers.ts';
 
-test('Fast Track goal state in the box (root, namespaces): vmSettings newer than ExtensionsConfig is executed', { skip, timeout: 300_000 }, async () => {
+test('Fast Track goal state in the box (root, namespaces): vmSettings newer than ExtensionsConfig is executed', { skip, timeout: 300_000 }, async (t) => {
   const x = await ExtBox.start('ext-fasttrack.json');
+  t.diagnostic(`goal-state loop: ${x.mode}`);
   try {
     const etag = (await x.box.fabric!.state()).etag;
     await x.reported(`etag_${etag}`);

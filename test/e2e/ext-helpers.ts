@@ -65,9 +65,10 @@ export interface StatusBlob {
  * Who runs the goal-state loop in the box: the real binary (`dist/waagent -run-exthandlers` with a
  * waagent.conf of a 1 s period) or ext-driver.ts (the same loop from source, which can also shorten
  * command timeouts). 'auto' (default; EXT_E2E_AGENT overrides) takes the binary when its
- * -run-exthandlers is implemented, the driver otherwise.
+ * -run-exthandlers is implemented, the driver otherwise. 'source' runs src/main.ts -run-exthandlers on the
+ * pinned node (the binary's code without a rebuild).
  */
-export type AgentMode = 'auto' | 'binary' | 'driver';
+export type AgentMode = 'auto' | 'binary' | 'driver' | 'source';
 export const BINARY = join(PROJECT, 'dist', 'waagent');
 export const BOX_CONF = [
   'Extensions.GoalStatePeriod=1', 'Protocol.EndpointDiscovery=static', 'OS.EnableFirewall=n', 'Logs.Collect=n',
@@ -81,12 +82,13 @@ function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout
 export class ExtBox {
   readonly box: Box;
   readonly agent: BoxProcess;
-  readonly mode: 'binary' | 'driver';
+  /** 'binary' and 'source' run the agent's own loop; events and waits work the same for both. */
+  readonly mode: 'binary' | 'source' | 'driver';
   private seen = 0;
   /** Goal-state id -> the inSvdSeqNo its status blob carries (the simulator's incarnation). */
   private readonly seqOf = new Map<string, string>();
 
-  private constructor(box: Box, agent: BoxProcess, mode: 'binary' | 'driver') {
+  private constructor(box: Box, agent: BoxProcess, mode: 'binary' | 'source' | 'driver') {
     this.box = box;
     this.agent = agent;
     this.mode = mode;
@@ -100,17 +102,17 @@ export class ExtBox {
     try {
       const st = await box.fabric!.state();
       let x: ExtBox | null = null;
-      if (agent !== 'driver' && existsSync(BINARY)) {
-        const p = box.spawn([BINARY, '-run-exthandlers']);
+      if (agent === 'source' || (agent !== 'driver' && existsSync(BINARY))) {
+        const p = box.spawn(agent === 'source' ? [PINNED_NODE, join(PROJECT, 'src', 'main.ts'), '-run-exthandlers'] : [BINARY, '-run-exthandlers']);
         // Running = it stays up until its first status upload; "not implemented yet" = it exits at once.
         const end = Date.now() + 30_000;
         while (!p.exited && Date.now() < end && (await box.fabric!.statusUploads()).length === 0) await sleep(100);
         if (!p.exited) {
-          x = new ExtBox(box, p, 'binary');
+          x = new ExtBox(box, p, agent === 'source' ? 'source' : 'binary');
         } else {
           const r = await p.wait();
           const out = `${r.stdout}${r.stderr}`;
-          if (agent === 'binary' || !/not implemented/.test(out)) assert.fail(`dist/waagent -run-exthandlers exited (${r.code}):\n${out.slice(-3000)}\n${box.agentLog().slice(-3000)}`);
+          if (agent === 'binary' || agent === 'source' || !/not implemented/.test(out)) assert.fail(`dist/waagent -run-exthandlers exited (${r.code}):\n${out.slice(-3000)}\n${box.agentLog().slice(-3000)}`);
         }
       } else if (agent === 'binary') {
         assert.fail(`${BINARY} is missing: build it with scripts/node build.mjs`);
@@ -146,7 +148,7 @@ export class ExtBox {
       const p = ev.findIndex((e) => e.event === 'processed' && e.id === id);
       let n = 0;
       if (p >= 0 && this.mode === 'driver') n = ev.slice(p + 1).filter((e) => e.event === 'reported' && e.id === id).length;
-      if (p >= 0 && this.mode === 'binary') {
+      if (p >= 0 && this.mode !== 'driver') {
         // The goal-state aggregate of a processed goal state carries its inSvdSeqNo.
         n = (await this.box.fabric!.statusUploads()).filter((u) => (u.json as StatusBlob | undefined)?.aggregateStatus?.vmArtifactsAggregateStatus?.goalStateAggregateStatus.inSvdSeqNo === seq).length;
       }

@@ -25,6 +25,7 @@ function of(cmds: ProbeCommand[], handler: string): ProbeCommand[] {
 
 test('extensions in the box (root, namespaces): install+enable, settings change, upgrade both update modes (failed old disable handed over), disable, uninstall', { skip, timeout: 300_000 }, async (t) => {
   const x = await ExtBox.start('ext-lifecycle.json');
+  t.diagnostic(`goal-state loop: ${x.mode}`);
   try {
     // ---- 1. install + enable, public and protected settings ----------------------------------------
     await x.reported('incarnation_1');

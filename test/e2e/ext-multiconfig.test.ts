@@ -9,8 +9,9 @@ import { ExtBox, LIB, ops, sha256, skip } from './ext-helpers.ts';
 const H = 'Waagent.Test.MC';
 const DIR = `${LIB}/${H}-1.0.0`;
 
-test('multi-config handler in the box (root, namespaces): two extensions, one deleted, handler uninstalled', { skip, timeout: 300_000 }, async () => {
+test('multi-config handler in the box (root, namespaces): two extensions, one deleted, handler uninstalled', { skip, timeout: 300_000 }, async (t) => {
   const x = await ExtBox.start('ext-multiconfig.json');
+  t.diagnostic(`goal-state loop: ${x.mode}`);
   try {
     await x.reported('incarnation_1');
     let cmds = x.newCommands();
