@@ -237,6 +237,11 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
 
   const m = media.value;
   const ovf = parseOvfEnv(m.text, { homeDir: s.homeDir, source: `${m.device}:ovf-env.xml` });
+  if (ovf.preprovisionedVm || (ovf.preprovisionedVmType && ovf.preprovisionedVmType.toLowerCase() !== 'none')) {
+    // UNCONFIRMED how a pre-provisioned pool VM behaves with a non-cloud-init agent; like the Python
+    // agent we do not implement PPS and provision with this document as it is.
+    log.warn(`ovf-env.xml marks a pre-provisioned VM (${ovf.preprovisionedVmType ?? 'PreprovisionedVm=true'}); not supported, provisioning normally`);
+  }
   const plan = planProvisioning(root, ovf, imdsDoc, s, distro);
   if (plan.needCertificates) {
     const certs = await platform.certificates();
