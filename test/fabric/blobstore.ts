@@ -13,6 +13,11 @@ export interface StatusUpload {
   text: string;
   /** Parsed JSON when the text is JSON, else undefined. */
   json?: unknown;
+  /**
+   * Where the document strays from the aggregate-status shape (not JSON, not ASCII, version, agent
+   * version, …). Kept per upload, not as violations: transport tests may upload any bytes.
+   */
+  problems: string[];
 }
 
 export interface BlobAnswer {
@@ -120,18 +125,17 @@ export class StatusBlobStore {
     let end = data.length;
     if (blobType === 'PageBlob') while (end > 0 && (data[end - 1] === 0 || data[end - 1] === 0x20)) end--;
     const text = data.subarray(0, end).toString('utf8');
-    const u: StatusUpload = { seq: ++this.seq, time: new Date().toISOString(), channel, blobType, text };
-    const notes: string[] = [];
+    const u: StatusUpload = { seq: ++this.seq, time: new Date().toISOString(), channel, blobType, text, problems: [] };
     try {
       u.json = JSON.parse(text);
-      notes.push(...checkStatusDocument(u.json));
+      u.problems.push(...checkStatusDocument(u.json));
     } catch {
-      notes.push(`${channel}: the status blob is not JSON`);
+      u.problems.push('status blob: not JSON');
     }
-    if (/[^\x00-\x7f]/.test(text)) notes.push(`${channel}: the status blob is not pure ASCII (non-ASCII must be \\u-escaped)`);
+    if (/[^\x00-\x7f]/.test(text)) u.problems.push('status blob: not pure ASCII (non-ASCII must be \\u-escaped)');
     this.uploads.push(u);
     if (this.uploads.length > 10_000) this.uploads.splice(0, this.uploads.length - 10_000);
-    return { upload: u, notes };
+    return { upload: u, notes: [] };
   }
 }
 

@@ -123,22 +123,25 @@ test('PageBlob status type when the scenario says so (ExtensionsConfig and vmSet
   assert.deepEqual(vs.statusUploadBlob, { statusBlobType: 'PageBlob', value: b.url });
 });
 
-test('a status that strays from the spec is stored but noted: version, agent version, non-ASCII, missing headers', async () => {
+test('a status that strays from the spec is stored with its problems; missing storage headers are violations', async () => {
   const n = f.violations().length;
   let r = await http('PUT', sas, blockHeaders(STATUS.length), STATUS);
   assert.equal(r.status, 201);
-  assert.deepEqual(f.violations().slice(n), [], 'a good status has no notes');
+  assert.deepEqual(f.statusUploads().at(-1)!.problems, [], 'a good status has no problems');
+  assert.deepEqual(f.violations().slice(n), []);
   const bad = JSON.stringify({ version: '1.0', timestampUTC: 'now', aggregateStatus: { guestAgentStatus: { version: '2.2.0.0', status: 'Fine' } } }).replace('now', 'nöw');
   const buf = Buffer.from(bad);
   r = await http('PUT', sas, { 'x-ms-blob-type': 'BlockBlob', 'content-length': String(buf.length) }, buf);
   assert.equal(r.status, 201);
-  assert.equal(f.statusUploads().at(-1)!.text, bad);
-  const v = f.violations().slice(n).map((x) => x.problem);
-  for (const want of ['without x-ms-version', 'without x-ms-date', 'version is "1.0"', 'timestampUTC', '"2.2.0.0" is not a four-part version >= 2.2.53',
+  const u = f.statusUploads().at(-1)!;
+  assert.equal(u.text, bad);
+  for (const want of ['version is "1.0"', 'timestampUTC', '"2.2.0.0" is not a four-part version >= 2.2.53',
     'guestAgentStatus.status is "Fine"', 'handlerAggregateStatus is not a list', 'not pure ASCII']) {
-    assert.ok(v.some((p) => p.includes(want)), `${want} in ${JSON.stringify(v)}`);
+    assert.ok(u.problems.some((p) => p.includes(want)), `${want} in ${JSON.stringify(u.problems)}`);
   }
+  const v = f.violations().slice(n).map((x) => x.problem);
+  assert.deepEqual(v, ['direct: status blob PUT without x-ms-version', 'direct: status blob PUT without x-ms-date']);
   assert.ok(f.violations().slice(n).every((x) => !x.url.includes('sig=')), 'the SAS never lands in a violation');
   r = await http('PUT', sas, blockHeaders(5), 'hello');
-  assert.ok(f.violations().at(-1)!.problem.includes('not JSON'));
+  assert.deepEqual(f.statusUploads().at(-1)!.problems, ['status blob: not JSON']);
 });
