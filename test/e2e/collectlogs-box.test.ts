@@ -108,6 +108,15 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
     }
     assert.match(allContent(fullZip).get('results.txt')!.toString(), /Running log collector mode full/);
 
+    // Started as the agent starts it (the monitor variable) but outside the log collector's slice, it
+    // refuses with the agent's codes, writing nothing: 4 (wrong slice, after 3 tries 5 s apart) where
+    // the host's cgroup layout is readable from the box, 2 (invalid cgroups) where it is not.
+    assertOk(await box.run(['rm', '-f', ZIP]), 'remove the archive');
+    const cg = await box.run([WAAGENT, '-collect-logs'], { timeoutMs: 120_000, env: { _AZURE_GUEST_AGENT_LOG_COLLECTOR_MONITOR_CGROUPS_: '1' } });
+    assert.ok(cg.code === 4 || cg.code === 2, `exit ${cg.code}: ${cg.stdout}${cg.stderr}`);
+    assert.match(cg.stdout + cg.stderr, cg.code === 4 ? /Log collection not started: not in azure-walinuxagent-logcollector\.slice/ : /Log collection not started: (cgroups not readable|controllers missing|cpu or memory)/);
+    assert.equal(box.exists(ZIP), false);
+
     // A collection that cannot be written fails with exit 1 and says where the details are.
     assertOk(await box.run(['bash', '-c', 'rm -rf /var/lib/waagent/logcollector && echo not-a-dir > /var/lib/waagent/logcollector']), 'break the output dir');
     const bad = await box.run([WAAGENT, '-collect-logs'], { timeoutMs: 120_000 });

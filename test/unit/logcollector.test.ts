@@ -132,3 +132,23 @@ test('collect-logs: protected settings are decrypted with the tenant certificate
   assert.ok(![...entries.values()].some((v) => v.includes('StorageKey-ZXCVBNM-0987')));
   assert.ok(![...entries.keys()].some((k) => k.endsWith('.prv')), 'private keys are not in the manifest');
 });
+
+test('collect-logs cgroup self-check (when the agent started it): slice, controllers, 3 tries, exit 2/4', async () => {
+  const { checkLogCollectorCgroup } = await import('../../src/logcollector/cgroup.ts');
+  const io = (cgroup: string, controllers = 'cpuset cpu io memory pids') => {
+    const calls = { sleeps: 0 };
+    return { calls, io: { selfCgroup: () => cgroup, controllers: () => controllers, sleep: async () => { calls.sleeps++; } } };
+  };
+  const v2ok = io('0::/azure.slice/azure-walinuxagent.slice/azure-walinuxagent-logcollector.slice/collect-logs.scope\n');
+  assert.deepEqual(await checkLogCollectorCgroup(v2ok.io, 3, 0), { ok: true });
+  const v2wrong = io('0::/system.slice/waagent.service\n');
+  const r = await checkLogCollectorCgroup(v2wrong.io, 3, 0);
+  assert.equal(r.exitCode, 4);
+  assert.equal(v2wrong.calls.sleeps, 2, 'three tries, two pauses');
+  assert.equal((await checkLogCollectorCgroup(io('0::/x/azure-walinuxagent-logcollector.slice/s', 'cpuset io pids').io, 3, 0)).exitCode, 2, 'no cpu/memory controller');
+  const v1 = '12:memory:/azure-walinuxagent-logcollector.slice\n4:cpu,cpuacct:/azure-walinuxagent-logcollector.slice\n1:name=systemd:/x\n';
+  assert.equal((await checkLogCollectorCgroup(io(v1).io, 3, 0)).ok, true);
+  assert.equal((await checkLogCollectorCgroup(io('4:cpu,cpuacct:/azure-walinuxagent-logcollector.slice\n').io, 3, 0)).exitCode, 2, 'v1 without memory');
+  const broken = { selfCgroup: () => { throw new Error('EACCES'); }, controllers: () => '', sleep: async () => {} };
+  assert.equal((await checkLogCollectorCgroup(broken, 3, 0)).exitCode, 2);
+});
