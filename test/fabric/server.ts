@@ -623,7 +623,7 @@ class FabricImpl implements Fabric {
     switch (ep) {
       case 'wire': return this.wire(seq, method, url, u, headers, body);
       case 'hgap': return this.hgap(seq, method, url, u, headers, body);
-      case 'imds': return this.imds(seq, method, url, u, headers);
+      case 'imds': return this.imds(method, u, headers);
       case 'blob': return this.blob(seq, method, u, headers, body);
     }
   }
@@ -848,7 +848,7 @@ class FabricImpl implements Fabric {
 
   // ---- IMDS ---------------------------------------------------------------------------------------------------
 
-  private imds(seq: number, method: string, url: string, u: URL, headers: Record<string, string>): Answer {
+  private imds(method: string, u: URL, headers: Record<string, string>): Answer {
     if ((headers['metadata'] ?? '').toLowerCase() !== 'true') return jsonAnswer({ error: 'Bad request. Required metadata header not specified' }, 400);
     if (headers['x-forwarded-for'] !== undefined) return jsonAnswer({ error: 'Bad request. X-Forwarded-For header is not allowed' }, 400);
     if (method !== 'GET') return jsonAnswer({ error: 'Method not allowed' }, 405);
@@ -856,7 +856,6 @@ class FabricImpl implements Fabric {
     if (!api) {
       return jsonAnswer({ error: 'Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds', 'newest-versions': ['2023-11-15', '2023-07-01', '2021-12-13'] }, 400);
     }
-    void seq; void url;
     const p = u.pathname.replace(/\/+$/, '');
     if (p === '/metadata/reprovisiondata') {
       return this.current.reprovisionData ? xmlAnswer(this.ovfEnv()) : jsonAnswer({ error: 'Not found' }, 404);
