@@ -14,6 +14,8 @@ import { log } from '../util/logger.ts';
 import { planDeprovision, type DeprovisionOs } from './plan.ts';
 import { describePlan, runPlan } from './run.ts';
 
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
 /** One line from stdin, synchronously; null on EOF before any newline. */
 function readLine(): string | null {
   const buf = Buffer.alloc(1);
@@ -21,7 +23,9 @@ function readLine(): string | null {
   for (;;) {
     let n = 0;
     try { n = readSync(0, buf, 0, 1, null); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      // A non-blocking stdin (some terminals, pipes set O_NONBLOCK by a parent): wait a little
+      // instead of spinning on the CPU until the operator answers.
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') { Atomics.wait(PAUSE, 0, 0, 50); continue; }
       return line || null;
     }
     if (n === 0) return line || null;

@@ -88,7 +88,7 @@ test('deprovision+user in the box (root, namespaces): "n" and EOF change nothing
   }
 });
 
-test('deprovision in the box (root, namespaces): a systemd-resolved resolv.conf symlink is kept; Flatcar loses machine-id; the user stays without +user', { skip }, async () => {
+test('deprovision in the box (root, namespaces): "Yes" proceeds; a systemd-resolved resolv.conf symlink is kept; Flatcar loses machine-id; the user stays without +user', { skip }, async () => {
   const box = await provisionedBox({}, { extension: false });
   try {
     // systemd-resolved's layout (also Flatcar's): /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf
@@ -105,8 +105,10 @@ test('deprovision in the box (root, namespaces): a systemd-resolved resolv.conf 
     assert.ok(!removedPaths(dry.stdout).includes('/etc/resolv.conf'));
     assert.ok(removedPaths(dry.stdout).includes('/etc/machine-id'));
 
-    const run = await box.run([WAAGENT, '-deprovision', '-force'], { timeoutMs: 120_000 });
-    assertOk(run, 'deprovision -force');
+    // This time through the prompt: any answer starting with y proceeds.
+    const run = await box.run([WAAGENT, '-deprovision'], { timeoutMs: 120_000, input: 'Yes\n' });
+    assertOk(run, 'deprovision answered Yes');
+    assert.match(run.stdout, /Do you want to proceed \(y\/n\)done: /);
     assert.deepEqual(removedPaths(run.stdout), removedPaths(dry.stdout));
     assert.ok(lstatSync(box.root.path('/etc/resolv.conf')).isSymbolicLink(), 'the symlink is kept');
     assert.equal(readlinkSync(box.root.path('/etc/resolv.conf')), '../run/systemd/resolve/stub-resolv.conf');
