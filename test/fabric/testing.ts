@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import type { Fabric } from './server.ts';
+import { configName } from './documents.ts';
 
 export const FABRIC_DIR = fileURLToPath(new URL('.', import.meta.url));
 export const SCENARIOS = join(FABRIC_DIR, 'scenarios');
@@ -46,7 +47,7 @@ export function hgapHeaders(f: Fabric): Record<string, string> {
   return {
     'x-ms-version': '2015-09-01',
     'x-ms-containerid': s.vm.containerId,
-    'x-ms-host-config-name': `${s.vm.deploymentId}.0.${s.vm.deploymentId}.0.${s.vm.roleName}.1.xml`,
+    'x-ms-host-config-name': configName(s),
     'x-ms-client-correlationid': '11111111-2222-3333-4444-555555555555',
   };
 }
