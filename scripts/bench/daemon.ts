@@ -1,0 +1,164 @@
+// Daemon bench: dist/waagent -daemon (and Debian's waagent 2.7.3, the peer) in the VM-in-a-box for a while,
+// against a scenario whose extensions goal state changes every minute. Samples the RSS of every agent
+// process of the box and their CPU time, and prints: the RSS curve (per minute), its growth, and the CPU
+// per IDLE goal-state poll (utime+stime over sample windows in which the incarnation did not change,
+// divided by the goal-state GETs the simulator saw in those windows).
+//
+//   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian] [--sample SEC (5)] [--change SEC (60)]
+//
+// Needs root, a built dist/waagent, and for the peer test/sandbox/debian-waagent.sh (run on demand).
+// Not run by CI. Never touches the host network: everything runs in the box's private netns.
+import mri from 'mri';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { Box, PROJECT } from '../../test/sandbox/box.ts';
+
+const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change'] });
+const DURATION = Number(a.duration ?? 600);
+const SAMPLE = Number(a.sample ?? 5);
+const CHANGE = Number(a.change ?? 60);
+const AGENTS = String(a.agents ?? 'ours,debian').split(',').filter(Boolean);
+const DIST = join(PROJECT, 'dist', 'waagent');
+const PEER = process.env.WAAGENT_PEER_DIR ?? '/opt/debian-waagent';
+const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+function extension(n: number): Record<string, unknown> {
+  return { name: 'Waagent.Test.ShellExt', version: '1.0.0', seqNo: n, publicSettings: { message: `goal-state-${n}` }, protectedSettings: { secret: `s${n}` } };
+}
+
+function scenario(): Record<string, unknown> {
+  const timeline = [];
+  for (let t = CHANGE, n = 1; t < DURATION + 60; t += CHANGE, n++) timeline.push({ afterSeconds: t, patch: { extensions: [extension(n)] } });
+  return {
+    name: 'bench-daemon',
+    vm: { vmId: '11111111-2222-3333-4444-555555555555', containerId: '66666666-7777-8888-9999-000000000000', roleName: 'benchvm', hostname: 'benchvm' },
+    user: { name: 'bench', password: 'Bench-Passw0rd!' },
+    sshKeys: [{ id: 'bench-key', ovf: 'inline', imds: true }],
+    vmSettings: false,
+    extensions: [extension(0)],
+    timeline,
+  };
+}
+
+const OURS_CONF = ['Provisioning.Agent=waagent', 'OS.EnableFirewall=y', 'Logs.Collect=n', 'Logs.Console=n', ''].join('\n');
+const SSHD_CONFIG = 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n';
+const NOOP = { content: '#!/bin/sh\nexit 0\n', mode: 0o755 };
+
+interface Sample { t: number; rssKiB: number; cpuTicks: number; polls: number; incarnation: number; procs: number }
+
+/** Host pids of the box's processes whose command line names the agent. */
+function agentPids(box: Box, marker: string): number[] {
+  const ns = readlinkSync(`/proc/${box.initPid}/ns/pid`);
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/ns/pid`) !== ns) continue;
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'latin1');
+      if (cmd.includes(marker) && !cmd.includes('nsenter')) out.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+function usage(pids: number[]): { rssKiB: number; cpuTicks: number } {
+  let rssKiB = 0;
+  let cpuTicks = 0;
+  for (const p of pids) {
+    try {
+      rssKiB += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      cpuTicks += Number(f[11]) + Number(f[12]);
+    } catch { /* exited between listing and reading */ }
+  }
+  return { rssKiB, cpuTicks };
+}
+
+async function runAgent(name: string): Promise<Sample[] | string> {
+  let argv: string[];
+  let env: Record<string, string> = {};
+  let conf: string;
+  let marker: string;
+  const files: Record<string, string | { content: string; mode: number }> = {};
+  if (name === 'ours') {
+    if (!existsSync(DIST)) return 'dist/waagent is not built (scripts/node build.mjs)';
+    argv = [DIST, '-daemon'];
+    conf = OURS_CONF;
+    marker = DIST;
+  } else {
+    if (!existsSync(join(PEER, 'usr/sbin/waagent'))) {
+      const r = spawnSync('bash', [join(PROJECT, 'test/sandbox/debian-waagent.sh'), PEER], { encoding: 'utf8', timeout: 300_000 });
+      if (r.status !== 0) return `Debian waagent not available: ${(r.stderr || r.stdout).trim().slice(-300)}`;
+    }
+    argv = ['python3', '-u', join(PEER, 'usr/sbin/waagent'), '-daemon'];
+    env = { PYTHONPATH: join(PEER, 'usr/lib/python3/dist-packages'), PYTHONDONTWRITEBYTECODE: '1' };
+    conf = readFileSync(join(PEER, 'etc/waagent.conf'), 'utf8')
+      .replace(/^Provisioning\.Agent=.*$/m, 'Provisioning.Agent=waagent')
+      .replace(/^AutoUpdate\.Enabled=.*$/m, 'AutoUpdate.Enabled=n')
+      .replace(/^OS\.EnableFirewall=.*$/m, 'OS.EnableFirewall=y')
+      .replace(/^Logs\.Collect=.*$/m, 'Logs.Collect=n');
+    marker = join(PEER, 'usr/sbin/waagent');
+    if (!existsSync('/etc/ssh/sshd_config')) files['/etc/ssh/sshd_config'] = SSHD_CONFIG;
+    files['/usr/local/sbin/ifdown'] = NOOP;
+    files['/usr/local/sbin/ifup'] = NOOP;
+  }
+  files['/etc/waagent.conf'] = conf;
+  const box = await Box.start({ scenario: scenario(), media: { kind: 'udf' }, mountShim: name !== 'ours', files });
+  const samples: Sample[] = [];
+  try {
+    const proc = box.spawn(argv, { env });
+    const fabric = box.fabric!;
+    await fabric.waitFor(() => fabric.statusUploads(), (u) => u.length > 0 || proc.exited, 180_000);
+    if (proc.exited) return `${name} exited: ${proc.stderr().slice(-500)}`;
+    const t0 = Date.now();
+    process.stderr.write(`${name}: running for ${DURATION} s\n`);
+    while (Date.now() - t0 < DURATION * 1000 && !proc.exited) {
+      const pids = agentPids(box, marker);
+      const u = usage(pids);
+      const polls = box.requests().filter((q) => q.endpoint === 'wire' && q.url.includes('comp=goalstate')).length;
+      const incarnation = (await fabric.state()).incarnation;
+      samples.push({ t: (Date.now() - t0) / 1000, ...u, polls, incarnation, procs: pids.length });
+      await new Promise((r) => setTimeout(r, SAMPLE * 1000));
+    }
+    proc.kill('SIGTERM');
+    await proc.wait(30_000);
+    return samples;
+  } finally {
+    await box.close();
+  }
+}
+
+function summarize(name: string, s: Sample[]): string {
+  if (s.length < 3) return `${name}: not enough samples`;
+  const mib = (k: number) => (k / 1024).toFixed(1);
+  let idleTicks = 0;
+  let idlePolls = 0;
+  for (let i = 1; i < s.length; i++) {
+    if (s[i]!.incarnation !== s[i - 1]!.incarnation) continue;
+    idleTicks += s[i]!.cpuTicks - s[i - 1]!.cpuTicks;
+    idlePolls += s[i]!.polls - s[i - 1]!.polls;
+  }
+  const perMinute: string[] = [];
+  for (let m = 0; m * 60 <= s.at(-1)!.t; m++) {
+    const w = s.filter((x) => x.t >= m * 60 && x.t < (m + 1) * 60);
+    if (w.length) perMinute.push(mib(Math.max(...w.map((x) => x.rssKiB))));
+  }
+  const firstMin = s.filter((x) => x.t < 60).map((x) => x.rssKiB);
+  const lastMin = s.filter((x) => x.t >= s.at(-1)!.t - 60).map((x) => x.rssKiB);
+  const avg = (v: number[]) => v.reduce((p, q) => p + q, 0) / Math.max(1, v.length);
+  const cpuMs = idlePolls ? (idleTicks * 1000 / TICK) / idlePolls : NaN;
+  const totalCpuS = (s.at(-1)!.cpuTicks - s[0]!.cpuTicks) / TICK;
+  return [
+    `${name}: ${s.length} samples over ${s.at(-1)!.t.toFixed(0)} s, ${s.at(-1)!.incarnation} goal states, up to ${Math.max(...s.map((x) => x.procs))} agent process(es)`,
+    `  RSS MiB (max per minute): ${perMinute.join(' ')}`,
+    `  RSS first minute avg ${mib(avg(firstMin))} MiB, last minute avg ${mib(avg(lastMin))} MiB, max ${mib(Math.max(...s.map((x) => x.rssKiB)))} MiB`,
+    `  CPU per idle goal-state poll: ${cpuMs.toFixed(2)} ms (${idlePolls} idle polls); CPU total ${totalCpuS.toFixed(1)} s`,
+  ].join('\n');
+}
+
+const results: Record<string, Sample[] | string> = {};
+for (const name of AGENTS) results[name] = await runAgent(name);
+console.log(`daemon bench: duration ${DURATION} s, sample every ${SAMPLE} s, goal state changes every ${CHANGE} s (CLK_TCK ${TICK})`);
+for (const [name, r] of Object.entries(results)) console.log(typeof r === 'string' ? `${name}: ${r}` : summarize(name === 'ours' ? 'waagent-sea' : 'Debian waagent 2.7.3', r));

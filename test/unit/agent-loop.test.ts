@@ -1,0 +1,81 @@
+// The goal-state loop against the fabric simulator on 127.0.0.1 only (fast clock for retries): the idle
+// cycle is one goal-state GET and one status upload; a new incarnation is processed once; a failing goal
+// state still gets the status uploaded; Extensions.Enabled=n reports without running anything.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startFabric } from '../fabric/server.ts';
+import { baseScenario } from '../fabric/testing.ts';
+import { AzureProtocol } from '../../src/platform/protocol.ts';
+import { HttpClient } from '../../src/platform/http.ts';
+import type { Clock } from '../../src/platform/retry.ts';
+import { OpenSsl } from '../../src/crypto/openssl.ts';
+import { ExtensionsExecutor } from '../../src/extensions/executor.ts';
+import { platformArtifactSource } from '../../src/extensions/artifacts.ts';
+import { GoalStateLoop } from '../../src/agent/loop.ts';
+import { GoalStateHistory } from '../../src/agent/history.ts';
+
+const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
+
+async function setup(scenario: Record<string, unknown>, enabled = true) {
+  const f = await startFabric({ bind: 'loopback', scenario });
+  const d = mkdtempSync(join(tmpdir(), 'agent-loop-'));
+  const roots = { libDir: join(d, 'lib'), extLogDir: join(d, 'log') };
+  mkdirSync(roots.libDir, { mode: 0o700 });
+  const http = new HttpClient({ env: {} });
+  assert.match(f.urls.wire, /^http:\/\/127\.0\.0\.1:/);
+  const protocol = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: roots.libDir, transport: http, clock, openssl: new OpenSsl('openssl') });
+  const executor = new ExtensionsExecutor({
+    roots, wireServer: '127.0.0.1', extensionsEnabled: enabled, artifacts: platformArtifactSource(protocol.artifacts),
+    baseEnv: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, statusRead: { retryDelayMs: 0 },
+  });
+  const loop = new GoalStateLoop({ protocol, executor, history: new GoalStateHistory(roots.libDir), guestOS: () => ({ computerName: 'vm', osName: 'flatcar', osVersion: '1' }) });
+  return { f, d, http, loop, close: async () => { await http.close(); await f.close(); rmSync(d, { recursive: true, force: true }); } };
+}
+
+test('loop (loopback): first cycle processes, idle cycles are one goal-state GET + one status PUT, a new incarnation is processed once', async () => {
+  const s = await setup(baseScenario({ vmSettings: false }));
+  try {
+    const c1 = await s.loop.cycle();
+    assert.deepEqual(c1, { polled: true, processed: 'incarnation_1', uploaded: true });
+    const before = s.f.requests().length;
+    for (let i = 0; i < 5; i++) assert.deepEqual(await s.loop.cycle(), { polled: true, processed: null, uploaded: true });
+    const idle = s.f.requests().slice(before).map((q) => `${q.endpoint} ${q.method} ${q.url.replace(/\?.*comp=/, '?comp=')}`);
+    assert.equal(idle.filter((x) => x === 'wire GET /machine/?comp=goalstate').length, 5);
+    assert.equal(idle.filter((x) => x.startsWith('hgap PUT /status')).length, 5);
+    assert.equal(idle.length, 10, idle.join('\n'));
+    await s.f.update({ extensions: [{ name: 'Waagent.Test.ShellExt', version: '1.0.0', seqNo: 7, publicSettings: { message: 'two' }, protectedSettings: { secret: 'x' } }] });
+    assert.equal((await s.loop.cycle()).processed, 'incarnation_2');
+    assert.equal((await s.loop.cycle()).processed, null);
+    const last = s.f.statusUploads().at(-1)!.json as { aggregateStatus: { handlerAggregateStatus: { runtimeSettingsStatus: { sequenceNumber: number } }[]; vmArtifactsAggregateStatus: { goalStateAggregateStatus: { inSvdSeqNo: string } } } };
+    assert.equal(last.aggregateStatus.handlerAggregateStatus[0]!.runtimeSettingsStatus.sequenceNumber, 7);
+    assert.equal(last.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.inSvdSeqNo, '2');
+    assert.equal(s.loop.stats.processed, 2);
+  } finally { await s.close(); }
+});
+
+test('loop (loopback): the goal state failing still uploads the last status, then the error is thrown for the scheduler', async () => {
+  const s = await setup(baseScenario({ vmSettings: false, faults: [{ endpoint: 'wire', path: 'comp=goalstate', action: 'status', status: 500, count: 6, skip: 1 }] }));
+  try {
+    await s.loop.cycle();
+    const n = s.f.statusUploads().length;
+    await assert.rejects(s.loop.cycle(), /500/);
+    assert.equal(s.f.statusUploads().length, n + 1, 'status uploaded although the poll failed');
+    assert.deepEqual(await s.loop.cycle(), { polled: true, processed: null, uploaded: true });
+  } finally { await s.close(); }
+});
+
+test('loop (loopback): Extensions.Enabled=n reports the handler as not processed (1009), runs nothing', async () => {
+  const s = await setup(baseScenario({ vmSettings: false }), false);
+  try {
+    await s.loop.cycle();
+    const doc = s.f.statusUploads().at(-1)!.json as { aggregateStatus: { handlerAggregateStatus: { status: string; code: number; formattedMessage?: { message: string } }[] } };
+    const h = doc.aggregateStatus.handlerAggregateStatus[0]!;
+    assert.equal(h.status, 'NotReady');
+    assert.equal(h.code, 1009);
+    assert.match(h.formattedMessage!.message, /extension processing is disabled/);
+    assert.equal(s.f.requests().filter((q) => q.url.includes('/extensions/')).length, 0, 'no download');
+  } finally { await s.close(); }
+});
