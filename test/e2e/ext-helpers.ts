@@ -81,7 +81,8 @@ function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout
 
 export class ExtBox {
   readonly box: Box;
-  readonly agent: BoxProcess;
+  /** The running loop (replaced by restart()). */
+  agent: BoxProcess;
   /** 'binary' and 'source' run the agent's own loop; events and waits work the same for both. */
   readonly mode: 'binary' | 'source' | 'driver';
   private seen = 0;
@@ -112,7 +113,7 @@ export class ExtBox {
         } else {
           const r = await p.wait();
           const out = `${r.stdout}${r.stderr}`;
-          if (agent === 'binary' || agent === 'source' || !/not implemented/.test(out)) assert.fail(`dist/waagent -run-exthandlers exited (${r.code}):\n${out.slice(-3000)}\n${box.agentLog().slice(-3000)}`);
+          if (agent === 'binary' || agent === 'source' || !/not implemented|bad option: -run-exthandlers/.test(out)) assert.fail(`dist/waagent -run-exthandlers exited (${r.code}):\n${out.slice(-3000)}\n${box.agentLog().slice(-3000)}`);
         }
       } else if (agent === 'binary') {
         assert.fail(`${BINARY} is missing: build it with scripts/node build.mjs`);
@@ -128,6 +129,24 @@ export class ExtBox {
   }
 
   /**
+   * Stops the agent (SIGTERM) and starts it again in the same mode, as systemd would after a reboot or a
+   * crash. The new process processes the current goal state once more.
+   */
+  async restart(cfg: DriverConfig = {}): Promise<void> {
+    this.agent.kill('SIGTERM');
+    const r = await this.agent.wait(30_000);
+    assert.ok(!r.timedOut, 'the agent stops on SIGTERM');
+    const argv = this.mode === 'driver' ? [PINNED_NODE, DRIVER, JSON.stringify({ periodMs: 300, maxSeconds: 240, ...cfg })]
+      : this.mode === 'source' ? [PINNED_NODE, join(PROJECT, 'src', 'main.ts'), '-run-exthandlers'] : [BINARY, '-run-exthandlers'];
+    this.uploadsBefore = (await this.box.fabric!.statusUploads()).length;
+    this.logBefore = this.box.agentLog().length;
+    this.agent = this.box.spawn(argv);
+  }
+
+  private uploadsBefore = 0;
+  private logBefore = 0;
+
+  /**
    * 'processed' events (id, source) and, for the driver, 'reported' ones. The binary's come from its log
    * ("ProcessExtensionsGoalState started [<id> channel: <c>, source: <s>, ...]").
    */
@@ -135,7 +154,7 @@ export class ExtBox {
     if (this.mode === 'driver') {
       return this.agent.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event);
     }
-    return [...this.box.agentLog().matchAll(/ProcessExtensionsGoalState started \[(\S+) channel: (\w+), source: (\w+)/g)]
+    return [...this.box.agentLog().slice(this.logBefore).matchAll(/ProcessExtensionsGoalState started \[(\S+) channel: (\w+), source: (\w+)/g)]
       .map((m) => ({ event: 'processed', id: m[1]!, channel: m[2], source: m[3] }));
   }
 
@@ -150,7 +169,7 @@ export class ExtBox {
       if (p >= 0 && this.mode === 'driver') n = ev.slice(p + 1).filter((e) => e.event === 'reported' && e.id === id).length;
       if (p >= 0 && this.mode !== 'driver') {
         // The goal-state aggregate of a processed goal state carries its inSvdSeqNo.
-        n = (await this.box.fabric!.statusUploads()).filter((u) => (u.json as StatusBlob | undefined)?.aggregateStatus?.vmArtifactsAggregateStatus?.goalStateAggregateStatus.inSvdSeqNo === seq).length;
+        n = (await this.box.fabric!.statusUploads()).slice(this.uploadsBefore).filter((u) => (u.json as StatusBlob | undefined)?.aggregateStatus?.vmArtifactsAggregateStatus?.goalStateAggregateStatus.inSvdSeqNo === seq).length;
       }
       if (n >= after) return;
       if (this.agent.exited || Date.now() > end) {
