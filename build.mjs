@@ -34,8 +34,9 @@ async function bundle() {
     target: 'node24',
     format: 'cjs',
     outfile: out,
-    minifySyntax: true,
-    minifyWhitespace: true,
+    // Full minification keeps the binary within stripped Node + 1 MB. Error classes set their
+    // `name` explicitly, so nothing depends on identifier names surviving.
+    minify: true,
     keepNames: false,
     legalComments: 'none',
     sourcemap: false,
@@ -65,8 +66,9 @@ async function seaBinary({ arch, nodeBin, bundlePath, hostNode }) {
     main: bundlePath,
     output: blob,
     disableExperimentalSEAWarning: true,
-    // Code cache is CPU/V8 specific: only for the build that runs on this architecture.
-    useCodeCache: native,
+    // No code cache: measured no gain for -version (bench/startup.sh --codecache) and it roughly
+    // doubles the blob, which counts against the binary-size budget.
+    useCodeCache: false,
     useSnapshot: false,
     execArgvExtension: 'none',
   }));

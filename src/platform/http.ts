@@ -158,9 +158,10 @@ function parseIpv4(s: string): number | null {
 // ---------------------------------------------------------------------------------------------------
 // The real client
 
-let undiciPromise: Promise<typeof Undici> | null = null;
-function loadUndici(): Promise<typeof Undici> {
-  undiciPromise ??= import('undici');
+type UndiciLite = typeof import('./undici.ts');
+let undiciPromise: Promise<UndiciLite> | null = null;
+function loadUndici(): Promise<UndiciLite> {
+  undiciPromise ??= import('./undici.ts');
   return undiciPromise;
 }
 
@@ -217,7 +218,7 @@ export class HttpClient implements HttpTransport {
     }
   }
 
-  private async exchange(undici: typeof Undici, req: HttpRequest, headers: Record<string, string>, dispatcher: Undici.Dispatcher,
+  private async exchange(undici: UndiciLite, req: HttpRequest, headers: Record<string, string>, dispatcher: Undici.Dispatcher,
     readTimeout: number, max: number, what: string, signal: AbortSignal, proxyUrl: string | null): Promise<HttpResponse> {
     let res: Undici.Dispatcher.ResponseData;
     try {
@@ -280,7 +281,7 @@ export class HttpClient implements HttpTransport {
     return out;
   }
 
-  private dispatcher(undici: typeof Undici, proxyUrl: string | null, connectTimeout: number): Undici.Dispatcher {
+  private dispatcher(undici: UndiciLite, proxyUrl: string | null, connectTimeout: number): Undici.Dispatcher {
     const key = `${proxyUrl ?? 'direct'}|${connectTimeout}`;
     let d = this.dispatchers.get(key);
     if (d) return d;
