@@ -1,7 +1,7 @@
 // -deprovision[+user] [-force] [-dry-run] [-root:PATH]: warnings, the y/n prompt, then the plan.
 // With -root the target is an OS disk mounted elsewhere (rescue VM): its own waagent.conf and
 // os-release are read, user tools run with --root, and nothing of the running system is touched.
-import { existsSync, readSync } from 'node:fs';
+import { existsSync, readSync, statSync } from 'node:fs';
 import type { CommandContext } from '../cli/commands.ts';
 import { EXIT } from '../cli/exit.ts';
 import { loadConfig, type Config } from '../config/config.ts';
@@ -11,6 +11,7 @@ import { deleteRootPassword } from '../os/rootpassword.ts';
 import { removeSudoers } from '../os/sudoers.ts';
 import { deleteUser, isSystemUser } from '../os/users.ts';
 import { log } from '../util/logger.ts';
+import type { Sysroot } from '../util/sysroot.ts';
 import { planDeprovision, type DeprovisionOs } from './plan.ts';
 import { describePlan, runPlan } from './run.ts';
 
@@ -44,7 +45,25 @@ function targetConfig(ctx: CommandContext): Config {
   return existsSync(inner) ? loadConfig(inner, { onWarning: (m) => log.warn(m) }) : ctx.config;
 }
 
+/**
+ * -root naming the running system itself (a link to /, a bind mount of /) would deprovision it
+ * while believing it is a disk: no service stop, no live hostname, and the machine cleaned under
+ * the operator's feet. Same device and inode as / means the same directory.
+ */
+function isRunningSystem(root: Sysroot): boolean {
+  if (root.isHost) return false;
+  try {
+    const a = statSync(root.root);
+    const b = statSync('/');
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch { return false; }
+}
+
 export async function runDeprovision(ctx: CommandContext): Promise<number> {
+  if (isRunningSystem(ctx.root)) {
+    ctx.io.err(`-root:${ctx.root.root} is the running system itself; run without -root to deprovision this machine\n`);
+    return EXIT.USAGE;
+  }
   const conf = targetConfig(ctx);
   const root = ctx.root;
   const live = root.isHost;

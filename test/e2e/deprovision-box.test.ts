@@ -40,6 +40,16 @@ test('deprovision+user in the box (root, namespaces): "n" and EOF change nothing
     assert.match(eof.stderr, /nothing was changed/);
     assert.deepEqual(diffSnapshots(before, await snapshot(box, EXTRA)), [], 'EOF changed nothing');
 
+    // 2b. -root naming the running system itself (a link to /, a bind mount of /) is refused.
+    assertOk(await box.run(['bash', '-c', 'ln -s / /mnt/self && mkdir /mnt/bind && mount --bind / /mnt/bind']), 'make / reachable twice');
+    for (const alias of ['/mnt/self', '/mnt/bind']) {
+      const r = await box.run([WAAGENT, '-deprovision+user', '-force', `-root:${alias}`]);
+      assert.equal(r.code, 2, `${alias}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /is the running system itself/);
+    }
+    assertOk(await box.run(['bash', '-c', 'umount /mnt/bind && rmdir /mnt/bind && rm /mnt/self']), 'undo');
+    assert.deepEqual(diffSnapshots(before, await snapshot(box, EXTRA)), [], '-root:<the running system> changed nothing');
+
     // 3. -dry-run: every item listed, nothing changed.
     const dry = await box.run([WAAGENT, '-deprovision+user', '-dry-run']);
     assertOk(dry, 'dry run');
