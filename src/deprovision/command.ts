@@ -95,6 +95,8 @@ export async function runDeprovision(ctx: CommandContext): Promise<number> {
   }, os, { deleteUser: ctx.command === 'deprovision+user', flatcar, liveSystem: live });
 
   const where = live ? '' : ` (target root ${root.root})`;
+  // Before any warning or prompt, say which system is about to be cleaned and with which settings.
+  if (!live) ctx.io.out(`Target: the system mounted at ${root.root}, configuration ${conf.source ?? 'built-in defaults'}\n`);
   for (const w of plan.warnings) ctx.io.out(`${w}\n`);
   if (ctx.args.flags.dryRun) {
     ctx.io.out(`Dry run${where}: nothing is changed. These steps would run:\n`);

@@ -102,6 +102,7 @@ test('rescue deprovision (root, namespaces): -root:/mnt/rescue cleans a provisio
     const tree0 = treeState(box);
     const dry = await box.run([WAAGENT, '-deprovision+user', '-dry-run', `-root:${T}`]);
     assertOk(dry, 'rescue dry run');
+    assert.match(dry.stdout, new RegExp(`^Target: the system mounted at ${T}, configuration \\S*${T}/etc/waagent\\.conf\n`));
     assert.match(dry.stdout, new RegExp(`Dry run \\(target root ${T}\\): nothing is changed`));
     assert.ok(!dry.stdout.includes('waagent service will be stopped'), 'no service to stop on a disk');
     assert.match(dry.stdout, /WARNING! root password will be disabled/, 'the tree\'s own waagent.conf is read');
