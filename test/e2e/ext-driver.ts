@@ -32,6 +32,8 @@ export interface DriverConfig {
   operationTimeoutsSec?: Partial<Record<Operation, number>>;
   /** Dependency wait (90 min by default). */
   dependencyWaitMs?: number;
+  /** CGroups.EnforceLimits (default true, as the agent's). */
+  enforceLimits?: boolean;
 }
 
 const WIRE = '168.63.129.16';
@@ -60,6 +62,7 @@ async function main(): Promise<number> {
     extensionsEnabled: cfg.extensionsEnabled ?? true,
     operationTimeoutsSec: cfg.operationTimeoutsSec,
     dependencyWaitMs: cfg.dependencyWaitMs,
+    limits: { enforce: cfg.enforceLimits ?? true },
     statusRead: { retryDelayMs: 100 },
   });
   let stop = false;

@@ -95,10 +95,14 @@ export class ExtBox {
     this.mode = mode;
   }
 
-  static async start(scenario: string | Record<string, unknown>, cfg: DriverConfig = {}, agent: AgentMode = (process.env['EXT_E2E_AGENT'] as AgentMode | undefined) ?? 'auto'): Promise<ExtBox> {
+  /**
+   * `cfg` configures the driver, `conf` adds waagent.conf lines for the binary: a test that changes
+   * behaviour gives both, so either loop runs with the same settings.
+   */
+  static async start(scenario: string | Record<string, unknown>, cfg: DriverConfig = {}, agent: AgentMode = (process.env['EXT_E2E_AGENT'] as AgentMode | undefined) ?? 'auto', conf: string[] = []): Promise<ExtBox> {
     const box = await Box.start({
       scenario: typeof scenario === 'string' ? join(SCENARIO_DIR, scenario) : scenario,
-      files: { '/etc/waagent.conf': { content: BOX_CONF, mode: 0o644 } },
+      files: { '/etc/waagent.conf': { content: BOX_CONF + conf.map((l) => `${l}\n`).join(''), mode: 0o644 } },
     });
     try {
       const st = await box.fabric!.state();
@@ -177,6 +181,11 @@ export class ExtBox {
       }
       await sleep(100);
     }
+  }
+
+  /** The agent's log so far: waagent.log for the binary, the driver's stderr. */
+  log(): string {
+    return this.mode === 'driver' ? this.agent.stderr() : this.box.agentLog();
   }
 
   /** Applies a scenario merge patch; returns the id of the new WireServer goal state (see also lastEtagId). */

@@ -30,6 +30,8 @@ test('multi-config handler in the box (root, namespaces): two extensions, one de
       `seq=0 protectedSha256=${sha256(JSON.stringify({ secret: 'mc-secret' }))} message=one`);
     assert.equal(x.handler(blob, H, 'second')!.runtimeSettingsStatus!.settingsStatus.status.name, 'second', 'the goal-state name of the extension, not the one in the file');
     assert.ok(blob.supportedFeatures?.some((f) => f.Key === 'MultipleExtensionsPerHandler'));
+    // CGroups.EnforceLimits=y (the default) without systemd: commands run plainly, and that is logged once.
+    assert.equal(x.log().split('systemd is not running: extension commands run without resource limits').length - 1, 1, x.log().slice(-3000));
 
     // ---- delete "second" (state disabled), change "first" ---------------------------------------------
     const id = await x.update({ extensions: [{ name: H, version: '1.0.0', package: 'Waagent.Test.ProbeMC', multiConfig: [
