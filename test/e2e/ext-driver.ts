@@ -32,6 +32,8 @@ export interface DriverConfig {
   operationTimeoutsSec?: Partial<Record<Operation, number>>;
   /** Dependency wait (90 min by default). */
   dependencyWaitMs?: number;
+  /** HttpProxy.Host/Port: storage traffic goes through it, the platform endpoints never; extensions get it. */
+  proxy?: { host: string; port: number };
   /** CGroups.EnforceLimits (default true, as the agent's). */
   enforceLimits?: boolean;
 }
@@ -53,7 +55,7 @@ async function main(): Promise<number> {
   const roots = { libDir: DEFAULT_LIB_DIR, extLogDir: DEFAULT_EXT_LOG_DIR };
   // The agent makes its state dir on start (provisioning normally has, on a real VM).
   mkdirSync(roots.libDir, { recursive: true, mode: 0o700 });
-  const http = new HttpClient({ env: {} });
+  const http = new HttpClient({ env: {}, ...(cfg.proxy ? { proxy: cfg.proxy } : {}), directHosts: [WIRE] });
   const protocol = new AzureProtocol({ endpoint: WIRE, libDir: roots.libDir, transport: http, openssl: new OpenSsl(), fastTrack: cfg.fastTrack ?? true });
   let current: ExtensionsGoalState | null = null;
   const executor = new ExtensionsExecutor({
@@ -63,6 +65,7 @@ async function main(): Promise<number> {
     operationTimeoutsSec: cfg.operationTimeoutsSec,
     dependencyWaitMs: cfg.dependencyWaitMs,
     limits: { enforce: cfg.enforceLimits ?? true },
+    ...(cfg.proxy ? { proxy: cfg.proxy } : {}),
     statusRead: { retryDelayMs: 100 },
   });
   let stop = false;

@@ -99,12 +99,13 @@ export class ExtBox {
    * `cfg` configures the driver, `conf` adds waagent.conf lines for the binary: a test that changes
    * behaviour gives both, so either loop runs with the same settings.
    */
-  static async start(scenario: string | Record<string, unknown>, cfg: DriverConfig = {}, agent: AgentMode = (process.env['EXT_E2E_AGENT'] as AgentMode | undefined) ?? 'auto', conf: string[] = []): Promise<ExtBox> {
+  static async start(scenario: string | Record<string, unknown>, cfg: DriverConfig = {}, agent: AgentMode = (process.env['EXT_E2E_AGENT'] as AgentMode | undefined) ?? 'auto', conf: string[] = [], prepare?: (box: Box) => Promise<void>): Promise<ExtBox> {
     const box = await Box.start({
       scenario: typeof scenario === 'string' ? join(SCENARIO_DIR, scenario) : scenario,
       files: { '/etc/waagent.conf': { content: BOX_CONF + conf.map((l) => `${l}\n`).join(''), mode: 0o644 } },
     });
     try {
+      await prepare?.(box);
       const st = await box.fabric!.state();
       let x: ExtBox | null = null;
       if (agent === 'source' || (agent !== 'driver' && existsSync(BINARY))) {

@@ -40,6 +40,7 @@ line="$line uninstallExit=$(v AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE) disable
 line="$line disableExits=$(v AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODES_MULTIPLE_EXTENSIONS | tr -d ' ')"
 line="$line VERSION=$(v VERSION) fromVersion=$(v AZURE_GUEST_AGENT_UPDATING_FROM_VERSION)"
 line="$line path=$(v AZURE_GUEST_AGENT_EXTENSION_PATH) wire=$(v AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS) cwdok=$cwdok"
+line="$line http_proxy=$(v http_proxy) https_proxy=$(v https_proxy)"
 printf '%s\n' "$line" >> "$PROBE_DIR/commands.log"
 
 setting() { [ -f "$settings" ] && json_str "$1" "$settings"; }
