@@ -1,5 +1,5 @@
 // VM extensions that go wrong, end to end in the VM-in-a-box (root, namespaces), against the fabric
-// simulator: a failing install, a package with `../` entries (refused, nothing written outside), a
+// simulator: a failing install, status files that are not JSON or too large, a package with `../` entries (refused, nothing written outside), a
 // manifest URI the storage refuses (HostGAPlugin /extensionArtifact fallback); then, in the same box,
 // dependsOn: the first fails, the second is skipped with the spec's message; once the first succeeds,
 // the second runs after it. In a second box: an enable that hangs past its timeout (its grandchild
@@ -16,7 +16,7 @@ async function alive(x: ExtBox, pid: string): Promise<boolean> {
   return r.code === 0;
 }
 
-test('extension failures in the box (root, namespaces): failing install, ../ package refused, manifest via HostGAPlugin; dependsOn', { skip, timeout: 300_000 }, async (t) => {
+test('extension failures in the box (root, namespaces): failing install, bad and huge status, ../ package refused, manifest via HostGAPlugin; dependsOn', { skip, timeout: 300_000 }, async (t) => {
   const x = await ExtBox.start('ext-failures.json');
   t.diagnostic(`goal-state loop: ${x.mode}`);
   try {
@@ -25,6 +25,8 @@ test('extension failures in the box (root, namespaces): failing install, ../ pac
     t.diagnostic(ops(cmds).join('\n'));
     assert.deepEqual(ops(cmds), [
       'Waagent.Test.FailInstall 1.0.0 install',
+      'Waagent.Test.BadStatus 1.0.0 install', 'Waagent.Test.BadStatus 1.0.0 enable',
+      'Waagent.Test.HugeStatus 1.0.0 install', 'Waagent.Test.HugeStatus 1.0.0 enable',
       'Waagent.Test.Fallback 1.0.0 install', 'Waagent.Test.Fallback 1.0.0 enable',
     ], 'install failed => no enable; the evil package never ran anything');
     const blob = await x.lastStatus();
@@ -37,6 +39,19 @@ test('extension failures in the box (root, namespaces): failing install, ../ pac
     assert.match(fail.formattedMessage!.message, /\[stdout\]\nprobe: stdout of the failing install\n\n\n\[stderr\]\nprobe: failing install on purpose/);
     assert.equal(fail.runtimeSettingsStatus, undefined, 'a failed fresh install reports no extension status');
     assert.equal(x.box.readFile(`${LIB}/Waagent.Test.FailInstall-1.0.0/config/HandlerState`), 'NotInstalled');
+
+    // ---- status files the agent cannot take as they are ------------------------------------------------
+    const bad = x.handler(blob, 'Waagent.Test.BadStatus')!;
+    assert.equal(bad.status, 'Ready', 'the handler itself is fine');
+    const badSt = bad.runtimeSettingsStatus!.settingsStatus.status;
+    assert.equal(badSt.status, 'error');
+    assert.equal(badSt.code, 1012);
+    assert.match(badSt.formattedMessage!.message, /^The status reported by the extension Waagent\.Test\.BadStatus-1\.0\.0\(Sequence number 0\), was in an incorrect format and the agent could not parse it correctly\. Failed due to /);
+    const huge = x.handler(blob, 'Waagent.Test.HugeStatus')!.runtimeSettingsStatus!.settingsStatus.status;
+    assert.equal(huge.status, 'success');
+    assert.equal(huge.formattedMessage!.message, `seq=0 ${'x'.repeat(1024 - 'seq=0 '.length)} ... [TRUNCATED]`, 'cut to 1024 characters');
+    const up = (await x.box.fabric!.statusUploads()).at(-1)!;
+    assert.ok(up.text.length < 64 * 1024, `the status blob stays small (${up.text.length} bytes)`);
 
     // ---- ../ entries: refused, nothing written anywhere ------------------------------------------------
     const evil = x.handler(blob, 'Waagent.Test.Evil')!;
@@ -75,7 +90,7 @@ test('extension failures in the box (root, namespaces): failing install, ../ pac
     assert.equal(skipped.status, 'NotReady');
     assert.equal(skipped.code, -1);
     assert.equal(skipped.formattedMessage?.message, 'Skipping processing of extensions since execution of dependent extension Waagent.Test.First failed');
-    for (const gone of ['FailInstall', 'Fallback']) {
+    for (const gone of ['FailInstall', 'BadStatus', 'HugeStatus', 'Fallback']) {
       assert.equal(x.box.exists(`${LIB}/Waagent.Test.${gone}-1.0.0`), false, `${gone} removed by cleanup`);
       assert.equal(x.handler(b, `Waagent.Test.${gone}`), undefined);
     }

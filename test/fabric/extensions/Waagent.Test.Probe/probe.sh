@@ -8,6 +8,7 @@
 #   "hangOn": "enable"        the named operation starts a grandchild (sleep) and a child (sleep), writes
 #                             their pids to $PROBE_DIR/hang.pids, and never returns by itself
 #   "status": "error"         the status enable reports (default success)
+#   "statusMode": "garbage"   enable writes a status file that is not JSON; "huge": one of 200 KB
 # Every invocation appends one line to $PROBE_DIR/commands.log (shared by every handler, so the order
 # across handlers shows):  <handler> <version> <op> key=value ... of the environment the agent gave.
 # On enable it decrypts protectedSettings with Lib.Dir/<thumbprint>.crt/.prv (openssl cms, smime as
@@ -91,5 +92,9 @@ if [ -n "$prot" ]; then
 fi
 want=$(setting status)
 printf '%s\n' "$seq" > "$handler_dir/${prefix}mrseq"
-write_status "${want:-success}" 0 "seq=$seq $proof message=$(setting message)"
+case "$(setting statusMode)" in
+  garbage) printf '[{"version": 1.0, "status": {"status": "success", "formattedMessage": ' > "$status_dir/$prefix$seq.status" ;;
+  huge) write_status "${want:-success}" 0 "seq=$seq $(head -c 200000 /dev/zero | tr '\000' x)" ;;
+  *) write_status "${want:-success}" 0 "seq=$seq $proof message=$(setting message)" ;;
+esac
 exit 0
