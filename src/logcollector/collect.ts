@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { createZip, openZip, openZipFile, type ZipFileSink } from '../util/zip.ts';
 import { manifest, mustCollect, type ManifestVars } from './manifest.ts';
 import { registerProtectedSettings } from './secrets.ts';
+import { redactedTail } from './redactstream.ts';
 
 export const TOTAL_BUDGET = 150 * 1024 * 1024;
 export const FILE_BUDGET = 30 * 1024 * 1024;
@@ -69,7 +70,7 @@ function redactCompressed(path: string, data: Buffer, limit: number): Buffer | n
   }
 }
 
-/** Reads at most `max` bytes from the END of a file (the most recent log lines matter most). */
+/** Reads at most `max` bytes from the END of a file (the most recent log lines matter most); compressed files only. */
 function readTail(path: string, max: number): { data: Buffer; truncated: boolean } {
   const fd = openSync(path, 'r');
   try {
@@ -148,16 +149,28 @@ export async function collectLogs(opts: CollectOptions): Promise<CollectResult> 
       if (st.size > perFile && COMPRESSED.test(p)) { result.skipped.push({ path: p, reason: 'compressed file over the per-file limit' }); continue; }
       const size = Math.min(st.size, perFile);
       if (used + size > total) { result.skipped.push({ path: p, reason: 'total size budget reached' }); continue; }
-      let file;
-      try { file = readTail(p, perFile); } catch (e) { result.skipped.push({ path: p, reason: (e as Error).message }); continue; }
-      // Text is redacted (SAS signatures, PEM private keys, protected settings, registered secrets),
-      // compressed files inside (see redactCompressed).
-      const data = COMPRESSED.test(p) ? redactCompressed(p, file.data, perFile) : redactBytes(file.data);
-      if (data === null) { result.skipped.push({ path: p, reason: 'compressed file not readable: left out rather than copied unredacted' }); continue; }
-      const name = file.truncated ? `truncated_${p.replaceAll('/', '_')}` : p.slice(1);
-      zip.add(name, data);
+      // Text is redacted (SAS signatures, PEM private keys, protected settings, registered secrets)
+      // piece by piece, so memory stays flat; compressed files are opened (see redactCompressed).
+      const tname = (truncated: boolean) => truncated ? `truncated_${p.replaceAll('/', '_')}` : p.slice(1);
+      if (COMPRESSED.test(p)) {
+        let file;
+        try { file = readTail(p, perFile); } catch (e) { result.skipped.push({ path: p, reason: (e as Error).message }); continue; }
+        const data = redactCompressed(p, file.data, perFile);
+        if (data === null) { result.skipped.push({ path: p, reason: 'compressed file not readable: left out rather than copied unredacted' }); continue; }
+        zip.add(tname(file.truncated), data);
+        used += size;
+        result.files.push({ path: p, bytes: data.length, truncated: file.truncated });
+        continue;
+      }
+      let bytes = 0;
+      let truncated = false;
+      try {
+        const tail = redactedTail(p, perFile);
+        truncated = tail.truncated;
+        zip.addChunks(tname(tail.truncated), (function* () { for (const b of tail.pieces) { bytes += b.length; yield b; } })());
+      } catch (e) { result.skipped.push({ path: p, reason: errorText(e) }); continue; }
       used += size;
-      result.files.push({ path: p, bytes: data.length, truncated: file.truncated });
+      result.files.push({ path: p, bytes, truncated });
     }
     for (const s of result.skipped) note('WARNING', `Skipped ${s.path}: ${s.reason}`);
     note('INFO', `Collected ${result.files.length} files, ${used} bytes uncompressed`);

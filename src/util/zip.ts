@@ -17,7 +17,7 @@
 //   when every entry succeeded: a failure leaves nothing half-extracted.
 // The writer writes names exactly as given (no validation) so tests can build hostile archives.
 import { constants, closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
@@ -103,20 +103,46 @@ export class ZipWriter {
   }
 
   add(e: ZipInputEntry): void {
-    const nameBuf = Buffer.from(e.name, 'utf8');
-    if (nameBuf.length === 0 || nameBuf.length > 0xffff) throw new Error(`createZip: bad entry name length: ${e.name.length}`);
-    if (++this.count > 0xffff) throw new Error('createZip: too many entries (no ZIP64 support in the writer)');
-    const isDir = e.name.endsWith('/');
     const raw = e.data === undefined ? Buffer.alloc(0) : typeof e.data === 'string' ? Buffer.from(e.data, 'utf8') : e.data;
-    let mode = e.mode ?? (isDir ? 0o755 : 0o644);
-    if ((mode & S_IFMT) === 0) mode |= isDir ? S_IFDIR : S_IFREG;
-    const crc = crc32(raw);
     const method = e.store || raw.length === 0 ? METHOD_STORED : METHOD_DEFLATE;
-    const comp = method === METHOD_DEFLATE ? deflateRawSync(raw) : raw;
-    if (comp.length > 0xfffffffe || raw.length > 0xfffffffe || this.offset + comp.length > 0xfffffffe) {
+    this.emit(e.name, e.mode, crc32(raw), raw.length, method, [method === METHOD_DEFLATE ? deflateRawSync(raw) : raw]);
+  }
+
+  /**
+   * Adds a file entry from chunks with only ONE raw chunk in memory at a time (large log files):
+   * each chunk is deflated on its own and ended with a sync flush, which leaves the compressor on a
+   * byte boundary without the final bit, so the pieces concatenate into one valid raw deflate
+   * stream (the technique of pigz); an empty final block closes it. Only compressed bytes are kept
+   * until the entry is written, because the local header carries the sizes and the CRC up front.
+   */
+  addChunks(name: string, chunks: Iterable<Buffer>, mode?: number): void {
+    let crc = 0;
+    let rawLen = 0;
+    const comp: Buffer[] = [];
+    for (const c of chunks) {
+      if (c.length === 0) continue;
+      crc = crc32(c, crc);
+      rawLen += c.length;
+      if (rawLen > 0xfffffffe) throw new Error('createZip: entry too large (no ZIP64 support in the writer)');
+      comp.push(deflateRawSync(c, { finishFlush: zlibConstants.Z_SYNC_FLUSH }));
+    }
+    if (rawLen === 0) { this.emit(name, mode, 0, 0, METHOD_STORED, []); return; }
+    comp.push(deflateRawSync(Buffer.alloc(0)));
+    this.emit(name, mode, crc, rawLen, METHOD_DEFLATE, comp);
+  }
+
+  private emit(name: string, modeIn: number | undefined, crc: number, rawLength: number, method: number, compParts: Buffer[]): void {
+    const nameBuf = Buffer.from(name, 'utf8');
+    if (nameBuf.length === 0 || nameBuf.length > 0xffff) throw new Error(`createZip: bad entry name length: ${name.length}`);
+    if (++this.count > 0xffff) throw new Error('createZip: too many entries (no ZIP64 support in the writer)');
+    const isDir = name.endsWith('/');
+    let mode = modeIn ?? (isDir ? 0o755 : 0o644);
+    if ((mode & S_IFMT) === 0) mode |= isDir ? S_IFDIR : S_IFREG;
+    const compLength = compParts.reduce((n, b) => n + b.length, 0);
+    if (compLength > 0xfffffffe || rawLength > 0xfffffffe || this.offset + compLength > 0xfffffffe) {
       throw new Error('createZip: archive too large (no ZIP64 support in the writer)');
     }
-    const flags = /[^\x00-\x7f]/.test(e.name) ? FLAG_UTF8 : 0;
+    const flags = /[^\x00-\x7f]/.test(name) ? FLAG_UTF8 : 0;
 
     const lh = Buffer.alloc(30);
     lh.writeUInt32LE(SIG_LOCAL, 0);
@@ -126,8 +152,8 @@ export class ZipWriter {
     lh.writeUInt16LE(this.time, 10);
     lh.writeUInt16LE(this.date, 12);
     lh.writeUInt32LE(crc, 14);
-    lh.writeUInt32LE(comp.length, 18);
-    lh.writeUInt32LE(raw.length, 22);
+    lh.writeUInt32LE(compLength, 18);
+    lh.writeUInt32LE(rawLength, 22);
     lh.writeUInt16LE(nameBuf.length, 26);
     lh.writeUInt16LE(0, 28);
 
@@ -140,8 +166,8 @@ export class ZipWriter {
     ch.writeUInt16LE(this.time, 12);
     ch.writeUInt16LE(this.date, 14);
     ch.writeUInt32LE(crc, 16);
-    ch.writeUInt32LE(comp.length, 20);
-    ch.writeUInt32LE(raw.length, 24);
+    ch.writeUInt32LE(compLength, 20);
+    ch.writeUInt32LE(rawLength, 24);
     ch.writeUInt16LE(nameBuf.length, 28);
     ch.writeUInt16LE(0, 30); // extra
     ch.writeUInt16LE(0, 32); // comment
@@ -153,8 +179,8 @@ export class ZipWriter {
 
     this.out(lh);
     this.out(nameBuf);
-    this.out(comp);
-    this.offset += lh.length + nameBuf.length + comp.length;
+    for (const part of compParts) this.out(part);
+    this.offset += lh.length + nameBuf.length + compLength;
   }
 
   /** Writes the central directory and the end record. */
@@ -186,6 +212,8 @@ export function createZip(entries: ZipInputEntry[], opts: CreateZipOptions = {})
 /** A zip file written entry by entry to a temp file beside `path`, renamed into place by close(). */
 export interface ZipFileSink {
   add(name: string, data: Buffer, mode?: number): void;
+  /** See ZipWriter.addChunks. */
+  addChunks(name: string, chunks: Iterable<Buffer>, mode?: number): void;
   close(): void;
   abort(): void;
 }
@@ -197,6 +225,7 @@ export function openZipFile(path: string, fileMode = 0o600): ZipFileSink {
   const release = () => { if (fd >= 0) { closeSync(fd); fd = -1; } };
   return {
     add: (name, data, mode) => writer.add({ name, data, mode }),
+    addChunks: (name, chunks, mode) => writer.addChunks(name, chunks, mode),
     close: () => {
       writer.finish();
       fsyncSync(fd);

@@ -152,3 +152,68 @@ test('collect-logs cgroup self-check (when the agent started it): slice, control
   const broken = { selfCgroup: () => { throw new Error('EACCES'); }, controllers: () => '', sleep: async () => {} };
   assert.equal((await checkLogCollectorCgroup(broken, 3, 0)).exitCode, 2);
 });
+
+test('piecewise redaction: same result as whole-file redaction; PEM keys and XML secrets across pieces; over-long blocks dropped to their end; bytes kept', async (t) => {
+  const { openSync, closeSync } = await import('node:fs');
+  const { redactedPieces } = await import('../../src/logcollector/redactstream.ts');
+  const { redact } = await import('../../src/util/logger.ts');
+  const d = mkdtempSync(join(tmpdir(), 'logc-rs-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  const run = (content: string | Buffer, o: { block: number; cap: number }) => {
+    const f = join(d, 'f');
+    writeFileSync(f, content);
+    const fd = openSync(f, 'r');
+    try {
+      const size = Buffer.byteLength(content);
+      return Buffer.concat([...redactedPieces(fd, 0, size, o)]);
+    } finally { closeSync(fd); }
+  };
+  const key = '-----BEGIN RSA PRIVATE KEY-----\n' + 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n'.repeat(20) + '-----END RSA PRIVATE KEY-----\n';
+  const text = [
+    'line 1 GET https://a.blob.core.windows.net/c/b?sv=2020&sig=SIGONE&se=x ok',
+    key.trimEnd(),
+    'between <ns1:UserPassword>Pass\nword-Split-Secret</ns1:UserPassword> after',
+    'x'.repeat(300),
+    'line n https://a.blob.core.windows.net/c/b?sig=SIGTWO',
+    '',
+  ].join('\n');
+  for (const block of [7, 16, 64, 1 << 20]) {
+    const out = run(text, { block, cap: 1 << 20 }).toString('utf8');
+    assert.equal(out, redact(text), `block ${block}: same as whole-file redaction`);
+    for (const s of ['SIGONE', 'SIGTWO', 'QUJDREVGR0hJSktM', 'Split-Secret']) assert.ok(!out.includes(s), `${s} (block ${block})`);
+    assert.ok(out.includes('x'.repeat(300)));
+  }
+  // A key longer than the cap: its body is dropped up to the END line, the rest is kept.
+  const small = run(`before\n${key}after SIGTHREE https://h/p?sig=SIGTHREE\n`, { block: 32, cap: 128 }).toString('utf8');
+  assert.ok(!small.includes('QUJDREVGR0hJSktM'), small);
+  assert.match(small, /^before\n/);
+  assert.match(small, /after SIGTHREE https:\/\/h\/p\?<redacted>\n$/);
+  // The file ends inside a secret element: redacted to the end.
+  const eof = run('a\n<UserPassword>never-closed-secret\nmore', { block: 8, cap: 1 << 20 }).toString('utf8');
+  assert.ok(!eof.includes('never-closed-secret'), eof);
+  // Non-UTF-8 bytes pass unchanged.
+  const bin = Buffer.from([0x61, 0xff, 0xfe, 0x0a, 0x80, 0x62, 0x0a]);
+  assert.deepEqual(run(bin, { block: 3, cap: 1 << 20 }), bin);
+});
+
+test('zip writer: an entry added in pieces (sync-flushed deflate) is valid for unzip, Python and our reader', async (t) => {
+  const { ZipWriter } = await import('../../src/util/zip.ts');
+  const { randomBytes } = await import('node:crypto');
+  const d = mkdtempSync(join(tmpdir(), 'logc-zip-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  const pieces = [Buffer.from('hello '.repeat(1000)), randomBytes(70_000), Buffer.alloc(0), Buffer.from('tail\n')];
+  const parts: Buffer[] = [];
+  const w = new ZipWriter((b) => parts.push(b));
+  w.addChunks('big.log', pieces);
+  w.addChunks('empty.log', []);
+  w.add({ name: 'small.txt', data: 'x' });
+  w.finish();
+  const zipPath = join(d, 'a.zip');
+  writeFileSync(zipPath, Buffer.concat(parts));
+  execFileSync('unzip', ['-tq', zipPath]);
+  execFileSync('python3', ['-c', 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); sys.exit(1 if z.testzip() else 0)', zipPath]);
+  const got = new Map(readZip(zipPath).map((e) => [e.path, e.data]));
+  assert.deepEqual(got.get('big.log'), Buffer.concat(pieces));
+  assert.equal(got.get('empty.log')!.length, 0);
+  assert.equal(got.get('small.txt')!.toString(), 'x');
+});
