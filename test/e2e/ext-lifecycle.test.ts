@@ -49,6 +49,14 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
     const thumb = String(hs['protectedSettingsCertThumbprint']);
     assert.match(thumb, /^[0-9A-F]{40}$/);
     assert.ok(x.box.exists(`${LIB}/${thumb}.crt`) && x.box.exists(`${LIB}/${thumb}.prv`), 'tenant certificate in Lib.Dir');
+    assert.equal(x.box.stat(`${LIB}/${thumb}.prv`).mode & 0o077, 0, 'the private key is readable by root only');
+    const cmdLog = x.box.readFile(`/var/log/azure/${P}/CommandExecution.log`);
+    assert.match(cmdLog, /Executing command: \/var\/lib\/waagent\/Waagent\.Test\.Probe-1\.0\.0\/bin\/probe\.sh install with environment variables: /);
+    assert.match(cmdLog, /Command: bin\/probe\.sh enable/);
+    // The plaintext of the protected settings is nowhere on disk: not in logs, not in agent state.
+    const leak = await x.box.run(['sh', '-c', `ls -d /var/log/azure /var/log/probe ${LIB} /var/log/waagent.log 2>/dev/null | xargs grep -rl lifecycle-secret`]);
+    assert.equal(leak.code, 123, `found in: ${leak.stdout} ${leak.stderr}`); // xargs: grep found nothing
+    assert.ok(!x.log().includes('lifecycle-secret'), 'not in the agent log');
     assert.equal(x.box.readFile(`${dir}/config/HandlerState`), 'Enabled');
     assert.equal((x.box.stat(`${dir}/config`).mode & 0o777).toString(8), '700');
     assert.equal((x.box.stat(`${dir}/status`).mode & 0o777).toString(8), '700');
