@@ -135,6 +135,8 @@ export async function runDaemon(ctx: CommandContext): Promise<number> {
     log.info('Run daemon');
     const early = await beforeLoop(ctx, distro, stop);
     if (early !== null) return early;
+    // SIGTERM during provisioning is honoured once it is done (it must not be cut in half).
+    if (stop.stopped) return EXIT.OK;
     return await runAgent(ctx, distro, stop);
   } finally {
     stop.dispose();

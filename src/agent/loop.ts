@@ -40,6 +40,8 @@ export class GoalStateLoop {
   private current: ExtensionsGoalState | null = null;
   private fastTrackSupported = false;
   private firstDone = false;
+  private statusSavedAt = 0;
+  private statusDirty = true;
   /** Counters for tests and the bench (no per-poll logging). */
   readonly stats = { polls: 0, pollFailures: 0, processed: 0, uploads: 0, uploadFailures: 0 };
 
@@ -89,6 +91,7 @@ export class GoalStateLoop {
           ...(p.full ? { 'Certificates.json': JSON.stringify(p.full.certificates) } : {}),
           'ExtensionsGoalState.json': JSON.stringify(p.extensions, null, 1),
         });
+        this.statusDirty = true;
       } catch (e) {
         log.warn(`goal-state history: ${errorText(e)}`);
       }
@@ -110,6 +113,7 @@ export class GoalStateLoop {
     const agg = await this.o.executor.process(egs);
     this.processedId = egs.id;
     this.stats.processed++;
+    this.statusDirty = true;
     log.info(`ProcessExtensionsGoalState completed [${egs.id}]: ${agg.status}${agg.code ? ` (${agg.code})` : ''}`);
     try { this.o.history?.archive(); } catch (e) { log.warn(`goal-state history archive: ${errorText(e)}`); }
     return egs.id;
@@ -131,7 +135,14 @@ export class GoalStateLoop {
       features: crpSupportedFeatures({ fastTrack: (this.o.fastTrack ?? true) && this.fastTrackSupported }),
     });
     const out = await this.o.protocol.uploadStatus(text);
-    try { this.o.history?.saveStatus(text); } catch { /* history is best effort */ }
+    // The history copy is for humans and the log collector: after a new goal state, then once a minute
+    // (not an fsync'ed write every 6 s).
+    const now = (this.o.now?.() ?? new Date()).getTime();
+    if (this.statusDirty || now - this.statusSavedAt >= 60_000) {
+      try { this.o.history?.saveStatus(text); } catch { /* history is best effort */ }
+      this.statusSavedAt = now;
+      this.statusDirty = false;
+    }
     if (!out.ok) {
       this.stats.uploadFailures++;
       throw new Error(`status upload failed: ${out.attempts.map((a) => `${a.channel}: ${a.detail}`).join('; ')}`);
