@@ -123,3 +123,31 @@ test('serialconsole in the box (root, namespaces): an Azure Flatcar image that a
     await box.close();
   }
 });
+
+test('serialconsole in the box (root, namespaces): a failing update-grub is a failure (exit 1); the next run regenerates', { skip }, async () => {
+  const box = await Box.start({ files: {
+    '/etc/default/grub': DEBIAN_GRUB,
+    '/usr/sbin/update-grub': { content: '#!/bin/sh\necho "grub-probe: error: cannot find a device for / (is /dev mounted?)." >&2\nexit 1\n', mode: 0o755 },
+    '/boot/grub/grub.cfg': 'old\n',
+  } });
+  try {
+    const r = await box.run([WAAGENT, '-serialconsole'], { timeoutMs: 60_000 });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /grub\.cfg not regenerated.*update-grub failed \(exit 1\): grub-probe: error/);
+    assert.match(box.readFile('/etc/default/grub'), /console=ttyS0/);
+    assert.equal(box.readFile('/etc/default/grub.waagent.bak'), DEBIAN_GRUB);
+    assert.equal(box.readFile('/boot/grub/grub.cfg'), 'old\n');
+
+    // Fixed tool, second run: the file is already right, but grub.cfg lacks the console, so it is
+    // regenerated now instead of reporting a success that is not in effect.
+    box.writeFile('/usr/sbin/update-grub', UPDATE_GRUB, { mode: 0o755 });
+    const again = await serialconsole(box);
+    assert.match(again.stdout, /already configured; grub\.cfg lacked it; \/boot\/grub\/grub\.cfg regenerated/);
+    assert.match(box.readFile('/boot/grub/grub.cfg'), /console=ttyS0/);
+    assert.equal(box.readFile('/etc/default/grub.waagent.bak'), DEBIAN_GRUB, 'backup still the original');
+    const third = await serialconsole(box);
+    assert.doesNotMatch(third.stdout, /regenerated/);
+  } finally {
+    await box.close();
+  }
+});

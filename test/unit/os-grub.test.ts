@@ -86,3 +86,30 @@ test('a linked /oem/grub.cfg: the file it names is edited, the link stays', asyn
   assert.match(readFileSync(join(root, 'usr/share/oem/grub.cfg'), 'utf8'), /console=ttyS0/);
   assert.equal(r.file, join(root, 'usr/share/oem/grub.cfg'));
 });
+
+test('/etc/default/grub.d drop-ins: ttyS0 already there (Ubuntu cloud image) = nothing to do; an overriding drop-in is the file edited', async (t) => {
+  const { writeFileSync } = await import('node:fs');
+  const root = tempRoot(t);
+  mkdirSync(join(root, 'etc/default/grub.d'), { recursive: true });
+  copyFileSync(join(fixtures, 'debian-default-grub'), join(root, 'etc/default/grub'));
+  const original = readFileSync(join(root, 'etc/default/grub'), 'utf8');
+  writeFileSync(join(root, 'etc/default/grub.d/50-cloudimg-settings.cfg'), 'GRUB_CMDLINE_LINUX_DEFAULT="console=tty1 console=ttyS0 earlyprintk=ttyS0"\n');
+  const r1 = await configureSerialConsole(new Sysroot(root), new RecordingRunner(), false);
+  assert.equal(r1.changed, false);
+  assert.equal(readFileSync(join(root, 'etc/default/grub'), 'utf8'), original);
+
+  rmSync(join(root, 'etc/default/grub.d/50-cloudimg-settings.cfg'));
+  writeFileSync(join(root, 'etc/default/grub.d/40-extend.cfg'), 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX mitigations=auto"\n');
+  writeFileSync(join(root, 'etc/default/grub.d/60-override.cfg'), 'GRUB_CMDLINE_LINUX="rootdelay=300"\n');
+  const r2 = await configureSerialConsole(new Sysroot(root), new RecordingRunner(), false);
+  assert.equal(r2.changed, true);
+  assert.equal(r2.file, join(root, 'etc/default/grub.d/60-override.cfg'), 'the last drop-in that replaces the value decides');
+  assert.equal(readFileSync(r2.file, 'utf8'), `GRUB_CMDLINE_LINUX="rootdelay=300 ${SERIAL_ARGS}"\n`);
+  assert.equal(readFileSync(join(root, 'etc/default/grub'), 'utf8'), original, '/etc/default/grub untouched');
+
+  rmSync(join(root, 'etc/default/grub.d/60-override.cfg'));
+  rmSync(r2.backup!);
+  const r3 = await configureSerialConsole(new Sysroot(root), new RecordingRunner(), false);
+  assert.equal(r3.file, join(root, 'etc/default/grub'), 'a drop-in building on the value does not take over');
+  assert.match(readFileSync(r3.file, 'utf8'), /console=ttyS0/);
+});
