@@ -7,6 +7,7 @@
 // always removed; a symlinked resolv.conf (systemd-resolved, Flatcar) is never deleted; system
 // users are really skipped; sudoers lines are removed by their first field only.
 import { lstatSync, readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 import { dirContents, hostPathNoFollow, matchFiles } from '../os/files.ts';
 import { parseXml } from '../util/xml.ts';
@@ -70,6 +71,18 @@ export function provisionedUser(root: Sysroot, libDir: string): string | undefin
   } catch { return undefined; }
 }
 
+/** Directories whose contents deprovision would never empty, whatever waagent.conf says. */
+const SYSTEM_DIRS = new Set(['/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib64', '/media', '/mnt', '/opt', '/proc', '/root',
+  '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib', '/var/log', '/var/cache', '/var/tmp', '/var/spool', '/var/mail',
+  '/usr/lib', '/usr/local', '/usr/share', '/usr/bin', '/usr/sbin', '/etc/ssh', '/etc/systemd', '/oem', '/usr/share/oem']);
+
+/** An absolute, normalised path at least two levels deep that is not a system directory. */
+export function isAgentDir(dir: string): boolean {
+  const n = posix.normalize(dir).replace(/\/+$/, '');
+  if (!n.startsWith('/') || n.split('/').filter(Boolean).length < 2) return false;
+  return !SYSTEM_DIRS.has(n);
+}
+
 function isSymlink(root: Sysroot, p: string): boolean {
   try { return lstatSync(hostPathNoFollow(root, p)).isSymbolicLink(); } catch { return false; }
 }
@@ -114,7 +127,16 @@ export function planDeprovision(root: Sysroot, conf: DeprovisionConfig, os: Depr
     }
   }
 
-  add('agentstate', 'agent and extension state', [...dirContents(root, conf.libDir), ...dirContents(root, conf.extensionLogDir)]);
+  // Lib.Dir and Extension.LogDir come from waagent.conf: a typo there (Lib.Dir=/var) must not
+  // empty a system directory. Such a directory is refused, and the step reports it as failed.
+  const bad = [conf.libDir, conf.extensionLogDir].filter((d) => !isAgentDir(d));
+  if (bad.length) {
+    add('agentstate', 'agent and extension state', [], async () => {
+      throw new Error(`refusing to empty ${bad.join(' and ')}: not an agent directory (check Lib.Dir and Extension.LogDir)`);
+    }, bad.map((d) => `refuse to empty ${d}`));
+  } else {
+    add('agentstate', 'agent and extension state', [...dirContents(root, conf.libDir), ...dirContents(root, conf.extensionLogDir)]);
+  }
   add('history', 'shell history and agent log', matchFiles(root, ['/root/.bash_history', '/var/log/waagent.log', '/var/log/waagent.log.*', ...OPENBSD_FILES]));
 
   if (isSymlink(root, '/etc/resolv.conf')) {

@@ -129,3 +129,21 @@ test('rescue root: an absolute link on the rescued disk never leads the removal 
   assert.deepEqual(readdirSync(join(d, outside.slice(1), 'azure')), [], 'the disk\'s own Extension.LogDir was emptied');
   assert.ok(describePlan(plan).includes(`  remove ${outside}/azure/Disk.Ext`), describePlan(plan).join('\n'));
 });
+
+test('a Lib.Dir or Extension.LogDir naming a system directory is refused, reported as a failed step, and nothing in it is touched', async (t) => {
+  const { isAgentDir } = await import('../../src/deprovision/plan.ts');
+  for (const ok of ['/var/lib/waagent', '/var/log/azure', '/data/waagent/']) assert.equal(isAgentDir(ok), true, ok);
+  for (const bad of ['/', '/var', '/var/lib', '/var/lib/', '/var/log/../lib', 'var/lib/waagent', '/etc', '/usr/share/oem', '/home']) assert.equal(isAgentDir(bad), false, bad);
+  const d = makeRoot(t, false);
+  const root = new Sysroot(d);
+  const plan = planDeprovision(root, { ...conf, libDir: '/var/lib' }, fakeOs([]), { deleteUser: false, flatcar: false, liveSystem: false });
+  assert.ok(describePlan(plan).includes('  refuse to empty /var/lib'));
+  assert.ok(!describePlan(plan).some((l) => l.startsWith('  remove /var/lib/waagent')));
+  const reports = await runPlan(root, plan, () => {});
+  const step = reports.find((r) => r.id === 'agentstate')!;
+  assert.equal(step.ok, false);
+  assert.match(step.error!, /refusing to empty \/var\/lib/);
+  assert.ok(existsSync(join(d, 'var/lib/waagent/ovf-env.xml')), 'nothing under /var/lib was removed');
+  assert.ok(existsSync(join(d, 'var/lib/dhcp')), 'other steps still ran (leases gone, the dir stays)');
+  assert.equal(existsSync(join(d, 'etc/ssh/ssh_host_rsa_key')), false, 'other steps still ran');
+});
