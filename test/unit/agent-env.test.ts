@@ -194,3 +194,28 @@ test('telemetry: spool files read and deleted, capped at 1000; ETP events get th
 });
 
 
+
+test('log collection: the child under systemd-run with the spec limits, its zip uploaded; exit 2 turns periodic collection off', async () => {
+  const { collectorArgv, LogCollectTask } = await import('../../src/agent/logcollect.ts');
+  assert.deepEqual(collectorArgv(['/usr/bin/waagent'], { systemd: false, cgroupV2: true }), ['/usr/bin/waagent', '-collect-logs']);
+  assert.deepEqual(collectorArgv(['/usr/bin/waagent'], { systemd: true, cgroupV2: true, configPath: '/etc/w.conf' }), [
+    'systemd-run', '--unit=collect-logs', '--slice=azure-walinuxagent-logcollector.slice', '--scope', '--quiet',
+    '--property=CPUAccounting=yes', '--property=MemoryAccounting=yes', '--property=CPUQuota=5%', '--property=MemoryHigh=170M',
+    '/usr/bin/waagent', '-collect-logs', '-configuration-path:/etc/w.conf',
+  ]);
+  const { d } = tmpRoot();
+  try {
+    put(d, '/lib/logcollector/logs.zip', 'PK-zip-bytes');
+    const uploads: string[] = [];
+    const r = new RecordingRunner();
+    const task = new LogCollectTask({ runner: r, self: ['/usr/bin/waagent'], libDir: join(d, 'lib'), systemd: false, cgroupV2: false, upload: async (z) => { uploads.push(Buffer.from(z).toString()); } });
+    assert.equal(await task.run(), 'uploaded');
+    assert.deepEqual(uploads, ['PK-zip-bytes']);
+    const failing = new LogCollectTask({ runner: new RecordingRunner().answer(() => true, { code: 1, stderr: 'boom' }), self: ['/x'], libDir: join(d, 'lib'), systemd: false, cgroupV2: false, upload: async () => undefined });
+    await assert.rejects(failing.run(), /log collector failed \(exit 1\)/);
+    const cg = new LogCollectTask({ runner: new RecordingRunner().answer(() => true, { code: 2 }), self: ['/x'], libDir: join(d, 'lib'), systemd: true, cgroupV2: true, upload: async () => { throw new Error('not called'); } });
+    assert.equal(await cg.run(), 'disabled');
+    assert.equal(await cg.run(), 'disabled');
+    assert.equal(cg.enabled, false);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});

@@ -29,6 +29,8 @@ export interface DhcpCheck {
 /** Keeps the last pid list between runs. */
 export class DhcpMonitor {
   private pids: number[] | null = null;
+  /** Checks skipped while no client runs: looking it up costs a process spawn, once every 10 checks is enough. */
+  private idleSkips = 0;
   private readonly runner: Runner;
   private readonly client: DhcpClient;
   private readonly alive: (pid: number) => boolean;
@@ -46,6 +48,7 @@ export class DhcpMonitor {
     }
     // Cheap path: every known pid alive => nothing happened (no command run).
     if (this.pids.length && this.pids.every((p) => this.alive(p))) return { event: 'same', pids: this.pids };
+    if (this.pids.length === 0 && ++this.idleSkips % 10 !== 0) return { event: 'not-running', pids: [] };
     const now = await dhcpClientPids(this.runner, this.client);
     if (now.length === 0) return { event: 'not-running', pids: this.pids };
     const changed = now.join(',') !== this.pids.join(',');
