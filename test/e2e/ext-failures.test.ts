@@ -95,10 +95,11 @@ test('extension failures in the box (root, namespaces): failing install, bad and
       assert.equal(x.handler(b, `Waagent.Test.${gone}`), undefined);
     }
 
-    // ---- ...and once the first succeeds, the second runs after it ---------------------------------------
-    id = await x.update({ extensions: [second, first({ seqNo: 1, publicSettings: { message: 'fixed' } })] });
+    // ---- ...and once the first succeeds, the second runs after it: the agent waits for the first's status to
+    //      turn from transitioning to success (written 2 s after its enable returned) ---------------------
+    id = await x.update({ extensions: [second, first({ seqNo: 1, publicSettings: { message: 'fixed', statusLater: 'success' } })] });
     await x.reported(id);
-    assert.deepEqual(ops(x.newCommands()), ['Waagent.Test.First 1.0.0 enable', 'Waagent.Test.Second 1.0.0 install', 'Waagent.Test.Second 1.0.0 enable']);
+    assert.deepEqual(ops(x.newCommands()), ['Waagent.Test.First 1.0.0 enable', 'Waagent.Test.First 1.0.0 status-success', 'Waagent.Test.Second 1.0.0 install', 'Waagent.Test.Second 1.0.0 enable']);
     b = await x.lastStatus();
     assert.equal(x.handler(b, 'Waagent.Test.First')!.status, 'Ready');
     assert.equal(x.handler(b, 'Waagent.Test.Second')!.status, 'Ready');
@@ -108,10 +109,10 @@ test('extension failures in the box (root, namespaces): failing install, bad and
   }
 });
 
-// The agent's real timeouts are 300 s (enable) to 900 s: the driver (the same loop from source) shortens
-// the enable timeout, which the binary has no setting for.
-test('extension timeout in the box (root, namespaces): the whole process group is killed, grandchild included (1011)', { skip, timeout: 120_000 }, async (t) => {
-  const x = await ExtBox.start('ext-timeout.json', { operationTimeoutsSec: { enable: HANG_TIMEOUT_SEC } }, 'driver');
+// The agent's real timeouts are 300 s (enable) to 900 s, and 90 min for a dependency: the driver (the same
+// loop from source) shortens them, which the binary has no setting for.
+test('extension timeouts in the box (root, namespaces): the whole process group is killed, grandchild included (1011); dependency deadline', { skip, timeout: 120_000 }, async (t) => {
+  const x = await ExtBox.start('ext-timeout.json', { operationTimeoutsSec: { enable: HANG_TIMEOUT_SEC }, dependencyWaitMs: 3000 }, 'driver');
   t.diagnostic(`goal-state loop: ${x.mode}`);
   try {
     await x.reported('incarnation_1');
@@ -134,6 +135,17 @@ test('extension timeout in the box (root, namespaces): the whole process group i
     // The enable's status file was never written: the agent reports transitioning for it.
     assert.equal(hang.runtimeSettingsStatus?.settingsStatus.status.status, 'transitioning');
     assert.deepEqual((await x.sh(`ls -A ${LIB}/Waagent.Test.Hang-1.0.0`)).split('\n').filter((n) => n.startsWith('.cmd-output')), [], 'no output files left');
+
+    // ---- a dependency that never reaches a terminal state: the dependant gives up at the deadline -----
+    const id = await x.update({ extensions: [
+      { name: 'Waagent.Test.Slow', version: '1.0.0', package: 'Waagent.Test.Probe', seqNo: 0, publicSettings: { statusLater: 'never' } },
+      { name: 'Waagent.Test.Later', version: '1.0.0', package: 'Waagent.Test.Probe', seqNo: 0, dependsOn: { dependencyLevel: 1, on: [{ handler: 'Waagent.Test.Slow' }] } },
+    ] });
+    await x.reported(id);
+    assert.deepEqual(ops(x.newCommands()), ['Waagent.Test.Slow 1.0.0 install', 'Waagent.Test.Slow 1.0.0 enable']);
+    const later = x.handler(await x.lastStatus(), 'Waagent.Test.Later')!;
+    assert.equal(later.status, 'NotReady');
+    assert.equal(later.formattedMessage?.message, 'Dependent Extension Waagent.Test.Slow did not reach a terminal state within the allowed timeout. Last status was transitioning');
   } finally {
     await x.close();
   }

@@ -9,6 +9,7 @@
 #                             their pids to $PROBE_DIR/hang.pids, and never returns by itself
 #   "status": "error"         the status enable reports (default success)
 #   "statusMode": "garbage"   enable writes a status file that is not JSON; "huge": one of 200 KB
+#   "statusLater": "success"  enable reports transitioning and the given status 2 s later ("never": stays)
 # Every invocation appends one line to $PROBE_DIR/commands.log (shared by every handler, so the order
 # across handlers shows):  <handler> <version> <op> key=value ... of the environment the agent gave.
 # On enable it decrypts protectedSettings with Lib.Dir/<thumbprint>.crt/.prv (openssl cms, smime as
@@ -92,6 +93,18 @@ if [ -n "$prot" ]; then
 fi
 want=$(setting status)
 printf '%s\n' "$seq" > "$handler_dir/${prefix}mrseq"
+later=$(setting statusLater)
+if [ -n "$later" ]; then
+  # Still working when enable returns: "transitioning" now, the final status 2 s later from a
+  # background job (the agent does not wait for it), which notes it in the command log. "never" stays.
+  write_status transitioning 0 "seq=$seq still working"
+  [ "$later" = never ] && exit 0
+  ( sleep 2
+    write_status "$later" 0 "seq=$seq $proof message=$(setting message)"
+    printf '%s\n' "${name:-?} ${AZURE_GUEST_AGENT_EXTENSION_VERSION:-?} status-$later seq=$seq" >> "$PROBE_DIR/commands.log"
+  ) < /dev/null > /dev/null 2>&1 &
+  exit 0
+fi
 case "$(setting statusMode)" in
   garbage) printf '[{"version": 1.0, "status": {"status": "success", "formattedMessage": ' > "$status_dir/$prefix$seq.status" ;;
   huge) write_status "${want:-success}" 0 "seq=$seq $(head -c 200000 /dev/zero | tr '\000' x)" ;;
