@@ -104,7 +104,8 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
 
     // ---- 3. upgrade 1.0.0 -> 1.1.0: UpdateWithInstall (Probe) and UpdateWithoutInstall (NoInstall, whose
     //         1.1.0 manifest says continueOnUpdateFailure: its old disable fails, the upgrade goes on) ----
-    id = await x.update({ extensions: [probe({ version: '1.1.0', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0', ...failingDisable })] });
+    // (The new version's settings also make its uninstall fail, for step 5.)
+    id = await x.update({ extensions: [probe({ version: '1.1.0', seqNo: 1, publicSettings: { message: 'second', failOn: 'uninstall', exitCode: '4' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0', ...failingDisable })] });
     await x.reported(id);
     cmds = x.newCommands();
     t.diagnostic(ops(cmds).join('\n'));
@@ -144,12 +145,13 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
     assert.equal(h.status, 'NotReady');
     assert.equal(h.formattedMessage?.message, 'Plugin disabled');
 
-    // ---- 5. uninstall ----------------------------------------------------------------------------------
+    // ---- 5. uninstall (its command fails: ignored, §3.3) ----------------------------------------------
     id = await x.update({ extensions: [probe({ version: '1.1.0', state: 'uninstall', seqNo: 1, publicSettings: { message: 'second' }, protectedSettings: { secret: 'lifecycle-secret-2' } }), noInstall({ version: '1.1.0', ...failingDisable })] });
     await x.reported(id);
     cmds = x.newCommands();
     assert.deepEqual(ops(cmds), [`${P} 1.1.0 uninstall`, `${N} 1.1.0 enable`], 'already disabled: uninstall only');
-    assert.equal(x.box.exists(`${LIB}/${P}-1.1.0`), false, 'handler dir removed');
+    assert.match(x.log(), /Non-zero exit code: 4, \/var\/lib\/waagent\/Waagent\.Test\.Probe-1\.1\.0\/bin\/probe\.sh uninstall/, 'the uninstall failed...');
+    assert.equal(x.box.exists(`${LIB}/${P}-1.1.0`), false, '...and the handler dir is removed all the same');
     assert.equal(x.box.exists(`/var/log/azure/${P}`), true, 'the log folder stays');
     blob = await x.lastStatus();
     assert.equal(x.handler(blob, P), undefined, 'an uninstalled handler is no longer reported');
