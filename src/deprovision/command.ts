@@ -9,7 +9,7 @@ import { detectDistro } from '../os/distro.ts';
 import { setDhclientHostname, setHostname } from '../os/hostname.ts';
 import { deleteRootPassword } from '../os/rootpassword.ts';
 import { removeSudoers } from '../os/sudoers.ts';
-import { deleteUser, isSystemUser } from '../os/users.ts';
+import { deleteUser, getUser, isSystemUser } from '../os/users.ts';
 import { log } from '../util/logger.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { planDeprovision, type DeprovisionOs } from './plan.ts';
@@ -82,6 +82,7 @@ export async function runDeprovision(ctx: CommandContext): Promise<number> {
     },
     lockRootPassword: async () => { deleteRootPassword(root, { passwordPath: conf.str('OS.PasswordPath') }); },
     isSystemUser: (u) => isSystemUser(root, u, { neverSystemUsers: distro.user.neverSystemUsers }),
+    userHome: (u) => getUser(root, u)?.home,
     deleteUser: async (u) => {
       await deleteUser(ctx.runner, root, u, { neverSystemUsers: distro.user.neverSystemUsers });
       removeSudoers(root, u, { sudoersDir });
@@ -92,6 +93,7 @@ export async function runDeprovision(ctx: CommandContext): Promise<number> {
     extensionLogDir: conf.str('Extension.LogDir'),
     sshDir: conf.str('OS.SshDir'),
     deleteRootPassword: conf.bool('Provisioning.DeleteRootPassword'),
+    sudoersDir,
   }, os, { deleteUser: ctx.command === 'deprovision+user', flatcar, liveSystem: live });
 
   const where = live ? '' : ` (target root ${root.root})`;

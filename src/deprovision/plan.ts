@@ -17,6 +17,8 @@ export interface DeprovisionConfig {
   extensionLogDir: string;
   sshDir: string;
   deleteRootPassword: boolean;
+  /** OS.SudoersDir, for the listing (default /etc/sudoers.d). */
+  sudoersDir?: string;
 }
 
 /** OS actions the plan composes; the command wires the real src/os modules in. */
@@ -30,6 +32,8 @@ export interface DeprovisionOs {
   isSystemUser(user: string): boolean;
   /** userdel -f -r (through the tool's --root for another root) and the user's sudoers lines. */
   deleteUser(user: string): Promise<void>;
+  /** The user's home directory (inner path) from passwd, for the listing. */
+  userHome?(user: string): string | undefined;
 }
 
 export interface Step {
@@ -148,7 +152,10 @@ export function planDeprovision(root: Sysroot, conf: DeprovisionConfig, os: Depr
 
   if (user) {
     const name = user;
-    add('user', `user ${name}, its home directory and sudoers lines`, [], () => os.deleteUser(name), [`delete user ${name} with its home directory and sudoers lines`]);
+    const home = os.userHome?.(name);
+    const sudoers = `${(conf.sudoersDir ?? '/etc/sudoers.d').replace(/\/+$/, '')}/waagent`;
+    add('user', `user ${name}, its home directory and sudoers lines`, [], () => os.deleteUser(name),
+      [`delete user ${name} with its home directory${home ? ` ${home}` : ''} (userdel -r) and its lines in ${sudoers}`]);
   }
 
   add('units', 'firewall unit and cgroup artefacts', matchFiles(root, UNIT_DIRS.flatMap((d) => [

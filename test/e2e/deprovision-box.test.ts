@@ -63,7 +63,7 @@ test('deprovision+user in the box (root, namespaces): "n" and EOF change nothing
     }
     for (const k of readdirSync(box.root.path('/etc/ssh')).filter((n) => n.startsWith('ssh_host_'))) assert.ok(listed.includes(`/etc/ssh/${k}`), k);
     for (const p of listed) assert.doesNotThrow(() => lstatSync(box.root.path(p)), `${p} exists before the run`);
-    assert.match(dry.stdout, /^ {2}delete user azureuser with its home directory and sudoers lines$/m);
+    assert.match(dry.stdout, /^ {2}delete user azureuser with its home directory \/home\/azureuser \(userdel -r\) and its lines in \/etc\/sudoers\.d\/waagent$/m);
     assert.match(dry.stdout, /^ {2}write localhost\.localdomain to \/etc\/hostname and set the running hostname$/m);
 
     // 4. The real thing.
