@@ -126,6 +126,9 @@ function preparePeer(): string | undefined {
     const r = spawnSync('bash', [join(PROJECT, 'test/sandbox/debian-waagent.sh'), PEER], { encoding: 'utf8', timeout: 300_000 });
     if (r.status !== 0) return `Debian waagent not available (test/sandbox/debian-waagent.sh): ${(r.stderr || r.stdout).trim().slice(-300)}`;
   }
+  if (!existsSync(join(PEER, 'usr/lib/python3/dist-packages/azurelinuxagent/agent.py'))) return `Debian waagent cannot run: ${PEER} has usr/sbin/waagent but no usr/lib/python3/dist-packages/azurelinuxagent (not an unpacked waagent .deb)`;
+  // The box sees the host's / through its overlay, except these, which it mounts afresh.
+  if (/^\/(tmp|run|dev|proc|sys)(\/|$)/.test(PEER)) return `Debian waagent cannot run: ${PEER} is not visible inside the box (its /tmp, /run, /dev, /proc, /sys are its own); set WAAGENT_PEER_DIR elsewhere`;
   // The box is an overlay of this host's /, so the box runs the host's /usr/bin/python3.
   const py = spawnSync('/usr/bin/python3', ['-c', 'import distro'], { encoding: 'utf8' });
   if (py.status !== 0) return `Debian waagent cannot run: /usr/bin/python3 lacks the distro module (apt-get install python3-distro): ${(py.stderr || '').trim().slice(-200)}`;
@@ -194,7 +197,8 @@ async function oneRun(agent: AgentName, run: number, binary: string, files: Reco
     if (!ready) {
       const why = p.exited ? `exited (code ${(await p.wait()).code}) without Ready` : `no Ready within ${Math.round(timeoutMs / 1000)} s`;
       const states = health.map((h) => `${h.state}${h.subStatus ? `/${h.subStatus}` : ''}`).join(', ') || 'none';
-      result.failure = `${why}; health reports: ${states}\n    stderr:\n${tail(p.stderr(), 5)}\n    waagent.log:\n${tail(box.agentLog(), 8)}`;
+      const stderr = p.stderr().trim();
+      result.failure = `${why}; health reports: ${states}${stderr ? `\n    stderr:\n${tail(stderr, 5)}` : ''}\n    waagent.log:\n${tail(box.agentLog(), 8)}`;
       return result;
     }
     result.readyMs = Date.parse(ready.time) - t0;
@@ -282,7 +286,7 @@ function report(results: RunResult[], notes: string[]): void {
   const failures = results.filter((r) => r.failure);
   if (failures.length) {
     console.log('\nruns without a figure:');
-    for (const r of failures) console.log(`  ${LABEL[r.agent]} run ${r.run}: ${r.failure}`);
+    for (const r of failures) console.log(`  ${LABEL[r.agent]} ${r.run ? `run ${r.run}` : '(not run)'}: ${r.failure}`);
   }
   const bad = results.filter((r) => r.provisioned && !/^user benchuser, hostname benchvm(, exit 0)?$/.test(r.provisioned));
   for (const r of bad) console.log(`WARNING: ${LABEL[r.agent]} run ${r.run} reported Ready but the box shows: ${r.provisioned}`);
