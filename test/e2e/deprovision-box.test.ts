@@ -1,5 +1,5 @@
 // `waagent -deprovision[+user]` (the BUILT binary) in the VM-in-a-box, after a real provisioning run
-// by the same binary and one extension pass: the prompt answered "n" and a closed stdin change
+// by the same binary and one extension pass (-run-exthandlers): the prompt answered "n" and a closed stdin change
 // nothing, -dry-run lists exactly what the real run then removes and changes nothing, and
 // -deprovision+user -force leaves no host key, user, sudoers line, extension state, ovf-env.xml,
 // lease or hostname behind; a plain resolv.conf goes, a systemd-resolved symlink stays.
@@ -58,7 +58,7 @@ test('deprovision+user in the box (root, namespaces): "n" and EOF change nothing
     assert.deepEqual(diffSnapshots(before, await snapshot(box, EXTRA)), [], 'the dry run changed nothing');
     const listed = removedPaths(dry.stdout);
     for (const p of [...LEASES, '/etc/resolv.conf', '/var/lib/waagent/ovf-env.xml', '/var/lib/waagent/provisioned',
-      '/var/lib/waagent/Waagent.Test.ShellExt-1.0.0', '/var/log/azure/Waagent.Test.ShellExt', '/root/.bash_history', '/var/log/waagent.log']) {
+      '/var/lib/waagent/Waagent.Test.ShellExt-1.0.0', '/var/lib/waagent/history', '/var/log/azure/Waagent.Test.ShellExt', '/root/.bash_history', '/var/log/waagent.log']) {
       assert.ok(listed.includes(p), `dry run lists ${p}:\n${dry.stdout}`);
     }
     for (const k of readdirSync(box.root.path('/etc/ssh')).filter((n) => n.startsWith('ssh_host_'))) assert.ok(listed.includes(`/etc/ssh/${k}`), k);

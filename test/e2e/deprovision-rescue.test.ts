@@ -9,10 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PINNED_NODE, PROJECT } from '../sandbox/box.ts';
+import { PROJECT } from '../sandbox/box.ts';
 import type { Box } from '../sandbox/box.ts';
 import {
-  EXT_DRIVER, LEASES, SCENARIO_USER, WAAGENT, assertOk, binaryAvailable, diffSnapshots, fingerprintPath,
+  LEASES, extensionPass, SCENARIO_USER, WAAGENT, assertOk, binaryAvailable, diffSnapshots, fingerprintPath,
   freshBox, removedPaths, snapshot,
 } from './deprovision-helpers.ts';
 
@@ -71,8 +71,7 @@ test('rescue deprovision (root, namespaces): -root:/mnt/rescue cleans a provisio
       `mkdir -p ${T}${PROJECT} && mount --bind ${PROJECT} ${T}${PROJECT} && mount -o remount,bind,ro ${T}${PROJECT}`,
     ].join('\n'), 'mount the tree');
     assertOk(await box.run(['chroot', T, WAAGENT, '-provision'], { timeoutMs: 180_000 }), 'provision the tree in a chroot');
-    const ext = await box.run(['chroot', T, PINNED_NODE, EXT_DRIVER], { timeoutMs: 180_000 });
-    assertOk(ext, 'extension pass in the chroot');
+    await extensionPass(box, T);
     await sh(box, [
       // After provisioning, the disk's configuration is changed to differ from the rescue VM's: it
       // now asks deprovision to lock root's password.
