@@ -4,7 +4,7 @@
 import { existsSync, readSync, statSync } from 'node:fs';
 import type { CommandContext } from '../cli/commands.ts';
 import { EXIT } from '../cli/exit.ts';
-import { loadConfig, type Config } from '../config/config.ts';
+import { defaultConfig, loadConfig, type Config } from '../config/config.ts';
 import { detectDistro } from '../os/distro.ts';
 import { setDhclientHostname, setHostname } from '../os/hostname.ts';
 import { deleteRootPassword } from '../os/rootpassword.ts';
@@ -37,12 +37,14 @@ function readLine(): string | null {
 }
 
 function targetConfig(ctx: CommandContext): Config {
-  // A rescue target is deprovisioned with ITS configuration (Lib.Dir, OS.SshDir...), unless one was named.
+  // A rescue target is deprovisioned with ITS configuration (Lib.Dir, OS.SshDir...), unless one was
+  // named. Without one (on Flatcar it links into the /usr partition, often not mounted with the
+  // root) the built-in defaults apply, never the rescue VM's own settings.
   if (ctx.root.isHost || ctx.args.configPath !== undefined) return ctx.config;
   // Resolved as inside the root (Flatcar links /etc/waagent.conf to ../usr/share/waagent/waagent.conf): an absolute
   // link on the rescued disk must never pick up the rescue VM's own configuration.
   const inner = ctx.root.resolve('/etc/waagent.conf');
-  return existsSync(inner) ? loadConfig(inner, { onWarning: (m) => log.warn(m) }) : ctx.config;
+  return existsSync(inner) ? loadConfig(inner, { onWarning: (m) => log.warn(m) }) : defaultConfig();
 }
 
 /**

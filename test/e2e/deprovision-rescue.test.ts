@@ -141,3 +141,27 @@ test('rescue deprovision (root, namespaces): -root:/mnt/rescue cleans a provisio
     await box.close();
   }
 });
+
+test('rescue deprovision (root, namespaces): a disk without a readable waagent.conf (Flatcar: a link into the unmounted /usr) uses the built-in defaults, not the rescue VM\'s settings', { skip }, async () => {
+  const { Box } = await import('../sandbox/box.ts');
+  // The rescue VM's own configuration would lock root's password and look elsewhere for state.
+  const box = await Box.start({ files: { '/etc/waagent.conf': 'Provisioning.DeleteRootPassword=y\nLib.Dir=/srv/rescue-vm-state\n' } });
+  try {
+    await sh(box, [
+      'mkdir -p /mnt/disk/etc/ssh /mnt/disk/var/lib/waagent /mnt/disk/srv/rescue-vm-state',
+      'ln -s ../usr/share/waagent/waagent.conf /mnt/disk/etc/waagent.conf',
+      'printf "k\\n" > /mnt/disk/etc/ssh/ssh_host_ed25519_key',
+      'printf "state\\n" > /mnt/disk/var/lib/waagent/provisioned',
+      'printf "not agent state\\n" > /mnt/disk/srv/rescue-vm-state/keep',
+    ].join('\n'), 'a minimal Flatcar-like root');
+    const r = await box.run([WAAGENT, '-deprovision', '-force', '-root:/mnt/disk']);
+    assertOk(r, 'deprovision of the minimal root');
+    assert.match(r.stdout, /^Target: the system mounted at \/mnt\/disk, configuration built-in defaults$/m);
+    assert.doesNotMatch(r.stdout, /root password will be disabled/, 'the rescue VM\'s DeleteRootPassword=y does not apply');
+    assert.deepEqual(removedPaths(r.stdout), ['/etc/ssh/ssh_host_ed25519_key', '/var/lib/waagent/provisioned']);
+    assert.equal(box.readFile('/mnt/disk/srv/rescue-vm-state/keep'), 'not agent state\n', 'the rescue VM\'s Lib.Dir is not used');
+    assert.ok(lstatSync(box.root.path('/mnt/disk/etc/waagent.conf')).isSymbolicLink(), 'the dangling link stays');
+  } finally {
+    await box.close();
+  }
+});
