@@ -100,18 +100,23 @@ test('box (root, namespaces): close() kills every process and leaves no mount, l
   const state = box.stateDir;
   const init = box.initPid;
   const sleeper = box.spawn(['sleep', '1000']);
-  const orphan = await box.run(['bash', '-c', 'setsid sleep 1000 >/dev/null 2>&1 < /dev/null & echo $!']);
-  assert.equal(orphan.code, 0);
   let inner: number | undefined;
-  for (let i = 0; i < 100 && inner === undefined; i++) {
-    inner = sleeper.innerPid();
-    if (inner === undefined) await new Promise((r) => setTimeout(r, 20));
+  try {
+    const orphan = await box.run(['bash', '-c', 'setsid sleep 1000 >/dev/null 2>&1 < /dev/null & echo $!']);
+    assert.equal(orphan.code, 0);
+    let ps = '';
+    for (let i = 0; i < 100; i++) {
+      inner = sleeper.innerPid();
+      ps = (await box.run(['ps', '-e', '-o', 'comm='])).stdout;
+      if (inner !== undefined && ps.split('\n').filter((l) => l.trim() === 'sleep').length >= 2) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(inner && existsSync(`/proc/${inner}`));
+    assert.ok(ps.split('\n').filter((l) => l.trim() === 'sleep').length >= 2, ps);
+    assert.ok(losetupList().includes(state), 'the resource disk is a loop device while the box runs');
+  } finally {
+    await box.close();
   }
-  assert.ok(inner && existsSync(`/proc/${inner}`));
-  const ps = await box.run(['ps', '-e', '-o', 'comm=']);
-  assert.ok(ps.stdout.split('\n').filter((l) => l.trim() === 'sleep').length >= 2, ps.stdout);
-  assert.ok(losetupList().includes(state), 'the resource disk is a loop device while the box runs');
-  await box.close();
   await box.close(); // twice is fine
   assert.equal(existsSync(`/proc/${inner}`), false, 'spawned process gone');
   assert.equal(existsSync(`/proc/${init}`), false, 'box init gone');

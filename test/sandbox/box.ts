@@ -29,7 +29,7 @@ import { fingerprint, scanUpper, type Change } from './changes.ts';
 import { DevMirror } from './devmirror.ts';
 import { detachLoop, makeResourceDisk, attachLoop, type DiskContent, type LoopDevice } from './disks.ts';
 import { makeMediaImage, type MediaKind } from './media.ts';
-import { EJECT_SHIM, MOUNT_SHIM, UMOUNT_SHIM } from './shim.ts';
+import { EJECT_SHIM, MOUNT_SHIM, PARTITION_TOOLS, SETTLE, UMOUNT_SHIM, partitionToolShim, udevadmShim } from './shim.ts';
 import { FakeSysfs, type DiskKind } from './sysfs.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -315,18 +315,29 @@ export class Box {
       this.writeFile('/usr/local/sbin/umount', UMOUNT_SHIM, { mode: 0o755 });
       this.writeFile('/usr/local/sbin/eject', EJECT_SHIM, { mode: 0o755 });
     }
-    for (const c of scanUpper(this.upper, (p) => p, [])) this.baseline.set(c.path, fingerprint(this.upper, c.path));
     this.step('files', t, null);
 
     if (this.resourceDisk) {
+      // The udev stand-in: partitioning tools wait until the partition nodes are in /dev.
+      const settleDir = join(this.sharedDir, 'udev');
+      mkdirSync(settleDir, { mode: 0o755 });
+      this.writeFile('/usr/local/lib/waagent-box/settle', SETTLE, { mode: 0o755 });
+      for (const tool of PARTITION_TOOLS) {
+        const real = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => `${d}/${tool}`).find((p) => existsSync(p));
+        if (real) this.writeFile(`/usr/local/sbin/${tool}`, partitionToolShim(real), { mode: 0o755 });
+      }
+      const udevadm = ['/usr/bin/udevadm', '/bin/udevadm', '/usr/sbin/udevadm'].find((p) => existsSync(p));
+      this.writeFile('/usr/local/sbin/udevadm', udevadmShim(udevadm), { mode: 0o755 });
       const name = this.resourceDisk.boxPath.slice('/dev/'.length);
       this.mirror = new DevMirror({
         loop: this.resourceDisk.loop, boxName: name, group: 'disk',
         diskLinks: name === 'sdb' ? ['disk/azure/resource'] : [],
-      }, this.root.path('/dev'));
+      }, this.root.path('/dev'), settleDir);
       await this.mirror.tick();
       this.mirror.start();
     }
+    // What the box itself wrote is not a change of the command's.
+    for (const c of scanUpper(this.upper, (p) => p, [])) this.baseline.set(c.path, fingerprint(this.upper, c.path));
     // PID 1 holds every disk open now: detach lazily, the kernel frees them when the box dies.
     for (const l of this.loops) await detachLoop(l, this.stateDir);
 

@@ -8,6 +8,11 @@
 //     plus the udev-style links, and remove nodes of partitions that went away.
 // Polling every 50 ms reads 17 KiB and one sysfs directory: cheap, and well under the agent's own
 // wait for a partition (the Python agent waits up to 25 s).
+//
+// A real kernel re-creates partitions inside the BLKRRPART ioctl, so after `sfdisk` or
+// `blockdev --rereadpt` returns, /dev/sdb1 is there (udev permitting). To keep that promise the box
+// wraps the partitioning tools (shim.ts): after the real tool, the wrapper drops a request file in
+// `settleDir` and waits until a tick has handled it — `udevadm settle` semantics.
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { exec } from '../../src/util/exec.ts';
@@ -47,10 +52,22 @@ export class DevMirror {
   /** Errors are kept (not thrown from a timer) and shown by Box.close() callers who ask. */
   readonly errors: string[] = [];
 
-  /** `devDir` is the box's /dev as seen from the host (/proc/<init>/root/dev). */
-  constructor(target: MirrorTarget, devDir: string) {
+  private readonly settleDir: string | undefined;
+
+  /**
+   * `devDir` is the box's /dev as seen from the host (/proc/<init>/root/dev); `settleDir` the host
+   * path of the directory where the box's settle requests appear.
+   */
+  constructor(target: MirrorTarget, devDir: string, settleDir?: string) {
     this.t = target;
     this.devDir = devDir;
+    this.settleDir = settleDir;
+  }
+
+  /** Settle requests present now (answered after this tick, never before it looked). */
+  private pendingRequests(): string[] {
+    if (!this.settleDir) return [];
+    try { return readdirSync(this.settleDir).filter((n) => n.startsWith('settle-')).slice(0, 100); } catch { return []; }
   }
 
   private get sep(): string { return /\d$/.test(this.t.boxName) ? 'p' : ''; }
@@ -64,6 +81,7 @@ export class DevMirror {
   /** One synchronisation pass (also used by tests and by Box.settle()). */
   async tick(): Promise<void> {
     if (this.stopped || this.fd < 0) return;
+    const requests = this.pendingRequests();
     try {
       const head = Buffer.alloc(HEAD_BYTES);
       const n = readSync(this.fd, head, 0, HEAD_BYTES, 0);
@@ -78,6 +96,7 @@ export class DevMirror {
     } catch (e) {
       if (this.errors.length < 20) this.errors.push((e as Error).message);
     }
+    for (const r of requests) rmSync(`${this.settleDir}/${r}`, { force: true });
   }
 
   private kernelPartitions(): { n: number; dev: string }[] {

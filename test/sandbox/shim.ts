@@ -40,3 +40,37 @@ export const EJECT_SHIM = `#!/bin/sh
 # waagent box: eject shim (see test/sandbox/shim.ts).
 exit 0
 `;
+
+/** Waits until the host's DevMirror has synced /dev with the kernel's partitions (box-udev). */
+export const SETTLE = `#!/bin/sh
+# waagent box: udev settle stand-in (see test/sandbox/devmirror.ts). Bounded to 5 s.
+[ -d /run/box/udev ] || exit 0
+req=/run/box/udev/settle-$$-$(date +%s%N)
+: > "$req" 2>/dev/null || exit 0
+i=0
+while [ -e "$req" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done
+exit 0
+`;
+
+/** Partitioning tools that make the kernel re-read a table (BLKRRPART) or change partitions. */
+export const PARTITION_TOOLS = ['sfdisk', 'fdisk', 'sgdisk', 'parted', 'partprobe', 'partx', 'blockdev', 'wipefs'];
+
+/** Wrapper for one partitioning tool: the real tool, then a settle. */
+export function partitionToolShim(realPath: string): string {
+  return `#!/bin/sh
+# waagent box: runs ${realPath}, then waits for the box's udev stand-in (test/sandbox/shim.ts).
+${realPath} "$@"
+rc=$?
+/usr/local/lib/waagent-box/settle
+exit $rc
+`;
+}
+
+/** udevadm: \`settle\` waits for the box's udev stand-in; anything else goes to the real tool. */
+export function udevadmShim(realPath: string | undefined): string {
+  return `#!/bin/sh
+# waagent box: udevadm stand-in (test/sandbox/shim.ts). The box has no udev daemon.
+if [ "$1" = settle ]; then exec /usr/local/lib/waagent-box/settle; fi
+${realPath ? `exec ${realPath} "$@"` : 'echo "udevadm: no udev in this box" >&2; exit 1'}
+`;
+}
