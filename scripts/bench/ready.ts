@@ -30,8 +30,8 @@ import { join } from 'node:path';
 import { Box, PROJECT, type BoxFile, type BoxProcess } from '../../test/sandbox/box.ts';
 import type { HealthReport, RecordedRequest } from '../../test/fabric/server.ts';
 
-const USAGE = 'usage: scripts/node scripts/bench/ready.ts [--runs N (5)] [--agents daemon,provision,debian[,debian-ifupdown]] [--timeout SEC (120)] [--budget SEC (1500)]';
-const args = mri(process.argv.slice(2), { string: ['runs', 'agents', 'timeout', 'budget'], boolean: ['help'] });
+const USAGE = 'usage: scripts/node scripts/bench/ready.ts [--runs N (5)] [--agents daemon,provision,debian[,debian-ifupdown]] [--timeout SEC (120)] [--budget SEC (1500)] [--trace]';
+const args = mri(process.argv.slice(2), { string: ['runs', 'agents', 'timeout', 'budget'], boolean: ['help', 'trace'] });
 if (args.help) { console.log(USAGE); process.exit(0); }
 
 function intArg(name: string, def: number, min: number, max: number): number {
@@ -153,6 +153,8 @@ interface RunResult {
   failure?: string;
   /** Provisioning checked in the box after Ready (user in /etc/passwd, host name). */
   provisioned?: string;
+  /** --trace: the agent's log lines up to Ready, as ms from spawn. */
+  trace?: string[];
 }
 
 function agentArgv(agent: AgentName, binary: string): { argv: string[]; env: Record<string, string> } {
@@ -207,6 +209,7 @@ async function oneRun(agent: AgentName, run: number, binary: string, files: Reco
     if (first) result.firstRequestMs = Date.parse(first.time) - t0;
     const passwd = box.exists('/etc/passwd') ? box.readFile('/etc/passwd') : '';
     const hostname = box.exists('/etc/hostname') ? box.readFile('/etc/hostname').trim() : '';
+    if (args.trace) result.trace = traceLines(box.agentLog(), t0, Date.parse(ready.time));
     result.provisioned = `${/^benchuser:/m.test(passwd) ? 'user benchuser' : 'NO USER'}, hostname ${hostname || '(none)'}`;
     if (agent === 'provision') {
       // -provision is one-shot: it must end by itself, with 0, once Ready is reported.
@@ -225,6 +228,22 @@ async function oneRun(agent: AgentName, run: number, binary: string, files: Reco
 
 // ---------------------------------------------------------------------------------------------
 // Report
+
+/**
+ * Both agents start log lines with an ISO UTC time (2026-01-01T00:00:00.123456Z); lines up to the
+ * Ready report, as "+ms" from spawn, and at most 60 of them (the rest elided in the middle).
+ */
+function traceLines(log: string, t0: number, readyAt: number): string[] {
+  const out: string[] = [];
+  for (const line of log.split('\n')) {
+    const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?)\d*Z\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const at = Date.parse(`${m[1]}Z`);
+    if (at > readyAt + 5) break;
+    out.push(`+${String(at - t0).padStart(5)}  ${m[2]!.slice(0, 140)}`);
+  }
+  return out.length > 60 ? [...out.slice(0, 30), `... ${out.length - 60} lines ...`, ...out.slice(-30)] : out;
+}
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
@@ -290,6 +309,12 @@ function report(results: RunResult[], notes: string[]): void {
   }
   const bad = results.filter((r) => r.provisioned && !/^user benchuser, hostname benchvm(, exit 0)?$/.test(r.provisioned));
   for (const r of bad) console.log(`WARNING: ${LABEL[r.agent]} run ${r.run} reported Ready but the box shows: ${r.provisioned}`);
+  for (const agent of AGENTS) {
+    const r = results.find((x) => x.agent === agent && x.trace);
+    if (!r) continue;
+    console.log(`\n--trace: /var/log/waagent.log of ${LABEL[agent]} run ${r.run} up to Ready (+ms from spawn; Ready at +${r.readyMs}):`);
+    for (const l of r.trace!) console.log(`  ${l}`);
+  }
   console.log(`\nbench took ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
