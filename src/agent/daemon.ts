@@ -35,7 +35,7 @@ import { GoalStateLoop } from './loop.ts';
 import { GoalStateHistory } from './history.ts';
 import { FirewallTask } from './firewall.ts';
 import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './chores.ts';
-import { defaultOsVersion, sendEventsOnce } from './telemetry.ts';
+import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
 import { LogCollectTask } from './logcollect.ts';
 import { systemdRunning } from '../os/service.ts';
 
@@ -246,6 +246,8 @@ async function runAgent(ctx: CommandContext, distro: DistroProfile, stop: StopSi
   const transport = httpClient(c, endpoint);
   const protocol = new AzureProtocol({ endpoint, libDir, transport, fastTrack, openssl: new OpenSsl(c.str('OS.OpensslPath') || 'openssl', ctx.runner) });
   const scheduler = new Scheduler();
+  const events = new EventQueue();
+  events.push(agentOperationEvent('Start', true, `waagent-sea ${AGENT_VERSION} started (${ctx.command})`));
   try {
     const roots = { libDir, extLogDir };
     extensionHandlerStartup(roots);
@@ -268,7 +270,8 @@ async function runAgent(ctx: CommandContext, distro: DistroProfile, stop: StopSi
       beforeFirstProcess: c.bool('Extensions.WaitForCloudInit') ? async () => { await waitForCloudInit(ctx.runner, c.int('Extensions.WaitForCloudInitTimeout')); } : undefined,
     });
     if (c.bool('OS.EnableFirewall')) {
-      const fw = new FirewallTask({ runner: ctx.runner, root, endpoint: endpoint.replace(/:\d+$/, ''), self: ctx.self, flatcar: distro.family === 'flatcar' });
+      const fw = new FirewallTask({ runner: ctx.runner, root, endpoint: endpoint.replace(/:\d+$/, ''), self: ctx.self, flatcar: distro.family === 'flatcar',
+        onRepair: (what) => events.push(agentOperationEvent('ResetFirewall', true, `firewall rules ${what}`)) });
       await fw.init();
       scheduler.add({ name: 'EnableFirewall', periodMs: sec(c.int('OS.EnableFirewallPeriod')), initialDelayMs: sec(c.int('OS.EnableFirewallPeriod')), run: () => fw.run() });
     }
@@ -294,7 +297,7 @@ async function runAgent(ctx: CommandContext, distro: DistroProfile, stop: StopSi
       name: 'SendTelemetry', periodMs: sec(c.int('Debug.EtpCollectionPeriod')), initialDelayMs: 60_000,
       run: async () => {
         const r = await sendEventsOnce({
-          libDir, extLogDir, sender: protocol.wire,
+          libDir, extLogDir, sender: protocol.wire, queue: events,
           common: { containerId: () => protocol.wire.current?.containerId ?? '', osVersion: defaultOsVersion(distro.os), roleInstanceName: () => protocol.wire.current?.instanceId },
         });
         if (r.collected) log.verbose(`telemetry: ${r.sent} of ${r.collected} events sent`);

@@ -15,6 +15,8 @@ export interface FirewallTaskOptions {
   self: string[];
   flatcar: boolean;
   now?: () => number;
+  /** Told about every repair (telemetry: ResetFirewall, like waagent). */
+  onRepair?: (what: string) => void;
 }
 
 export class FirewallTask {
@@ -61,6 +63,7 @@ export class FirewallTask {
     const r = await this.fw.ensure();
     if (r === 'unchanged') return;
     this.repairs++;
+    this.o.onRepair?.(r);
     const now = (this.o.now ?? Date.now)();
     if (this.repairs <= 3 || now - this.lastRepairLog >= 12 * 3600_000) {
       this.lastRepairLog = now;

@@ -93,15 +93,33 @@ export function collectSpool(eventsDir: string, max: number): { events: Telemetr
 
 export interface TelemetrySender { sendTelemetry(events: TelemetryEvent[]): Promise<{ sent: number; dropped: number; requests: number; failed: number }> }
 
+/** The agent's own events waiting for the next send (bounded: the oldest are dropped beyond `max`). */
+export class EventQueue {
+  private items: { event: TelemetryEvent; time: Date }[] = [];
+  private readonly max: number;
+  constructor(max = 200) { this.max = max; }
+  push(event: TelemetryEvent, time = new Date()): void {
+    this.items.push({ event, time });
+    if (this.items.length > this.max) this.items.splice(0, this.items.length - this.max);
+  }
+  drain(): { event: TelemetryEvent; time: Date }[] {
+    const out = this.items;
+    this.items = [];
+    return out;
+  }
+  get size(): number { return this.items.length; }
+}
+
 /** One run: collect, decorate, send. Returns counts (for tests and the log). */
-export async function sendEventsOnce(o: { libDir: string; extLogDir: string; common: CommonInfo; sender: TelemetrySender; now?: () => Date }): Promise<{ collected: number; sent: number; failed: number }> {
+export async function sendEventsOnce(o: { libDir: string; extLogDir: string; common: CommonInfo; sender: TelemetrySender; queue?: EventQueue; now?: () => Date }): Promise<{ collected: number; sent: number; failed: number }> {
   const now = o.now?.() ?? new Date();
+  const events: TelemetryEvent[] = [];
+  for (const q of o.queue?.drain() ?? []) events.push({ ...q.event, params: [...q.event.params, ...commonParams(o.common, q.time)] });
   const ext = collectExtensionEvents(o.extLogDir);
   for (const [h, reasons] of Object.entries(ext.dropped)) {
     const text = Object.entries(reasons).map(([r, n]) => `${r}: ${n}`).join(', ');
     if (text) log.warn(`Dropped events for Extension: ${h}; Details: ${text}`);
   }
-  const events: TelemetryEvent[] = [];
   for (const e of ext.events.slice(0, MAX_EVENTS_PER_RUN)) {
     events.push({ ...e.event, params: [...e.event.params, ...commonParams(o.common, new Date(e.fileTime))] });
   }

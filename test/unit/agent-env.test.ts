@@ -219,3 +219,24 @@ test('log collection: the child under systemd-run with the spec limits, its zip 
     assert.equal(cg.enabled, false);
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
+
+test('telemetry: the agent\'s own events are queued (bounded) and sent with the common parameters', async () => {
+  const { EventQueue, agentOperationEvent } = await import('../../src/agent/telemetry.ts');
+  const q = new EventQueue(3);
+  for (let i = 0; i < 5; i++) q.push(agentOperationEvent('Op', true, `m${i}`));
+  assert.equal(q.size, 3, 'oldest dropped beyond the bound');
+  const { d } = tmpRoot();
+  try {
+    const sent: { params: { name: string; value: unknown }[] }[] = [];
+    const r = await sendEventsOnce({
+      libDir: join(d, 'lib'), extLogDir: join(d, 'log'), queue: q,
+      common: { containerId: () => 'cid', osVersion: 'Linux:test' },
+      sender: { sendTelemetry: async (e) => { sent.push(...(e as never[])); return { sent: e.length, dropped: 0, requests: 1, failed: 0 }; } },
+    });
+    assert.equal(r.sent, 3);
+    assert.deepEqual(sent.map((e) => e.params.find((p) => p.name === 'Message')!.value), ['m2', 'm3', 'm4']);
+    assert.deepEqual(sent[0]!.params.slice(0, 6).map((p) => p.name), ['Name', 'Version', 'Operation', 'OperationSuccess', 'Message', 'Duration']);
+    assert.ok(sent[0]!.params.some((p) => p.name === 'GAVersion'));
+    assert.equal(q.size, 0);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
