@@ -30,8 +30,11 @@ import { join } from 'node:path';
 import { Box, PROJECT, type BoxFile, type BoxProcess } from '../../test/sandbox/box.ts';
 import type { HealthReport, RecordedRequest } from '../../test/fabric/server.ts';
 
-const USAGE = 'usage: scripts/node scripts/bench/ready.ts [--runs N (5)] [--agents daemon,provision,debian[,debian-ifupdown]] [--timeout SEC (120)] [--budget SEC (1500)] [--trace]';
-const args = mri(process.argv.slice(2), { string: ['runs', 'agents', 'timeout', 'budget'], boolean: ['help', 'trace'] });
+const USAGE = 'usage: scripts/node scripts/bench/ready.ts [--runs N (5)] [--agents daemon,provision,debian[,debian-ifupdown]] [--timeout SEC (120)] [--budget SEC (1500)] [--trace] [--regen-host-keys]';
+const args = mri(process.argv.slice(2), { string: ['runs', 'agents', 'timeout', 'budget'], boolean: ['help', 'trace', 'regen-host-keys'] });
+// --regen-host-keys: first boot as it really is, host-key generation included (RegenerateSshHostKeyPair=y,
+// no keys made in advance). Not the default: the Ready target excludes key generation.
+const REGEN = Boolean(args['regen-host-keys']);
 if (args.help) { console.log(USAGE); process.exit(0); }
 
 function intArg(name: string, def: number, min: number, max: number): number {
@@ -94,8 +97,8 @@ function benchConf(): { text: string; source: string } {
   // Debian ships Provisioning.Agent=cloud-init; the agents provision themselves here.
   set('Provisioning.Agent', 'waagent');
   // Host keys are made before the run: key generation is not part of what is measured.
-  set('Provisioning.RegenerateSshHostKeyPair', 'n');
-  return { text, source: `${source} Provisioning.Agent=waagent, Provisioning.RegenerateSshHostKeyPair=n` };
+  set('Provisioning.RegenerateSshHostKeyPair', REGEN ? 'y' : 'n');
+  return { text, source: `${source} Provisioning.Agent=waagent, Provisioning.RegenerateSshHostKeyPair=${REGEN ? 'y' : 'n'}` };
 }
 
 /** SSH host keys of every type, made once on the host (ssh-keygen -A under a temp prefix). */
@@ -285,7 +288,8 @@ function report(results: RunResult[], notes: string[]): void {
     const ours = medians[agent];
     if (ours === undefined) continue;
     const ratio = peer !== undefined ? `; debian waagent / ${LABEL[agent]}: ${(peer / ours).toFixed(1)}x time, ${reqMedians.debian} vs ${reqMedians[agent]} requests` : '';
-    console.log(`target start -> Ready <= 500 ms with <= 4 requests, ${LABEL[agent]}: ${ours <= 500 && reqMedians[agent]! <= 4 ? 'MET' : 'NOT MET'} (${ours.toFixed(0)} ms, ${reqMedians[agent]} requests)${ratio}`);
+    const verdict = REGEN ? 'n/a with --regen-host-keys (the target excludes key generation)' : ours <= 500 && reqMedians[agent]! <= 4 ? 'MET' : 'NOT MET';
+    console.log(`target start -> Ready <= 500 ms with <= 4 requests, ${LABEL[agent]}: ${verdict} (${ours.toFixed(0)} ms, ${reqMedians[agent]} requests)${ratio}`);
   }
   if (peer === undefined && AGENTS.includes('debian')) console.log('debian waagent: no figure (see below), no ratio');
   if (medians['debian-ifupdown'] !== undefined && peer !== undefined) console.log(`debian waagent without no-op ifdown/ifup: ${(medians['debian-ifupdown'] / 1000).toFixed(1)} s (${((medians['debian-ifupdown'] - peer) / 1000).toFixed(1)} s more)`);
@@ -351,14 +355,14 @@ async function main(): Promise<number> {
   notes.push(`waagent.conf: ${conf.source}`);
   const files: Record<string, BoxFile> = {
     '/etc/waagent.conf': { content: conf.text, mode: 0o644 },
-    ...hostKeys(),
+    ...(REGEN ? {} : hostKeys()),
     // 2.7.3 restarts the primary interface (here lo) to publish the host name: without ifdown/ifup
     // it retries 3 x 5 s. Given to every agent alike; ours does not call them.
     '/usr/local/sbin/ifdown': NOOP,
     '/usr/local/sbin/ifup': NOOP,
   };
   if (!existsSync('/etc/ssh/sshd_config')) files['/etc/ssh/sshd_config'] = { content: SSHD_CONFIG, mode: 0o644 };
-  notes.push('every box: UDF DVD with ovf-env.xml + mount/eject shim (this kernel has no udf), host keys made in advance, no-op ifdown/ifup, no resource disk');
+  notes.push(`every box: UDF DVD with ovf-env.xml + mount/eject shim (this kernel has no udf), ${REGEN ? 'host keys made by the agent (--regen-host-keys; the host\'s own, if any, are in the overlay)' : 'host keys made in advance'}, no-op ifdown/ifup, no resource disk`);
 
   const results: RunResult[] = [];
   for (let run = 1; run <= RUNS; run++) {
