@@ -50,13 +50,17 @@ export class StopSignal {
   stopped: NodeJS.Signals | null = null;
   private resolve!: (s: NodeJS.Signals) => void;
   private readonly handler = (s: NodeJS.Signals) => { if (!this.stopped) { this.stopped = s; log.info(`Received ${s}: stopping`); this.resolve(s); } };
+  /** A pending promise does not keep Node alive: this timer does, until stopped (e.g. disable_agent waits). */
+  private readonly keepAlive: NodeJS.Timeout;
   constructor() {
     this.promise = new Promise((r) => { this.resolve = r; });
     process.on('SIGTERM', this.handler);
     process.on('SIGINT', this.handler);
+    this.keepAlive = setInterval(() => undefined, 1 << 30);
   }
   trigger(s: NodeJS.Signals = 'SIGTERM'): void { this.handler(s); }
   dispose(): void {
+    clearInterval(this.keepAlive);
     process.off('SIGTERM', this.handler);
     process.off('SIGINT', this.handler);
   }

@@ -178,3 +178,41 @@ test('daemon in the box (root, namespaces): a fabric failing for a while (500s, 
     await box.close();
   }
 });
+
+test('daemon in the box (root, namespaces): SIGTERM while an extension command hangs — grace period, then its process group is killed; disable_agent blocks extensions', { skip, timeout: 240_000 }, async () => {
+  const box = await Box.start({
+    scenario: baseScenario({ vmSettings: false, extensions: [{ name: 'Waagent.Test.Probe', version: '1.0.0', seqNo: 0, publicSettings: { hangOn: 'enable' } }] }),
+    media: { kind: 'udf' },
+    files: { '/etc/waagent.conf': CONF },
+  });
+  try {
+    const daemon = box.spawn([DIST, '-daemon']);
+    await waitLog(box, /probe\.sh enable/, 90_000);
+    const files = ['/var/log/probe/main.pid', '/var/log/probe/child.pid', '/var/log/probe/grandchild.pid'];
+    const end = Date.now() + 30_000;
+    while (!files.every((f) => box.exists(f)) && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    const pids = files.map((f) => box.readFile(f).trim());
+    assert.ok(pids.every((p) => /^\d+$/.test(p)), pids.join(' '));
+    daemon.kill('SIGTERM');
+    const r = await daemon.wait(90_000);
+    assert.equal(r.code, 0);
+    const log = box.agentLog();
+    assert.match(log, /Running work did not finish within 20 s: killed \d+ child process group\(s\)/);
+    const alive = await box.run(['bash', '-c', `for p in ${pids.join(' ')}; do s=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ] && echo $p; done; true`]);
+    assert.equal(alive.stdout.trim(), '', 'the hanging command and its child are gone');
+    assert.equal(box.exists('/var/run/waagent.pid'), false, `${box.exists('/var/run/waagent.pid') ? box.readFile('/var/run/waagent.pid') : ''} ${log.split('\n').slice(-15).join('\n')}`);
+
+    // disable_agent: after provisioning the daemon waits without processing extensions or reporting status.
+    box.writeFile('/var/lib/waagent/disable_agent', '');
+    const before = (await box.fabric!.statusUploads()).length;
+    const blocked = box.spawn([DIST, '-daemon']);
+    await waitLog(box, /Disabling guest agent in accordance with ovf-env\.xml/);
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal((await box.fabric!.statusUploads()).length, before, 'no status while the agent is disabled');
+    assert.equal(blocked.exited, false, blocked.stdout().slice(-1500) + blocked.stderr().slice(-500));
+    blocked.kill('SIGTERM');
+    assert.equal((await blocked.wait(30_000)).code, 0);
+  } finally {
+    await box.close();
+  }
+});
