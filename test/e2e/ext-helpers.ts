@@ -39,6 +39,15 @@ export function ops(cmds: ProbeCommand[]): string[] {
   return cmds.map((c) => `${c.handler} ${c.version} ${c.op}`);
 }
 
+/**
+ * The disable exit code handed to update for an extension whose disable did not run. The spec (and our
+ * agent) say NOT_RUN; the Python agent means to (`defaultdict(lambda: NOT_RUN)`) but reads the dict with
+ * `.get()`, which ignores the default, and so passes "None".
+ */
+export function notRun(x: ExtBox): string {
+  return x.mode === 'upstream' ? 'None' : 'NOT_RUN';
+}
+
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -56,7 +65,7 @@ export interface StatusBlob {
   aggregateStatus: {
     guestAgentStatus: { version: string; status: string };
     handlerAggregateStatus: HandlerEntry[];
-    vmArtifactsAggregateStatus?: { goalStateAggregateStatus: { inSvdSeqNo: string; status: string; code: number } };
+    vmArtifactsAggregateStatus?: { goalStateAggregateStatus: { inSvdSeqNo: string | number; status: string; code: number } };
   };
   supportedFeatures?: Array<{ Key: string; Value: string }>;
 }
@@ -68,7 +77,23 @@ export interface StatusBlob {
  * -run-exthandlers is implemented, the driver otherwise. 'source' runs src/main.ts -run-exthandlers on the
  * pinned node (the binary's code without a rebuild).
  */
-export type AgentMode = 'auto' | 'binary' | 'driver' | 'source';
+export type AgentMode = 'auto' | 'binary' | 'driver' | 'source' | 'upstream';
+/**
+ * 'upstream' (a peer check, never in CI): the Python WALinuxAgent from the source tree in WALA_SRC (which
+ * must lie outside /tmp, e.g. /var/tmp, to be visible in the box), run with /usr/bin/python3, so the
+ * same tests show where our agent and the reference differ.
+ */
+const WALA_SRC = process.env['WALA_SRC'] ?? '';
+function upstreamArgv(): string[] {
+  if (!WALA_SRC || !existsSync(join(WALA_SRC, 'bin', 'waagent'))) assert.fail('EXT_E2E_AGENT=upstream needs WALA_SRC=<WALinuxAgent source tree outside /tmp>');
+  // The extension handler exits as an orphan unless its parent's pid is in Pid.File (the daemon's job).
+  // This shell stays its parent and hands SIGTERM on.
+  return ['/bin/sh', '-c', `mkdir -p /var/lib/waagent && printf %s $$ > /var/run/waagent.pid
+PYTHONPATH=${WALA_SRC} /usr/bin/python3 -u ${WALA_SRC}/bin/waagent -run-exthandlers & child=$!
+trap 'kill -TERM $child' TERM
+wait $child; wait $child`];
+}
+const UPSTREAM_CONF = ['AutoUpdate.Enabled=n', 'AutoUpdate.UpdateToLatestVersion=n', 'Extensions.GoalStatePeriod=1'];
 export const BINARY = join(PROJECT, 'dist', 'waagent');
 export const BOX_CONF = [
   'Extensions.GoalStatePeriod=1', 'Protocol.EndpointDiscovery=static', 'OS.EnableFirewall=n', 'Logs.Collect=n',
@@ -84,12 +109,12 @@ export class ExtBox {
   /** The running loop (replaced by restart()). */
   agent: BoxProcess;
   /** 'binary' and 'source' run the agent's own loop; events and waits work the same for both. */
-  readonly mode: 'binary' | 'source' | 'driver';
+  readonly mode: 'binary' | 'source' | 'driver' | 'upstream';
   private seen = 0;
   /** Goal-state id -> the inSvdSeqNo its status blob carries (the simulator's incarnation). */
   private readonly seqOf = new Map<string, string>();
 
-  private constructor(box: Box, agent: BoxProcess, mode: 'binary' | 'source' | 'driver') {
+  private constructor(box: Box, agent: BoxProcess, mode: 'binary' | 'source' | 'driver' | 'upstream') {
     this.box = box;
     this.agent = agent;
     this.mode = mode;
@@ -102,13 +127,15 @@ export class ExtBox {
   static async start(scenario: string | Record<string, unknown>, cfg: DriverConfig = {}, agent: AgentMode = (process.env['EXT_E2E_AGENT'] as AgentMode | undefined) ?? 'auto', conf: string[] = [], prepare?: (box: Box) => Promise<void>): Promise<ExtBox> {
     const box = await Box.start({
       scenario: typeof scenario === 'string' ? join(SCENARIO_DIR, scenario) : scenario,
-      files: { '/etc/waagent.conf': { content: BOX_CONF + conf.map((l) => `${l}\n`).join(''), mode: 0o644 } },
+      files: { '/etc/waagent.conf': { content: BOX_CONF + [...conf, ...(agent === 'upstream' ? UPSTREAM_CONF : [])].map((l) => `${l}\n`).join(''), mode: 0o644 } },
     });
     try {
       await prepare?.(box);
       const st = await box.fabric!.state();
       let x: ExtBox | null = null;
-      if (agent === 'source' || (agent !== 'driver' && existsSync(BINARY))) {
+      if (agent === 'upstream') {
+        x = new ExtBox(box, box.spawn(upstreamArgv()), 'upstream');
+      } else if (agent === 'source' || (agent !== 'driver' && existsSync(BINARY))) {
         const p = box.spawn(agent === 'source' ? [PINNED_NODE, join(PROJECT, 'src', 'main.ts'), '-run-exthandlers'] : [BINARY, '-run-exthandlers']);
         // Running = it stays up until its first status upload; "not implemented yet" = it exits at once.
         const end = Date.now() + 30_000;
@@ -142,7 +169,8 @@ export class ExtBox {
     const r = await this.agent.wait(30_000);
     assert.ok(!r.timedOut, 'the agent stops on SIGTERM');
     const argv = this.mode === 'driver' ? [PINNED_NODE, DRIVER, JSON.stringify({ periodMs: 300, maxSeconds: 240, ...cfg })]
-      : this.mode === 'source' ? [PINNED_NODE, join(PROJECT, 'src', 'main.ts'), '-run-exthandlers'] : [BINARY, '-run-exthandlers'];
+      : this.mode === 'source' ? [PINNED_NODE, join(PROJECT, 'src', 'main.ts'), '-run-exthandlers']
+        : this.mode === 'upstream' ? upstreamArgv() : [BINARY, '-run-exthandlers'];
     this.uploadsBefore = (await this.box.fabric!.statusUploads()).length;
     this.logBefore = this.box.agentLog().length;
     this.agent = this.box.spawn(argv);
@@ -159,7 +187,8 @@ export class ExtBox {
     if (this.mode === 'driver') {
       return this.agent.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event);
     }
-    return [...this.box.agentLog().slice(this.logBefore).matchAll(/ProcessExtensionsGoalState started \[(\S+) channel: (\w+), source: (\w+)/g)]
+    // (The Python agent writes "channel: X source: Y" without the comma.)
+    return [...this.box.agentLog().slice(this.logBefore).matchAll(/ProcessExtensionsGoalState started \[(\S+) channel: (\w+),? source: (\w+)/g)]
       .map((m) => ({ event: 'processed', id: m[1]!, channel: m[2], source: m[3] }));
   }
 
@@ -174,7 +203,9 @@ export class ExtBox {
       if (p >= 0 && this.mode === 'driver') n = ev.slice(p + 1).filter((e) => e.event === 'reported' && e.id === id).length;
       if (p >= 0 && this.mode !== 'driver') {
         // The goal-state aggregate of a processed goal state carries its inSvdSeqNo.
-        n = (await this.box.fabric!.statusUploads()).slice(this.uploadsBefore).filter((u) => (u.json as StatusBlob | undefined)?.aggregateStatus?.vmArtifactsAggregateStatus?.goalStateAggregateStatus.inSvdSeqNo === seq).length;
+        // (String(): the Python agent passes a vmSettings inSvdSeqNo through as the number it is.)
+        n = (await this.box.fabric!.statusUploads()).slice(this.uploadsBefore)
+          .filter((u) => String((u.json as StatusBlob | undefined)?.aggregateStatus?.vmArtifactsAggregateStatus?.goalStateAggregateStatus.inSvdSeqNo) === seq).length;
       }
       if (n >= after) return;
       if (this.agent.exited || Date.now() > end) {

@@ -5,7 +5,7 @@
 // with VERSION and AZURE_GUEST_AGENT_UPDATING_FROM_VERSION both set to the target.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExtBox, LIB, ops, skip } from './ext-helpers.ts';
+import { ExtBox, LIB, notRun, ops, skip } from './ext-helpers.ts';
 
 const P = 'Waagent.Test.Probe';
 const probe = (version: string, seqNo: number, pub: Record<string, unknown>) => ({ name: P, version, versions: ['1.0.0', '1.1.0'], package: P, seqNo, publicSettings: pub });
@@ -37,7 +37,7 @@ test('upgrade failure, retry, restart, downgrade in the box (root, namespaces)',
     cmds = x.newCommands();
     assert.deepEqual(ops(cmds), [`${P} 1.1.0 update`, `${P} 1.0.0 uninstall`, `${P} 1.1.0 install`, `${P} 1.1.0 enable`],
       'the old version is no longer enabled: no second disable');
-    assert.equal(cmds[0]!.env['disableExit'], 'NOT_RUN');
+    assert.equal(cmds[0]!.env['disableExit'], notRun(x));
     assert.equal(cmds[2]!.env['uninstallExit'], '0');
     assert.equal(x.box.exists(`${LIB}/${P}-1.0.0`), false);
     assert.equal(x.box.readFile(`${LIB}/${P}-1.1.0/config/HandlerState`), 'Enabled');
