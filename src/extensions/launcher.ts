@@ -205,8 +205,9 @@ export async function launchCommand(o: LaunchOptions): Promise<LaunchResult> {
   // stray ConfigSequenceNumber in the service environment can never mislead an extension.
   const env: NodeJS.ProcessEnv = { ...base, ...agentEnv };
   if (o.proxy && o.proxy.host && o.proxy.port > 0 && !hasProxyEnv(base)) {
-    // UNCONFIRMED that the Python agent exports HttpProxy.Host/Port; extensions (CustomScript downloads)
-    // honour these variables, so giving them the proxy the admin configured for the agent is the safe side.
+    // Deliberate (issue 7): the Python agent does not export HttpProxy.Host/Port to extensions (checked with
+    // WALinuxAgent 2.15 in the box, test/e2e/ext-proxy.test.ts); extensions (CustomScript downloads) honour
+    // these variables, so giving them the proxy the admin configured for the agent is the useful side.
     const url = `http://${o.proxy.host}:${o.proxy.port}`;
     env['http_proxy'] = env['https_proxy'] = env['HTTP_PROXY'] = env['HTTPS_PROXY'] = url;
   }

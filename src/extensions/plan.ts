@@ -177,6 +177,9 @@ export function upgradeSteps(args: {
 /**
  * Variables of the update command. `codes` maps the disabled item (SC: undefined key or the handler name;
  * MC: extension name) to its recorded exit code string.
+ * Deliberate: a disable that did not run is NOT_RUN, as the Python agent intends (`defaultdict(lambda:
+ * NOT_RUN)`); it actually sends "None" because it reads that dict with `.get()` (seen running WALinuxAgent
+ * 2.15 against the same e2e tests, test/e2e/ext-upgrade.test.ts).
  */
 export function updateEnv(handler: ExtensionHandler, version: string, fromVersion: string, codes: Map<string | undefined, string>): Record<string, string> {
   const env: Record<string, string> = { [ENV.version]: version, [ENV.updatingFromVersion]: fromVersion };
