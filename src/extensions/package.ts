@@ -23,12 +23,16 @@ export const PACKAGE_LIMITS: ZipLimits = {
 /** Entries of an existing handler dir that survive a (re-)extraction: agent and extension state. */
 const KEPT_ON_REEXTRACT = ['config', 'status', 'mrseq', 'heartbeat.log'];
 
+/**
+ * u+x on every file (the Python agent's rule), and never group/other write: root runs these files, and a
+ * zip may carry any unix mode (the Python agent ignores zip modes: 0644 + u+x).
+ */
 function addUserExec(root: string, depth = 0): void {
   if (depth > 64) return;
   for (const e of readdirSync(root, { withFileTypes: true })) {
     const p = join(root, e.name);
     if (e.isDirectory()) addUserExec(p, depth + 1);
-    else if (e.isFile()) chmodSync(p, (lstatSync(p).mode & 0o7777) | 0o100);
+    else if (e.isFile()) chmodSync(p, ((lstatSync(p).mode & 0o7777) & ~0o022) | 0o100);
   }
 }
 

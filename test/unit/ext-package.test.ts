@@ -55,6 +55,21 @@ test('extracts a package: manifest from a subfolder (BOM stripped) copied to the
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
 
+test('entries marked group/world-writable are extracted without those bits: root runs these files', () => {
+  const { d, layout } = setup();
+  try {
+    writeFileSync(layout.zipPath, createZip([
+      { name: 'HandlerManifest.json', data: MANIFEST, mode: 0o666 },
+      { name: 'bin/enable.sh', data: '#!/bin/sh\nexit 0\n', mode: 0o777 },
+      { name: 'bin/disable.sh', data: '#!/bin/sh\nexit 0\n', mode: 0o775 },
+    ]));
+    extractPackage(layout.zipPath, layout);
+    assert.equal(statSync(join(layout.dir, 'bin/enable.sh')).mode & 0o777, 0o755);
+    assert.equal(statSync(join(layout.dir, 'bin/disable.sh')).mode & 0o777, 0o755);
+    assert.equal(statSync(layout.manifestPath).mode & 0o022, 0);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
+
 test('re-extraction over an existing dir keeps config/ status/ mrseq, replaces package files', () => {
   const { d, layout } = setup();
   try {
