@@ -39,8 +39,17 @@ function readSmall(path: string): string | null {
   }
 }
 
+/**
+ * A state dir (config/ or status/, 0700) of a handler. A handler dir made here (a handler never installed,
+ * e.g. skipped or failed before download) gets 0755, as the extracted ones and the Python agent's.
+ */
+function ensureStateDir(layout: HandlerLayout, dir: string): void {
+  mkdirSync(layout.dir, { recursive: true, mode: 0o755 });
+  mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+}
+
 function ensureConfigDir(layout: HandlerLayout): void {
-  mkdirSync(layout.configDir, { recursive: true, mode: DIR_MODE });
+  ensureStateDir(layout, layout.configDir);
 }
 
 /** Missing or unknown content => NotInstalled (the Python default). */
@@ -146,7 +155,7 @@ export function findInstalledVersion(roots: LayoutRoots, name: string): HandlerL
  * so the new version knows which sequence numbers were already applied.
  */
 export function copyStatusFiles(from: HandlerLayout, to: HandlerLayout): void {
-  mkdirSync(to.statusDir, { recursive: true, mode: DIR_MODE });
+  ensureStateDir(to, to.statusDir);
   if (existsSync(from.mrseqPath) && lstatSync(from.mrseqPath).isFile()) copyFileSync(from.mrseqPath, to.mrseqPath);
   let names: string[] = [];
   try { names = readdirSync(from.statusDir); } catch { return; }
@@ -182,7 +191,7 @@ export function writePlaceholderStatus(
 ): void {
   const path = layout.statusPath(seq, opts.ext);
   if (!opts.overwrite && existsSync(path)) return;
-  mkdirSync(layout.statusDir, { recursive: true, mode: DIR_MODE });
+  ensureStateDir(layout, layout.statusDir);
   const body = pyDumps([{
     version: pyFloat(1.0),
     timestampUTC: utcSeconds(opts.now),

@@ -160,6 +160,18 @@ test('HandlerState and HandlerStatus: formats, defaults, corrupt files, redactio
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
 
+test('state written for a handler never extracted: handler dir 0755 (as extracted ones), config/ and status/ 0700', () => {
+  const { d, r } = roots();
+  try {
+    const l = new HandlerLayout(r, CS, '1.0.0');
+    writeHandlerStatus(l, { status: 'NotReady', code: -1, message: 'skipped', supports_multi_config: true });
+    writePlaceholderStatus(l, 0, { ext: 'a', operation: 'Enable', code: -1, message: 'skipped', overwrite: false });
+    assert.equal(statSync(l.dir).mode & 0o777, 0o755);
+    assert.equal(statSync(l.configDir).mode & 0o777, 0o700);
+    assert.equal(statSync(l.statusDir).mode & 0o777, 0o700);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
+
 test('MC extension state and removal of a deleted extension\'s files (not a similarly named one)', () => {
   const { d, r } = roots();
   try {
