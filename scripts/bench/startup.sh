@@ -8,7 +8,8 @@
 #     whether the "stripped Node + 1 MB" budget holds.
 # Targets: -version <= 60 ms; binary <= stripped Node + 1 MB (printed for 1 MB = 10^6 bytes and 1 MiB).
 # `waagent -version` talks to nothing (agent.py: version() before any Agent/protocol object), so
-# running the peer's -version on the host is safe; its -daemon/-provision only ever run in the box.
+# running the peer's -version on the host is safe (strace: no socket, no file opened for writing);
+# its -daemon/-provision only ever run in the box.
 # With --codecache it also builds, in a temp dir, the same bundle as a SEA WITH the V8 code cache
 # (build.mjs ships without: this re-checks that choice), times it in the same rounds and prints its
 # size (build.mjs itself is not touched).
