@@ -116,8 +116,11 @@ export function statusFromText(text: string, c: StatusContext): ExtensionStatus 
   } catch (e) {
     st.status = 'error';
     st.code = ErrorCodes.PluginSettingsStatusInvalid;
+    // WALinuxAgent 2.15's text: its ExtensionStatusError adds the class prefix and the inner error (the JSON
+    // parser's own words necessarily differ from Python's).
+    const why = (e as Error).message;
     st.message = `The status reported by the extension ${fullName(c)}(Sequence number ${c.seq}), was in an incorrect format and the agent could not parse it correctly. `
-      + `Failed due to ${(e as Error).message} \n First 2000 Bytes of status file:\n ${text.slice(0, 2000)}`;
+      + `Failed due to [ExtensionStatusError] ${why} \n First 2000 Bytes of status file:\n ${text.slice(0, 2000)}\nInner error: ${why}`;
     return st;
   }
   try {
@@ -125,7 +128,7 @@ export function statusFromText(text: string, c: StatusContext): ExtensionStatus 
   } catch (e) {
     if (!(e instanceof StatusFileMalformed)) throw e;
     return { ...st, status: 'error', code: ErrorCodes.PluginSettingsStatusInvalid, operation: null, configurationAppliedTime: null, substatus: [],
-      message: `Could not get a valid status from the extension ${fullName(c)}. Encountered the following error: ${e.message}` };
+      message: `Could not get a valid status from the extension ${fullName(c)}. Encountered the following error: [ExtensionStatusError] ${e.message}` };
   }
   if (text.length > MAX_STATUS_FILE_CHARS) {
     const [msg, size] = truncate(st.message, MAX_STATUS_MESSAGE_LENGTH);
@@ -199,12 +202,13 @@ export async function collectExtensionStatus(layout: HandlerLayout, c: StatusCon
   if (text === undefined) {
     const base = { name: c.name, sequenceNumber: c.seq, operation: null, configurationAppliedTime: null, substatus: [] };
     if (lastErr?.code === 'ENOENT') {
-      // Python's IOError text, which extensions' users have always seen in the portal.
+      // WALinuxAgent 2.15's text (its ExtensionStatusError for a missing file), checked in the peer e2e test.
       return { ...base, status: 'transitioning', code: ErrorCodes.Success,
-        message: `This status is being reported by the Guest Agent since no status file was reported by extension ${extFullName(c)}: [Errno 2] No such file or directory: '${path}'` };
+        message: `This status is being reported by the Guest Agent since no status file was reported by extension ${extFullName(c)}: [ExtensionStatusError] Status file ${path} does not exist` };
     }
+    const why = lastErr?.message ?? 'unknown error';
     return { ...base, status: 'error', code: ErrorCodes.Unknown,
-      message: `We couldn't read any status for ${fullName(c)} extension, for the sequence number ${c.seq}. It failed due to ${lastErr?.message ?? 'unknown error'}` };
+      message: `We couldn't read any status for ${fullName(c)} extension, for the sequence number ${c.seq}. It failed due to [ExtensionStatusError] ${why}\nInner error: ${why}` };
   }
   return statusFromText(text, c);
 }
