@@ -1,6 +1,7 @@
 // Byte compatibility with the Python agent (a peer check; skipped without WALA_SRC, so never in CI): the
-// same goal state (a single-config handler with protected settings, a multi-config one, a failing install
-// and a dependant skipped because of it) run by our
+// same goal states (a single-config handler with protected settings, a multi-config one, a failing install
+// and a dependant skipped because of it; then an upgrade with new settings, bad and huge status files,
+// deletions and an uninstall) run by our
 // agent and by WALinuxAgent (WALA_SRC: a source tree outside /tmp) in two boxes; the files extensions read
 // or the agent keeps in the handler dirs (HandlerEnvironment.json, HandlerManifest.json, settings,
 // HandlerState, HandlerStatus, status, mrseq) must be the same byte for byte, except timestamps and the
@@ -47,37 +48,75 @@ async function snapshot(x: ExtBox): Promise<Map<string, Entry>> {
   return m;
 }
 
-test('peer (root, WALA_SRC): handler files byte for byte as the Python agent writes them', { skip: why, timeout: 300_000 }, async () => {
-  const snaps: Array<Map<string, Entry>> = [];
-  const blobs: string[] = [];
+/** Goal states after the first, as scenario patches: settings change and upgrade, deletions, uninstall. */
+const STEPS: Array<Record<string, unknown>> = [
+  { extensions: [
+    { name: 'Waagent.Test.Probe', version: '1.1.0', versions: ['1.0.0', '1.1.0'], package: 'Waagent.Test.Probe', seqNo: 3, publicSettings: { message: 'peer 2' }, protectedSettings: { secret: 'peer-secret' } },
+    { name: 'Waagent.Test.MC', version: '1.0.0', package: 'Waagent.Test.ProbeMC', multiConfig: [{ name: 'one', seqNo: 1, publicSettings: { message: 'mc' } }, { name: 'two', seqNo: 0, publicSettings: { message: 'mc 2' } }] },
+    { name: 'Waagent.Test.BadStatus', version: '1.0.0', package: 'Waagent.Test.Probe', seqNo: 0, publicSettings: { statusMode: 'garbage' } },
+    { name: 'Waagent.Test.HugeStatus', version: '1.0.0', package: 'Waagent.Test.Probe', seqNo: 0, publicSettings: { statusMode: 'huge' } },
+    { name: 'Waagent.Test.FailEnable', version: '1.0.0', package: 'Waagent.Test.Probe', seqNo: 0, publicSettings: { failOn: 'enable', exitCode: '2' } },
+  ] },
+  { extensions: [
+    { name: 'Waagent.Test.Probe', version: '1.1.0', versions: ['1.0.0', '1.1.0'], package: 'Waagent.Test.Probe', state: 'disabled', seqNo: 3, publicSettings: { message: 'peer 2' }, protectedSettings: { secret: 'peer-secret' } },
+    { name: 'Waagent.Test.MC', version: '1.0.0', package: 'Waagent.Test.ProbeMC', multiConfig: [{ name: 'one', state: 'disabled', seqNo: 1, publicSettings: { message: 'mc' } }, { name: 'two', seqNo: 0, publicSettings: { message: 'mc 2' } }] },
+  ] },
+  { extensions: [
+    { name: 'Waagent.Test.Probe', version: '1.1.0', versions: ['1.0.0', '1.1.0'], package: 'Waagent.Test.Probe', state: 'uninstall', seqNo: 3, publicSettings: { message: 'peer 2' }, protectedSettings: { secret: 'peer-secret' } },
+    { name: 'Waagent.Test.MC', version: '1.0.0', package: 'Waagent.Test.ProbeMC', multiConfig: [{ name: 'two', seqNo: 0, publicSettings: { message: 'mc 2' } }] },
+  ] },
+];
+
+interface Observation { files: Map<string, Entry>; blob: string; commands: string[] }
+
+async function observe(x: ExtBox): Promise<Observation> {
+  // The handler entries of the status blob, key order included (the text is what CRP parses).
+  const up = (await x.box.fabric!.statusUploads()).at(-1)!;
+  const agg = (up.json as { aggregateStatus: { handlerAggregateStatus: unknown[]; vmArtifactsAggregateStatus: unknown } }).aggregateStatus;
+  const blob = JSON.stringify([agg.handlerAggregateStatus, agg.vmArtifactsAggregateStatus]).replace(/"timestampUTC":"[^"]*"/g, '"timestampUTC":"T"')
+    // Only the JSON parsers' own words may differ (Python's json vs V8's).
+    .replace(/(Failed due to \[ExtensionStatusError\] )[^\\]*?( \\n First 2000 Bytes)/g, '$1<parser>$2')
+    .replace(/(\\nInner error: )[^"]*"/g, '$1<parser>"');
+  return { files: await snapshot(x), blob, commands: x.newCommands().map((c) => `${c.handler} ${c.version} ${c.op} ${c.env['ext']} seq=${c.env['seq']}`) };
+}
+
+test('peer (root, WALA_SRC): handler files byte for byte, status entries as text, same commands as the Python agent, over four goal states', { skip: why, timeout: 600_000 }, async (t) => {
+  const runs: Observation[][] = [];
   const ours = (process.env['EXT_E2E_AGENT'] ?? 'auto') as AgentMode;
   for (const mode of [ours === 'upstream' ? 'auto' : ours, 'upstream'] as const) {
     const x = await ExtBox.start(SCENARIO, {}, mode);
+    t.diagnostic(`goal-state loop: ${x.mode}`);
+    const obs: Observation[] = [];
     try {
       await x.reported('incarnation_1');
-      snaps.push(await snapshot(x));
-      // The handler entries of the status blob, key order included (the text is what CRP parses).
-      const up = (await x.box.fabric!.statusUploads()).at(-1)!;
-      const agg = (up.json as { aggregateStatus: { handlerAggregateStatus: unknown[]; vmArtifactsAggregateStatus: unknown } }).aggregateStatus;
-      blobs.push(JSON.stringify([agg.handlerAggregateStatus, agg.vmArtifactsAggregateStatus]).replace(/"timestampUTC":"[^"]*"/g, '"timestampUTC":"T"'));
+      obs.push(await observe(x));
+      for (const patch of STEPS) {
+        await x.reported(await x.update(patch));
+        obs.push(await observe(x));
+      }
     } finally {
       await x.close();
     }
+    runs.push(obs);
   }
-  assert.equal(blobs[0], blobs[1], 'handlerAggregateStatus and vmArtifactsAggregateStatus as the Python agent reports them');
-  const [mine, theirs] = snaps as [Map<string, Entry>, Map<string, Entry>];
-  assert.deepEqual([...mine.keys()].sort(), [...theirs.keys()].sort(), 'the same files and directories');
-  for (const [p, t] of theirs) {
-    const o = mine.get(p)!;
-    if (t.kind === 'd') {
-      assert.equal(o.mode.toString(8), t.mode.toString(8), `${p}: directory mode`);
-      continue;
+  const [mineRun, theirRun] = runs as [Observation[], Observation[]];
+  mineRun.forEach((mine, step) => {
+    const theirs = theirRun[step]!;
+    assert.deepEqual(mine.commands, theirs.commands, `goal state ${step + 1}: commands`);
+    assert.equal(mine.blob, theirs.blob, `goal state ${step + 1}: handlerAggregateStatus and vmArtifactsAggregateStatus`);
+    assert.deepEqual([...mine.files.keys()].sort(), [...theirs.files.keys()].sort(), `goal state ${step + 1}: the same files and directories`);
+    for (const [p, th] of theirs.files) {
+      const o = mine.files.get(p)!;
+      if (th.kind === 'd') {
+        assert.equal(o.mode.toString(8), th.mode.toString(8), `goal state ${step + 1}: ${p}: directory mode`);
+        continue;
+      }
+      assert.equal(o.content, th.content, `goal state ${step + 1}: ${p}: content`);
+      // Package files keep the zip's read/execute bits (the Python agent ignores zip modes); nobody but root
+      // may write where the Python agent would not let them.
+      assert.equal(o.mode & ~th.mode & 0o022, 0, `${p}: ours (${o.mode.toString(8)}) lets group/others write where the Python agent (${th.mode.toString(8)}) does not`);
+      // (The Python agent's state files come out 0744 or 0644; ours are 0600 in their 0700 dirs.)
+      if (!/\/(config|status)\//.test(p)) assert.equal(o.mode & 0o700, th.mode & 0o700, `${p}: owner bits`);
     }
-    assert.equal(o.content, t.content, `${p}: content`);
-    // Package files keep the zip's read/execute bits (the Python agent ignores zip modes); nobody but root
-    // may write where the Python agent would not let them.
-    assert.equal(o.mode & ~t.mode & 0o022, 0, `${p}: ours (${o.mode.toString(8)}) lets group/others write where the Python agent (${t.mode.toString(8)}) does not`);
-    // (The Python agent's state files come out 0744 or 0644; ours are 0600 in their 0700 dirs.)
-    if (!/\/(config|status)\//.test(p)) assert.equal(o.mode & 0o700, t.mode & 0o700, `${p}: owner bits`);
-  }
+  });
 });
