@@ -2,9 +2,9 @@
 // without leftovers, and the fabric simulator answering on the Azure addresses inside.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { Box, PINNED_NODE, runInBox } from '../sandbox/box.ts';
 
 function hostMounts(): string { return readFileSync('/proc/mounts', 'utf8'); }
@@ -146,13 +146,62 @@ test('box (root, namespaces): a timed-out command is killed and reported', async
   }
 });
 
+/** Loop devices whose backing file lies in a box state dir that no longer exists: leaks. */
+function leakedLoops(): string[] {
+  return losetupList().split('\n').filter((l) => {
+    const m = /\((\/dev\/shm\/waagent-box-[^/]+)\//.exec(l);
+    return m !== null && !existsSync(m[1]!);
+  });
+}
+
 test('box (root, namespaces): a failed start leaves nothing behind', async () => {
-  const before = losetupList();
+  const mine = () => readdirSync('/dev/shm').filter((n) => n.startsWith('waagent-box-')).filter((n) => {
+    try { return readFileSync(`/dev/shm/${n}/owner`, 'utf8').startsWith(`${process.pid} `); } catch { return false; }
+  });
   await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 1, kind: 'scsi-gen1' } }), /sizeMiB/);
   await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 32, kind: 'ide' as never } }), /kind/);
   await assert.rejects(Box.start({ hostname: 'bad;name' }), /hostname/);
-  assert.equal(losetupList(), before);
-  assert.ok(!hostMounts().includes('waagent-box-'));
+  // Fails after the disks are attached and PID 1 runs: a file path that is not absolute.
+  await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 32, kind: 'scsi-gen2' }, media: { kind: 'iso9660', ovfEnv: '<x/>' }, files: { 'etc/relative': 'x' } }), /absolute/);
+  assert.deepEqual(mine(), []);
+  for (let i = 0; i < 50 && leakedLoops().length; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(leakedLoops(), []);
+});
+
+test('box (root, namespaces): a killed test process leaves no process, mount or loop device behind', async () => {
+  const script = `
+    import { Box } from ${JSON.stringify(new URL('../sandbox/box.ts', import.meta.url).href)};
+    const box = await Box.start({ resourceDisk: { sizeMiB: 32, kind: 'scsi-gen2' }, media: { kind: 'udf', ovfEnv: '<x/>' } });
+    box.spawn(['sleep', '1000']);
+    console.log(JSON.stringify({ state: box.stateDir, init: box.initPid, loops: [box.resourceDisk.loop.name, box.media.loop.name] }));
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(PINNED_NODE, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => { err += b; });
+  const info = await new Promise<{ state: string; init: number; loops: string[] }>((resolve, reject) => {
+    child.stdout.on('data', (b: Buffer) => {
+      out += b;
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!));
+    });
+    child.once('exit', () => reject(new Error(`child died: ${err}`)));
+  });
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+  const gone = () => !existsSync(`/proc/${info.init}`) && info.loops.every((l) => !existsSync(`/sys/block/${l}/loop`) ||
+    !readFileSync(`/sys/block/${l}/loop/backing_file`, 'utf8').includes(info.state));
+  for (let i = 0; i < 250 && !gone(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(existsSync(`/proc/${info.init}`), false, 'the box died with its test process');
+  assert.ok(gone(), `loop devices freed: ${losetupList()}`);
+  assert.equal(spawnSync('pgrep', ['-f', 'sleep 1000'], { encoding: 'utf8' }).stdout.trim(), '');
+  assert.ok(!hostMounts().includes(info.state));
+  // Only the state dir is left; the next box sweeps it.
+  assert.equal(existsSync(info.state), true);
+  const next = await Box.start();
+  await next.close();
+  assert.equal(existsSync(info.state), false, 'swept by the next start');
 });
 
 test('box (root, namespaces): with a scenario the simulator answers on 168.63.129.16 inside', async () => {

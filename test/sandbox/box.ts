@@ -27,7 +27,7 @@ import { FabricControl } from '../fabric/control.ts';
 import type { RecordedRequest } from '../fabric/server.ts';
 import { fingerprint, scanUpper, type Change } from './changes.ts';
 import { DevMirror } from './devmirror.ts';
-import { detachLoop, makeResourceDisk, attachLoop, type DiskContent, type LoopDevice } from './disks.ts';
+import { attachLoop, detachLoop, makeResourceDisk, releaseLoop, sweepLoops, type DiskContent, type LoopDevice } from './disks.ts';
 import { makeMediaImage, type MediaKind } from './media.ts';
 import { EJECT_SHIM, MOUNT_SHIM, PARTITION_TOOLS, SETTLE, UMOUNT_SHIM, partitionToolShim, udevadmShim } from './shim.ts';
 import { FakeSysfs, type DiskKind } from './sysfs.ts';
@@ -241,6 +241,7 @@ export class Box {
     let t = Date.now();
     const base = stateBase();
     sweepStale(base);
+    await sweepLoops(base, (dir) => existsSync(dir));
     this.stateDir = mkdtempSync(join(base, STATE_PREFIX));
     chmodSync(this.stateDir, 0o700);
     writeFileSync(join(this.stateDir, 'owner'), `${process.pid} ${processStart(process.pid)}\n`);
@@ -338,8 +339,9 @@ export class Box {
     }
     // What the box itself wrote is not a change of the command's.
     for (const c of scanUpper(this.upper, (p) => p, [])) this.baseline.set(c.path, fingerprint(this.upper, c.path));
-    // PID 1 holds every disk open now: detach lazily, the kernel frees them when the box dies.
-    for (const l of this.loops) await detachLoop(l, this.stateDir);
+    // PID 1 holds every disk open now (and the devices are detached lazily): let go of ours, so
+    // the kernel frees them exactly when the box dies.
+    for (const l of this.loops) releaseLoop(l);
 
     if (this.opts.scenario) {
       t = Date.now();
@@ -359,6 +361,10 @@ export class Box {
     const argv = ['--pdeathsig', 'KILL', '--', 'unshare', '--mount', '--uts', '--ipc', '--net', '--pid', '--fork',
       '--kill-child', '--propagation', 'private', '--', '/bin/bash', INIT_SH];
     const child = spawn('setpriv', argv, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    // A box someone forgot to close must not keep the test process alive: when it exits, the
+    // box dies with it (PDEATHSIG, and PID 1 sees its stdin close).
+    child.unref();
+    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void }).unref?.();
     this.unshare = child;
     this.unshareExit = new Promise((r) => child.once('close', () => r()));
     let out = '';
@@ -406,6 +412,8 @@ export class Box {
       env: { PATH: BOX_PATH, HOME: '/root', WAAGENT_BOX: '1', LANG: 'C.UTF-8' },
       stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: PROJECT,
     });
+    child.unref();
+    for (const s of [child.stdout, child.stderr]) (s as unknown as { unref?: () => void }).unref?.();
     this.fabricProc = child;
     this.fabricExit = new Promise((r) => child.once('close', () => r()));
     let err = '';
@@ -589,6 +597,7 @@ export class Box {
     for (let i = 0; i < 250 && this.initPid && existsSync(`/proc/${this.initPid}`); i++) await delay(20);
     mark('procs');
     // The loop devices go when their last user closes them; make sure, bounded.
+    for (const l of this.loops) releaseLoop(l);
     for (const l of this.loops) {
       for (let i = 0; i < 100; i++) {
         let back = '';

@@ -8,13 +8,13 @@
 //          as found after a reboot without reallocation: it must be mounted, never reformatted).
 //
 // Crash safety: the backing file is unlinked as soon as it is attached (the loop device keeps it
-// alive), and the box's PID 1 holds each device open before the host detaches it lazily
-// (`losetup -d` on a busy device sets autoclear): the kernel frees the device when the box dies,
-// even if the test process was killed and never called close().
+// alive), and the device is detached lazily at once while this process holds it open (`losetup -d`
+// on a busy device sets autoclear). The box's PID 1 opens it too, so the kernel frees the device
+// when the last of them closes it — the box dies or the test process is killed, close() or not.
 //
 // This kernel has no partition-table parsers (no CONFIG_MSDOS_PARTITION/EFI_PARTITION), so partitions
 // are announced with `partx` (BLKPG) from user space: here, and while the box runs in devmirror.ts.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exec, execOk } from '../../src/util/exec.ts';
 
@@ -23,6 +23,12 @@ export type DiskContent = 'blank' | 'ntfs' | 'data';
 export interface LoopDevice {
   /** Host device path, /dev/loopN. */
   path: string;
+  /**
+   * An fd on the device held by this process from the moment it is attached; the device is
+   * detached lazily at once, so the kernel frees it when the last holder (this fd, then the box's
+   * PID 1) closes — even if this process is killed. -1 once released.
+   */
+  holdFd: number;
   name: string;
   major: number;
   minor: number;
@@ -41,20 +47,56 @@ export const DATALOSS_WARNING = [
 /** The marker file a `data` resource disk carries at the root of its ext4 file system. */
 export const DATA_MARKER = { name: 'box-data-marker.txt', content: 'data written before the reboot\n' };
 
-function loopInfo(path: string): LoopDevice {
+function loopInfo(path: string, holdFd: number): LoopDevice {
   const name = path.replace(/^\/dev\//, '');
   const [major, minor] = readFileSync(`/sys/block/${name}/dev`, 'utf8').trim().split(':').map(Number);
   const sizeBytes = Number(readFileSync(`/sys/block/${name}/size`, 'utf8').trim()) * 512;
-  return { path, name, major: major!, minor: minor!, sizeBytes };
+  return { path, name, major: major!, minor: minor!, sizeBytes, holdFd };
 }
 
-/** Attach `file` to a free loop device (with partition scanning), then unlink the file. */
+/**
+ * Attach `file` to a free loop device (with partition scanning), unlink the file, hold the device
+ * open and detach it lazily (see LoopDevice.holdFd): from here on nothing can leak.
+ */
 export async function attachLoop(file: string, readOnly = false): Promise<LoopDevice> {
   const argv = ['losetup', '--find', '--show', '--partscan'];
   if (readOnly) argv.push('--read-only');
   const r = await execOk([...argv, file], { timeoutMs: 30_000 });
   rmSync(file, { force: true });
-  return loopInfo(r.stdout.trim());
+  const path = r.stdout.trim();
+  const fd = openSync(path, 'r');
+  await exec(['losetup', '--detach', path], { timeoutMs: 10_000 });
+  return loopInfo(path, fd);
+}
+
+/** Lets go of this process's hold on the device (the box's PID 1 or the kernel take over). */
+export function releaseLoop(dev: LoopDevice): void {
+  if (dev.holdFd < 0) return;
+  try { closeSync(dev.holdFd); } catch { /* closed */ }
+  dev.holdFd = -1;
+}
+
+/**
+ * Detaches loop devices left attached (not lazily) by a box whose state dir is gone or stale:
+ * only possible if a process died in the instant between attach and lazy detach.
+ */
+export async function sweepLoops(stateBase: string, isLive: (stateDir: string) => boolean): Promise<string[]> {
+  const out: string[] = [];
+  let names: string[] = [];
+  try { names = readdirSync('/sys/block').filter((n) => n.startsWith('loop')); } catch { return out; }
+  for (const n of names) {
+    let back = '';
+    let autoclear = '';
+    try {
+      back = readFileSync(`/sys/block/${n}/loop/backing_file`, 'utf8').trim();
+      autoclear = readFileSync(`/sys/block/${n}/loop/autoclear`, 'utf8').trim();
+    } catch { continue; }
+    const m = new RegExp(`^(${stateBase.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/waagent-box-[^/]+)/box-`).exec(back);
+    if (!m || autoclear === '1' || isLive(m[1]!)) continue;
+    await exec(['losetup', '--detach', `/dev/${n}`], { timeoutMs: 10_000 });
+    out.push(`/dev/${n}`);
+  }
+  return out;
 }
 
 /** Detach (lazily if still busy). Missing or already detached devices are not an error. */
@@ -115,7 +157,7 @@ export async function makeResourceDisk(dir: string, sizeMiB: number, content: Di
     }
     return loop;
   } catch (e) {
-    await detachLoop(loop);
+    releaseLoop(loop);
     throw e;
   }
 }
