@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { Box } from '../sandbox/box.ts';
+import { Box, PINNED_NODE } from '../sandbox/box.ts';
 import { DATA_MARKER } from '../sandbox/disks.ts';
 
 // os.md §5.1 device_for_ide_port(1), as the Python agent walks sysfs (no symlinks followed below V).
@@ -161,3 +161,38 @@ test('media from a scenario (root, loop devices): ovf-env.xml rendered by the si
     await box.close();
   }
 });
+
+// The project's own discovery code, run inside the box, sees the same hardware as the Python agent.
+const PROJECT_DISCOVERY = `
+const root = new (await import('/work/main/src/util/sysroot.ts')).Sysroot('/');
+const disk = await import('/work/main/src/os/disk/sysfs.ts');
+const dvd = await import('/work/main/src/os/media/dvd.ts');
+const { realRunner } = await import('/work/main/src/util/exec.ts');
+const out = { scsi: disk.findScsiResourceDisk(root), nvme: disk.findNvmeTempDisks(root), dvd: await dvd.findDvdCandidates(root) };
+const media = await dvd.readProvisioningMedia({ root, runner: realRunner, attempts: 1, delayMs: 0, mountPoint: '/mnt/cdrom/secure' });
+console.log(JSON.stringify({ ...out, via: media.via, text: media.text }));
+`;
+
+for (const [kind, media] of [['scsi-gen1', 'udf'], ['scsi-gen2', 'iso9660'], ['nvme', 'udf']] as const) {
+  test(`our agent's discovery in a ${kind} box with ${media} media (root, loop devices): disk and DVD found, ovf-env read in user space`, async () => {
+    const ovf = '<?xml version="1.0"?><Environment>from the box</Environment>\n';
+    const box = await Box.start({ resourceDisk: { sizeMiB: 32, kind }, media: { kind: media, ovfEnv: ovf } });
+    try {
+      const r = await box.run([PINNED_NODE, '--input-type=module', '-e', PROJECT_DISCOVERY], { timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { scsi: { name: string; generation: number } | null; nvme: string[]; dvd: string[]; via: string; text: string | null };
+      if (kind === 'nvme') {
+        assert.equal(got.scsi, null);
+        assert.deepEqual(got.nvme, ['nvme1n1']);
+      } else {
+        assert.deepEqual(got.scsi, { name: 'sdb', generation: kind === 'scsi-gen1' ? 1 : 2 });
+        assert.deepEqual(got.nvme, []);
+      }
+      assert.equal(got.dvd[0], '/dev/sr0');
+      assert.equal(got.via, media, 'this kernel cannot mount the DVD: read in user space');
+      assert.equal(got.text, ovf);
+    } finally {
+      await box.close();
+    }
+  });
+}
