@@ -312,6 +312,15 @@ export class ExtensionsExecutor {
     writeHandlerStatus(layout, { ...SUCCESS_STATUS.installed, supports_multi_config: h.isMultiConfig });
   }
 
+  /** After one successful disable: an MC extension is marked disabled (or its files go if it was deleted). */
+  private afterDisableOf(layout: HandlerLayout, h: ExtensionHandler, ext: string | undefined, settings: ExtensionSettings | null): void {
+    if (h.isMultiConfig && ext !== undefined) {
+      if (settings?.state === 'disabled') removeExtensionFiles(layout, ext);
+      else writeExtensionState(layout, ext, 'disabled');
+    }
+    this.afterDisable(layout, h);
+  }
+
   /** SC, or MC once no extension remains enabled: Installed / "Plugin disabled". */
   private afterDisable(layout: HandlerLayout, h: ExtensionHandler): void {
     if (h.isMultiConfig) {
@@ -352,10 +361,14 @@ export class ExtensionsExecutor {
       switch (step.kind) {
         case 'disableOld':
           for (const c of step.commands) {
-            const code = await guarded('disable', () => this.runOn(item, old, oldManifest, c));
+            // As a plain disable: on success the old version's state and status say so (Installed, "Plugin
+            // disabled"; MC: per extension) — they stay when the update then fails and the old version is kept.
+            const code = await guarded('disable', async () => {
+              await this.runOn(item, old, oldManifest, c);
+              this.afterDisableOf(old, h, c.ext, c.settings);
+            });
             disableCodes.set(c.ext ?? c.settings?.name ?? h.name, code);
           }
-          writeHandlerState(old, 'Installed');
           break;
         case 'copyStatus':
           copyStatusFiles(old, cur);
@@ -366,6 +379,9 @@ export class ExtensionsExecutor {
             await this.run(item, target, step.who === 'new' ? manifest : oldManifest, 'update', item.settings, updateEnv(h, step.version, step.fromVersion, disableCodes));
           } catch (e) {
             writeHandlerState(target, 'FailedUpgrade');
+            // The command's own error goes on as is (code 1008 from the launcher, 1011 on a timeout): the
+            // Python agent reports "[ExtensionOperationError] Non-zero exit code: ...", not a wrapped one.
+            if (e instanceof ExtensionError) throw e;
             throw new ExtensionUpdateError(errorMessage(e));
           }
           break;

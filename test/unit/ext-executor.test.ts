@@ -196,6 +196,26 @@ test('failing old disable without continueOnUpdateFailure => 1008 on the new ver
   } finally { rmSync(t.d, { recursive: true, force: true }); }
 });
 
+test('failing new update => 1008 with the command\'s own error (not wrapped), FailedUpgrade, no enable', async () => {
+  const t = setup();
+  try {
+    t.publish(NAME, '1.0.0');
+    t.publish(NAME, '1.1.0', { fail: ['update'] });
+    const x = t.ex();
+    await x.process(gs([h({ version: '1.0' })]));
+    t.clearLog();
+    await x.process(gs([h({ version: '1.1' })], 2));
+    assert.deepEqual(t.commands().map((c) => c.split(' ').slice(0, 2).join(' ')), ['1.0.0 disable', '1.1.0 update']);
+    const st = readHandlerStatus(t.layout('1.1.0'))!;
+    assert.equal(st.code, 1008);
+    assert.match(st.message!, /^\[ExtensionOperationError\] Non-zero exit code: 3, .*bin\/cmd\.sh update\n/s);
+    assert.equal(readHandlerState(t.layout('1.1.0')), 'FailedUpgrade');
+    assert.equal(readHandlerState(t.layout('1.0.0')), 'Installed');
+    assert.deepEqual(readHandlerStatus(t.layout('1.0.0')), { ...readHandlerStatus(t.layout('1.0.0'))!, status: 'NotReady', code: 0, message: 'Plugin disabled' },
+      'the old version, disabled by the upgrade, says so');
+  } finally { rmSync(t.d, { recursive: true, force: true }); }
+});
+
 test('continueOnUpdateFailure: the failing old disable code is handed to update', async () => {
   const t = setup();
   try {
