@@ -29,7 +29,7 @@ test('upgrade failure, retry, restart, downgrade in the box (root, namespaces)',
     assert.equal(h.handlerVersion, '1.1.0');
     assert.equal(h.status, 'NotReady');
     assert.equal(h.code, 1008, 'PluginUpdateProcessingFailed');
-    assert.match(h.formattedMessage!.message, /Non-zero exit code: 9, \/var\/lib\/waagent\/Waagent\.Test\.Probe-1\.1\.0\/bin\/probe\.sh update/);
+    assert.match(h.formattedMessage!.message, /^\[ExtensionOperationError\] Non-zero exit code: 9, \/var\/lib\/waagent\/Waagent\.Test\.Probe-1\.1\.0\/bin\/probe\.sh update/);
 
     // ---- the next goal state retries the whole upgrade ----------------------------------------------------
     id = await x.update({ extensions: [probe('1.1.0', 2, { message: 'v2 fixed' })] });
