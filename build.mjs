@@ -24,6 +24,30 @@ function nodeOf(arch) {
   }
 }
 
+// Parts of undici the agent can never reach, replaced by stubs that throw if they ever were: the
+// SIMD copy of the HTTP parser (undici falls back to the plain copy when loading it fails), the
+// fetch body encoder (only for FormData bodies), HTTP/2 (never negotiated: allowH2 is off) and
+// SOCKS5 proxies (only http:// and https:// proxies are supported). About 140 KB of the bundle,
+// which keeps the binary within stripped Node + 1 MB while carrying the V8 code cache.
+const UNDICI_STUBS = {
+  'llhttp/llhttp_simd-wasm.js': "throw new Error('waagent-sea: SIMD llhttp not bundled');",
+  'web/fetch/body.js': "module.exports = { extractBody() { throw new Error('waagent-sea: FormData bodies are not supported'); } };",
+  'dispatcher/client-h2.js': "module.exports = function connectH2() { throw new Error('waagent-sea: HTTP/2 is not supported'); };",
+  'dispatcher/socks5-proxy-agent.js': "module.exports = class Socks5ProxyAgent { constructor() { throw new Error('waagent-sea: SOCKS5 proxies are not supported'); } };",
+};
+const undiciStubs = {
+  name: 'undici-stubs',
+  setup(b) {
+    b.onResolve({ filter: /(llhttp_simd-wasm|fetch\/body|client-h2|socks5-proxy-agent)(\.js)?$/ }, (args) => {
+      if (!args.importer.includes(`${join('node_modules', 'undici')}`)) return undefined;
+      const full = join(dirname(args.importer), args.path.endsWith('.js') ? args.path : `${args.path}.js`);
+      const key = Object.keys(UNDICI_STUBS).find((k) => full.endsWith(k));
+      return key ? { path: key, namespace: 'undici-stub' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'undici-stub' }, (args) => ({ contents: UNDICI_STUBS[args.path], loader: 'js' }));
+  },
+};
+
 async function bundle() {
   mkdirSync(dist, { recursive: true });
   const out = join(dist, 'waagent.cjs');
@@ -42,6 +66,7 @@ async function bundle() {
     sourcemap: false,
     define: { AGENT_VERSION: JSON.stringify(pkg.version) },
     logLevel: 'warning',
+    plugins: [undiciStubs],
   });
   return out;
 }
@@ -68,7 +93,7 @@ async function seaBinary({ arch, nodeBin, bundlePath, hostNode }) {
     disableExperimentalSEAWarning: true,
     // No code cache: measured no gain for -version (bench/startup.sh --codecache) and it roughly
     // doubles the blob, which counts against the binary-size budget.
-    useCodeCache: false,
+    useCodeCache: native,
     useSnapshot: false,
     execArgvExtension: 'none',
   }));
