@@ -56,9 +56,10 @@ export function agentUnit(o: AgentUnitOptions): string {
     'RestartSec=5',
     // A broken waagent.conf (exit 2) is not fixed by restarting every 5 s.
     'RestartPreventExitStatus=2',
-    // SIGTERM: the daemon gives running extension commands a grace period, then stops.
+    // SIGTERM goes to the daemon only: it gives running extension commands a grace period and kills
+    // them itself; whatever is still left in the cgroup after TimeoutStopSec gets SIGKILL (mixed).
     'TimeoutStopSec=60',
-    'KillMode=process',
+    'KillMode=mixed',
     'CPUAccounting=yes',
     'MemoryAccounting=yes',
     '',

@@ -15,6 +15,7 @@ test('agent unit: this binary at its real path, -daemon, restart policy, no pyth
   assert.match(u, /^Restart=always$/m);
   assert.match(u, /^RestartSec=5$/m);
   assert.match(u, /^RestartPreventExitStatus=2$/m);
+  assert.match(u, /^KillMode=mixed$/m);
   assert.match(u, /^ConditionFileIsExecutable=\/opt\/bin\/waagent$/m);
   assert.match(u, /^ConditionPathExists=\/etc\/waagent.conf$/m);
   assert.match(u, /^WantedBy=multi-user.target$/m);
