@@ -133,6 +133,12 @@ export class ExtensionsExecutor {
     const deadline = this.now() + (this.o.dependencyWaitMs ?? DEPENDENCY_WAIT_MS);
     let depError: string | null = null;
     for (const item of items) {
+      // Extensions.Enabled=n: every item gets its "not processed" status and nothing else happens; it is neither
+      // a success nor a failure for the dependency rules (the Python agent `continue`s before them).
+      if (this.o.extensionsEnabled === false) {
+        this.reportExtensionsDisabled(item);
+        continue;
+      }
       if (depError !== null) {
         this.reportDependencySkip(item, depError);
         continue;
@@ -247,7 +253,8 @@ export class ExtensionsExecutor {
     const { message, code } = extensionsDisabledStatus(item, this.o.confPath);
     writeHandlerStatus(layout, { status: 'NotReady', code, message, supports_multi_config: item.handler.isMultiConfig });
     if (item.handler.state === 'enabled' && item.settings) {
-      writePlaceholderStatus(layout, item.settings.sequenceNumber, { ext: itemExtName(item), operation: 'Enable', code, message, overwrite: true });
+      // No command ran, so no operation (the Python agent writes its handler's unset operation: null).
+      writePlaceholderStatus(layout, item.settings.sequenceNumber, { ext: itemExtName(item), operation: null, code, message, overwrite: true });
     }
     return false;
   }

@@ -187,7 +187,7 @@ export function utcSeconds(d = new Date()): string {
 export function writePlaceholderStatus(
   layout: HandlerLayout,
   seq: number,
-  opts: { ext?: string; operation: string; code: number; message: string; overwrite: boolean; now?: Date },
+  opts: { ext?: string; operation: string | null; code: number; message: string; overwrite: boolean; now?: Date },
 ): void {
   const path = layout.statusPath(seq, opts.ext);
   if (!opts.overwrite && existsSync(path)) return;

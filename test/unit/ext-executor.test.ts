@@ -381,6 +381,13 @@ test('Extensions.Enabled=n: nothing runs, NotReady 1009 with the exact message i
     assert.equal(r[0]!.handler.message, msg);
     assert.equal(r[0]!.extension!.status, 'error');
     assert.equal(r[0]!.extension!.message, msg);
+    assert.equal(r[0]!.extension!.operation, null, 'no command ran: no operation');
+    // Not a failure for dependency sequencing: a dependant gets the same message, not a "Skipping..." one.
+    const dep = gs([h(), h({ name: 'Other.Ext', settings: [s('Other.Ext', 0, { dependencyLevel: 1 })] })], 2);
+    await x.process(dep);
+    const r2 = await x.report(dep);
+    assert.equal(r2[1]!.handler.message, msg.replace(NAME, 'Other.Ext'));
+    assert.equal(r2[1]!.handler.code, 1009);
   } finally { rmSync(t.d, { recursive: true, force: true }); }
 });
 
