@@ -198,9 +198,10 @@ export class ExtBox {
     const seq = this.seqOf.get(id) ?? id.replace(/^incarnation_/, '');
     for (;;) {
       const ev = this.events();
-      const p = ev.findIndex((e) => e.event === 'processed' && e.id === id);
+      // The goal state of that generation, whichever its source (incarnation_N or the etag of the same N).
+      const p = ev.findIndex((e) => e.event === 'processed' && (e.id === id || (this.seqOf.get(e.id) ?? e.id.replace(/^incarnation_/, '')) === seq));
       let n = 0;
-      if (p >= 0 && this.mode === 'driver') n = ev.slice(p + 1).filter((e) => e.event === 'reported' && e.id === id).length;
+      if (p >= 0 && this.mode === 'driver') n = ev.slice(p + 1).filter((e) => e.event === 'reported' && e.id === ev[p]!.id).length;
       if (p >= 0 && this.mode !== 'driver') {
         // The goal-state aggregate of a processed goal state carries its inSvdSeqNo.
         // (String(): the Python agent passes a vmSettings inSvdSeqNo through as the number it is.)

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExtBox, LIB, skip, type AgentMode } from './ext-helpers.ts';
+import type { DriverConfig } from './ext-driver.ts';
 
 const WALA_SRC = process.env['WALA_SRC'] ?? '';
 const why = skip || (!WALA_SRC || !existsSync(join(WALA_SRC, 'bin', 'waagent')) ? 'set WALA_SRC to a WALinuxAgent source tree outside /tmp' : false);
@@ -33,9 +34,9 @@ const SCENARIO = {
 interface Entry { kind: 'd' | 'f'; mode: number; content?: string }
 
 async function snapshot(x: ExtBox): Promise<Map<string, Entry>> {
-  const out = await x.sh(`cd ${LIB} && find Waagent.Test.* \\( -type d -printf 'd %m %p\\n' \\) -o \\( -type f -printf 'f %m %p\\n' \\)`);
+  const out = await x.sh(`cd ${LIB} && find . -mindepth 1 -path './Waagent.Test.*' \\( -type d -printf 'd %m %P\\n' \\) -o -path './Waagent.Test.*' \\( -type f -printf 'f %m %P\\n' \\)`);
   const m = new Map<string, Entry>();
-  for (const line of out.split('\n')) {
+  for (const line of out.split('\n').filter(Boolean)) {
     const [kind, mode, p] = line.split(' ') as ['d' | 'f', string, string];
     const e: Entry = { kind, mode: parseInt(mode, 8) };
     if (kind === 'f') {
@@ -76,16 +77,18 @@ async function observe(x: ExtBox): Promise<Observation> {
   const blob = JSON.stringify([agg.handlerAggregateStatus, agg.vmArtifactsAggregateStatus]).replace(/"timestampUTC":"[^"]*"/g, '"timestampUTC":"T"')
     // Only the JSON parsers' own words may differ (Python's json vs V8's).
     .replace(/(Failed due to \[ExtensionStatusError\] )[^\\]*?( \\n First 2000 Bytes)/g, '$1<parser>$2')
-    .replace(/(\\nInner error: )[^"]*"/g, '$1<parser>"');
+    .replace(/(\\nInner error: )[^"]*"/g, '$1<parser>"')
+    // Ours is a string for both sources; the Python agent passes a vmSettings number through (known).
+    .replace(/"inSvdSeqNo":"?(\d+)"?/g, '"inSvdSeqNo":$1');
   return { files: await snapshot(x), blob, commands: x.newCommands().map((c) => `${c.handler} ${c.version} ${c.op} ${c.env['ext']} seq=${c.env['seq']}`) };
 }
 
 /** Runs the goal states with our agent and with the Python one; every observation must agree. */
-async function comparePeers(t: TestContext, scenario: Record<string, unknown>, steps: Array<Record<string, unknown>>): Promise<void> {
+async function comparePeers(t: TestContext, scenario: Record<string, unknown>, steps: Array<Record<string, unknown>>, o: { cfg?: DriverConfig; conf?: string[] } = {}): Promise<void> {
   const runs: Observation[][] = [];
   const ours = (process.env['EXT_E2E_AGENT'] ?? 'auto') as AgentMode;
   for (const mode of [ours === 'upstream' ? 'auto' : ours, 'upstream'] as const) {
-    const x = await ExtBox.start(scenario, {}, mode);
+    const x = await ExtBox.start(scenario, o.cfg ?? {}, mode, o.conf ?? []);
     t.diagnostic(`goal-state loop: ${x.mode}`);
     const obs: Observation[] = [];
     try {
@@ -135,4 +138,25 @@ test('peer (root, WALA_SRC): a failed update, its retry and a downgrade as the P
     { extensions: [probe('1.1.0', 2, { message: 'v2 fixed' })] },
     { extensions: [probe('1.0.0', 3, { message: 'back' })] },
   ]);
+});
+
+const mc = (version: string, state: string, exts: Array<Record<string, unknown>>) => ({ name: 'Waagent.Test.MC', version, versions: ['1.0.0', '1.1.0'], package: 'Waagent.Test.ProbeMC', state, multiConfig: exts });
+
+test('peer (root, WALA_SRC): a multi-config handler through deletion, upgrade and uninstall as the Python agent does it', { skip: why, timeout: 600_000 }, async (t) => {
+  await comparePeers(t, { ...SCENARIO, name: 'ext-peer-mc', extensions: [mc('1.0.0', 'enabled', [{ name: 'first', seqNo: 0, publicSettings: { message: 'one' } }, { name: 'second', seqNo: 3 }])] }, [
+    { extensions: [mc('1.0.0', 'enabled', [{ name: 'first', seqNo: 1, publicSettings: { message: 'one again' } }, { name: 'second', state: 'disabled', seqNo: 3 }])] },
+    { extensions: [mc('1.1.0', 'enabled', [{ name: 'first', seqNo: 1, publicSettings: { message: 'one again' } }, { name: 'third', seqNo: 0 }])] },
+    { extensions: [mc('1.1.0', 'uninstall', [{ name: 'first', seqNo: 1, publicSettings: { message: 'one again' } }, { name: 'third', seqNo: 0 }])] },
+  ]);
+});
+
+test('peer (root, WALA_SRC): Fast Track goal states as the Python agent runs them', { skip: why, timeout: 600_000 }, async (t) => {
+  const ft = { ...SCENARIO, name: 'ext-peer-ft', vmSettings: { enabled: true, source: 'FastTrack', newerBySeconds: 60 } };
+  await comparePeers(t, ft, [{ extensions: [
+    { name: 'Waagent.Test.Probe', version: '1.0.0', package: 'Waagent.Test.Probe', seqNo: 3, publicSettings: { message: 'fast again' }, protectedSettings: { secret: 'peer-secret' } },
+  ] }]);
+});
+
+test('peer (root, WALA_SRC): Extensions.Enabled=n as the Python agent reports it', { skip: why, timeout: 600_000 }, async (t) => {
+  await comparePeers(t, SCENARIO, [], { cfg: { extensionsEnabled: false }, conf: ['Extensions.Enabled=n'] });
 });
