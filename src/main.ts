@@ -2,7 +2,7 @@
 // guards a root daemon needs: a closed stdout/stderr pipe (EPIPE) ends output quietly, and an
 // unhandled rejection or exception is logged and exits 1 instead of dumping a stack.
 import { runCli } from './cli/run.ts';
-import { writeFd } from './cli/io.ts';
+import { writeFd } from './util/output.ts';
 import { errorText, log } from './util/logger.ts';
 
 function fatal(kind: string, e: unknown): void {

@@ -12,8 +12,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { posix } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { CommandContext } from '../cli/commands.ts';
-import { EXIT } from '../cli/exit.ts';
+import type { Invocation } from '../util/invocation.ts';
+import { EXIT } from '../util/exit.ts';
 import type { Config } from '../config/config.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { DeviceAppender, errorText, log } from '../util/logger.ts';
@@ -86,9 +86,9 @@ function killChildren(): number {
   return kids.length;
 }
 
-function lib(ctx: CommandContext): string { return ctx.config.str('Lib.Dir'); }
+function lib(ctx: Invocation): string { return ctx.config.str('Lib.Dir'); }
 
-function discover(ctx: CommandContext, skipSaved: boolean): string {
+function discover(ctx: Invocation, skipSaved: boolean): string {
   const { endpoint, source } = discoverEndpoint({
     libDir: ctx.root.path(lib(ctx)),
     discovery: ctx.config.str('Protocol.EndpointDiscovery'),
@@ -107,7 +107,7 @@ function httpClient(c: Config, endpoint: string): HttpClient {
 }
 
 /** Start-up common to -daemon and -run-exthandlers: the lock, Lib.Dir, FIPS. Returns null when another agent runs. */
-function startCommon(ctx: CommandContext): PidLock | null {
+function startCommon(ctx: Invocation): PidLock | null {
   const c = ctx.config;
   let lock: PidLock;
   try {
@@ -126,7 +126,7 @@ function startCommon(ctx: CommandContext): PidLock | null {
   return lock;
 }
 
-export async function runDaemon(ctx: CommandContext): Promise<number> {
+export async function runDaemon(ctx: Invocation): Promise<number> {
   process.env['_AZURE_GUEST_AGENT_DAEMON_VERSION_'] = AGENT_VERSION;
   const distro = detectDistro(ctx.root);
   log.info(`Azure Linux Agent Version: ${AGENT_VERSION}`);
@@ -148,7 +148,7 @@ export async function runDaemon(ctx: CommandContext): Promise<number> {
   }
 }
 
-export async function runExtHandlers(ctx: CommandContext): Promise<number> {
+export async function runExtHandlers(ctx: Invocation): Promise<number> {
   const distro = detectDistro(ctx.root);
   log.info(`Azure Linux Agent Version: ${AGENT_VERSION} (extension handler loop)`);
   const lock = startCommon(ctx);
@@ -163,7 +163,7 @@ export async function runExtHandlers(ctx: CommandContext): Promise<number> {
 }
 
 /** Daemon body up to the loop (os.md §3.2 body). Returns an exit code to stop early, or null to go on. */
-async function beforeLoop(ctx: CommandContext, distro: DistroProfile, stop: StopSignal): Promise<number | null> {
+async function beforeLoop(ctx: Invocation, distro: DistroProfile, stop: StopSignal): Promise<number | null> {
   const c = ctx.config;
   const root = ctx.root;
   const runner = ctx.runner;
@@ -218,7 +218,7 @@ function removeConsole(): void {
   }
 }
 
-async function provisionStep(ctx: CommandContext): Promise<number | null> {
+async function provisionStep(ctx: Invocation): Promise<number | null> {
   const { provision, outcomeOk } = await import('../provision/provision.ts');
   const { settingsFromConfig } = await import('../provision/settings.ts');
   const { WirePlatform } = await import('../provision/platform.ts');
@@ -240,7 +240,7 @@ async function provisionStep(ctx: CommandContext): Promise<number | null> {
 }
 
 /** The loop and the periodic tasks until stopped. */
-async function runAgent(ctx: CommandContext, distro: DistroProfile, stop: StopSignal): Promise<number> {
+async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal): Promise<number> {
   const c = ctx.config;
   const root = ctx.root;
   const libDir = root.path(lib(ctx));

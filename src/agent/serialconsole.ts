@@ -1,11 +1,11 @@
 // -serialconsole: the boot console on ttyS0 (Azure serial console), idempotently.
-import type { CommandContext } from '../cli/commands.ts';
-import { EXIT } from '../cli/exit.ts';
+import type { Invocation } from '../util/invocation.ts';
+import { EXIT } from '../util/exit.ts';
 import { detectDistro } from '../os/distro.ts';
 import { configureSerialConsole } from '../os/grub.ts';
 import { log } from '../util/logger.ts';
 
-export async function runSerialConsole(ctx: CommandContext): Promise<number> {
+export async function runSerialConsole(ctx: Invocation): Promise<number> {
   const flatcar = detectDistro(ctx.root).family === 'flatcar';
   const r = await configureSerialConsole(ctx.root, ctx.runner, flatcar);
   const regen = r.regenerated ? `; ${r.regenerated} regenerated` : '';

@@ -7,8 +7,8 @@
 // -setup-firewall=IP (the boot unit's command): the three rules for IP. Unlike waagent (which appends
 // without looking, so a second run duplicates them), we check first: running it twice changes nothing.
 import { existsSync, realpathSync } from 'node:fs';
-import type { CommandContext } from '../cli/commands.ts';
-import { EXIT } from '../cli/exit.ts';
+import type { Invocation } from '../util/invocation.ts';
+import { EXIT } from '../util/exit.ts';
 import { detectDistro } from '../os/distro.ts';
 import { Firewall } from '../os/firewall.ts';
 import { AGENT_UNIT, agentUnit, defaultConf, installUnit, systemdRunning } from '../os/service.ts';
@@ -23,7 +23,7 @@ export function realSelf(self: string[]): string[] {
   return [real, ...rest.map((r) => { try { return realpathSync(r); } catch { return r; } })];
 }
 
-export async function runRegisterService(ctx: CommandContext): Promise<number> {
+export async function runRegisterService(ctx: Invocation): Promise<number> {
   const root = ctx.root;
   const flatcar = detectDistro(root).family === 'flatcar';
   const self = realSelf(ctx.self);
@@ -46,7 +46,7 @@ export async function runRegisterService(ctx: CommandContext): Promise<number> {
   }
 }
 
-export async function runSetupFirewall(ctx: CommandContext): Promise<number> {
+export async function runSetupFirewall(ctx: Invocation): Promise<number> {
   const ip = ctx.args.firewallIp;
   if (!ip) { ctx.io.err('setup-firewall: missing =IP\n'); return EXIT.USAGE; }
   try {

@@ -5,28 +5,16 @@
 // `feature(() => import('../agent/daemon.ts'), (m) => m.runDaemon, opts)`. The dynamic import keeps
 // the feature (and undici) out of start-up for every other command: in the bundle the module's
 // code only runs when its handler does.
-import type { Config } from '../config/config.ts';
-import type { Runner } from '../util/exec.ts';
-import type { Sysroot } from '../util/sysroot.ts';
+import type { Invocation } from '../util/invocation.ts';
 import type { CommandName, ParsedArgs } from './args.ts';
-import { EXIT } from './exit.ts';
-import type { Output } from './io.ts';
+import { EXIT } from '../util/exit.ts';
 
-export interface CommandContext {
+/** The Invocation features receive, plus what only the face layer needs. */
+export interface CommandContext extends Invocation {
   command: CommandName;
   args: ParsedArgs;
-  /** Loaded waagent.conf for commands with config 'required'/'optional'; built-in defaults otherwise. */
-  config: Config;
-  /** The configuration file path in effect (forwarded to re-executed children). */
-  configPath: string;
-  /** The system to act on: / normally, the -root:PATH mount for a rescue deprovision. */
-  root: Sysroot;
-  runner: Runner;
-  io: Output;
   /** How the user invoked us (for the usage line). */
   argv0: string;
-  /** argv that re-executes this agent: the SEA binary alone, or node + main.ts from source. */
-  self: string[];
   /** The registry in use (so -start can tell whether -daemon exists in this build). */
   registry: Registry;
 }

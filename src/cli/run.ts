@@ -13,9 +13,9 @@ import { Sysroot, hostRoot } from '../util/sysroot.ts';
 import { parseArgs } from './args.ts';
 import { COMMANDS } from './commands.ts';
 import type { CommandContext, Registry } from './commands.ts';
-import { EXIT } from './exit.ts';
-import { stdio } from './io.ts';
-import type { Output } from './io.ts';
+import { EXIT } from '../util/exit.ts';
+import { stdio } from '../util/output.ts';
+import type { Output } from '../util/output.ts';
 
 /** Fixed like waagent's (not configurable; the legacy Logs.File key is ignored). */
 export const LOG_FILE = '/var/log/waagent.log';

@@ -3,7 +3,7 @@
 // terminal that ran -start does not take the daemon down.
 import { spawn } from 'node:child_process';
 import type { CommandContext } from './commands.ts';
-import { EXIT } from './exit.ts';
+import { EXIT } from '../util/exit.ts';
 
 export function daemonArgv(self: string[], configPath: string | undefined): string[] {
   return [...self, '-daemon', ...(configPath !== undefined ? [`-configuration-path:${configPath}`] : [])];

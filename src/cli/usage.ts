@@ -1,6 +1,6 @@
 // -help text: waagent's usage line, then every command on one line, the flags, and the exit codes
 // (which differ from the Python agent on purpose: a failure is never exit 0).
-import { EXIT } from './exit.ts';
+import { EXIT } from '../util/exit.ts';
 
 export function usageText(argv0: string): string {
   return `

@@ -2,8 +2,8 @@
 // With -root the target is an OS disk mounted elsewhere (rescue VM): its own waagent.conf and
 // os-release are read, user tools run with --root, and nothing of the running system is touched.
 import { existsSync, readSync, statSync } from 'node:fs';
-import type { CommandContext } from '../cli/commands.ts';
-import { EXIT } from '../cli/exit.ts';
+import type { Invocation } from '../util/invocation.ts';
+import { EXIT } from '../util/exit.ts';
 import { defaultConfig, loadConfig, type Config } from '../config/config.ts';
 import { detectDistro } from '../os/distro.ts';
 import { setDhclientHostname, setHostname } from '../os/hostname.ts';
@@ -36,7 +36,7 @@ function readLine(): string | null {
   }
 }
 
-function targetConfig(ctx: CommandContext): Config {
+function targetConfig(ctx: Invocation): Config {
   // A rescue target is deprovisioned with ITS configuration (Lib.Dir, OS.SshDir...), unless one was
   // named. Without one (on Flatcar it links into the /usr partition, often not mounted with the
   // root) the built-in defaults apply, never the rescue VM's own settings.
@@ -61,7 +61,7 @@ function isRunningSystem(root: Sysroot): boolean {
   } catch { return false; }
 }
 
-export async function runDeprovision(ctx: CommandContext): Promise<number> {
+export async function runDeprovision(ctx: Invocation): Promise<number> {
   if (isRunningSystem(ctx.root)) {
     ctx.io.err(`-root:${ctx.root.root} is the running system itself; run without -root to deprovision this machine\n`);
     return EXIT.USAGE;

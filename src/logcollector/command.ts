@@ -1,13 +1,13 @@
 // -collect-logs [-full]: collect into <Lib.Dir>/logcollector/logs.zip; exit 0 ok, 1 failed; 2/4 only
 // when the agent started us and our cgroup is not the one it set up (cgroup.ts).
-import type { CommandContext } from '../cli/commands.ts';
-import { EXIT } from '../cli/exit.ts';
+import type { Invocation } from '../util/invocation.ts';
+import { EXIT } from '../util/exit.ts';
 import { OpenSsl } from '../crypto/openssl.ts';
 import { errorText, log } from '../util/logger.ts';
 import { collectLogs } from './collect.ts';
 import { checkLogCollectorCgroup, MONITOR_ENV } from './cgroup.ts';
 
-export async function runCollectLogs(ctx: CommandContext): Promise<number> {
+export async function runCollectLogs(ctx: Invocation): Promise<number> {
   const libDir = ctx.config.str('Lib.Dir');
   const outDir = `${libDir}/logcollector`;
   log.info(`Running log collector mode ${ctx.args.flags.full ? 'full' : 'normal'}`);

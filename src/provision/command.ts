@@ -5,8 +5,8 @@
 // STEPS (provision.ts), the process kills itself with SIGKILL right after that step completed. It
 // exists so the end-to-end crash test can interrupt a run at exact points; unset (always, outside
 // that test) it does nothing.
-import type { CommandContext } from '../cli/commands.ts';
-import { EXIT } from '../cli/exit.ts';
+import type { Invocation } from '../util/invocation.ts';
+import { EXIT } from '../util/exit.ts';
 import { HttpClient } from '../platform/http.ts';
 import { discoverEndpoint } from '../platform/endpoint.ts';
 import { OpenSsl } from '../crypto/openssl.ts';
@@ -29,7 +29,7 @@ export function crashHook(env: NodeJS.ProcessEnv = process.env): ((step: string)
   };
 }
 
-export async function runProvision(ctx: CommandContext): Promise<number> {
+export async function runProvision(ctx: Invocation): Promise<number> {
   const settings = settingsFromConfig(ctx.config);
   const root = ctx.root;
   const { endpoint, source } = discoverEndpoint({
