@@ -160,3 +160,16 @@ test('peer (root, WALA_SRC): Fast Track goal states as the Python agent runs the
 test('peer (root, WALA_SRC): Extensions.Enabled=n as the Python agent reports it', { skip: why, timeout: 600_000 }, async (t) => {
   await comparePeers(t, SCENARIO, [], { cfg: { extensionsEnabled: false }, conf: ['Extensions.Enabled=n'] });
 });
+
+test('peer (root, WALA_SRC): a manifest via the HostGAPlugin, a failed install, dependencies failing then waited for', { skip: why, timeout: 600_000 }, async (t) => {
+  const pr = (name: string, seqNo: number, pub: Record<string, unknown>, more: Record<string, unknown> = {}) => ({ name, version: '1.0.0', package: 'Waagent.Test.Probe', seqNo, publicSettings: pub, ...more });
+  const second = pr('Waagent.Test.Second', 0, { message: 'after first' }, { dependsOn: { dependencyLevel: 1, on: [{ handler: 'Waagent.Test.First' }] } });
+  await comparePeers(t, {
+    ...SCENARIO, name: 'ext-peer-failures',
+    extensions: [pr('Waagent.Test.FailInstall', 0, { failOn: 'install', exitCode: '7' }), pr('Waagent.Test.Fallback', 0, { message: 'via the plugin' })],
+    faults: [{ endpoint: 'blob', path: '/extensions/Waagent.Test.Fallback_manifest.xml', action: 'status', status: 404, count: 0 }],
+  }, [
+    { extensions: [second, pr('Waagent.Test.First', 0, { failOn: 'enable' })], faults: [] },
+    { extensions: [second, pr('Waagent.Test.First', 1, { message: 'fixed', statusLater: 'success' })] },
+  ]);
+});
