@@ -2,10 +2,11 @@
 // scope with CPUQuota=5% and MemoryHigh=170M where systemd runs, with a timeout everywhere — and the zip
 // it leaves in <Lib.Dir>/logcollector/logs.zip is PUT to the HostGAPlugin's /vmAgentLog. Exit code 2/3 of
 // the child (cgroups unusable / memory limit) stops periodic collection until the service restarts.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import { log } from '../util/logger.ts';
+import { readFully } from '../util/fsread.ts';
 
 export const LOG_COLLECTOR_SLICE = 'azure-walinuxagent-logcollector.slice';
 /** The most we hold in memory to upload (the collector's uncompressed budget is 150 MiB; zips are far smaller). */
@@ -69,14 +70,7 @@ function readCapped(path: string, max: number): Buffer | null {
   try {
     const size = fstatSync(fd).size;
     if (size > max) return null;
-    const buf = Buffer.alloc(size);
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, buf, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off);
+    return readFully(fd, size);
   } finally {
     closeSync(fd);
   }

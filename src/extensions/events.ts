@@ -2,11 +2,12 @@
 // become GuestAgentGenericLogs telemetry events. Bounded: files over 4 MiB are skipped, at most 360 events
 // per handler per run, every file is deleted once read and the events dir emptied, so a chatty or broken
 // extension can never fill the disk. Invalid events are dropped and counted by reason.
-import { closeSync, fstatSync, openSync, readSync, readdirSync, rmSync, constants } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, rmSync, constants } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import type { TelemetryEvent } from '../platform/telemetry.ts';
 import { log, redact } from '../util/logger.ts';
+import { readFully } from '../util/fsread.ts';
 
 export const GENERIC_LOGS_PROVIDER = 'FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F';
 export const GENERIC_LOGS_EVENT_ID = 7;
@@ -88,14 +89,8 @@ function readFileCapped(path: string, max: number): { text: string | null; size:
   try {
     const st = fstatSync(fd);
     if (!st.isFile() || st.size > max) return { text: null, size: st.size, mtime: st.mtime };
-    const buf = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return { text: buf.subarray(0, off).toString('utf8'), size: st.size, mtime: st.mtime };
+    const buf = readFully(fd, st.size);
+    return { text: buf.toString('utf8'), size: st.size, mtime: st.mtime };
   } finally {
     closeSync(fd);
   }

@@ -2,7 +2,7 @@
 // wrapping of §8. Extensions are written against this contract (cwd, environment variables, exit codes,
 // process group, the "[stdout]...[stderr]" message), so it follows the Python agent exactly, except
 // where noted as a deliberate, safer choice.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, unlinkSync, constants } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, unlinkSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import type { HandlerLayout } from './layout.ts';
 import type { Operation } from './manifest.ts';
 import { pyDumps } from './pyjson.ts';
 import { appendCommandLog } from './commandLog.ts';
+import { readFully } from '../util/fsread.ts';
 
 /** §3.5: per-operation timeout (seconds) and the CRP code of its failure. */
 export const OPERATION_LIMITS: Record<Operation, { timeoutSec: number; code: number }> = {
@@ -119,14 +120,7 @@ function anonymousFile(dir: string): number {
 /** First `max` bytes of an fd, decoded as UTF-8 (the Python agent reads 3200 bytes of each). */
 function readHead(fd: number, max = MAX_OUTPUT_MESSAGE): string {
   const size = Math.min(fstatSync(fd).size, max);
-  const buf = Buffer.alloc(size);
-  let off = 0;
-  while (off < size) {
-    const n = readSync(fd, buf, off, size - off, off);
-    if (n === 0) break;
-    off += n;
-  }
-  return buf.subarray(0, off).toString('utf8');
+  return readFully(fd, size).toString('utf8');
 }
 
 function hasProxyEnv(env: NodeJS.ProcessEnv): boolean {

@@ -1,11 +1,12 @@
 // Reading what an extension reports (extensions.md §5.1–5.2) and its heartbeat (§3.7). Whatever the
 // extension wrote — nothing, garbage, a 10 MB file, unknown values — becomes a well-formed status with the
 // Python agent's codes and messages; nothing here throws on bad content.
-import { closeSync, fstatSync, openSync, readSync, statSync, constants } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync, constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, ExtensionError } from './errors.ts';
 import type { HandlerLayout } from './layout.ts';
 import type { HandlerStatus } from './state.ts';
+import { readFully } from '../util/fsread.ts';
 
 export const VALID_STATUSES = ['transitioning', 'warning', 'error', 'success'] as const;
 export type ExtStatusValue = (typeof VALID_STATUSES)[number];
@@ -154,14 +155,8 @@ function readCapped(path: string): string {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error(`${path} is not a regular file`);
     if (st.size > MAX_STATUS_FILE_READ) throw new Error(`${path} is ${st.size} bytes, larger than the ${MAX_STATUS_FILE_READ} bytes we read`);
-    const buf = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off).toString('utf8');
+    const buf = readFully(fd, st.size);
+    return buf.toString('utf8');
   } finally {
     if (fd >= 0) closeSync(fd);
   }

@@ -16,10 +16,11 @@
 // - Extraction goes into a fresh temp directory next to the destination and is renamed into place only
 //   when every entry succeeded: a failure leaves nothing half-extracted.
 // The writer writes names exactly as given (no validation) so tests can build hostile archives.
-import { constants, closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
+import { constants, closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
 import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
+import { readFully } from './fsread.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), table driven.
@@ -321,14 +322,8 @@ function readInput(input: Buffer | string, max: number): { buf: Buffer; source: 
     const st = fstatSync(fd);
     if (!st.isFile()) throw new ZipError(input, undefined, 'not a regular file');
     if (st.size > max) throw new ZipError(input, undefined, `archive is ${st.size} bytes, limit ${max}`);
-    const buf = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return { buf: off === buf.length ? buf : buf.subarray(0, off), source: input };
+    const buf = readFully(fd, st.size);
+    return { buf, source: input };
   } catch (e) {
     if (e instanceof ZipError) throw e;
     throw new ZipError(input, undefined, `cannot read: ${(e as Error).message}`);
