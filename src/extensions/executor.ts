@@ -21,7 +21,7 @@ import {
   removeHandlerFiles, writeExtensionState, writeHandlerState, writeHandlerStatus, writePlaceholderStatus, utcSeconds,
   type HandlerStatus,
 } from './state.ts';
-import { applyHeartbeat, collectExtensionStatus, handlingStatus, TERMINAL_STATUSES, type ReadStatusOptions } from './statusFile.ts';
+import { collectExtensionStatus, handlingStatus, readHeartbeat, TERMINAL_STATUSES, type ReadStatusOptions } from './statusFile.ts';
 import {
   DEPENDENCY_POLL_MS, DEPENDENCY_WAIT_MS, SUCCESS_STATUS, decideVersion, dependencyMessages, enableSetup,
   extensionsDisabledStatus, failureStatus, invalidHandlerError, isDependedUpon, itemCommand, itemExtName, itemFullName,
@@ -524,9 +524,11 @@ export class ExtensionsExecutor {
           const m = loadHandlerManifest(layout.manifestPath);
           if (m.reportHeartbeat) {
             const before = hs;
-            hs = applyHeartbeat(hs, layout, this.now());
-            // Persisted like the Python agent, but only when it changed: reports run every few seconds.
-            if (hs.status !== before.status || hs.code !== before.code || hs.message !== before.message) writeHandlerStatus(layout, hs);
+            const hb = readHeartbeat(hs, layout, this.now());
+            hs = hb.status;
+            // Only a failure is persisted, like the Python agent (which then reports it from its next cycle on);
+            // and only when it changed: reports run every few seconds.
+            if (hb.failed && (hs.status !== before.status || hs.code !== before.code || hs.message !== before.message)) writeHandlerStatus(layout, hs);
           }
         } catch { /* no manifest: no heartbeat */ }
       }

@@ -232,7 +232,17 @@ export const HEARTBEAT_STALE_SECONDS = 600;
  * HandlerState is not NotInstalled). Returns the status to report AND persist.
  */
 export function applyHeartbeat(hs: HandlerStatus, layout: HandlerLayout, now = Date.now()): HandlerStatus {
-  const fail = (e: ExtensionError): HandlerStatus => ({ ...hs, status: 'NotReady', code: e.code, message: e.describe() });
+  return readHeartbeat(hs, layout, now).status;
+}
+
+/**
+ * The heartbeat overlay and whether reading the heartbeat failed. Like the Python agent, only a failure is
+ * persisted as the handler status (NotReady with the error); a good or unresponsive heartbeat changes the
+ * report only, never config/HandlerStatus.
+ */
+export function readHeartbeat(hs: HandlerStatus, layout: HandlerLayout, now = Date.now()): { status: HandlerStatus; failed: boolean } {
+  const fail = (e: ExtensionError) => ({ status: { ...hs, status: 'NotReady', code: e.code, message: e.describe() }, failed: true });
+  const ok = (status: HandlerStatus) => ({ status, failed: false });
   let mtimeMs: number;
   try {
     const st = statSync(layout.heartbeatPath);
@@ -241,7 +251,7 @@ export function applyHeartbeat(hs: HandlerStatus, layout: HandlerLayout, now = D
   } catch {
     return fail(new ExtensionError('Failed to get heart beat file'));
   }
-  if (Math.trunc((now - mtimeMs) / 1000) > HEARTBEAT_STALE_SECONDS) return { ...hs, status: 'Unresponsive' };
+  if (Math.trunc((now - mtimeMs) / 1000) > HEARTBEAT_STALE_SECONDS) return ok({ ...hs, status: 'Unresponsive' });
   let hb: unknown;
   try {
     const parsed = JSON.parse(readCapped(layout.heartbeatPath)) as unknown;
@@ -260,5 +270,5 @@ export function applyHeartbeat(hs: HandlerStatus, layout: HandlerLayout, now = D
       return fail(new ExtensionError(`Malformed heartbeat file: ${(e as Error).message}`));
     }
   }
-  return out;
+  return ok(out);
 }

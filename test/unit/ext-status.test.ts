@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync, chmodSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HandlerLayout } from '../../src/extensions/layout.ts';
-import { applyHeartbeat, collectExtensionStatus, handlingStatus, statusFromText, type StatusContext } from '../../src/extensions/statusFile.ts';
+import { applyHeartbeat, collectExtensionStatus, handlingStatus, readHeartbeat, statusFromText, type StatusContext } from '../../src/extensions/statusFile.ts';
 import { aggregateStatusJson, buildAggregateStatus, crpSupportedFeatures } from '../../src/extensions/aggregate.ts';
 import type { HandlerStatus } from '../../src/extensions/state.ts';
 
@@ -121,7 +121,14 @@ test('heartbeat: missing, stale, valid, malformed', () => {
     const m = applyHeartbeat(hs, layout);
     assert.equal(m.status, 'NotReady');
     assert.match(m.message!, /^\[ExtensionError\] Malformed heartbeat file: /);
-    chmodSync(layout.heartbeatPath, 0o644);
+    assert.equal(readHeartbeat(hs, layout).failed, true, 'a failure is what gets persisted');
+    writeFileSync(layout.heartbeatPath, JSON.stringify([{ version: 1.0, heartbeat: { status: 'ready', code: 0 } }]));
+    assert.deepEqual(readHeartbeat(hs, layout), { status: { ...hs, status: 'ready' }, failed: false }, 'a good heartbeat only changes the report');
+    utimesSync(layout.heartbeatPath, old, old);
+    assert.equal(readHeartbeat(hs, layout).failed, false, 'unresponsive is not a failure to persist');
+    rmSync(layout.heartbeatPath);
+    assert.equal(readHeartbeat(hs, layout).failed, true);
+    chmodSync(layout.statusDir, 0o700);
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
 
