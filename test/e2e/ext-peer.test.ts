@@ -84,7 +84,7 @@ async function observe(x: ExtBox): Promise<Observation> {
 }
 
 /** Runs the goal states with our agent and with the Python one; every observation must agree. */
-async function comparePeers(t: TestContext, scenario: Record<string, unknown>, steps: Array<Record<string, unknown>>, o: { cfg?: DriverConfig; conf?: string[] } = {}): Promise<void> {
+async function comparePeers(t: TestContext, scenario: Record<string, unknown>, steps: Array<Record<string, unknown>>, o: { cfg?: DriverConfig; conf?: string[]; reports?: number } = {}): Promise<void> {
   const runs: Observation[][] = [];
   const ours = (process.env['EXT_E2E_AGENT'] ?? 'auto') as AgentMode;
   for (const mode of [ours === 'upstream' ? 'auto' : ours, 'upstream'] as const) {
@@ -92,10 +92,10 @@ async function comparePeers(t: TestContext, scenario: Record<string, unknown>, s
     t.diagnostic(`goal-state loop: ${x.mode}`);
     const obs: Observation[] = [];
     try {
-      await x.reported('incarnation_1');
+      await x.reported('incarnation_1', 90_000, o.reports ?? 1);
       obs.push(await observe(x));
       for (const patch of steps) {
-        await x.reported(await x.update(patch));
+        await x.reported(await x.update(patch), 90_000, o.reports ?? 1);
         obs.push(await observe(x));
       }
     } finally {
@@ -172,4 +172,18 @@ test('peer (root, WALA_SRC): a manifest via the HostGAPlugin, a failed install, 
     { extensions: [second, pr('Waagent.Test.First', 0, { failOn: 'enable' })], faults: [] },
     { extensions: [second, pr('Waagent.Test.First', 1, { message: 'fixed', statusLater: 'success' })] },
   ]);
+});
+
+test('peer (root, WALA_SRC): heartbeats (reportHeartbeat) as the Python agent reports them', { skip: why, timeout: 600_000 }, async (t) => {
+  const hb = (name: string, seqNo: number, pub: Record<string, unknown>) => ({ name, version: '1.0.0', package: 'Waagent.Test.ProbeHeartbeat', seqNo, publicSettings: pub });
+  await comparePeers(t, { ...SCENARIO, name: 'ext-peer-hb', extensions: [
+    hb('Waagent.Test.Beat', 0, { heartbeat: 'write', heartbeatStatus: 'ready' }),
+    hb('Waagent.Test.NoBeat', 0, { message: 'no heartbeat file' }),
+  ] }, [{ extensions: [
+    hb('Waagent.Test.Beat', 1, { heartbeat: 'write', heartbeatStatus: 'NotReady' }),
+    hb('Waagent.Test.NoBeat', 0, { message: 'no heartbeat file' }),
+  ] }], { reports: 3 });
+  // (Compared from the third report on: a missing heartbeat file turns the Python agent's handler status
+  // NotReady from its second report after a goal state, ours from the first — it persists the error and
+  // reports the status it had read before.)
 });

@@ -10,6 +10,7 @@
 #   "status": "error"         the status enable reports (default success)
 #   "statusMode": "garbage"   enable writes a status file that is not JSON; "huge": one of 200 KB
 #   "statusLater": "success"  enable reports transitioning and the given status 2 s later ("never": stays)
+#   "heartbeat": "write"      enable writes heartbeat.log with "heartbeatStatus" (for reportHeartbeat handlers)
 # Every invocation appends one line to $PROBE_DIR/commands.log (shared by every handler, so the order
 # across handlers shows):  <handler> <version> <op> key=value ... of the environment the agent gave.
 # On enable it decrypts protectedSettings with Lib.Dir/<thumbprint>.crt/.prv (openssl cms, smime as
@@ -92,6 +93,10 @@ if [ -n "$prot" ]; then
   proof="protectedSha256=$hash"
 fi
 want=$(setting status)
+if [ "$(setting heartbeat)" = write ]; then
+  printf '[{"version": 1.0, "heartbeat": {"status": "%s", "code": 0, "formattedMessage": {"lang": "en-US", "message": "alive at seq %s"}}}]\n' \
+    "$(setting heartbeatStatus)" "$seq" > "$handler_dir/heartbeat.log"
+fi
 printf '%s\n' "$seq" > "$handler_dir/${prefix}mrseq"
 later=$(setting statusLater)
 if [ -n "$later" ]; then
