@@ -16,11 +16,12 @@ async function alive(x: ExtBox, pid: string): Promise<boolean> {
   return r.code === 0;
 }
 
-test('extension failures in the box (root, namespaces): failing install, bad and huge status, ../ package refused, manifest via HostGAPlugin; dependsOn', { skip, timeout: 300_000 }, async (t) => {
+test('extension failures in the box (root, namespaces): failing install, bad and huge status, ../ package refused, manifest via HostGAPlugin, heartbeats; dependsOn', { skip, timeout: 300_000 }, async (t) => {
   const x = await ExtBox.start('ext-failures.json');
   t.diagnostic(`goal-state loop: ${x.mode}`);
   try {
-    await x.reported('incarnation_1');
+    // (Three reports: a missing heartbeat shows in the Python agent's reports from the second on.)
+    await x.reported('incarnation_1', 90_000, 3);
     const cmds = x.newCommands();
     t.diagnostic(ops(cmds).join('\n'));
     // The Python agent (peer mode) extracts a `../` entry inside the handler dir (zipfile strips the
@@ -32,6 +33,8 @@ test('extension failures in the box (root, namespaces): failing install, bad and
       'Waagent.Test.BadStatus 1.0.0 install', 'Waagent.Test.BadStatus 1.0.0 enable',
       'Waagent.Test.HugeStatus 1.0.0 install', 'Waagent.Test.HugeStatus 1.0.0 enable',
       'Waagent.Test.Fallback 1.0.0 install', 'Waagent.Test.Fallback 1.0.0 enable',
+      'Waagent.Test.Beat 1.0.0 install', 'Waagent.Test.Beat 1.0.0 enable',
+      'Waagent.Test.NoBeat 1.0.0 install', 'Waagent.Test.NoBeat 1.0.0 enable',
     ], 'install failed => no enable; the evil package never ran anything');
     const blob = await x.lastStatus();
 
@@ -82,6 +85,16 @@ test('extension failures in the box (root, namespaces): failing install, bad and
     assert.ok(viaPlugin.every((r) => r.headers['x-ms-verify-from-artifacts-blob'] === undefined), 'no verify header for a Fabric goal state');
     assert.equal(blob.aggregateStatus.vmArtifactsAggregateStatus?.goalStateAggregateStatus.status, 'Success');
 
+    // ---- reportHeartbeat: the heartbeat's status and message replace the handler's in the report only;
+    //      a missing heartbeat file makes the handler NotReady (and that is persisted) -----------------------
+    const beat = x.handler(blob, 'Waagent.Test.Beat')!;
+    assert.equal(beat.status, 'ready', 'the heartbeat status, verbatim');
+    assert.equal(beat.formattedMessage?.message, 'alive at seq 0');
+    assert.match(x.box.readFile(`${LIB}/Waagent.Test.Beat-1.0.0/config/HandlerStatus`), /"status": "Ready", "code": 0, "message": "Plugin enabled"/);
+    const noBeat = x.handler(blob, 'Waagent.Test.NoBeat')!;
+    assert.deepEqual([noBeat.status, noBeat.code, noBeat.formattedMessage?.message], ['NotReady', -1, '[ExtensionError] Failed to get heart beat file']);
+    assert.equal(noBeat.runtimeSettingsStatus!.settingsStatus.status.status, 'success', 'the extension status is its own');
+
     // ---- dependsOn: the first fails => the second is skipped ------------------------------------------
     const first = (over: Record<string, unknown>) => ({ name: 'Waagent.Test.First', version: '1.0.0', package: 'Waagent.Test.Probe', seqNo: 0, ...over });
     const second = { name: 'Waagent.Test.Second', version: '1.0.0', package: 'Waagent.Test.Probe', seqNo: 0, publicSettings: { message: 'after first' },
@@ -96,7 +109,7 @@ test('extension failures in the box (root, namespaces): failing install, bad and
     assert.equal(skipped.status, 'NotReady');
     assert.equal(skipped.code, -1);
     assert.equal(skipped.formattedMessage?.message, 'Skipping processing of extensions since execution of dependent extension Waagent.Test.First failed');
-    for (const gone of ['FailInstall', 'BadStatus', 'HugeStatus', 'Fallback']) {
+    for (const gone of ['FailInstall', 'BadStatus', 'HugeStatus', 'Fallback', 'Beat', 'NoBeat']) {
       assert.equal(x.box.exists(`${LIB}/Waagent.Test.${gone}-1.0.0`), false, `${gone} removed by cleanup`);
       assert.equal(x.handler(b, `Waagent.Test.${gone}`), undefined);
     }
