@@ -77,7 +77,9 @@ test('rescue deprovision (root, namespaces): -root:/mnt/rescue cleans a provisio
       // now asks deprovision to lock root's password.
       `sed 's/^Provisioning.DeleteRootPassword=n$/Provisioning.DeleteRootPassword=y/' /etc/waagent.conf > ${T}/etc/waagent.conf.new`,
       `mv ${T}/etc/waagent.conf.new ${T}/etc/waagent.conf`,
-      `umount -R ${T}/dev`, `umount ${T}/proc ${T}/sys ${T}/run ${T}/tmp ${T}${PROJECT}`,
+      // The project first: a clone under /tmp (CI clones into mktemp -d) is mounted on top of the
+      // chroot's /tmp, which would otherwise be busy.
+      `umount ${T}${PROJECT}`, `umount -R ${T}/dev`, `umount ${T}/proc ${T}/sys ${T}/run ${T}/tmp`,
       ...LEASES.map((l) => `mkdir -p $(dirname ${T}${l}) && printf "lease {}\\n" > ${T}${l}`),
       ...LEASES.map((l) => `mkdir -p $(dirname ${l}) && printf "rescue VM lease {}\\n" > ${l}`),
     ].join('\n'), 'take the chroot mounts away; leases on both sides');
