@@ -2,13 +2,20 @@
 // without leftovers, and the fabric simulator answering on the Azure addresses inside.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { spawn, spawnSync } from 'node:child_process';
 import { Box, PINNED_NODE, runInBox } from '../sandbox/box.ts';
 
 function hostMounts(): string { return readFileSync('/proc/mounts', 'utf8'); }
 function losetupList(): string { return spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout; }
+
+// pgrep on the host sees the processes of every box, including those of test files running at the
+// same time (extension tests run `sleep 1000` too): this file's sleepers carry a duration of their own.
+const NAP = `1000.${process.pid}`;
+function sleepersLeft(): string {
+  return spawnSync('pgrep', ['-f', `^sleep ${NAP.replace('.', '\\.')}$`], { encoding: 'utf8' }).stdout.trim();
+}
 
 const CONNECT = `
 const net = require('node:net');
@@ -99,10 +106,10 @@ test('box (root, namespaces): close() kills every process and leaves no mount, l
   const box = await Box.start({ resourceDisk: { sizeMiB: 32, kind: 'scsi-gen2', content: 'blank' } });
   const state = box.stateDir;
   const init = box.initPid;
-  const sleeper = box.spawn(['sleep', '1000']);
+  const sleeper = box.spawn(['sleep', NAP]);
   let inner: number | undefined;
   try {
-    const orphan = await box.run(['bash', '-c', 'setsid sleep 1000 >/dev/null 2>&1 < /dev/null & echo $!']);
+    const orphan = await box.run(['bash', '-c', `setsid sleep ${NAP} >/dev/null 2>&1 < /dev/null & echo $!`]);
     assert.equal(orphan.code, 0);
     let ps = '';
     for (let i = 0; i < 100; i++) {
@@ -124,7 +131,7 @@ test('box (root, namespaces): close() kills every process and leaves no mount, l
   assert.equal(existsSync(state), false, 'state dir removed');
   assert.ok(!hostMounts().includes(state), 'no mount left');
   assert.ok(!losetupList().includes(state), 'no loop device left');
-  const left = spawnSync('pgrep', ['-f', 'sleep 1000'], { encoding: 'utf8' }).stdout.trim();
+  const left = sleepersLeft();
   assert.equal(left, '', `no sleeper left: ${left}`);
 });
 
@@ -146,62 +153,83 @@ test('box (root, namespaces): a timed-out command is killed and reported', async
   }
 });
 
-/** Loop devices whose backing file lies in a box state dir that no longer exists: leaks. */
-function leakedLoops(): string[] {
+/** Loop devices whose backing file lies in a box state dir (under `base`) that no longer exists: leaks. */
+function leakedLoops(base = '/dev/shm'): string[] {
+  const re = new RegExp(`\\((${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/waagent-box-[^/]+)/`);
   return losetupList().split('\n').filter((l) => {
-    const m = /\((\/dev\/shm\/waagent-box-[^/]+)\//.exec(l);
+    const m = re.exec(l);
     return m !== null && !existsSync(m[1]!);
   });
 }
 
 test('box (root, namespaces): a failed start leaves nothing behind', async () => {
-  const mine = () => readdirSync('/dev/shm').filter((n) => n.startsWith('waagent-box-')).filter((n) => {
-    try { return readFileSync(`/dev/shm/${n}/owner`, 'utf8').startsWith(`${process.pid} `); } catch { return false; }
-  });
-  await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 1, kind: 'scsi-gen1' } }), /sizeMiB/);
-  await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 32, kind: 'ide' as never } }), /kind/);
-  await assert.rejects(Box.start({ hostname: 'bad;name' }), /hostname/);
-  // Fails after the disks are attached and PID 1 runs: a file path that is not absolute.
-  await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 32, kind: 'scsi-gen2' }, media: { kind: 'iso9660', ovfEnv: '<x/>' }, files: { 'etc/relative': 'x' } }), /absolute/);
-  assert.deepEqual(mine(), []);
-  for (let i = 0; i < 50 && leakedLoops().length; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(leakedLoops(), []);
+  // State dirs in a base of this test's own: boxes of test files running at the same time (whose
+  // teardown may be half way) are neither counted nor swept here.
+  const base = mkdtempSync('/dev/shm/waagent-failstart-');
+  const before = process.env.WAAGENT_BOX_STATE_DIR;
+  process.env.WAAGENT_BOX_STATE_DIR = base;
+  try {
+    await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 1, kind: 'scsi-gen1' } }), /sizeMiB/);
+    await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 32, kind: 'ide' as never } }), /kind/);
+    await assert.rejects(Box.start({ hostname: 'bad;name' }), /hostname/);
+    // Fails after the disks are attached and PID 1 runs: a file path that is not absolute.
+    await assert.rejects(Box.start({ resourceDisk: { sizeMiB: 32, kind: 'scsi-gen2' }, media: { kind: 'iso9660', ovfEnv: '<x/>' }, files: { 'etc/relative': 'x' } }), /absolute/);
+    assert.deepEqual(readdirSync(base), [], 'no state dir left');
+    for (let i = 0; i < 50 && leakedLoops(base).length; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(leakedLoops(base), []);
+    assert.ok(!hostMounts().includes(base), 'no mount left');
+  } finally {
+    if (before === undefined) delete process.env.WAAGENT_BOX_STATE_DIR; else process.env.WAAGENT_BOX_STATE_DIR = before;
+    rmSync(base, { recursive: true, force: true });
+  }
 });
 
 test('box (root, namespaces): a killed test process leaves no process, mount or loop device behind', async () => {
   const script = `
     import { Box } from ${JSON.stringify(new URL('../sandbox/box.ts', import.meta.url).href)};
     const box = await Box.start({ resourceDisk: { sizeMiB: 32, kind: 'scsi-gen2' }, media: { kind: 'udf', ovfEnv: '<x/>' } });
-    box.spawn(['sleep', '1000']);
+    box.spawn(['sleep', ${JSON.stringify(NAP)}]);
     console.log(JSON.stringify({ state: box.stateDir, init: box.initPid, loops: [box.resourceDisk.loop.name, box.media.loop.name] }));
     setInterval(() => {}, 1000);
   `;
   const child = spawn(PINNED_NODE, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => { err += b; });
-  const info = await new Promise<{ state: string; init: number; loops: string[] }>((resolve, reject) => {
-    child.stdout.on('data', (b: Buffer) => {
-      out += b;
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!));
-    });
-    child.once('exit', () => reject(new Error(`child died: ${err}`)));
-  });
   const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-  const gone = () => !existsSync(`/proc/${info.init}`) && info.loops.every((l) => !existsSync(`/sys/block/${l}/loop`) ||
-    !readFileSync(`/sys/block/${l}/loop/backing_file`, 'utf8').includes(info.state));
-  for (let i = 0; i < 250 && !gone(); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(existsSync(`/proc/${info.init}`), false, 'the box died with its test process');
-  assert.ok(gone(), `loop devices freed: ${losetupList()}`);
-  assert.equal(spawnSync('pgrep', ['-f', 'sleep 1000'], { encoding: 'utf8' }).stdout.trim(), '');
-  assert.ok(!hostMounts().includes(info.state));
-  // Only the state dir is left; the next box (here, or one started meanwhile by another test
-  // process) sweeps it.
-  const next = await Box.start();
-  await next.close();
-  assert.equal(existsSync(info.state), false, 'swept by the next start');
+  let info: { state: string; init: number; loops: string[] } | undefined;
+  try {
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => { err += b; });
+    let timer: NodeJS.Timeout | undefined;
+    info = await new Promise<{ state: string; init: number; loops: string[] }>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`child box not up in 60 s: ${err}`)), 60_000);
+      child.stdout.on('data', (b: Buffer) => {
+        out += b;
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!));
+      });
+      child.once('exit', () => reject(new Error(`child died: ${err}`)));
+    }).finally(() => clearTimeout(timer));
+    child.kill('SIGKILL');
+    await exited;
+    const { init, loops, state } = info;
+    const gone = () => !existsSync(`/proc/${init}`) && loops.every((l) => !existsSync(`/sys/block/${l}/loop`) ||
+      !readFileSync(`/sys/block/${l}/loop/backing_file`, 'utf8').includes(state));
+    for (let i = 0; i < 250 && !gone(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(existsSync(`/proc/${init}`), false, 'the box died with its test process');
+    assert.ok(gone(), `loop devices freed: ${losetupList()}`);
+    assert.equal(sleepersLeft(), '', 'the box\'s sleeper died with it');
+    assert.ok(!hostMounts().includes(state));
+    // Only the state dir is left; the next box (here, or one started meanwhile by another test
+    // process) sweeps it.
+    const next = await Box.start();
+    await next.close();
+    assert.equal(existsSync(state), false, 'swept by the next start');
+  } finally {
+    // Whatever the outcome, nothing the child started outlives this test: the child itself, and
+    // the box's PID 1 (whose death takes the box's processes, mounts and loop devices with it).
+    if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; }
+    if (info && existsSync(`/proc/${info.init}`)) { try { process.kill(info.init, 'SIGKILL'); } catch { /* gone */ } }
+    if (info) rmSync(info.state, { recursive: true, force: true });
+  }
 });
 
 test('box (root, namespaces): with a scenario the simulator answers on 168.63.129.16 inside', async () => {
