@@ -1,6 +1,11 @@
 // npm test: typecheck, build dist/waagent, then run every test file with node:test on the pinned
 // Node (this script is itself started by scripts/node). Arguments narrow the run to given files.
-import { execFileSync, spawnSync } from 'node:child_process';
+//
+// Bounded: each test has --test-timeout (a hang becomes a failure with a message; the few long
+// end-to-end tests give themselves an explicit { timeout }), and the whole run has a wall-clock
+// bound (TEST_WALL_MS) after which the run is killed and fails, so a hang outside any test (a
+// handle that keeps a file's process alive) cannot eat the CI budget either.
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +14,8 @@ const root = join(fileURLToPath(import.meta.url), '..', '..');
 const node = process.execPath;
 const args = process.argv.slice(2);
 const skipBuild = process.env.WAAGENT_SKIP_BUILD === '1';
+const testTimeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 180_000);
+const wallMs = Number(process.env.TEST_WALL_MS ?? 15 * 60_000);
 
 function find(dir) {
   const out = [];
@@ -22,18 +29,44 @@ function find(dir) {
   return out.sort();
 }
 
+// Files that take longest go first, so the two workers end together instead of one long e2e file
+// starting last on an otherwise idle machine: the slowest e2e files by measured duration, then the
+// other e2e files, then integration, then unit (many small files fill the gaps at the end).
+const LONGEST = ['daemon-box', 'ext-failures', 'collectlogs-box', 'ext-lifecycle', 'sandbox-peer', 'provision-box', 'ext-multiconfig', 'ext-upgrade'];
+function rank(file) {
+  const rel = relative(root, file);
+  const name = rel.split('/').pop().replace(/\.test\.ts$/, '');
+  const i = LONGEST.indexOf(name);
+  if (rel.startsWith('test/e2e/')) return i >= 0 ? i : LONGEST.length;
+  if (rel.startsWith('test/integration/')) return LONGEST.length + 1;
+  return LONGEST.length + 2;
+}
+
 const t0 = Date.now();
 if (!skipBuild) {
   execFileSync(node, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root], { stdio: 'inherit' });
   execFileSync(node, [join(root, 'build.mjs')], { stdio: 'inherit' });
 }
-const files = args.length ? args : find(join(root, 'test'));
+const files = args.length ? args : find(join(root, 'test')).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 console.log(`running ${files.length} test files (prepared in ${Date.now() - t0} ms)`);
-const r = spawnSync(node, [
+const child = spawn(node, [
   '--test',
   '--test-reporter=spec',
   `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
-  '--test-timeout=600000',
+  `--test-timeout=${testTimeoutMs}`,
   ...files.map((f) => relative(root, f)),
-], { cwd: root, stdio: 'inherit' });
-process.exit(r.status ?? 1);
+], { cwd: root, stdio: 'inherit', detached: true });
+let wallHit = false;
+const wall = setTimeout(() => {
+  wallHit = true;
+  console.error(`\nrun-tests: the run exceeded ${wallMs} ms (TEST_WALL_MS): killing it`);
+  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+  setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 10_000).unref();
+}, wallMs);
+// Ctrl-C / CI cancel: pass it on to the test run's process group.
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { try { process.kill(-child.pid, sig); } catch { /* gone */ } });
+child.on('exit', (code, signal) => {
+  clearTimeout(wall);
+  console.log(`run-tests: ${files.length} files in ${Math.round((Date.now() - t0) / 1000)} s (build included)`);
+  process.exit(wallHit ? 1 : code ?? (signal ? 1 : 1));
+});
