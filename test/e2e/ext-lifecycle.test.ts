@@ -160,3 +160,27 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
     await x.close();
   }
 });
+
+test('a handler without settings in the box (root, namespaces): empty 0.settings, seq 0, no extension status; disable then uninstall', { skip, timeout: 120_000 }, async (t) => {
+  const bare = (state: string) => ({ name: 'Waagent.Test.Bare', version: '1.0.0', package: P, state });
+  const x = await ExtBox.start({
+    name: 'ext-bare', vm: { vmId: 'b17f3c8e-6a0d-4c7b-9e8f-0a1b2c3d4e56', containerId: '5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a', roleName: 'extvm', hostname: 'extvm' },
+    user: { name: 'azureuser' }, vmSettings: false, extensions: [bare('enabled')],
+  });
+  t.diagnostic(`goal-state loop: ${x.mode}`);
+  try {
+    await x.reported('incarnation_1');
+    const cmds = x.newCommands();
+    assert.deepEqual(ops(cmds), ['Waagent.Test.Bare 1.0.0 install', 'Waagent.Test.Bare 1.0.0 enable']);
+    assert.ok(cmds.every((c) => c.env['seq'] === '0'));
+    assert.equal(x.box.readFile(`${LIB}/Waagent.Test.Bare-1.0.0/config/0.settings`), '', 'an empty 0.settings');
+    const h = x.handler(await x.lastStatus(), 'Waagent.Test.Bare')!;
+    assert.equal(h.status, 'Ready');
+    assert.equal(h.runtimeSettingsStatus, undefined, 'no settings: no extension status');
+    await x.reported(await x.update({ extensions: [bare('uninstall')] }));
+    assert.deepEqual(ops(x.newCommands()), ['Waagent.Test.Bare 1.0.0 disable', 'Waagent.Test.Bare 1.0.0 uninstall']);
+    assert.equal(x.box.exists(`${LIB}/Waagent.Test.Bare-1.0.0`), false);
+  } finally {
+    await x.close();
+  }
+});

@@ -187,3 +187,8 @@ test('peer (root, WALA_SRC): heartbeats (reportHeartbeat) as the Python agent re
   // NotReady from its second report after a goal state, ours from the first — it persists the error and
   // reports the status it had read before.)
 });
+
+test('peer (root, WALA_SRC): a handler without settings, then uninstalled, as the Python agent does it', { skip: why, timeout: 600_000 }, async (t) => {
+  const bare = (state: string) => ({ name: 'Waagent.Test.Bare', version: '1.0.0', package: 'Waagent.Test.Probe', state });
+  await comparePeers(t, { ...SCENARIO, name: 'ext-peer-bare', extensions: [bare('enabled')] }, [{ extensions: [bare('uninstall')] }]);
+});
