@@ -135,6 +135,27 @@ test('box (root, namespaces): close() kills every process and leaves no mount, l
   assert.equal(left, '', `no sleeper left: ${left}`);
 });
 
+test('box (root, namespaces, swap): close() turns off swap the box left on its resource disk, so the loop device is freed', async () => {
+  // An odd size, so this swap area is told apart from any other in the host's /proc/swaps (which
+  // names it as the box does, /dev/sdb).
+  const box = await Box.start({ resourceDisk: { sizeMiB: 37, kind: 'scsi-gen2', content: 'blank' } });
+  const state = box.stateDir;
+  const loop = box.resourceDisk!.loop.name;
+  const ours = /^\/dev\/sdb\s+partition\s+37884\s/m;
+  try {
+    const r = await box.run(['bash', '-c', 'set -e; mkswap /dev/sdb >/dev/null; swapon /dev/sdb; tail -n +2 /proc/swaps']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, ours, 'swap is on in the box');
+    assert.match(readFileSync('/proc/swaps', 'utf8'), ours, 'and, swap being global, on the host');
+  } finally {
+    await box.close();
+  }
+  assert.doesNotMatch(readFileSync('/proc/swaps', 'utf8'), ours, 'swap off after close()');
+  let back = '';
+  try { back = readFileSync(`/sys/block/${loop}/loop/backing_file`, 'utf8'); } catch { /* freed */ }
+  assert.ok(!back.includes(state), `loop device freed: ${back}`);
+});
+
 test('box (root, namespaces): a timed-out command is killed and reported', async () => {
   const box = await Box.start();
   try {

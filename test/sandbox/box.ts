@@ -137,6 +137,11 @@ function processStart(pid: number): string | undefined {
   }
 }
 
+/** Partition names of a block device as sysfs lists them (loop0p1 …). */
+function partitionsOf(name: string): string[] {
+  try { return readdirSync(`/sys/block/${name}`).filter((n) => n.startsWith(name)); } catch { return []; }
+}
+
 function delay(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
 /** Waits for `p`, at most `ms`; the timer never outlives the wait (it would hold the process). */
@@ -563,6 +568,24 @@ export class Box {
     return this.closing;
   }
 
+  /**
+   * Swap is global to the kernel, not part of any namespace: a swap file or partition the box
+   * turned on outlives the box and keeps its file system, and so the loop device, busy for good.
+   * Only swap on the box's own resource disk is turned off (a host swap file is visible in the
+   * box through the overlay, and must never be touched).
+   */
+  private async swapOff(): Promise<void> {
+    const disk = this.resourceDisk!.boxPath;
+    const script = [
+      'tail -n +2 /proc/swaps | while read -r f _; do',
+      '  case "$f" in "$1"*) swapoff "$f"; continue;; esac',
+      '  src=$(findmnt -n -o SOURCE --target "$f" 2>/dev/null) || continue',
+      '  case "$src" in "$1"*) swapoff "$f";; esac',
+      'done',
+    ].join('\n');
+    await exec(this.nsenterArgv(['bash', '-c', script, 'swapoff-box', disk]), { env: this.env(), timeoutMs: 20_000 });
+  }
+
   private async teardown(): Promise<void> {
     let t = Date.now();
     const mark = (name: string) => { this.timings[`close:${name}`] = Date.now() - t; t = Date.now(); };
@@ -574,6 +597,10 @@ export class Box {
       try { process.kill(-this.fabricProc.pid!, 'SIGKILL'); } catch { /* gone */ }
       await within(this.fabricExit, 2000);
       mark('fabric');
+    }
+    if (this.resourceDisk && this.initPid && existsSync(`/proc/${this.initPid}`)) {
+      await this.swapOff().catch(() => undefined);
+      mark('swap');
     }
     if (this.initPid) {
       // Killing PID 1 makes the kernel kill every process of the box and, with them, its mounts.
@@ -603,7 +630,12 @@ export class Box {
         let back = '';
         try { back = readFileSync(`/sys/block/${l.name}/loop/backing_file`, 'utf8'); } catch { break; }
         if (!back.includes(this.stateDir)) break;
-        if (i === 50) await detachLoop(l, this.stateDir);
+        if (i === 50) {
+          // Still busy: swap on the disk itself or a partition (turned on outside swapOff's
+          // reach) is turned off from here, where the device node is the same block device.
+          for (const dev of [l.name, ...partitionsOf(l.name)]) await exec(['swapoff', `/dev/${dev}`], { timeoutMs: 10_000 }).catch(() => undefined);
+          await detachLoop(l, this.stateDir);
+        }
         await delay(20);
       }
     }
