@@ -1,9 +1,10 @@
 // The fabric's key material, made with the real openssl: the tenant ("fabric") certificate that
 // protected settings are encrypted to, and one self-signed certificate per SSH key that ovf-env
 // names by thumbprint. Generated once and cached in workDir (one JSON file per key, written
-// atomically, so parallel simulators sharing a cache never see half a pair).
+// atomically and first writer wins, so parallel simulators sharing a cache never see half a pair
+// nor disagree on a key).
 import { X509Certificate, createHash, createPublicKey } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { exec, execOk } from '../../src/util/exec.ts';
@@ -70,16 +71,36 @@ async function generateCertKey(tmp: string, cn: string): Promise<CertKey> {
   return { certPem, keyPem, thumbprint: thumbprintOf(certPem) };
 }
 
-async function cached(workDir: string, name: string, cn: string): Promise<CertKey> {
-  const file = join(workDir, `${name}.json`);
+function readCached(file: string): CertKey | undefined {
   try {
     const c = JSON.parse(readFileSync(file, 'utf8')) as CertKey;
     if (typeof c.certPem === 'string' && typeof c.keyPem === 'string' && thumbprintOf(c.certPem) === c.thumbprint) return c;
-  } catch { /* absent or damaged: regenerate */ }
+  } catch { /* absent or damaged */ }
+  return undefined;
+}
+
+async function cached(workDir: string, name: string, cn: string): Promise<CertKey> {
+  const file = join(workDir, `${name}.json`);
+  const have = readCached(file);
+  if (have) return have;
   const tmp = mkdtempSync(join(workDir, '.gen-'));
   try {
     const c = await generateCertKey(tmp, cn);
-    writeFileAtomic(file, JSON.stringify(c), { mode: 0o600 });
+    const made = join(tmp, 'made.json');
+    writeFileAtomic(made, JSON.stringify(c), { mode: 0o600 });
+    // First writer wins: with a cold cache, simulators started at the same time (one renders
+    // ovf-env.xml for a box's DVD, another answers that box) must all end up with the SAME key,
+    // not each their own with the last rename winning. link() fails if the file appeared meanwhile.
+    try {
+      linkSync(made, file);
+      return c;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const winner = readCached(file);
+    if (winner) return winner;
+    // A damaged file is replaced.
+    renameSync(made, file);
     return c;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

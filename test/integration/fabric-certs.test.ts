@@ -174,3 +174,18 @@ test('certificates modes: absent (no URL), notPfx and emptyFormat (Format), wron
     await f.update({ certificates: 'pfx' });
   }
 });
+
+test('a cold key cache shared by simulators started together: every one ends up with the same keys (first writer wins)', async () => {
+  const { loadKeyMaterial } = await import('../fabric/certs.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'fabric-keycache-'));
+  try {
+    // Three loads racing on an empty cache, each generating its own keys with openssl meanwhile.
+    const all = await Promise.all([0, 1, 2].map(() => loadKeyMaterial(dir, ['race'])));
+    const prints = all.map((k) => [k.fabric.thumbprint, k.decoy.thumbprint, k.ssh.get('race')?.thumbprint].join(' '));
+    assert.equal(new Set(prints).size, 1, `keys differ between simulators: ${prints.join(' | ')}`);
+    const again = await loadKeyMaterial(dir, ['race']);
+    assert.equal([again.fabric.thumbprint, again.decoy.thumbprint, again.ssh.get('race')?.thumbprint].join(' '), prints[0], 'the cache holds the keys every racer returned');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
