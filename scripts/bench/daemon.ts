@@ -5,21 +5,31 @@
 // divided by the goal-state GETs the simulator saw in those windows).
 //
 //   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian] [--sample SEC (5)] [--change SEC (60)]
+//                                        [--ours-bin PATH] [--node-flags '--flag,--flag'] [--smaps]
+//
+// --ours-bin: another build of ours (e.g. a copy of the previous dist/waagent) instead of dist/waagent.
+// --node-flags: run ours FROM SOURCE (pinned node, src/main.ts) with these V8/Node flags (e.g.
+//   --cpu-prof,--cpu-prof-dir=/tmp/prof or --max-semi-space-size=1): where the CPU and memory go, and
+//   what a flag would buy before it is baked into the SEA.
+// --collect DIR: after ours stopped, copy the box's DIR (e.g. the --cpu-prof-dir) to .tmp/bench-collect/.
+// --smaps: at the end, where ours' RSS is (anonymous/heap vs the binary's file pages, by mapping) and
+//   its thread count.
 //
 // Needs root, a built dist/waagent, and for the peer test/sandbox/debian-waagent.sh (run on demand).
 // Not run by CI. Never touches the host network: everything runs in the box's private netns.
 import mri from 'mri';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { Box, PROJECT } from '../../test/sandbox/box.ts';
+import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Box, PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 
-const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change'] });
+const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect'], boolean: ['smaps'] });
 const DURATION = Number(a.duration ?? 600);
 const SAMPLE = Number(a.sample ?? 5);
 const CHANGE = Number(a.change ?? 60);
 const AGENTS = String(a.agents ?? 'ours,debian').split(',').filter(Boolean);
-const DIST = join(PROJECT, 'dist', 'waagent');
+const DIST = a['ours-bin'] ? resolve(String(a['ours-bin'])) : join(PROJECT, 'dist', 'waagent');
+const NODE_FLAGS = a['node-flags'] ? String(a['node-flags']).split(',').filter(Boolean) : null;
 const PEER = process.env.WAAGENT_PEER_DIR ?? '/opt/debian-waagent';
 const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
@@ -83,10 +93,15 @@ async function runAgent(name: string): Promise<Sample[] | string> {
   let marker: string;
   const files: Record<string, string | { content: string; mode: number }> = {};
   if (name === 'ours') {
-    if (!existsSync(DIST)) return 'dist/waagent is not built (scripts/node build.mjs)';
-    argv = [DIST, '-daemon'];
     conf = OURS_CONF;
-    marker = DIST;
+    if (NODE_FLAGS) {
+      marker = join(PROJECT, 'src', 'main.ts');
+      argv = [PINNED_NODE, ...NODE_FLAGS, marker, '-daemon'];
+    } else {
+      if (!existsSync(DIST)) return `${DIST} is not built (scripts/node build.mjs)`;
+      argv = [DIST, '-daemon'];
+      marker = DIST;
+    }
   } else {
     if (!existsSync(join(PEER, 'usr/sbin/waagent'))) {
       const r = spawnSync('bash', [join(PROJECT, 'test/sandbox/debian-waagent.sh'), PEER], { encoding: 'utf8', timeout: 300_000 });
@@ -122,11 +137,37 @@ async function runAgent(name: string): Promise<Sample[] | string> {
       samples.push({ t: (Date.now() - t0) / 1000, ...u, polls, incarnation, procs: pids.length });
       await new Promise((r) => setTimeout(r, SAMPLE * 1000));
     }
+    if (a.smaps && name === 'ours') memoryReport(agentPids(box, marker));
     proc.kill('SIGTERM');
     await proc.wait(30_000);
+    if (a.collect && name === 'ours') {
+      const to = join(PROJECT, '.tmp', 'bench-collect');
+      cpSync(box.hostPath(String(a.collect)), to, { recursive: true });
+      process.stderr.write(`copied the box's ${a.collect} to ${to}\n`);
+    }
     return samples;
   } finally {
     await box.close();
+  }
+}
+
+/** Where the RSS is: smaps_rollup, and the Rss of each mapping summed by path (anonymous = heap, stacks...). */
+function memoryReport(pids: number[]): void {
+  for (const p of pids) {
+    try {
+      const byPath = new Map<string, number>();
+      let current = '';
+      for (const line of readFileSync(`/proc/${p}/smaps`, 'utf8').split('\n')) {
+        const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+        if (head) { current = head[1] || '[anon]'; continue; }
+        const m = /^Rss:\s+(\d+) kB/.exec(line);
+        if (m) byPath.set(current, (byPath.get(current) ?? 0) + Number(m[1]));
+      }
+      const top = [...byPath].sort((x, y) => y[1] - x[1]).slice(0, 8).map(([k, v]) => `${(v / 1024).toFixed(1)} MiB ${k}`);
+      const roll = readFileSync(`/proc/${p}/smaps_rollup`, 'utf8').split('\n').filter((l) => /^(Rss|Pss|Anonymous|Private_Clean|Private_Dirty|Shared_Clean):/.test(l)).map((l) => l.replace(/\s+/g, ' ')).join('; ');
+      const threads = /Threads:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
+      process.stderr.write(`ours pid ${p}: ${threads} threads; ${roll}\n  ${top.join('\n  ')}\n`);
+    } catch (e) { process.stderr.write(`smaps of ${p}: ${(e as Error).message}\n`); }
   }
 }
 

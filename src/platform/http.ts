@@ -1,9 +1,20 @@
-// HTTP for the platform layer, over undici (loaded lazily: `waagent -version` must not pay for it).
-// Platform endpoints (WireServer, HostGAPlugin, IMDS) always go direct; only storage traffic (manifests,
-// packages, the status blob) may use a proxy (protocol.md §4). Every body is capped, every request has
-// connect/read/total timeouts and `Connection: close` (the WireServer firewall only lets root open new
-// connections, and pooled sockets would outlive a goal-state refresh).
+// HTTP for the platform layer. Platform endpoints (WireServer, HostGAPlugin, IMDS) always go direct; only
+// storage traffic (manifests, packages, the status blob) may use a proxy (protocol.md §4). Every body is
+// capped, every request has connect/read/total timeouts and `Connection: close` (the WireServer firewall
+// only lets root open new connections, and pooled sockets would outlive a goal-state refresh).
+//
+// Two engines, both loaded lazily (`waagent -version` pays for neither):
+//   * direct requests (every platform request, and storage without a proxy) use Node's built-in
+//     node:http / node:https: its parser is native code that is part of the runtime anyway. Measured
+//     (scripts/bench/daemon-cycle.ts, daemon.ts): undici's parser is a WebAssembly llhttp instance
+//     whose compiled code and linear memory stay resident, and each request through undici costs about
+//     twice the CPU of node:http; the idle daemon makes three requests every 6 s, so this is most of its
+//     idle CPU and several MiB of its RSS;
+//   * requests through a proxy use undici (ProxyAgent: CONNECT tunnels, absolute-URI requests,
+//     Proxy-Authorization), which node:http does not offer. undici is then loaded on first use.
 import type * as Undici from 'undici';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
 import { log, redact } from '../util/logger.ts';
 import { BodyTooLargeError, HttpError, TransportError } from './errors.ts';
@@ -190,12 +201,10 @@ export class HttpClient implements HttpTransport {
   }
 
   async send(req: HttpRequest): Promise<HttpResponse> {
-    const undici = await loadUndici();
     const connectTimeout = req.connectTimeoutMs ?? 10_000;
     const readTimeout = req.readTimeoutMs ?? 10_000;
     const max = req.maxBytes ?? DEFAULT_MAX_BYTES;
     const proxyUrl = this.proxyFor(req);
-    const dispatcher = this.dispatcher(undici, proxyUrl, connectTimeout);
     const headers: Record<string, string> = {};
     let hasUa = false;
     for (const [k, v] of Object.entries(req.headers ?? {})) {
@@ -209,17 +218,25 @@ export class HttpClient implements HttpTransport {
     const what = `${req.method} ${redact(req.url)}${proxyUrl ? ' via proxy' : ''}`;
     log.verbose(`HTTP ${what}`);
     // Our own controller (not AbortSignal.timeout) so that nothing fires after the exchange is over.
+    const total = req.totalTimeoutMs ?? 60_000;
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new Error(`no complete answer within ${req.totalTimeoutMs ?? 60_000} ms`)), req.totalTimeoutMs ?? 60_000);
+    const timer = setTimeout(() => ac.abort(new Error(`no complete answer within ${total} ms`)), total);
     try {
-      return await this.exchange(undici, req, headers, dispatcher, readTimeout, max, what, ac.signal, proxyUrl);
+      let opened: Opened;
+      if (proxyUrl) {
+        const undici = await loadUndici();
+        opened = await this.openUndici(undici, req, headers, this.dispatcher(undici, proxyUrl, connectTimeout), readTimeout, what, ac.signal, proxyUrl);
+      } else {
+        opened = await openNative(req, headers, connectTimeout, readTimeout, what, ac.signal);
+      }
+      return await readBody(req, opened, max, what);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private async exchange(undici: UndiciLite, req: HttpRequest, headers: Record<string, string>, dispatcher: Undici.Dispatcher,
-    readTimeout: number, max: number, what: string, signal: AbortSignal, proxyUrl: string | null): Promise<HttpResponse> {
+  private async openUndici(undici: UndiciLite, req: HttpRequest, headers: Record<string, string>, dispatcher: Undici.Dispatcher,
+    readTimeout: number, what: string, signal: AbortSignal, proxyUrl: string | null): Promise<Opened> {
     let res: Undici.Dispatcher.ResponseData;
     try {
       res = await undici.request(req.url, {
@@ -238,47 +255,7 @@ export class HttpClient implements HttpTransport {
       }
       throw transportError(req.doc, what, e);
     }
-    // Destroying a body we refuse emits 'error' on the stream; the refusal is reported by our own throw.
-    res.body.on('error', () => { /* handled below */ });
-    const out: HttpResponse = { status: res.statusCode, headers: flattenHeaders(res.headers), body: Buffer.alloc(0) };
-    const declared = Number(out.headers['content-length']);
-    if (Number.isFinite(declared) && declared > max) {
-      res.body.destroy();
-      throw new BodyTooLargeError(req.doc, max);
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const stream = req.onChunk && res.statusCode >= 200 && res.statusCode < 300 ? req.onChunk : null;
-    // A failing sink (disk full...) is the caller's error, not a network fault: it must not be retried.
-    let sinkError: { e: unknown } | null = null;
-    const sink = async (fn: () => void | Promise<void>) => {
-      try { await fn(); } catch (e) { sinkError = { e }; throw e; }
-    };
-    try {
-      if (stream && req.onStart) await sink(req.onStart);
-      for await (const c of res.body) {
-        const chunk = c as Buffer;
-        total += chunk.length;
-        if (total > max) {
-          res.body.destroy();
-          throw new BodyTooLargeError(req.doc, max);
-        }
-        if (stream) await sink(() => stream(chunk));
-        else chunks.push(chunk);
-        // An error answer to a streaming request (a package) is only read for its message: keep 64 KiB.
-        if (req.onChunk && !stream && total >= ERROR_BODY_KEEP) {
-          res.body.destroy();
-          break;
-        }
-      }
-    } catch (e) {
-      if (e instanceof BodyTooLargeError) throw e;
-      res.body.destroy();
-      if (sinkError) throw (sinkError as { e: unknown }).e;
-      throw transportError(req.doc, `${what} (reading the body)`, e);
-    }
-    out.body = Buffer.concat(chunks);
-    return out;
+    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: res.body };
   }
 
   private dispatcher(undici: UndiciLite, proxyUrl: string | null, connectTimeout: number): Undici.Dispatcher {
@@ -309,6 +286,107 @@ export class HttpClient implements HttpTransport {
     await Promise.all(all.map((d) => d.close().catch(() => undefined)));
   }
 }
+
+/** A response whose headers arrived and whose body is still to be read, whatever the engine. */
+interface Opened { status: number; headers: Record<string, string>; body: Readable }
+
+type HttpModule = typeof import('node:http');
+let httpModules: Promise<[HttpModule, HttpModule]> | null = null;
+function loadHttp(): Promise<[HttpModule, HttpModule]> {
+  // node:https is node:http over tls; only its `request` is used, which has the same signature.
+  httpModules ??= Promise.all([import('node:http'), import('node:https') as unknown as Promise<HttpModule>]);
+  return httpModules;
+}
+
+function timeoutError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/**
+ * One request on a fresh connection with node:http(s) (no agent: nothing pooled). Timeouts as undici's:
+ * connect, then the longest silence of the socket (headers and body), and the caller's total (signal).
+ */
+async function openNative(req: HttpRequest, headers: Record<string, string>, connectTimeout: number, readTimeout: number,
+  what: string, signal: AbortSignal): Promise<Opened> {
+  const u = new URL(req.url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TransportError(req.doc, `${what} failed: unsupported URL scheme ${u.protocol}`, 'EPROTO');
+  const [http, https] = await loadHttp();
+  const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body;
+  return new Promise<Opened>((resolve, reject) => {
+    let cr: ClientRequest;
+    try {
+      cr = (u.protocol === 'https:' ? https : http).request({
+        protocol: u.protocol, hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || undefined, path: `${u.pathname}${u.search}`,
+        method: req.method, headers, agent: false, signal,
+      });
+    } catch (e) {
+      reject(transportError(req.doc, what, e));
+      return;
+    }
+    const connectTimer = setTimeout(() => cr.destroy(timeoutError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${connectTimeout} ms`)), connectTimeout);
+    cr.once('socket', (sock) => {
+      const connected = () => clearTimeout(connectTimer);
+      if (!sock.connecting) connected(); else sock.once(u.protocol === 'https:' ? 'secureConnect' : 'connect', connected);
+    });
+    cr.setTimeout(readTimeout, () => cr.destroy(timeoutError('UND_ERR_SOCKET_TIMEOUT', `no data for ${readTimeout} ms`)));
+    cr.once('error', (e) => { clearTimeout(connectTimer); reject(transportError(req.doc, what, e)); });
+    cr.once('close', () => clearTimeout(connectTimer));
+    cr.once('response', (res: IncomingMessage) => {
+      clearTimeout(connectTimer);
+      const h: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(', ') : v;
+      resolve({ status: res.statusCode ?? 0, headers: h, body: res });
+    });
+    cr.end(body);
+  });
+}
+
+/** Reads (or streams to req.onChunk) a body within its cap; the same for both engines. */
+async function readBody(req: HttpRequest, res: Opened, max: number, what: string): Promise<HttpResponse> {
+  // Destroying a body we refuse emits 'error' on the stream; the refusal is reported by our own throw.
+  res.body.on('error', () => { /* handled below */ });
+  const out: HttpResponse = { status: res.status, headers: res.headers, body: EMPTY };
+  const declared = Number(out.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) {
+    res.body.destroy();
+    throw new BodyTooLargeError(req.doc, max);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const stream = req.onChunk && res.status >= 200 && res.status < 300 ? req.onChunk : null;
+  // A failing sink (disk full...) is the caller's error, not a network fault: it must not be retried.
+  let sinkError: { e: unknown } | null = null;
+  const sink = async (fn: () => void | Promise<void>) => {
+    try { await fn(); } catch (e) { sinkError = { e }; throw e; }
+  };
+  try {
+    if (stream && req.onStart) await sink(req.onStart);
+    for await (const c of res.body) {
+      const chunk = c as Buffer;
+      total += chunk.length;
+      if (total > max) {
+        res.body.destroy();
+        throw new BodyTooLargeError(req.doc, max);
+      }
+      if (stream) await sink(() => stream(chunk));
+      else chunks.push(chunk);
+      // An error answer to a streaming request (a package) is only read for its message: keep 64 KiB.
+      if (req.onChunk && !stream && total >= ERROR_BODY_KEEP) {
+        res.body.destroy();
+        break;
+      }
+    }
+  } catch (e) {
+    if (e instanceof BodyTooLargeError) throw e;
+    res.body.destroy();
+    if (sinkError) throw (sinkError as { e: unknown }).e;
+    throw transportError(req.doc, `${what} (reading the body)`, e);
+  }
+  out.body = Buffer.concat(chunks);
+  return out;
+}
+
+const EMPTY = Buffer.alloc(0);
 
 function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
