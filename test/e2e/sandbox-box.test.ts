@@ -253,6 +253,22 @@ test('box (root, namespaces): a killed test process leaves no process, mount or 
   }
 });
 
+test('box (root, namespaces): a box and a spawned process a test forgot do not keep the test process alive', async () => {
+  const script = `
+    import { Box } from ${JSON.stringify(new URL('../sandbox/box.ts', import.meta.url).href)};
+    const box = await Box.start();
+    box.spawn(['sleep', ${JSON.stringify(NAP)}]);
+    const r = await box.spawn(['sh', '-c', 'echo waited']).wait();
+    console.log(r.stdout.trim());
+  `;
+  const r = spawnSync(PINNED_NODE, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+  assert.equal(r.error, undefined, 'the child ended by itself (not killed at the 60 s bound)');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'waited', 'wait() still holds the process while it waits');
+  for (let i = 0; i < 250 && sleepersLeft(); i++) await new Promise((res) => setTimeout(res, 20));
+  assert.equal(sleepersLeft(), '', 'the forgotten sleeper died with its box');
+});
+
 test('box (root, namespaces): with a scenario the simulator answers on 168.63.129.16 inside', async () => {
   const box = await Box.start({ scenario: 'test/fabric/scenarios/default.json' });
   try {

@@ -469,6 +469,12 @@ export class Box {
     });
     const closed = new Promise((r) => child.once('close', r));
     this.procs.set(child, closed);
+    // A process nobody waits for (a test that failed before close()) must not hold the test file's
+    // process until it ends on its own (a `sleep 1000` held a file for a quarter of an hour):
+    // it holds the event loop only while wait() is pending. close() or the box's death ends it.
+    const holders = [child, child.stdout, child.stderr] as unknown as { ref?: () => void; unref?: () => void }[];
+    const hold = (on: boolean) => { for (const h of holders) (on ? h.ref : h.unref)?.call(h); };
+    hold(false);
     const cap = o.maxOutput ?? 4 << 20;
     let out = '';
     let err = '';
@@ -496,6 +502,7 @@ export class Box {
         try { process.kill(p ?? -(child.pid ?? 0), signal); } catch { /* already gone */ }
       },
       async wait(timeoutMs?: number) {
+        hold(true);
         if (timeoutMs === undefined) return done;
         const timer = setTimeout(() => {
           timedOut = true;
