@@ -78,9 +78,11 @@ function usage(pids: number[]): { rssKiB: number; cpuTicks: number } {
   for (const p of pids) {
     try {
       rssKiB += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
-      const st = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      cpuTicks += Number(f[11]) + Number(f[12]);
+      // CPU time from schedstat (ns, every thread, counted once they ran) rather than utime+stime of /stat:
+      // those come in clock ticks (10 ms), too coarse for the few ms of an idle poll.
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        try { cpuTicks += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]) * TICK / 1e9; } catch { /* thread gone */ }
+      }
     } catch { /* exited between listing and reading */ }
   }
   return { rssKiB, cpuTicks };
@@ -101,6 +103,10 @@ async function runAgent(name: string): Promise<Sample[] | string> {
       if (!existsSync(DIST)) return `${DIST} is not built (scripts/node build.mjs)`;
       argv = [DIST, '-daemon'];
       marker = DIST;
+      // The binary's clean pages count in RSS when they are in the page cache at a fault (the kernel maps
+      // the cached neighbours of a faulting page too): a binary just built is all cached and reads ~15 MiB
+      // higher than one read from disk at boot. Start from the boot-like state: this file's pages dropped.
+      spawnSync('dd', [`if=${DIST}`, 'iflag=nocache', 'count=0', 'status=none']);
     }
   } else {
     if (!existsSync(join(PEER, 'usr/sbin/waagent'))) {
@@ -158,12 +164,18 @@ function memoryReport(pids: number[]): void {
       const byPath = new Map<string, number>();
       let current = '';
       for (const line of readFileSync(`/proc/${p}/smaps`, 'utf8').split('\n')) {
-        const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
-        if (head) { current = head[1] || '[anon]'; continue; }
+        // The binary's segments are told apart by permissions (text, read-only data, ...).
+        const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+        if (head) {
+          const path = head[4] || '[anon]';
+          const size = (parseInt(head[2]!, 16) - parseInt(head[1]!, 16)) >> 20;
+          current = path.startsWith('/') && !path.includes('.so') ? `${path} ${head[3]} (${size} MiB mapped)` : path;
+          continue;
+        }
         const m = /^Rss:\s+(\d+) kB/.exec(line);
         if (m) byPath.set(current, (byPath.get(current) ?? 0) + Number(m[1]));
       }
-      const top = [...byPath].sort((x, y) => y[1] - x[1]).slice(0, 8).map(([k, v]) => `${(v / 1024).toFixed(1)} MiB ${k}`);
+      const top = [...byPath].sort((x, y) => y[1] - x[1]).slice(0, 12).map(([k, v]) => `${(v / 1024).toFixed(1)} MiB ${k}`);
       const roll = readFileSync(`/proc/${p}/smaps_rollup`, 'utf8').split('\n').filter((l) => /^(Rss|Pss|Anonymous|Private_Clean|Private_Dirty|Shared_Clean):/.test(l)).map((l) => l.replace(/\s+/g, ' ')).join('; ');
       const threads = /Threads:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
       process.stderr.write(`ours pid ${p}: ${threads} threads; ${roll}\n  ${top.join('\n  ')}\n`);
