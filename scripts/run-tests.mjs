@@ -51,7 +51,8 @@ const files = args.length ? args : find(join(root, 'test')).sort((a, b) => rank(
 console.log(`running ${files.length} test files (prepared in ${Date.now() - t0} ms)`);
 const child = spawn(node, [
   '--test',
-  '--test-reporter=spec',
+  '--test-reporter=spec', '--test-reporter-destination=stdout',
+  `--test-reporter=${join(root, 'scripts', 'test-times.mjs')}`, '--test-reporter-destination=stdout',
   `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
   `--test-timeout=${testTimeoutMs}`,
   ...files.map((f) => relative(root, f)),
