@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exec, realRunner } from '../../src/util/exec.ts';
 import type { ExecOptions, ExecResult, Runner } from '../../src/util/exec.ts';
@@ -66,13 +66,50 @@ async function teardown(dir: string, loop: string | null): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
+const RIG_BASE = '/var/tmp';
+const RIG_PREFIX = 'rd-e2e-';
+
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rigs live on the HOST (mounts, swap, loop devices): t.after undoes them, but not when the test
+ * process is killed (the runner's wall bound, a CI cancel). The next run undoes what a dead test
+ * process left (its owner file names it); rigs of live processes (another run) are left alone.
+ */
+async function sweepStaleRigs(): Promise<void> {
+  let names: string[] = [];
+  try { names = readdirSync(RIG_BASE).filter((n) => n.startsWith(RIG_PREFIX)); } catch { return; }
+  for (const n of names) {
+    const dir = join(RIG_BASE, n);
+    let owner = '';
+    try { owner = readFileSync(join(dir, 'owner'), 'utf8').trim(); } catch { /* none (yet) */ }
+    const [pid, start] = owner.split(' ');
+    if (pid && start && processStart(Number(pid)) === start) continue;
+    if (!owner) { try { if (Date.now() - statSync(dir).mtimeMs < 10 * 60_000) continue; } catch { continue; } }
+    let loop: string | null = null;
+    for (const l of readdirSync('/sys/block').filter((b) => b.startsWith('loop'))) {
+      try { if (readFileSync(`/sys/block/${l}/loop/backing_file`, 'utf8').startsWith(`${dir}/`)) loop = `/dev/${l}`; } catch { /* not attached */ }
+    }
+    await teardown(dir, loop);
+  }
+}
+
 /**
  * Makes a loop device over a sparse image (prepared by `prepare` while it is still a file), a temp
  * root with the fake sysfs for `kind`, and the /dev node for the disk.
  */
 async function rig(t: { after: (f: () => Promise<void>) => void }, kind: 'scsi' | 'nvme' | 'none', sizeMiB: number,
   prepare?: (img: string) => void): Promise<Rig> {
-  const dir = mkdtempSync('/var/tmp/rd-e2e-');
+  await sweepStaleRigs();
+  const dir = mkdtempSync(`${RIG_BASE}/${RIG_PREFIX}`);
+  writeFileSync(join(dir, 'owner'), `${process.pid} ${processStart(process.pid)}\n`);
   let loop: string | null = null;
   t.after(() => teardown(dir, loop));
   const img = join(dir, 'disk.img');
