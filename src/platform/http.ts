@@ -16,7 +16,7 @@ import type * as Undici from 'undici';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
-import { log, redact } from '../util/logger.ts';
+import { errorText, log, redact } from '../util/logger.ts';
 import { BodyTooLargeError, HttpError, TransportError } from './errors.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'HEAD';
@@ -229,7 +229,7 @@ export class HttpClient implements HttpTransport {
       } else {
         opened = await openNative(req, headers, connectTimeout, readTimeout, what, ac.signal);
       }
-      return await readBody(req, opened, max, what);
+      return await readBody(req, opened, max, what, ac.signal);
     } finally {
       clearTimeout(timer);
     }
@@ -342,7 +342,7 @@ async function openNative(req: HttpRequest, headers: Record<string, string>, con
 }
 
 /** Reads (or streams to req.onChunk) a body within its cap; the same for both engines. */
-async function readBody(req: HttpRequest, res: Opened, max: number, what: string): Promise<HttpResponse> {
+async function readBody(req: HttpRequest, res: Opened, max: number, what: string, signal: AbortSignal): Promise<HttpResponse> {
   // Destroying a body we refuse emits 'error' on the stream; the refusal is reported by our own throw.
   res.body.on('error', () => { /* handled below */ });
   const out: HttpResponse = { status: res.status, headers: res.headers, body: EMPTY };
@@ -380,6 +380,8 @@ async function readBody(req: HttpRequest, res: Opened, max: number, what: string
     if (e instanceof BodyTooLargeError) throw e;
     res.body.destroy();
     if (sinkError) throw (sinkError as { e: unknown }).e;
+    // The total timeout cut the body: say so (node:http reports only 'aborted').
+    if (signal.aborted) throw transportError(req.doc, `${what} (reading the body)`, { code: 'ETIMEDOUT', message: errorText(signal.reason) });
     throw transportError(req.doc, `${what} (reading the body)`, e);
   }
   out.body = Buffer.concat(chunks);
