@@ -29,15 +29,18 @@ function find(dir) {
   return out.sort();
 }
 
-// Files that take longest go first, so the two workers end together instead of one long e2e file
-// starting last on an otherwise idle machine: the slowest e2e files by measured duration, then the
-// other e2e files, then integration, then unit (many small files fill the gaps at the end).
-const LONGEST = ['daemon-box', 'ext-failures', 'collectlogs-box', 'ext-lifecycle', 'sandbox-peer', 'provision-box', 'ext-multiconfig', 'ext-upgrade'];
+// Files that take longest go first, so the two workers end together instead of a long file
+// starting last on an otherwise idle machine: the slowest files as measured by the clean-clone CI
+// run (the list test-times.mjs prints at the end), then the other e2e files, then integration,
+// then unit (many small files fill the gaps at the end).
+const LONGEST = ['daemon-box', 'ext-failures', 'sandbox-disks', 'provision-crash', 'collectlogs-box', 'crypto-certs',
+  'ext-lifecycle', 'sandbox-box', 'firewall-box', 'sandbox-peer', 'provision-box', 'media-fuzz'];
 function rank(file) {
   const rel = relative(root, file);
   const name = rel.split('/').pop().replace(/\.test\.ts$/, '');
   const i = LONGEST.indexOf(name);
-  if (rel.startsWith('test/e2e/')) return i >= 0 ? i : LONGEST.length;
+  if (i >= 0) return i;
+  if (rel.startsWith('test/e2e/')) return LONGEST.length;
   if (rel.startsWith('test/integration/')) return LONGEST.length + 1;
   return LONGEST.length + 2;
 }
