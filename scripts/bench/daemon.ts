@@ -1,7 +1,7 @@
 // Daemon bench: dist/waagent -daemon (and Debian's waagent 2.7.3, the peer) in the VM-in-a-box for a while,
 // against a scenario whose extensions goal state changes every minute. Samples the RSS of every agent
 // process of the box and their CPU time, and prints: the RSS curve (per minute), its growth, and the CPU
-// per IDLE goal-state poll (utime+stime over sample windows in which the incarnation did not change,
+// per IDLE goal-state poll (CPU time of all their threads from schedstat, in ns, over sample windows in which the incarnation did not change,
 // divided by the goal-state GETs the simulator saw in those windows).
 //
 //   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian] [--sample SEC (5)] [--change SEC (60)]
