@@ -1,5 +1,5 @@
 // The BUILT dist/waagent -daemon inside the VM-in-a-box (its own netns with only lo; the fabric simulator
-// answers on 168.63.129.16): provisioning from the UDF DVD, Ready, status every period, a new incarnation
+// answers on the WireServer address): provisioning from the UDF DVD, Ready, status every period, a new incarnation
 // with a changed extension, the firewall in the box's private netfilter, hostname monitoring, a second
 // daemon refused, SIGTERM, and a fabric that fails for a while. Needs root (namespaces, loop devices).
 import { test } from 'node:test';
@@ -8,6 +8,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Box, PINNED_NODE, PROJECT } from '../sandbox/box.ts';
 import { baseScenario } from '../fabric/testing.ts';
+
+// Reachable only inside the sandbox's private network namespace, where the fabric simulator listens on it.
+const WIRESERVER = '168.63.129.16'; // inside the sandbox netns only
 
 const DIST = join(PROJECT, 'dist', 'waagent');
 const skip = process.getuid?.() !== 0 ? 'needs root (namespaces, loop devices)' : !existsSync(DIST) ? 'dist/waagent is not built (npm test builds it)' : false;
@@ -98,20 +101,20 @@ test('daemon in the box (root, namespaces): provisions, Ready, status every peri
     // Firewall: the three rules in the box's own netfilter; root connects, nobody does not; DNS port stays open.
     const rules = await box.run(['iptables', '-w', '-t', 'security', '-S', 'OUTPUT']);
     assert.match(rules.stdout, /-A OUTPUT -d 168\.63\.129\.16\/32 -p tcp -m tcp --dport 53 -j ACCEPT\n-A OUTPUT -d 168\.63\.129\.16\/32 -p tcp -m owner --uid-owner 0 -j ACCEPT\n-A OUTPUT -d 168\.63\.129\.16\/32 -p tcp -m conntrack --ctstate INVALID,NEW -j DROP/);
-    const asRoot = await box.run([PINNED_NODE, '-e', CONNECT, '168.63.129.16', '80']);
+    const asRoot = await box.run([PINNED_NODE, '-e', CONNECT, WIRESERVER, '80']);
     assert.equal(asRoot.stdout.trim(), 'CONNECTED', asRoot.stderr);
     const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', PINNED_NODE, '-e', CONNECT];
-    const asUser = await box.run([...nobody, '168.63.129.16', '80']);
+    const asUser = await box.run([...nobody, WIRESERVER, '80']);
     assert.notEqual(asUser.stdout.trim(), 'CONNECTED', 'a non-root process cannot reach the WireServer');
     assert.match(asUser.stdout.trim(), /^(EPERM|TIMEOUT|ETIMEDOUT)$/);
-    const dns = await box.run([...nobody, '168.63.129.16', '53']);
+    const dns = await box.run([...nobody, WIRESERVER, '53']);
     assert.equal(dns.stdout.trim(), 'ECONNREFUSED', 'TCP 53 is not blocked (nothing listens there in the box: refused, not dropped)');
     // Removed behind our back: restored by the periodic check. The check may run while the flush is
     // under way and see a partial set (rebuilt) or run after it (set up again): both restore all three.
     await box.run(['iptables', '-w', '-t', 'security', '-F', 'OUTPUT']);
     await waitLog(box, /firewall rules for 168\.63\.129\.16 were (missing and were set up again|incomplete and were rebuilt)/);
     const again = await box.run(['iptables', '-w', '-t', 'security', '-S', 'OUTPUT']);
-    assert.equal(again.stdout.split('\n').filter((l) => l.includes('168.63.129.16')).length, 3, again.stdout);
+    assert.equal(again.stdout.split('\n').filter((l) => l.includes(WIRESERVER)).length, 3, again.stdout);
 
     // Hostname monitoring: a change is noticed, written to /etc/hostname and recorded as published.
     await box.run(['hostname', 'renamed-vm']);
