@@ -88,7 +88,7 @@ export async function provisionedBox(files: Record<string, BoxFile | string> = {
   try {
     assertOk(await box.run([WAAGENT, '-provision'], { timeoutMs: 180_000 }), 'waagent -provision');
     if (opts.extension !== false) await extensionPass(box);
-    for (const l of LEASES) box.writeFile(l, `lease {\n  interface "eth0";\n  fixed-address 10.0.0.4;\n  option dhcp-server-identifier 168.63.129.16;\n}\n`, { mode: 0o644 });
+    for (const l of LEASES) box.writeFile(l, `lease {\n  interface "eth0";\n  fixed-address 10.0.0.4;\n  option dhcp-server-identifier 168.63.129.16;\n}\n`, { mode: 0o644 }); // a lease file inside the sandbox
     box.writeFile('/root/.bash_history', 'sudo waagent -deprovision+user\n', { mode: 0o600 });
     return box;
   } catch (e) {

@@ -1,6 +1,6 @@
 // Stand-in for `waagent -run-exthandlers` inside the VM-in-a-box, until the daemon's goal-state loop
 // exists in the binary (and afterwards for what the binary cannot be told: shortened command timeouts).
-// It does what that loop does, with the agent's real defaults (WireServer 168.63.129.16, Lib.Dir
+// It does what that loop does, with the agent's real defaults (inside the sandbox: WireServer 168.63.129.16, Lib.Dir
 // /var/lib/waagent, /var/log/azure): start-up tasks, then every period poll the goal state, process a
 // new extensions goal state with ExtensionsExecutor, and upload the aggregate status every pass.
 // One JSON line per event on stdout ({event: 'processed'|'reported', id, ...}); log lines on stderr.
