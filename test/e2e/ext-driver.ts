@@ -38,7 +38,7 @@ export interface DriverConfig {
   enforceLimits?: boolean;
 }
 
-const WIRE = '168.63.129.16';
+const WIRE = '168.63.129.16'; // inside the sandbox netns only
 
 function emit(o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);

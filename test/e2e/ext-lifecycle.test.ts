@@ -34,7 +34,7 @@ test('extensions in the box (root, namespaces): install+enable, settings change,
     for (const c of cmds) {
       assert.equal(c.env['seq'], '0');
       assert.equal(c.env['uninstallExit'], 'NOT_RUN', 'install/enable of a fresh install get NOT_RUN');
-      assert.equal(c.env['wire'], '168.63.129.16');
+      assert.equal(c.env['wire'], '168.63.129.16'); // the address the agent gave the extension inside the sandbox
       assert.equal(c.env['path'], `${LIB}/${c.handler}-1.0.0`);
       assert.equal(c.env['cwdok'], 'yes', 'commands run in the handler dir');
       assert.equal(c.env['VERSION'], '<unset>');

@@ -8,11 +8,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Box, PINNED_NODE, PROJECT } from '../sandbox/box.ts';
 
+const WIRESERVER = '168.63.129.16'; // inside the sandbox netns only
+
 const DIST = join(PROJECT, 'dist', 'waagent');
 const skip = process.getuid?.() !== 0 ? 'needs root (namespaces)' : !existsSync(DIST) ? 'dist/waagent is not built (npm test builds it)' : false;
 
 const CONNECT = `
-const s = require('node:net').connect({ host: '168.63.129.16', port: 80 });
+const s = require('node:net').connect({ host: '${WIRESERVER}', port: 80 });
 const t = setTimeout(() => { console.log('TIMEOUT'); process.exit(0); }, 3000);
 s.on('connect', () => { console.log('CONNECTED'); clearTimeout(t); s.destroy(); });
 s.on('error', (e) => { console.log(e.code); clearTimeout(t); });
@@ -27,13 +29,13 @@ test('-setup-firewall=IP in the box (root, namespaces): iptables rules once, eve
   const box = await Box.start();
   try {
     for (let i = 0; i < 2; i++) {
-      const r = await box.run([DIST, '-setup-firewall=168.63.129.16']);
+      const r = await box.run([DIST, `-setup-firewall=${WIRESERVER}`]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
     }
     const rules = (await box.run(['iptables', '-w', '-t', 'security', '-S', 'OUTPUT'])).stdout;
-    assert.equal(rules.split('\n').filter((l) => l.includes('168.63.129.16')).length, 3, rules);
+    assert.equal(rules.split('\n').filter((l) => l.includes(WIRESERVER)).length, 3, rules);
     // A listener as root inside the box stands in for the WireServer (loopback address on lo).
-    const server = box.spawn([PINNED_NODE, '-e', "require('node:net').createServer((c) => c.end()).listen(80, '168.63.129.16')"]);
+    const server = box.spawn([PINNED_NODE, '-e', `require('node:net').createServer((c) => c.end()).listen(80, '${WIRESERVER}')`]);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await connectAs(box, null), 'CONNECTED');
     assert.notEqual(await connectAs(box, 65534), 'CONNECTED');
@@ -50,14 +52,14 @@ test('-setup-firewall=IP in the box (root, namespaces): without iptables, one nf
   const box = await Box.start({ files: { '/usr/local/sbin/iptables': { content: '#!/bin/sh\nexit 127\n', mode: 0o755 } } });
   try {
     for (let i = 0; i < 2; i++) {
-      const r = await box.run([DIST, '-setup-firewall=168.63.129.16']);
+      const r = await box.run([DIST, `-setup-firewall=${WIRESERVER}`]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /\(nft\)/);
     }
     const listing = (await box.run(['nft', 'list', 'table', 'ip', 'walinuxagent'])).stdout;
     assert.match(listing, /ip daddr 168\.63\.129\.16 tcp dport != 53 meta skuid != 0 ct state invalid,new counter packets \d+ bytes \d+ drop/);
     assert.equal(listing.split('\n').filter((l) => l.includes('drop')).length, 1, 'not duplicated by the second run');
-    const server = box.spawn([PINNED_NODE, '-e', "require('node:net').createServer((c) => c.end()).listen(80, '168.63.129.16')"]);
+    const server = box.spawn([PINNED_NODE, '-e', `require('node:net').createServer((c) => c.end()).listen(80, '${WIRESERVER}')`]);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await connectAs(box, null), 'CONNECTED');
     assert.notEqual(await connectAs(box, 65534), 'CONNECTED');
