@@ -144,8 +144,14 @@ async function runAgent(name: string): Promise<Sample[] | string> {
       await new Promise((r) => setTimeout(r, SAMPLE * 1000));
     }
     if (a.smaps && name === 'ours') memoryReport(agentPids(box, marker));
+    // SIGTERM to the agent itself (the box's wrapper may stand in between), then wait until it is gone:
+    // a --cpu-prof profile is written at its exit, before the box is torn down.
+    const live = agentPids(box, marker);
+    for (const p of live) { try { process.kill(p, 'SIGTERM'); } catch { /* gone */ } }
+    for (let i = 0; i < 300 && agentPids(box, marker).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     proc.kill('SIGTERM');
-    await proc.wait(30_000);
+    const end = await proc.wait(30_000);
+    if (end.code !== 0) process.stderr.write(`${name} stopped with code ${end.code} signal ${end.signal}${end.timedOut ? ' (killed after 30 s)' : ''}: ${end.stderr.slice(-400)}\n`);
     if (a.collect && name === 'ours') {
       const to = join(PROJECT, '.tmp', 'bench-collect');
       cpSync(box.hostPath(String(a.collect)), to, { recursive: true });
