@@ -18,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
 import { errorText, log, redact } from '../util/logger.ts';
 import { BodyTooLargeError, HttpError, TransportError } from './errors.ts';
+import { RawHttpError, rawExchange } from './rawhttp.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'HEAD';
 
@@ -222,6 +223,7 @@ export class HttpClient implements HttpTransport {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error(`no complete answer within ${total} ms`)), total);
     try {
+      if (!proxyUrl && req.url.startsWith('http://')) return await sendRaw(req, headers, connectTimeout, readTimeout, max, what, ac.signal);
       let opened: Opened;
       if (proxyUrl) {
         const undici = await loadUndici();
@@ -284,6 +286,26 @@ export class HttpClient implements HttpTransport {
     const all = [...this.dispatchers.values()];
     this.dispatchers.clear();
     await Promise.all(all.map((d) => d.close().catch(() => undefined)));
+  }
+}
+
+/** A direct plain-http request on the lean engine (rawhttp.ts); errors mapped to the platform's types. */
+async function sendRaw(req: HttpRequest, headers: Record<string, string>, connectTimeout: number, readTimeout: number, max: number,
+  what: string, signal: AbortSignal): Promise<HttpResponse> {
+  let url: URL;
+  try { url = new URL(req.url); } catch (e) { throw transportError(req.doc, what, e); }
+  const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body;
+  try {
+    return await rawExchange({
+      method: req.method, url, headers, ...(body !== undefined ? { body } : {}), connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout,
+      signal, maxBytes: max, errorBodyKeep: ERROR_BODY_KEEP, ...(req.onChunk ? { onChunk: req.onChunk } : {}), ...(req.onStart ? { onStart: req.onStart } : {}),
+    });
+  } catch (e) {
+    if (e instanceof RawHttpError) {
+      if (e.tooLarge) throw new BodyTooLargeError(req.doc, max);
+      if (e.code === 'ESINK') throw e.sinkError;
+    }
+    throw transportError(req.doc, what, e);
   }
 }
 

@@ -1,0 +1,311 @@
+// One plain-HTTP/1.1 exchange on a new TCP connection, over node:net. This is the engine of every direct
+// http:// request: the WireServer, the HostGAPlugin and IMDS (protocol.md §1.2: plain http, `Connection:
+// close`), i.e. the three requests of the daemon's idle poll. Why not node:http: measured with
+// scripts/bench/daemon-cycle.ts on 127.0.0.1, an idle cycle (goal state, vmSettings, status PUT) costs ~3.9 ms
+// of CPU through node:http's ClientRequest/IncomingMessage/stream layers and ~1 ms over a bare socket; and the
+// http/https modules (tls with them) need not be loaded at all by the daemon.
+//
+// What is handled (RFC 9112, client side, the subset a server may answer with): status line and headers (names
+// lower-cased, repeats joined with ', '), 1xx interim answers skipped, bodies framed by chunked transfer coding,
+// Content-Length, or the end of the connection; none for HEAD, 204 and 304. Limits: 64 KiB of head, the caller's
+// body cap, connect / read-silence / total timeouts. Anything malformed is an error with a code, never a guess.
+import { connect, type Socket } from 'node:net';
+
+export interface RawRequest {
+  method: string;
+  /** Parsed URL (http: only). */
+  url: URL;
+  headers: Record<string, string>;
+  body?: Uint8Array;
+  connectTimeoutMs: number;
+  /** Longest silence of the connection (waiting for the head, and between body bytes). */
+  readTimeoutMs: number;
+  /** Aborts the exchange (total timeout); its reason becomes the error message. */
+  signal: AbortSignal;
+  /**
+   * Body sink for a 2xx answer: each chunk as it arrives (the connection is paused while a returned promise
+   * is pending). Not called for other statuses: their bodies are kept.
+   */
+  onChunk?: (chunk: Buffer) => void | Promise<void>;
+  /** Before the first body byte of a 2xx answer given to onChunk. */
+  onStart?: () => void | Promise<void>;
+  /** Body cap (kept or streamed). */
+  maxBytes: number;
+  /** A non-2xx body of a streaming request is kept only up to this many bytes (it is read for its message). */
+  errorBodyKeep: number;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** Kept body (empty when streamed to onChunk). */
+  body: Buffer;
+}
+
+/** A failure of the exchange; `code` is a Node-style code (ECONNREFUSED...) or one of ours (EHTTP...). */
+export class RawHttpError extends Error {
+  readonly code: string;
+  /** Set when the body cap was passed (not a network fault: asking again gives the same body). */
+  readonly tooLarge: boolean;
+  /** Set when the caller's onStart/onChunk threw: that error, to be rethrown as it is. */
+  readonly sinkError: unknown;
+  constructor(code: string, message: string, o: { tooLarge?: boolean; sinkError?: unknown } = {}) {
+    super(message);
+    this.code = code;
+    this.tooLarge = o.tooLarge ?? false;
+    this.sinkError = o.sinkError;
+  }
+}
+
+const HEAD_MAX = 64 << 10;
+const EMPTY = Buffer.alloc(0);
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/** Request head bytes: request line, Host, the caller's headers, Content-Length when there is a body. */
+export function requestHead(method: string, url: URL, headers: Record<string, string>, bodyLength: number | null): string {
+  let head = `${method} ${url.pathname || '/'}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
+  for (const k in headers) {
+    const v = headers[k]!;
+    // A CR or LF in a header would let a value start a new header (or a new request): refuse it.
+    if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) throw new RawHttpError('EHTTPHEADER', `header ${JSON.stringify(k)} contains a line break`);
+    const lk = k.toLowerCase();
+    // The framing headers are ours: they must match the bytes we send.
+    if (lk === 'host' || lk === 'transfer-encoding' || lk === 'content-length') continue;
+    head += `${k}: ${v}\r\n`;
+  }
+  // PUT/POST always carry a length, also for an empty body (some servers answer 411 otherwise).
+  if (bodyLength !== null) head += `Content-Length: ${bodyLength}\r\n`;
+  return `${head}\r\n`;
+}
+
+type Framing = { kind: 'none' } | { kind: 'length'; left: number } | { kind: 'chunked' } | { kind: 'close' };
+
+/** Chunked transfer decoding as a small state machine fed with arbitrary slices. */
+class ChunkedDecoder {
+  private state: 'size' | 'data' | 'data-crlf' | 'trailer' | 'done' = 'size';
+  private line = '';
+  private left = 0;
+  get done(): boolean { return this.state === 'done'; }
+
+  /** Decoded data slices of `buf` (views, no copy); throws on a malformed framing. */
+  feed(buf: Buffer, out: Buffer[]): void {
+    let i = 0;
+    while (i < buf.length && this.state !== 'done') {
+      if (this.state === 'data') {
+        const n = Math.min(this.left, buf.length - i);
+        out.push(buf.subarray(i, i + n));
+        i += n;
+        this.left -= n;
+        if (this.left === 0) { this.state = 'data-crlf'; this.line = ''; }
+        continue;
+      }
+      // size, data-crlf and trailer are line-oriented.
+      const nl = buf.indexOf(10, i);
+      const end = nl < 0 ? buf.length : nl + 1;
+      this.line += buf.toString('latin1', i, end);
+      i = end;
+      if (this.line.length > 4096) throw new RawHttpError('EHTTPCHUNK', 'chunked body: a line longer than 4 KiB');
+      if (nl < 0) break;
+      const text = this.line.replace(/\r?\n$/, '');
+      this.line = '';
+      if (this.state === 'data-crlf') {
+        if (text !== '') throw new RawHttpError('EHTTPCHUNK', 'chunked body: no line break after a chunk');
+        this.state = 'size';
+      } else if (this.state === 'size') {
+        const m = /^([0-9a-fA-F]{1,12})[ \t]*(?:;.*)?$/.exec(text);
+        if (!m) throw new RawHttpError('EHTTPCHUNK', `chunked body: bad chunk size line ${JSON.stringify(text.slice(0, 40))}`);
+        this.left = parseInt(m[1]!, 16);
+        this.state = this.left === 0 ? 'trailer' : 'data';
+      } else if (text === '') {
+        this.state = 'done';
+      }
+    }
+  }
+}
+
+interface Head { status: number; headers: Record<string, string> }
+
+/** Parses a response head (without the blank line). Throws RawHttpError on anything malformed. */
+export function parseResponseHead(text: string): Head {
+  const lines = text.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
+  if (!m) throw new RawHttpError('EHTTPPARSE', `bad status line ${JSON.stringify((lines[0] ?? '').slice(0, 60))}`);
+  const headers: Record<string, string> = {};
+  for (let i = 1; i < lines.length; i++) {
+    const l = lines[i]!;
+    const c = l.indexOf(':');
+    if (c <= 0 || /[\s]/.test(l.slice(0, c))) throw new RawHttpError('EHTTPPARSE', `bad header line ${JSON.stringify(l.slice(0, 60))}`);
+    const k = l.slice(0, c).toLowerCase();
+    const v = l.slice(c + 1).trim();
+    headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
+  }
+  return { status: Number(m[1]), headers };
+}
+
+function framingOf(method: string, h: Head): Framing {
+  if (method === 'HEAD' || h.status === 204 || h.status === 304) return { kind: 'none' };
+  const te = h.headers['transfer-encoding'];
+  if (te !== undefined) {
+    if (/(^|,)\s*chunked\s*$/i.test(te)) return { kind: 'chunked' };
+    // Another coding last means the body ends with the connection (RFC 9112 §6.3).
+    return { kind: 'close' };
+  }
+  const cl = h.headers['content-length'];
+  if (cl !== undefined) {
+    // Repeated identical values are allowed ("5, 5"); anything else is a framing we cannot trust.
+    const vals = new Set(cl.split(',').map((s) => s.trim()));
+    const v = vals.size === 1 ? [...vals][0]! : '';
+    if (!/^\d{1,15}$/.test(v)) throw new RawHttpError('EHTTPPARSE', `bad Content-Length ${JSON.stringify(cl.slice(0, 40))}`);
+    return { kind: 'length', left: Number(v) };
+  }
+  return { kind: 'close' };
+}
+
+/** Sends one request and reads the whole answer (or streams its body). The connection is always closed. */
+export function rawExchange(r: RawRequest): Promise<RawResponse> {
+  return new Promise<RawResponse>((resolve, reject) => {
+    const port = Number(r.url.port || 80);
+    const host = r.url.hostname.replace(/^\[|\]$/g, '');
+    let head: string;
+    try {
+      head = requestHead(r.method, r.url, r.headers, r.body !== undefined || r.method === 'PUT' || r.method === 'POST' ? (r.body?.length ?? 0) : null);
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    if (r.signal.aborted) { reject(abortError(r.signal)); return; }
+
+    let settled = false;
+    let sock: Socket;
+    let headBuf: Buffer = EMPTY;
+    let parsed: Head | null = null;
+    let framing: Framing = { kind: 'close' };
+    let chunked: ChunkedDecoder | null = null;
+    let streaming = false;
+    let keepLimit = Infinity;
+    const kept: Buffer[] = [];
+    let total = 0;
+    // Sink calls are chained so that chunks reach the caller in order, one at a time.
+    let sinkChain: Promise<void> = Promise.resolve();
+    let sinkPending = 0;
+    let bodyDone = false;
+
+    const finish = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(connectTimer);
+      r.signal.removeEventListener('abort', onAbort);
+      sock.destroy();
+      if (err) { reject(err); return; }
+      // Resolve after the last chunk reached the sink (and propagate a sink failure).
+      sinkChain.then(
+        () => resolve({ status: parsed!.status, headers: parsed!.headers, body: kept.length === 1 ? kept[0]! : Buffer.concat(kept) }),
+        (e) => reject(new RawHttpError('ESINK', 'body sink failed', { sinkError: e })),
+      );
+    };
+    const onAbort = () => finish(abortError(r.signal));
+
+    const deliver = (parts: Buffer[]) => {
+      for (const p of parts) {
+        if (p.length === 0) continue;
+        total += p.length;
+        if (total > r.maxBytes) throw new RawHttpError('EHTTPTOOLARGE', `body larger than ${r.maxBytes} bytes`, { tooLarge: true });
+        if (streaming) {
+          // The slice is a view of the socket's buffer: copy it, the sink may keep it.
+          const c = Buffer.from(p);
+          sinkPending++;
+          if (sinkPending === 1) sock.pause();
+          sinkChain = sinkChain.then(() => r.onChunk!(c)).finally(() => { if (--sinkPending === 0 && !settled) sock.resume(); });
+          // A failing sink ends the exchange at once (its error is reported by finish's chain).
+          sinkChain.catch(() => { if (!settled) finish(null); });
+        } else if (kept.length === 0 || total - p.length < keepLimit) {
+          kept.push(Buffer.from(p));
+          if (total >= keepLimit) { bodyDone = true; return; }
+        }
+      }
+    };
+
+    const onBody = (buf: Buffer) => {
+      if (framing.kind === 'length') {
+        const n = Math.min(framing.left, buf.length);
+        framing.left -= n;
+        deliver([buf.subarray(0, n)]);
+        if (framing.left === 0) bodyDone = true;
+      } else if (framing.kind === 'chunked') {
+        const out: Buffer[] = [];
+        chunked!.feed(buf, out);
+        deliver(out);
+        if (chunked!.done) bodyDone = true;
+      } else if (framing.kind === 'close') {
+        deliver([buf]);
+      }
+    };
+
+    const startBody = (h: Head) => {
+      parsed = h;
+      framing = framingOf(r.method, h);
+      if (framing.kind === 'chunked') chunked = new ChunkedDecoder();
+      if (framing.kind === 'length' && framing.left > r.maxBytes) throw new RawHttpError('EHTTPTOOLARGE', `body larger than ${r.maxBytes} bytes`, { tooLarge: true });
+      const ok = h.status >= 200 && h.status < 300;
+      streaming = !!r.onChunk && ok;
+      if (r.onChunk && !ok) keepLimit = r.errorBodyKeep;
+      if (streaming && r.onStart) {
+        sinkPending++;
+        sock.pause();
+        sinkChain = sinkChain.then(() => r.onStart!()).finally(() => { if (--sinkPending === 0 && !settled) sock.resume(); });
+        sinkChain.catch(() => { if (!settled) finish(null); });
+      }
+      if (framing.kind === 'none' || (framing.kind === 'length' && framing.left === 0)) bodyDone = true;
+    };
+
+    const onData = (data: Buffer) => {
+      if (settled) return;
+      try {
+        let buf = data;
+        while (!parsed) {
+          headBuf = headBuf.length ? Buffer.concat([headBuf, buf]) : buf;
+          const end = headBuf.indexOf(CRLFCRLF);
+          if (end < 0) {
+            if (headBuf.length > HEAD_MAX) throw new RawHttpError('EHTTPPARSE', `response head larger than ${HEAD_MAX} bytes`);
+            return;
+          }
+          const h = parseResponseHead(headBuf.toString('latin1', 0, end));
+          buf = headBuf.subarray(end + 4);
+          headBuf = EMPTY;
+          // 1xx interim answers (100 Continue...) come before the real one: skip them.
+          if (h.status >= 100 && h.status < 200) { if (buf.length === 0) return; continue; }
+          startBody(h);
+        }
+        if (buf.length && !bodyDone) onBody(buf);
+        if (bodyDone) finish(null);
+      } catch (e) {
+        finish(e as Error);
+      }
+    };
+
+    const connectTimer = setTimeout(() => finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`)), r.connectTimeoutMs);
+    r.signal.addEventListener('abort', onAbort, { once: true });
+    sock = connect({ host, port, noDelay: true });
+    sock.once('connect', () => {
+      clearTimeout(connectTimer);
+      sock.setTimeout(r.readTimeoutMs, () => finish(new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`)));
+      // Head and body in one write: one segment for the small requests of the protocol.
+      sock.write(r.body && r.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : head, 'latin1');
+    });
+    sock.on('data', onData);
+    // Errors are built only when they are the outcome (an Error captures a stack: not for every close).
+    const closedEarly = () => new RawHttpError('ECONNRESET', parsed ? 'the connection closed before the whole body arrived' : 'the connection closed before an answer (socket hang up)');
+    sock.once('end', () => {
+      if (settled) return;
+      if (parsed && framing.kind === 'close') { bodyDone = true; finish(null); return; }
+      finish(closedEarly());
+    });
+    sock.once('error', (e: NodeJS.ErrnoException) => { if (!settled) finish(new RawHttpError(e.code ?? 'ESOCKET', e.message)); });
+    sock.once('close', () => { if (!settled) finish(closedEarly()); });
+  });
+}
+
+function abortError(signal: AbortSignal): RawHttpError {
+  const reason = signal.reason as { message?: string } | undefined;
+  return new RawHttpError('ETIMEDOUT', reason?.message ?? 'aborted');
+}
