@@ -2,11 +2,20 @@
 // against a scenario whose extensions goal state changes every minute. Samples the RSS of every agent
 // process of the box and their CPU time, and prints: the RSS curve (per minute), its growth, and the CPU
 // per IDLE goal-state poll (CPU time of all their threads from schedstat, in ns, over sample windows in which the incarnation did not change,
-// divided by the goal-state GETs the simulator saw in those windows).
+// divided by the goal-state GETs the simulator saw in those windows), and which requests make up an idle poll.
 //
-//   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian] [--sample SEC (5)] [--change SEC (60)]
-//                                        [--ours-bin PATH] [--node-flags '--flag,--flag'] [--smaps]
+//   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian,bare,floor] [--sample SEC (5)]
+//                                        [--change SEC (60)] [--ours-bin PATH] [--node-flags '--flag,--flag'] [--smaps]
+//                                        [--status-bytes N]
 //
+// Two floors, measured the same way, say how much of the cost is irreducible for ANY Node-based agent:
+//   bare   the pinned Node, stripped as build.mjs strips it, with the V8 flags build.mjs bakes into the SEA,
+//          running one 6 s interval timer (bare-timer.cjs): the runtime's own RSS.
+//   floor  the same Node and flags running floor-client.cjs: per period exactly the requests of our idle poll
+//          (goal state GET, vmSettings GET while supported, status PUT of our size), node:net only, a new
+//          connection with Connection: close each (protocol.md §1.2).
+// --status-bytes: the size of the floor's status PUT body; default the median of ours' status PUTs when ours
+//   ran before it in this run, else DEFAULT_STATUS_BYTES (measured from ours in this scenario).
 // --ours-bin: another build of ours (e.g. a copy of the previous dist/waagent) instead of dist/waagent.
 // --node-flags: run ours FROM SOURCE (pinned node, src/main.ts) with these V8/Node flags (e.g.
 //   --cpu-prof,--cpu-prof-dir=/tmp/prof or --max-semi-space-size=1): where the CPU and memory go, and
@@ -19,18 +28,24 @@
 // Not run by CI. Never touches the host network: everything runs in the box's private netns.
 import mri from 'mri';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Box, PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
+import type { RecordedRequest } from '../../test/fabric/server.ts';
 
-const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect'], boolean: ['smaps'] });
+const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect', 'status-bytes'], boolean: ['smaps'] });
 const DURATION = Number(a.duration ?? 600);
 const SAMPLE = Number(a.sample ?? 5);
 const CHANGE = Number(a.change ?? 60);
-const AGENTS = String(a.agents ?? 'ours,debian').split(',').filter(Boolean);
+const AGENTS = String(a.agents ?? 'ours,debian,bare,floor').split(',').filter(Boolean);
+const LABELS: Record<string, string> = { ours: 'waagent-sea', debian: 'Debian waagent 2.7.3', bare: 'bare node (one 6 s timer)', floor: 'floor (node:net client)' };
+for (const n of AGENTS) if (!(n in LABELS)) throw new Error(`--agents: unknown ${JSON.stringify(n)} (ours, debian, bare, floor)`);
 const DIST = a['ours-bin'] ? resolve(String(a['ours-bin'])) : join(PROJECT, 'dist', 'waagent');
 const NODE_FLAGS = a['node-flags'] ? String(a['node-flags']).split(',').filter(Boolean) : null;
 const PEER = process.env.WAAGENT_PEER_DIR ?? '/opt/debian-waagent';
+/** Body bytes of ours' HGAP status PUT in this scenario (one extension), measured 2026-11-23 with dist/waagent. */
+const DEFAULT_STATUS_BYTES = 2178;
+let statusBytes = a['status-bytes'] ? Number(a['status-bytes']) : 0;
 const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
 function extension(n: number): Record<string, unknown> {
@@ -55,7 +70,47 @@ const OURS_CONF = ['Provisioning.Agent=waagent', 'OS.EnableFirewall=y', 'Logs.Co
 const SSHD_CONFIG = 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n';
 const NOOP = { content: '#!/bin/sh\nexit 0\n', mode: 0o755 };
 
-interface Sample { t: number; rssKiB: number; cpuTicks: number; polls: number; incarnation: number; procs: number }
+interface Sample { t: number; rssKiB: number; cpuTicks: number; polls: number; incarnation: number; procs: number; reqs: number }
+interface Run { samples: Sample[]; requests: RecordedRequest[] }
+
+/** The V8 flags build.mjs bakes into the SEA, read out of build.mjs (importing it would run a build). */
+function seaV8Flags(): string[] {
+  const m = /^const V8_FLAGS = (\[[^\]\n]*\]);/m.exec(readFileSync(join(PROJECT, 'build.mjs'), 'utf8'));
+  const flags: unknown = m ? JSON.parse(m[1]!.replace(/'/g, '"')) : null;
+  if (!Array.isArray(flags) || !flags.every((f) => typeof f === 'string' && f.startsWith('--'))) {
+    throw new Error('build.mjs: no `const V8_FLAGS = [\'--flag\', ...];` line to read the SEA flags from');
+  }
+  return flags as string[];
+}
+
+/**
+ * The pinned Node stripped as build.mjs strips the SEA's copy (`strip --strip-all`), i.e. dist/waagent without
+ * the blob. Kept on the project's disk (.tmp/bench, visible read-only in the box) rather than on a tmpfs:
+ * tmpfs pages can never leave the page cache, so the fault-around would map cached neighbours and the floors
+ * would read higher than dist/waagent, whose pages the bench drops from the cache before each start.
+ */
+function strippedNode(): string {
+  const out = join(PROJECT, '.tmp', 'bench', 'node-stripped');
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(PINNED_NODE).mtimeMs) return out;
+  mkdirSync(dirname(out), { recursive: true });
+  const work = `${out}.tmp-${process.pid}`;
+  copyFileSync(PINNED_NODE, work);
+  const r = spawnSync('strip', ['--strip-all', work], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`strip --strip-all ${work} failed: ${r.stderr}`);
+  renameSync(work, out);
+  return out;
+}
+
+/**
+ * The binary's clean pages count in RSS when they are in the page cache at a fault (the kernel maps the cached
+ * neighbours of a faulting page too): a binary just built is all cached and reads ~15 MiB higher than one read
+ * from disk at boot. Start from the boot-like state: written back first (dirty pages cannot be dropped), then
+ * this file's pages dropped.
+ */
+function dropPageCache(file: string): void {
+  spawnSync('sync', [file]);
+  spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
 
 /** Host pids of the box's processes whose command line names the agent. */
 function agentPids(box: Box, marker: string): number[] {
@@ -88,10 +143,10 @@ function usage(pids: number[]): { rssKiB: number; cpuTicks: number } {
   return { rssKiB, cpuTicks };
 }
 
-async function runAgent(name: string): Promise<Sample[] | string> {
+async function runAgent(name: string): Promise<Run | string> {
   let argv: string[];
   let env: Record<string, string> = {};
-  let conf: string;
+  let conf: string | undefined;
   let marker: string;
   const files: Record<string, string | { content: string; mode: number }> = {};
   if (name === 'ours') {
@@ -103,11 +158,14 @@ async function runAgent(name: string): Promise<Sample[] | string> {
       if (!existsSync(DIST)) return `${DIST} is not built (scripts/node build.mjs)`;
       argv = [DIST, '-daemon'];
       marker = DIST;
-      // The binary's clean pages count in RSS when they are in the page cache at a fault (the kernel maps
-      // the cached neighbours of a faulting page too): a binary just built is all cached and reads ~15 MiB
-      // higher than one read from disk at boot. Start from the boot-like state: this file's pages dropped.
-      spawnSync('dd', [`if=${DIST}`, 'iflag=nocache', 'count=0', 'status=none']);
+      dropPageCache(DIST);
     }
+  } else if (name === 'bare' || name === 'floor') {
+    const node = strippedNode();
+    dropPageCache(node);
+    marker = node;
+    argv = [node, ...seaV8Flags(), join(PROJECT, 'scripts', 'bench', name === 'bare' ? 'bare-timer.cjs' : 'floor-client.cjs')];
+    if (name === 'floor') argv.push(String(statusBytes || DEFAULT_STATUS_BYTES));
   } else {
     if (!existsSync(join(PEER, 'usr/sbin/waagent'))) {
       const r = spawnSync('bash', [join(PROJECT, 'test/sandbox/debian-waagent.sh'), PEER], { encoding: 'utf8', timeout: 300_000 });
@@ -125,22 +183,29 @@ async function runAgent(name: string): Promise<Sample[] | string> {
     files['/usr/local/sbin/ifdown'] = NOOP;
     files['/usr/local/sbin/ifup'] = NOOP;
   }
-  files['/etc/waagent.conf'] = conf;
-  const box = await Box.start({ scenario: scenario(), media: { kind: 'udf' }, mountShim: name !== 'ours', files });
+  if (conf !== undefined) files['/etc/waagent.conf'] = conf;
+  const box = await Box.start({ scenario: scenario(), media: { kind: 'udf' }, mountShim: name === 'debian', files });
   const samples: Sample[] = [];
   try {
     const proc = box.spawn(argv, { env });
     const fabric = box.fabric!;
-    await fabric.waitFor(() => fabric.statusUploads(), (u) => u.length > 0 || proc.exited, 180_000);
+    if (name === 'bare') {
+      // Nothing to wait for but the process and its start-up.
+      for (let i = 0; i < 300 && !proc.exited && agentPids(box, marker).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 2000));
+    } else {
+      await fabric.waitFor(() => fabric.statusUploads(), (u) => u.length > 0 || proc.exited, 180_000);
+    }
     if (proc.exited) return `${name} exited: ${proc.stderr().slice(-500)}`;
     const t0 = Date.now();
     process.stderr.write(`${name}: running for ${DURATION} s\n`);
     while (Date.now() - t0 < DURATION * 1000 && !proc.exited) {
       const pids = agentPids(box, marker);
       const u = usage(pids);
-      const polls = box.requests().filter((q) => q.endpoint === 'wire' && q.url.includes('comp=goalstate')).length;
+      const reqs = box.requests();
+      const polls = reqs.filter((q) => q.endpoint === 'wire' && q.url.includes('comp=goalstate')).length;
       const incarnation = (await fabric.state()).incarnation;
-      samples.push({ t: (Date.now() - t0) / 1000, ...u, polls, incarnation, procs: pids.length });
+      samples.push({ t: (Date.now() - t0) / 1000, ...u, polls, incarnation, procs: pids.length, reqs: reqs.length });
       await new Promise((r) => setTimeout(r, SAMPLE * 1000));
     }
     if (a.smaps && name === 'ours') memoryReport(agentPids(box, marker));
@@ -157,7 +222,14 @@ async function runAgent(name: string): Promise<Sample[] | string> {
       cpSync(box.hostPath(String(a.collect)), to, { recursive: true });
       process.stderr.write(`copied the box's ${a.collect} to ${to}\n`);
     }
-    return samples;
+    const requests = box.requests();
+    if (name === 'ours' && !statusBytes) {
+      // The floor's status PUT is as large as ours (the median: an upload after a change may differ).
+      const sizes = requests.filter((q) => q.endpoint === 'hgap' && q.method === 'PUT' && q.url.startsWith('/status'))
+        .map((q) => Buffer.byteLength(q.body, q.bodyEncoding)).sort((x, y) => x - y);
+      if (sizes.length) statusBytes = sizes[sizes.length >> 1]!;
+    }
+    return { samples, requests };
   } finally {
     await box.close();
   }
@@ -189,15 +261,30 @@ function memoryReport(pids: number[]): void {
   }
 }
 
-function summarize(name: string, s: Sample[]): string {
-  if (s.length < 3) return `${name}: not enough samples`;
+/** A request named without its varying parts (ids, incarnation): endpoint, method, path and comp/type. */
+function requestKind(q: RecordedRequest): string {
+  const u = new URL(q.url, 'http://x.invalid');
+  const kept = ['comp', 'type'].filter((k) => u.searchParams.has(k)).map((k) => `${k}=${u.searchParams.get(k)}`);
+  const path = q.endpoint === 'wire' && u.pathname.startsWith('/machine/') && u.pathname.length > 9 ? '/machine/<id>' : u.pathname;
+  return `${q.endpoint} ${q.method} ${path}${kept.length ? `?${kept.join('&')}` : ''}`;
+}
+
+interface Summary { text: string; cpuMs: number; cpuPer6sMs: number; rssLastMiB: number }
+
+function summarize(name: string, run: Run): Summary {
+  const s = run.samples;
+  if (s.length < 3) return { text: `${name}: not enough samples`, cpuMs: NaN, cpuPer6sMs: NaN, rssLastMiB: NaN };
   const mib = (k: number) => (k / 1024).toFixed(1);
   let idleTicks = 0;
   let idlePolls = 0;
+  let idleSeconds = 0;
+  const mix = new Map<string, number>();
   for (let i = 1; i < s.length; i++) {
     if (s[i]!.incarnation !== s[i - 1]!.incarnation) continue;
     idleTicks += s[i]!.cpuTicks - s[i - 1]!.cpuTicks;
     idlePolls += s[i]!.polls - s[i - 1]!.polls;
+    idleSeconds += s[i]!.t - s[i - 1]!.t;
+    for (const q of run.requests.slice(s[i - 1]!.reqs, s[i]!.reqs)) mix.set(requestKind(q), (mix.get(requestKind(q)) ?? 0) + 1);
   }
   const perMinute: string[] = [];
   for (let m = 0; m * 60 <= s.at(-1)!.t; m++) {
@@ -208,16 +295,32 @@ function summarize(name: string, s: Sample[]): string {
   const lastMin = s.filter((x) => x.t >= s.at(-1)!.t - 60).map((x) => x.rssKiB);
   const avg = (v: number[]) => v.reduce((p, q) => p + q, 0) / Math.max(1, v.length);
   const cpuMs = idlePolls ? (idleTicks * 1000 / TICK) / idlePolls : NaN;
+  // For the bare floor, which never polls: CPU per goal-state period (6 s) of idle time.
+  const cpuPer6sMs = idleSeconds ? (idleTicks * 1000 / TICK) / (idleSeconds / 6) : NaN;
   const totalCpuS = (s.at(-1)!.cpuTicks - s[0]!.cpuTicks) / TICK;
-  return [
+  const mixText = idlePolls ? [...mix].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${(v / idlePolls).toFixed(2)}`).join(', ') : 'none';
+  const text = [
     `${name}: ${s.length} samples over ${s.at(-1)!.t.toFixed(0)} s, ${s.at(-1)!.incarnation} goal states, up to ${Math.max(...s.map((x) => x.procs))} agent process(es)`,
     `  RSS MiB (max per minute): ${perMinute.join(' ')}`,
     `  RSS first minute avg ${mib(avg(firstMin))} MiB, last minute avg ${mib(avg(lastMin))} MiB, max ${mib(Math.max(...s.map((x) => x.rssKiB)))} MiB`,
-    `  CPU per idle goal-state poll: ${cpuMs.toFixed(2)} ms (${idlePolls} idle polls); CPU total ${totalCpuS.toFixed(1)} s`,
+    `  CPU per idle goal-state poll: ${cpuMs.toFixed(2)} ms (${idlePolls} idle polls); CPU per idle 6 s: ${cpuPer6sMs.toFixed(2)} ms; CPU total ${totalCpuS.toFixed(1)} s`,
+    `  requests per idle poll: ${mixText}`,
   ].join('\n');
+  return { text, cpuMs, cpuPer6sMs, rssLastMiB: avg(lastMin) / 1024 };
 }
 
-const results: Record<string, Sample[] | string> = {};
+const results: Record<string, Run | string> = {};
 for (const name of AGENTS) results[name] = await runAgent(name);
 console.log(`daemon bench: duration ${DURATION} s, sample every ${SAMPLE} s, goal state changes every ${CHANGE} s (CLK_TCK ${TICK})`);
-for (const [name, r] of Object.entries(results)) console.log(typeof r === 'string' ? `${name}: ${r}` : summarize(name === 'ours' ? 'waagent-sea' : 'Debian waagent 2.7.3', r));
+if (AGENTS.includes('floor')) console.log(`floor status PUT body: ${statusBytes || DEFAULT_STATUS_BYTES} bytes${statusBytes ? (a['status-bytes'] ? ' (--status-bytes)' : ' (median of ours)') : ' (DEFAULT_STATUS_BYTES)'}`);
+const sums: Record<string, Summary> = {};
+for (const [name, r] of Object.entries(results)) {
+  if (typeof r === 'string') { console.log(`${name}: ${r}`); continue; }
+  sums[name] = summarize(LABELS[name]!, r);
+  console.log(sums[name].text);
+}
+const row = (pick: (x: Summary) => number, digits: number, names: string[]) => names.filter((n) => sums[n])
+  .map((n) => `${LABELS[n]} ${pick(sums[n]!).toFixed(digits)}`).join(' | ');
+console.log('against the floors:');
+console.log(`  CPU ms per idle goal-state poll: ${row((x) => x.cpuMs, 2, ['ours', 'debian', 'floor'])}${sums.bare ? ` (bare node: ${sums.bare.cpuPer6sMs.toFixed(2)} ms per 6 s)` : ''}`);
+console.log(`  RSS MiB, last minute avg: ${row((x) => x.rssLastMiB, 1, ['ours', 'debian', 'bare', 'floor'])}`);
