@@ -3,15 +3,16 @@
 // capped, every request has connect/read/total timeouts and `Connection: close` (the WireServer firewall
 // only lets root open new connections, and pooled sockets would outlive a goal-state refresh).
 //
-// Two engines, both loaded lazily (`waagent -version` pays for neither):
-//   * direct requests (every platform request, and storage without a proxy) use Node's built-in
-//     node:http / node:https: its parser is native code that is part of the runtime anyway. Measured
-//     (scripts/bench/daemon.ts in the VM-in-a-box, daemon-cycle.ts on 127.0.0.1): undici's parser is a
-//     WebAssembly llhttp instance whose compiled code and linear memory stay resident (~5.5 MiB more
-//     anonymous RSS in the idle daemon), and an idle cycle of three requests costs ~1 ms more CPU
-//     through undici (5.9 vs 4.9 ms, from source);
+// Three engines; `waagent -version` loads none of them:
+//   * direct plain-http requests (every platform request: WireServer, HostGAPlugin, IMDS) use rawhttp.ts,
+//     one HTTP/1.1 exchange over node:net. Measured (scripts/bench/daemon-cycle.ts on 127.0.0.1, and
+//     scripts/bench/daemon.ts in the VM-in-a-box): node:http's request/response/stream layers cost ~1 ms of
+//     CPU more per idle cycle of three requests, and loading node:http + node:https (tls) ~7 MiB of RSS;
+//   * direct https requests (storage without a proxy) use node:https, loaded on first use;
 //   * requests through a proxy use undici (ProxyAgent: CONNECT tunnels, absolute-URI requests,
-//     Proxy-Authorization), which node:http does not offer. undici is then loaded on first use.
+//     Proxy-Authorization), which node:http does not offer. undici is then loaded on first use; it is not
+//     used for direct traffic: its parser is a WebAssembly llhttp instance whose code and memory stay
+//     resident (~5.5 MiB of RSS in the idle daemon).
 import type * as Undici from 'undici';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -216,22 +217,24 @@ export class HttpClient implements HttpTransport {
     if (!hasUa) headers['User-Agent'] = USER_AGENT;
     headers['Connection'] = 'close';
 
-    const what = `${req.method} ${redact(req.url)}${proxyUrl ? ' via proxy' : ''}`;
-    log.verbose(`HTTP ${what}`);
-    // Our own controller (not AbortSignal.timeout) so that nothing fires after the exchange is over.
+    // The request's name for logs and errors: built only when used (redaction is a handful of regexes,
+    // and the idle poll's requests are logged at VERBOSE, which is usually off).
+    const what = () => `${req.method} ${redact(req.url)}${proxyUrl ? ' via proxy' : ''}`;
+    if (log.enabled('VERBOSE')) log.verbose(`HTTP ${what()}`);
     const total = req.totalTimeoutMs ?? 60_000;
+    if (!proxyUrl && req.url.startsWith('http://')) return sendRaw(req, headers, connectTimeout, readTimeout, total, max, what);
+    // Our own controller (not AbortSignal.timeout) so that nothing fires after the exchange is over.
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error(`no complete answer within ${total} ms`)), total);
     try {
-      if (!proxyUrl && req.url.startsWith('http://')) return await sendRaw(req, headers, connectTimeout, readTimeout, max, what, ac.signal);
       let opened: Opened;
       if (proxyUrl) {
         const undici = await loadUndici();
-        opened = await this.openUndici(undici, req, headers, this.dispatcher(undici, proxyUrl, connectTimeout), readTimeout, what, ac.signal, proxyUrl);
+        opened = await this.openUndici(undici, req, headers, this.dispatcher(undici, proxyUrl, connectTimeout), readTimeout, what(), ac.signal, proxyUrl);
       } else {
-        opened = await openNative(req, headers, connectTimeout, readTimeout, what, ac.signal);
+        opened = await openNative(req, headers, connectTimeout, readTimeout, what(), ac.signal);
       }
-      return await readBody(req, opened, max, what, ac.signal);
+      return await readBody(req, opened, max, what(), ac.signal);
     } finally {
       clearTimeout(timer);
     }
@@ -290,22 +293,22 @@ export class HttpClient implements HttpTransport {
 }
 
 /** A direct plain-http request on the lean engine (rawhttp.ts); errors mapped to the platform's types. */
-async function sendRaw(req: HttpRequest, headers: Record<string, string>, connectTimeout: number, readTimeout: number, max: number,
-  what: string, signal: AbortSignal): Promise<HttpResponse> {
+async function sendRaw(req: HttpRequest, headers: Record<string, string>, connectTimeout: number, readTimeout: number, total: number,
+  max: number, what: () => string): Promise<HttpResponse> {
   let url: URL;
-  try { url = new URL(req.url); } catch (e) { throw transportError(req.doc, what, e); }
+  try { url = new URL(req.url); } catch (e) { throw transportError(req.doc, what(), e); }
   const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body;
   try {
     return await rawExchange({
       method: req.method, url, headers, ...(body !== undefined ? { body } : {}), connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout,
-      signal, maxBytes: max, errorBodyKeep: ERROR_BODY_KEEP, ...(req.onChunk ? { onChunk: req.onChunk } : {}), ...(req.onStart ? { onStart: req.onStart } : {}),
+      totalTimeoutMs: total, maxBytes: max, errorBodyKeep: ERROR_BODY_KEEP, ...(req.onChunk ? { onChunk: req.onChunk } : {}), ...(req.onStart ? { onStart: req.onStart } : {}),
     });
   } catch (e) {
     if (e instanceof RawHttpError) {
       if (e.tooLarge) throw new BodyTooLargeError(req.doc, max);
       if (e.code === 'ESINK') throw e.sinkError;
     }
-    throw transportError(req.doc, what, e);
+    throw transportError(req.doc, what(), e);
   }
 }
 

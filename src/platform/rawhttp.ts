@@ -20,8 +20,8 @@ export interface RawRequest {
   connectTimeoutMs: number;
   /** Longest silence of the connection (waiting for the head, and between body bytes). */
   readTimeoutMs: number;
-  /** Aborts the exchange (total timeout); its reason becomes the error message. */
-  signal: AbortSignal;
+  /** Hard cap on the whole exchange. */
+  totalTimeoutMs: number;
   /**
    * Body sink for a 2xx answer: each chunk as it arrives (the connection is paused while a returned promise
    * is pending). Not called for other statuses: their bodies are kept.
@@ -173,7 +173,6 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
       reject(e);
       return;
     }
-    if (r.signal.aborted) { reject(abortError(r.signal)); return; }
 
     let settled = false;
     let sock: Socket;
@@ -194,7 +193,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
       if (settled) return;
       settled = true;
       clearTimeout(connectTimer);
-      r.signal.removeEventListener('abort', onAbort);
+      clearTimeout(totalTimer);
       sock.destroy();
       if (err) { reject(err); return; }
       // Resolve after the last chunk reached the sink (and propagate a sink failure).
@@ -203,7 +202,6 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
         (e) => reject(new RawHttpError('ESINK', 'body sink failed', { sinkError: e })),
       );
     };
-    const onAbort = () => finish(abortError(r.signal));
 
     const deliver = (parts: Buffer[]) => {
       for (const p of parts) {
@@ -265,10 +263,8 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
         while (!parsed) {
           headBuf = headBuf.length ? Buffer.concat([headBuf, buf]) : buf;
           const end = headBuf.indexOf(CRLFCRLF);
-          if (end < 0) {
-            if (headBuf.length > HEAD_MAX) throw new RawHttpError('EHTTPPARSE', `response head larger than ${HEAD_MAX} bytes`);
-            return;
-          }
+          if ((end < 0 ? headBuf.length : end) > HEAD_MAX) throw new RawHttpError('EHTTPPARSE', `response head larger than ${HEAD_MAX} bytes`);
+          if (end < 0) return;
           const h = parseResponseHead(headBuf.toString('latin1', 0, end));
           buf = headBuf.subarray(end + 4);
           headBuf = EMPTY;
@@ -284,7 +280,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
     };
 
     const connectTimer = setTimeout(() => finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`)), r.connectTimeoutMs);
-    r.signal.addEventListener('abort', onAbort, { once: true });
+    const totalTimer = setTimeout(() => finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`)), r.totalTimeoutMs);
     sock = connect({ host, port, noDelay: true });
     sock.once('connect', () => {
       clearTimeout(connectTimer);
@@ -303,9 +299,4 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
     sock.once('error', (e: NodeJS.ErrnoException) => { if (!settled) finish(new RawHttpError(e.code ?? 'ESOCKET', e.message)); });
     sock.once('close', () => { if (!settled) finish(closedEarly()); });
   });
-}
-
-function abortError(signal: AbortSignal): RawHttpError {
-  const reason = signal.reason as { message?: string } | undefined;
-  return new RawHttpError('ETIMEDOUT', reason?.message ?? 'aborted');
 }

@@ -149,6 +149,12 @@ export class Logger {
     this.appenders = this.appenders.filter((a) => !pred(a));
     return before - this.appenders.length;
   }
+  /** True when some appender writes `level`: lets a caller skip building a message nobody reads. */
+  enabled(level: Level): boolean {
+    const appenders = this.parent ? this.parent.appenders : this.appenders;
+    const rank = RANK[level];
+    return appenders.some((a) => rank >= RANK[a.level]);
+  }
   verbose(msg: string): void { this.emit('VERBOSE', msg); }
   info(msg: string): void { this.emit('INFO', msg); }
   warn(msg: string): void { this.emit('WARNING', msg); }

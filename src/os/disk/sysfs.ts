@@ -2,6 +2,7 @@
 // /sys tree in a temp root or in the sandbox is just another root.
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import type { Sysroot } from '../../util/sysroot.ts';
+import { naturalCompare } from '../../util/natsort.ts';
 
 /** vmbus device id prefix of IDE port 1 on Gen1 VMs: the resource disk sits there. */
 export const GEN1_IDE_PORT1_PREFIX = '00000000-0001';
@@ -104,5 +105,5 @@ export function findNvmeTempDisks(root: Sysroot): string[] {
     if (!/^nvme\d+$/.test(ctrl) || !isTemp(modelOf(`${cls}/${ctrl}/model`))) continue;
     for (const ns of listDir(`${cls}/${ctrl}`)) if (new RegExp(`^${ctrl}n\\d+$`).test(ns)) found.add(ns);
   }
-  return [...found].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return [...found].sort(naturalCompare);
 }

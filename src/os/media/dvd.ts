@@ -15,6 +15,7 @@ import type { Sysroot } from '../../util/sysroot.ts';
 import { readIsoFile, looksLikeIso9660 } from './iso9660.ts';
 import { MediaError, openSource } from './source.ts';
 import { looksLikeUdf, readUdfFile } from './udf.ts';
+import { naturalCompare } from '../../util/natsort.ts';
 
 export const DEFAULT_MOUNT_POINT = '/mnt/cdrom/secure';
 export const OVF_FILE = 'ovf-env.xml';
@@ -104,10 +105,6 @@ function exists(root: Sysroot, p: string): boolean {
   try { lstatSync(root.path(p)); return true; } catch { return false; }
 }
 
-function naturalSort(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
-}
-
 /** Does the device carry a UDF or ISO9660 signature? A few KiB read, never throws. */
 async function probe(root: Sysroot, name: string): Promise<boolean> {
   const size = sysfsSize(root, name);
@@ -126,9 +123,9 @@ async function probe(root: Sysroot, name: string): Promise<boolean> {
 export async function findDvdCandidates(root: Sysroot): Promise<string[]> {
   let devNames: string[] = [];
   try { devNames = readdirSync(root.path('/dev')); } catch { /* no /dev: nothing to find */ }
-  const named = devNames.filter((n) => CDROM_NAME.test(n)).sort((a, b) => (a === 'sr0' ? -1 : b === 'sr0' ? 1 : naturalSort(a, b)));
+  const named = devNames.filter((n) => CDROM_NAME.test(n)).sort((a, b) => (a === 'sr0' ? -1 : b === 'sr0' ? 1 : naturalCompare(a, b)));
   let blockNames: string[] = [];
-  try { blockNames = readdirSync(root.path('/sys/block')).sort(naturalSort); } catch { /* no sysfs */ }
+  try { blockNames = readdirSync(root.path('/sys/block')).sort(naturalCompare); } catch { /* no sysfs */ }
   const out: string[] = [];
   const seen = new Set<string>();
   const add = (name: string) => {

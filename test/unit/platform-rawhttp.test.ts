@@ -1,0 +1,149 @@
+// The lean HTTP/1.1 engine of direct requests (src/platform/rawhttp.ts) against a raw TCP server on
+// 127.0.0.1 that answers with exact bytes: framings (chunked split anywhere, Content-Length, end of
+// connection, none), interim answers, malformed answers, caps, streaming with a slow sink, early close.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { RawHttpError, parseResponseHead, rawExchange, requestHead, type RawRequest } from '../../src/platform/rawhttp.ts';
+
+/** path -> how to answer (the raw request text is recorded). */
+const answers = new Map<string, (s: Socket) => void>();
+const seen: string[] = [];
+const sockets = new Set<Socket>();
+const server = createServer((s) => {
+  sockets.add(s);
+  s.on('close', () => sockets.delete(s));
+  let buf = '';
+  s.on('error', () => { /* the client may cut */ });
+  s.on('data', (d) => {
+    buf += d.toString('latin1');
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const len = Number(/\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+    if (buf.length < end + 4 + len) return;
+    seen.push(buf);
+    const path = buf.split(' ')[1]!;
+    buf = '';
+    (answers.get(path) ?? ((x: Socket) => x.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')))(s);
+  });
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const port = (server.address() as AddressInfo).port;
+after(() => { for (const s of sockets) s.destroy(); server.close(); });
+
+function req(path: string, o: Partial<RawRequest> = {}): RawRequest {
+  return { method: 'GET', url: new URL(`http://127.0.0.1:${port}${path}`), headers: {}, connectTimeoutMs: 2000, readTimeoutMs: 2000, totalTimeoutMs: 5000, maxBytes: 1 << 20, errorBodyKeep: 64, ...o };
+}
+
+/** Writes the pieces one by one with a pause between, so the client sees every split. */
+function dribble(s: Socket, pieces: string[], close = true): void {
+  let i = 0;
+  const next = () => {
+    if (i < pieces.length) { s.write(pieces[i++]!, 'latin1'); setTimeout(next, 2); } else if (close) s.end();
+  };
+  next();
+}
+
+test('chunked bodies are decoded wherever the chunks are split, with extensions and trailers', async () => {
+  const wire = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nx-a: 2\r\n\r\n5;ext=1\r\n<Goal\r\n7\r\nState/>\r\n0\r\nTrailer: x\r\n\r\n';
+  answers.set('/chunked', (s) => dribble(s, wire.split(''), false));
+  const r = await rawExchange(req('/chunked'));
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), '<GoalState/>');
+  assert.equal(r.headers['x-a'], '1, 2');
+});
+
+test('interim 1xx answers are skipped; 304 and HEAD end at the head even if the server keeps the connection', async () => {
+  answers.set('/continue', (s) => s.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok'));
+  const c = await rawExchange(req('/continue', { method: 'PUT', body: Buffer.from('x') }));
+  assert.equal(c.status, 201);
+  assert.equal(c.body.toString(), 'ok');
+  answers.set('/304', (s) => s.write('HTTP/1.1 304 Not Modified\r\nETag: "1"\r\nContent-Length: 99\r\n\r\n'));
+  const n = await rawExchange(req('/304'));
+  assert.equal(n.status, 304);
+  assert.equal(n.body.length, 0);
+  answers.set('/head', (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n'));
+  assert.equal((await rawExchange(req('/head', { method: 'HEAD' }))).status, 200);
+  answers.set('/eof', (s) => dribble(s, ['HTTP/1.1 200 OK\r\n\r\n<Ver', 'sions/>']));
+  assert.equal((await rawExchange(req('/eof'))).body.toString(), '<Versions/>');
+});
+
+test('the request head: Host, our own Content-Length (also 0 for an empty PUT), headers as given, no line breaks', async () => {
+  answers.set('/put', (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
+  await rawExchange(req('/put', { method: 'PUT', headers: { 'x-ms-version': '2012-11-30', 'Content-Length': '999' }, body: Buffer.from('héllo') }));
+  const head = seen.at(-1)!;
+  assert.match(head, /^PUT \/put HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\nx-ms-version: 2012-11-30\r\nContent-Length: 6\r\n\r\nh/);
+  await rawExchange(req('/put', { method: 'PUT' }));
+  assert.match(seen.at(-1)!, /\r\nContent-Length: 0\r\n\r\n$/);
+  assert.doesNotMatch(requestHead('GET', new URL('http://h/x?a=1'), {}, null), /Content-Length/);
+  const before = seen.length;
+  await assert.rejects(rawExchange(req('/put', { headers: { 'x-evil': 'a\r\nInjected: 1' } })), (e: unknown) => e instanceof RawHttpError && e.code === 'EHTTPHEADER');
+  assert.equal(seen.length, before, 'nothing was sent');
+});
+
+test('malformed answers are errors with a code, not guesses', async () => {
+  assert.throws(() => parseResponseHead('HTTP/2 200 OK'), /bad status line/);
+  assert.throws(() => parseResponseHead('HTTP/1.1 200 OK\r\nno colon here'), /bad header line/);
+  const cases: [string, string, RegExp][] = [
+    ['/badlen', 'HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello', /Content-Length/],
+    ['/badchunk', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n', /chunk size/],
+    ['/nocrlf', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhiXX0\r\n\r\n', /no line break after a chunk/],
+    ['/hugehead', `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70 << 10)}\r\n\r\n`, /head larger/],
+  ];
+  for (const [path, wire, re] of cases) {
+    answers.set(path, (s) => s.end(wire));
+    await assert.rejects(rawExchange(req(path)), (e: unknown) => e instanceof RawHttpError && re.test(e.message), path);
+  }
+});
+
+test('a connection that ends early is ECONNRESET (before the head, or short of the declared length)', async () => {
+  answers.set('/short', (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'));
+  await assert.rejects(rawExchange(req('/short')), (e: unknown) => e instanceof RawHttpError && e.code === 'ECONNRESET' && /whole body/.test(e.message));
+  answers.set('/hangup', (s) => s.end());
+  await assert.rejects(rawExchange(req('/hangup')), (e: unknown) => e instanceof RawHttpError && e.code === 'ECONNRESET' && /hang up/.test(e.message));
+  answers.set('/silent', () => { /* never answers */ });
+  await assert.rejects(rawExchange(req('/silent', { readTimeoutMs: 100 })), (e: unknown) => e instanceof RawHttpError && e.code === 'UND_ERR_SOCKET_TIMEOUT');
+  answers.set('/trickle', (s) => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n'); const t = setInterval(() => s.write('x'), 20); s.on('close', () => clearInterval(t)); });
+  await assert.rejects(rawExchange(req('/trickle', { totalTimeoutMs: 150 })), (e: unknown) => e instanceof RawHttpError && e.code === 'ETIMEDOUT');
+});
+
+test('caps: a declared or a streamed body over maxBytes is refused as too large', async () => {
+  answers.set('/declared', (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n'));
+  await assert.rejects(rawExchange(req('/declared', { maxBytes: 1000 })), (e: unknown) => e instanceof RawHttpError && e.tooLarge);
+  answers.set('/stream', (s) => dribble(s, ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', `258\r\n${'y'.repeat(600)}\r\n`, `258\r\n${'y'.repeat(600)}\r\n`, '0\r\n\r\n']));
+  await assert.rejects(rawExchange(req('/stream', { maxBytes: 1000 })), (e: unknown) => e instanceof RawHttpError && e.tooLarge);
+});
+
+test('streaming: a slow async sink gets every chunk in order (the connection waits for it); errors keep a bounded body', async () => {
+  const big = Buffer.alloc(3 << 20);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+  answers.set('/pkg', (s) => { s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n`); s.end(big); });
+  const got: Buffer[] = [];
+  let starts = 0;
+  const r = await rawExchange(req('/pkg', {
+    maxBytes: 4 << 20,
+    onStart: () => { starts++; },
+    onChunk: async (c) => { got.push(c); if (got.length % 5 === 0) await new Promise((res) => setTimeout(res, 1)); },
+  }));
+  assert.equal(r.body.length, 0);
+  assert.equal(starts, 1);
+  assert.ok(Buffer.concat(got).equals(big));
+
+  answers.set('/sinkfail', (s) => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'); s.end('0123456789'); });
+  const boom = new Error('disk full');
+  await assert.rejects(rawExchange(req('/sinkfail', { onChunk: async () => { throw boom; } })), (e: unknown) => e instanceof RawHttpError && e.code === 'ESINK' && e.sinkError === boom);
+
+  answers.set('/denied', (s) => s.end(`HTTP/1.1 403 Forbidden\r\nContent-Length: 500\r\n\r\n${'e'.repeat(500)}`));
+  const d = await rawExchange(req('/denied', { onChunk: () => assert.fail('an error body is not streamed') }));
+  assert.equal(d.status, 403);
+  assert.ok(d.body.length >= 64 && d.body.length <= 500, `kept ${d.body.length} bytes`);
+});
+
+test('a refused connection is ECONNREFUSED', async () => {
+  const s2 = createServer();
+  await new Promise<void>((r) => s2.listen(0, '127.0.0.1', r));
+  const p2 = (s2.address() as AddressInfo).port;
+  await new Promise<void>((r) => s2.close(() => r()));
+  await assert.rejects(rawExchange({ ...req('/'), url: new URL(`http://127.0.0.1:${p2}/`) }), (e: unknown) => e instanceof RawHttpError && e.code === 'ECONNREFUSED');
+});
