@@ -34,11 +34,18 @@ const UNDICI_STUBS = {
   'web/fetch/body.js': "module.exports = { extractBody() { throw new Error('waagent-sea: FormData bodies are not supported'); } };",
   'dispatcher/client-h2.js': "module.exports = function connectH2() { throw new Error('waagent-sea: HTTP/2 is not supported'); };",
   'dispatcher/socks5-proxy-agent.js': "module.exports = class Socks5ProxyAgent { constructor() { throw new Error('waagent-sea: SOCKS5 proxies are not supported'); } };",
+  // The HTTP/1 client reads only the parser's TYPE and ERROR codes from llhttp's 17 KB table module (its
+  // character classes and method/status tables are for llhttp's own build): those two, taken from the
+  // installed module itself at build time, so they cannot drift. Keeps the binary within Node + 1 MB.
+  'llhttp/constants.js': (() => {
+    const c = require('undici/lib/llhttp/constants.js');
+    return `module.exports = ${JSON.stringify({ ERROR: c.ERROR, TYPE: c.TYPE })};`;
+  })(),
 };
 const undiciStubs = {
   name: 'undici-stubs',
   setup(b) {
-    b.onResolve({ filter: /(llhttp_simd-wasm|fetch\/body|client-h2|socks5-proxy-agent)(\.js)?$/ }, (args) => {
+    b.onResolve({ filter: /(llhttp_simd-wasm|llhttp\/constants|fetch\/body|client-h2|socks5-proxy-agent)(\.js)?$/ }, (args) => {
       if (!args.importer.includes(`${join('node_modules', 'undici')}`)) return undefined;
       const full = join(dirname(args.importer), args.path.endsWith('.js') ? args.path : `${args.path}.js`);
       const key = Object.keys(UNDICI_STUBS).find((k) => full.endsWith(k));
