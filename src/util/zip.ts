@@ -17,28 +17,17 @@
 //   when every entry succeeded: a failure leaves nothing half-extracted.
 // The writer writes names exactly as given (no validation) so tests can build hostile archives.
 import { constants, closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
-import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, crc32 as zlibCrc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { readFully } from './fsread.ts';
 
 // ---------------------------------------------------------------------------------------------------
-// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), table driven.
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
+// CRC-32 (IEEE 802.3), zlib's own (native): the daemon runs JS without an optimizing compiler
+// (build.mjs), where a table-driven loop over a 30 MiB log would cost seconds of CPU.
 
 export function crc32(data: Uint8Array, previous = 0): number {
-  let c = (previous ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return zlibCrc32(data, previous);
 }
 
 // ---------------------------------------------------------------------------------------------------
