@@ -1,5 +1,6 @@
-// Direct requests (every platform request) go through node:http, not undici: what the WireServer and the
-// HostGAPlugin see on the wire, the body framing, the timeouts, and that undici is not even loaded.
+// Direct requests (every platform request) go through our own engine over node:net (rawhttp.ts), not
+// undici and not node:http: what the WireServer and the HostGAPlugin see on the wire, the body framing,
+// the timeouts, and that neither undici nor node:http/https/tls is even loaded.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -87,4 +88,20 @@ test('direct requests do not load undici (only a proxy needs it)', () => {
     console.log(JSON.stringify({ body: res.body.toString(), undici: loaded.length }));`;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
   assert.deepEqual(JSON.parse(out.trim()), { body: 'hi', undici: 0 });
+});
+
+test('direct plain-http requests load neither node:http, node:https nor tls (the daemon keeps them out of memory)', () => {
+  const http = fileURLToPath(new URL('../../src/platform/http.ts', import.meta.url));
+  const script = `
+    import { createServer } from 'node:net';
+    const { HttpClient } = await import(${JSON.stringify(http)});
+    const s = createServer((c) => c.on('data', () => c.end('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nhi')));
+    await new Promise((r) => s.listen(0, '127.0.0.1', r));
+    const c = new HttpClient({ env: {} });
+    const res = await c.send({ method: 'GET', url: 'http://127.0.0.1:' + s.address().port + '/', doc: 'X' });
+    await c.close(); s.close();
+    const loaded = process.moduleLoadList.filter((m) => /^NativeModule (http|https|tls|_http_client)$/.test(m));
+    console.log(JSON.stringify({ body: res.body.toString(), loaded }));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.deepEqual(JSON.parse(out.trim()), { body: 'hi', loaded: [] });
 });
