@@ -6,7 +6,9 @@
 //
 //   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian,bare,floor] [--sample SEC (5)]
 //                                        [--change SEC (60)] [--ours-bin PATH] [--node-flags '--flag,--flag'] [--smaps]
-//                                        [--status-bytes N]
+//                                        [--status-bytes N] [--settle SEC (20)]
+//
+// Idle windows: no incarnation change in them, and the last change seen at least --settle s before they began.
 //
 // Two floors, measured the same way, say how much of the cost is irreducible for ANY Node-based agent:
 //   bare   the pinned Node, stripped as build.mjs strips it, with the V8 flags build.mjs bakes into the SEA,
@@ -33,10 +35,11 @@ import { dirname, join, resolve } from 'node:path';
 import { Box, PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import type { RecordedRequest } from '../../test/fabric/server.ts';
 
-const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect', 'status-bytes'], boolean: ['smaps'] });
+const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect', 'status-bytes', 'settle'], boolean: ['smaps'] });
 const DURATION = Number(a.duration ?? 600);
 const SAMPLE = Number(a.sample ?? 5);
 const CHANGE = Number(a.change ?? 60);
+const SETTLE = Number(a.settle ?? 20);
 const AGENTS = String(a.agents ?? 'ours,debian,bare,floor').split(',').filter(Boolean);
 const LABELS: Record<string, string> = { ours: 'waagent-sea', debian: 'Debian waagent 2.7.3', bare: 'bare node (one 6 s timer)', floor: 'floor (node:net client)' };
 for (const n of AGENTS) if (!(n in LABELS)) throw new Error(`--agents: unknown ${JSON.stringify(n)} (ours, debian, bare, floor)`);
@@ -200,11 +203,12 @@ async function runAgent(name: string): Promise<Run | string> {
     const t0 = Date.now();
     process.stderr.write(`${name}: running for ${DURATION} s\n`);
     while (Date.now() - t0 < DURATION * 1000 && !proc.exited) {
+      // The incarnation first: a change after this read shows in the next sample and keeps its window out.
+      const incarnation = (await fabric.state()).incarnation;
       const pids = agentPids(box, marker);
       const u = usage(pids);
       const reqs = box.requests();
       const polls = reqs.filter((q) => q.endpoint === 'wire' && q.url.includes('comp=goalstate')).length;
-      const incarnation = (await fabric.state()).incarnation;
       samples.push({ t: (Date.now() - t0) / 1000, ...u, polls, incarnation, procs: pids.length, reqs: reqs.length });
       await new Promise((r) => setTimeout(r, SAMPLE * 1000));
     }
@@ -279,8 +283,13 @@ function summarize(name: string, run: Run): Summary {
   let idlePolls = 0;
   let idleSeconds = 0;
   const mix = new Map<string, number>();
+  // A window is idle when the incarnation did not change in it AND the last change was seen at least SETTLE s
+  // before it began: the agent notices a change up to one period (6 s) late and then fetches and handles it,
+  // which must not count as idle polling (the request mix below shows whether any of it slipped in).
+  const firstSeen = new Map<number, number>();
+  for (const x of s) if (!firstSeen.has(x.incarnation)) firstSeen.set(x.incarnation, x.t);
   for (let i = 1; i < s.length; i++) {
-    if (s[i]!.incarnation !== s[i - 1]!.incarnation) continue;
+    if (s[i]!.incarnation !== s[i - 1]!.incarnation || s[i - 1]!.t - firstSeen.get(s[i]!.incarnation)! < SETTLE) continue;
     idleTicks += s[i]!.cpuTicks - s[i - 1]!.cpuTicks;
     idlePolls += s[i]!.polls - s[i - 1]!.polls;
     idleSeconds += s[i]!.t - s[i - 1]!.t;
