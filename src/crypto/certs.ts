@@ -1,7 +1,8 @@
 // Certificates for the Azure protocol: the transport pair the fabric encrypts to, CMS -> PFX -> PEM
 // decryption (openssl), thumbprints (uppercase SHA-1 of the DER, as `openssl x509 -fingerprint` prints it
 // without colons), key-to-certificate matching by public key, and certificate -> SSH public key (ssh-keygen).
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import type { X509Certificate, createPublicKey } from 'node:crypto';
+import { nodeCrypto } from '../util/unique.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -39,10 +40,10 @@ function readTransportPair(certPath: string, keyPath: string, now: Date): Transp
   if (!existsSync(certPath) || !existsSync(keyPath)) return null;
   try {
     const certPem = readFileSync(certPath, 'utf8');
-    const cert = new X509Certificate(certPem);
+    const cert = new (nodeCrypto().X509Certificate)(certPem);
     // Renew a day before expiry: a cert that expires mid-request would make the fabric refuse it.
     if (new Date(cert.validTo).getTime() - now.getTime() < 86_400_000) return null;
-    const key = createPrivateKey(readFileSync(keyPath));
+    const key = nodeCrypto().createPrivateKey(readFileSync(keyPath));
     if (!cert.checkPrivateKey(key)) return null;
     return { certPath, keyPath, certPem };
   } catch {
@@ -138,7 +139,7 @@ export function splitPem(text: string): PemBlocks {
 
 /** Uppercase hex SHA-1 of the certificate DER. */
 export function thumbprint(certPem: string): string {
-  return new X509Certificate(certPem).fingerprint.replace(/:/g, '').toUpperCase();
+  return new (nodeCrypto().X509Certificate)(certPem).fingerprint.replace(/:/g, '').toUpperCase();
 }
 
 export interface CertWithKey {
@@ -154,7 +155,7 @@ export function matchKeys(blocks: PemBlocks): { items: CertWithKey[]; unmatchedK
   let bad = 0;
   for (const k of blocks.keys) {
     try {
-      keySpki.set(spkiOf(createPublicKey(createPrivateKey(k))), k);
+      keySpki.set(spkiOf(nodeCrypto().createPublicKey(nodeCrypto().createPrivateKey(k))), k);
     } catch {
       bad++;
     }
@@ -164,7 +165,7 @@ export function matchKeys(blocks: PemBlocks): { items: CertWithKey[]; unmatchedK
   const items: CertWithKey[] = [];
   for (const c of blocks.certs) {
     let x: X509Certificate;
-    try { x = new X509Certificate(c); } catch { throw new CryptoError('a certificate in the PFX could not be parsed'); }
+    try { x = new (nodeCrypto().X509Certificate)(c); } catch { throw new CryptoError('a certificate in the PFX could not be parsed'); }
     const tp = x.fingerprint.replace(/:/g, '').toUpperCase();
     if (seen.has(tp)) continue;
     seen.add(tp);
@@ -183,7 +184,7 @@ function spkiOf(k: ReturnType<typeof createPublicKey>): string {
 
 /** The certificate's public key as an SSH public key line ("ssh-rsa AAAA..."), via ssh-keygen -i -m PKCS8. */
 export async function sshPublicKeyFromCert(certPem: string, runner: Runner = realRunner, sshKeygen = 'ssh-keygen'): Promise<string> {
-  const spkiPem = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const spkiPem = new (nodeCrypto().X509Certificate)(certPem).publicKey.export({ type: 'spki', format: 'pem' }) as string;
   return withScratch(async (dir) => {
     const f = join(dir, 'pub.pem');
     writePrivate(f, spkiPem);

@@ -1,6 +1,6 @@
 // crypt(3)-style password hashes made by `openssl passwd`, with a CSPRNG salt (the Python agent uses
 // Python's `random`, os.md §4.8). The password travels on stdin only: never argv, never a log.
-import { randomInt, timingSafeEqual } from 'node:crypto';
+import { nodeCrypto } from '../util/unique.ts';
 import type { Runner } from '../util/exec.ts';
 import { addSecret } from '../util/logger.ts';
 
@@ -26,7 +26,7 @@ export const MAX_PASSWORD_LENGTH = 256;
 /** Salt from the CSPRNG, uniform over [A-Za-z0-9] (randomInt rejects modulo bias). */
 export function makeSalt(length: number): string {
   let s = '';
-  for (let i = 0; i < length; i++) s += SALT_CHARS[randomInt(SALT_CHARS.length)];
+  for (let i = 0; i < length; i++) s += SALT_CHARS[nodeCrypto().randomInt(SALT_CHARS.length)];
   return s;
 }
 
@@ -88,5 +88,5 @@ export async function verifyPassword(runner: Runner, password: string, hash: str
   }
   const a = Buffer.from(again);
   const b = Buffer.from(hash);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return a.length === b.length && nodeCrypto().timingSafeEqual(a, b);
 }

@@ -1,6 +1,6 @@
 // ssh-keygen wrappers: key generation, fingerprints, public keys from private keys and from
 // PKCS#8/SPKI PEM, plus a strict parser of OpenSSH public key lines. Paths are host paths.
-import { X509Certificate } from 'node:crypto';
+import { nodeCrypto } from '../util/unique.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,7 +110,7 @@ function sshStrings(raw: Buffer): Buffer[] | null {
 export async function opensshFromCertificate(runner: Runner, certPem: string, opts: { bin?: string } = {}): Promise<string> {
   let spki: string;
   try {
-    spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    spki = new (nodeCrypto().X509Certificate)(certPem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
   } catch (e) {
     throw new SshKeyError(`not a usable X.509 certificate: ${(e as Error).message}`);
   }

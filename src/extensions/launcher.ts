@@ -4,7 +4,7 @@
 // where noted as a deliberate, safer choice.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, unlinkSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomHex, randomId } from '../util/unique.ts';
 import { join } from 'node:path';
 import { execToFds, type ExecToFdsResult } from '../util/exec.ts';
 import { log, redact } from '../util/logger.ts';
@@ -111,7 +111,7 @@ export function formatOutput(stdout: string, stderr: string, maxLen = MAX_OUTPUT
 
 /** Opens an anonymous file inside `dir` (created then unlinked at once: nothing is left behind). */
 function anonymousFile(dir: string): number {
-  const p = join(dir, `.cmd-output-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const p = join(dir, `.cmd-output-${process.pid}-${randomHex(12)}`);
   const fd = openSync(p, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try { unlinkSync(p); } catch { /* still usable; at worst a file is left */ }
   return fd;
@@ -159,7 +159,7 @@ function scopeArgv(o: LaunchOptions, inner: string[]): string[] | null {
     log.once('INFO', 'ext-no-systemd', 'systemd is not running: extension commands run without resource limits');
     return null;
   }
-  const argv = [l.systemdRun ?? 'systemd-run', `--unit=${o.operation}_${randomUUID()}`, '--scope', `--slice=${extensionSliceName(l.sliceName)}`,
+  const argv = [l.systemdRun ?? 'systemd-run', `--unit=${o.operation}_${randomId()}`, '--scope', `--slice=${extensionSliceName(l.sliceName)}`,
     '--property=CPUAccounting=yes', '--property=MemoryAccounting=yes'];
   if (l.cpuQuotaPercentage !== undefined) argv.push(`--property=CPUQuota=${Math.round(l.cpuQuotaPercentage)}%`);
   return [...argv, ...inner];

@@ -3,7 +3,7 @@
 // saved at the root without BOM, config/ and status/ 0700, HandlerEnvironment.json written, the zip
 // deleted afterwards whatever happened. A failure leaves the handler dir as it was before.
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../util/unique.ts';
 import { join } from 'node:path';
 import { extractZip, ZipError, type ZipLimits } from '../util/zip.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -47,7 +47,7 @@ export interface ExtractPackageOptions {
  */
 export function extractPackage(zipPath: string, layout: HandlerLayout, opts: ExtractPackageOptions = {}): HandlerManifest {
   const lib = layout.roots.libDir;
-  const tmp = join(lib, `.${layout.fullName}.pkg-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = join(lib, `.${layout.fullName}.pkg-${process.pid}-${randomHex(8)}`);
   try {
     try {
       extractZip(zipPath, tmp, { ...PACKAGE_LIMITS, ...opts.limits, dirMode: 0o755 });
@@ -72,7 +72,7 @@ export function extractPackage(zipPath: string, layout: HandlerLayout, opts: Ext
         rmSync(join(tmp, name), { recursive: true, force: true });
         renameSync(from, join(tmp, name));
       }
-      const old = join(lib, `.${layout.fullName}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
+      const old = join(lib, `.${layout.fullName}.old-${process.pid}-${randomHex(8)}`);
       renameSync(layout.dir, old);
       renameSync(tmp, layout.dir);
       rmSync(old, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // overwrite: Ignition's keys on Flatcar must survive), key pairs from the goal-state certificates,
 // and the SSH host keys with the thumbprint reported to the platform.
 import { lstatSync, mkdirSync, chownSync, chmodSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../util/unique.ts';
 import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
@@ -187,7 +187,7 @@ export async function regenerateHostKeys(runner: Runner, root: Sysroot, opts: Ho
   const types = typesFor(opts.type);
   const dir = root.resolve(sshDir);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tag = randomBytes(4).toString('hex');
+  const tag = randomHex(8);
   const fresh: { tmp: string; final: string }[] = [];
   try {
     for (const t of types) {

@@ -2,7 +2,7 @@
 // forms kept for compatibility; created 0440 from the start and checked with `visudo -cf` first.
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../util/unique.ts';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -47,7 +47,7 @@ function readOr(path: string, dflt: string): string {
  * sudo's #includedir ignores, and removed afterwards. visudo missing (exit 127) = no check.
  */
 async function check(runner: Runner, hostDir: string, text: string, what: string): Promise<void> {
-  const tmp = posix.join(hostDir, `.waagent-check.${randomBytes(4).toString('hex')}`);
+  const tmp = posix.join(hostDir, `.waagent-check.${randomHex(8)}`);
   writeFileSync(tmp, text, { mode: 0o440, flag: 'wx' });
   try {
     const r = await runner.run(['visudo', '-c', '-q', '-f', tmp], { timeoutMs: 30_000 });

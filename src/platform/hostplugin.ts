@@ -1,7 +1,7 @@
 // HostGAPlugin client (protocol.md §2): /health, /versions, /vmSettings (ETag, 304, 404 = unsupported),
 // /status (base64 envelope), /extensionArtifact. Always direct. The container id and config name headers
 // come from the current WireServer goal state through `ids()`, so a refresh is seen at once.
-import { randomUUID } from 'node:crypto';
+import { randomId } from '../util/unique.ts';
 import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
 import type { BlobType, ExtensionsGoalState } from './types.ts';
 import { bodyText, isOk, type HttpRequest, type HttpResponse, type HttpTransport } from './http.ts';
@@ -105,7 +105,7 @@ export class HostPluginClient {
   async vmSettings(force = false): Promise<VmSettingsResult> {
     const now = this.clock.now();
     if (!force && now < this.unsupportedUntil) return { kind: 'unsupported', reason: 'vmSettings not supported (cached answer)' };
-    const headers = this.headers({ 'x-ms-client-correlationid': randomUUID() });
+    const headers = this.headers({ 'x-ms-client-correlationid': randomId() });
     if (this.etag && !force) headers['if-none-match'] = this.etag;
     const res = await this.transport.send({ method: 'GET', url: `${this.baseUrl}/vmSettings`, doc: 'vmSettings', headers, maxBytes: 4 << 20 });
     if (res.status === 410 || isInvalidContainer(res)) throw new GoalStateChangedError('vmSettings', res.status);
@@ -166,7 +166,7 @@ export class HostPluginClient {
       method: 'PUT', path: '/vmAgentLog', doc: 'HostGAPlugin /vmAgentLog', body: zip, totalTimeoutMs: 30_000, readTimeoutMs: 30_000,
       headers: this.headers({
         'x-ms-vmagentlog-deploymentid': configName.split('.')[0] ?? '', 'x-ms-client-name': AGENT_NAME,
-        'x-ms-client-version': AGENT_VERSION, 'x-ms-client-correlationid': randomUUID(),
+        'x-ms-client-version': AGENT_VERSION, 'x-ms-client-correlationid': randomId(),
       }),
     });
     if (!isOk(res.status)) throw new HttpError('HostGAPlugin /vmAgentLog', `unexpected HTTP status ${res.status}`, res.status, 1);

@@ -1,7 +1,7 @@
 // Atomic file replacement: temp file in the same directory, fsync, mode/owner, rename, fsync of
 // the directory. A crash at any point leaves either the old file or the new one, never half.
 import { closeSync, fchmodSync, fchownSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './unique.ts';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicOptions {
@@ -20,7 +20,7 @@ export function setBeforeRenameHook(h: ((tmp: string, target: string) => void) |
 export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicOptions = {}): void {
   const dir = dirname(path);
   if (opts.mkdirMode !== undefined) mkdirSync(dir, { recursive: true, mode: opts.mkdirMode });
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomHex(8)}`);
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   let fd = -1;
   try {

@@ -18,7 +18,7 @@
 // The writer writes names exactly as given (no validation) so tests can build hostile archives.
 import { constants, closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
 import { constants as zlibConstants, crc32 as zlibCrc32, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './unique.ts';
 import { basename, dirname, join } from 'node:path';
 import { readFully } from './fsread.ts';
 
@@ -209,7 +209,7 @@ export interface ZipFileSink {
 }
 
 export function openZipFile(path: string, fileMode = 0o600): ZipFileSink {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomHex(8)}`);
   let fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, fileMode);
   const writer = new ZipWriter((b) => { let off = 0; while (off < b.length) off += writeSync(fd, b, off, b.length - off); }, { mtime: new Date() });
   const release = () => { if (fd >= 0) { closeSync(fd); fd = -1; } };
@@ -528,7 +528,7 @@ export function extractZip(zipPath: string, destDir: string, opts: ExtractOption
   const z = openZip(zipPath, opts);
   if (existsSync(destDir)) throw new ZipError(zipPath, undefined, `destination already exists: ${destDir}`);
   const parent = dirname(destDir);
-  const tmp = join(parent, `.${basename(destDir)}.extract-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = join(parent, `.${basename(destDir)}.extract-${process.pid}-${randomHex(8)}`);
   const dirMode = opts.dirMode ?? 0o755;
   mkdirSync(tmp, { mode: 0o700 });
   try {
