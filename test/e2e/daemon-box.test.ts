@@ -124,8 +124,16 @@ test('daemon in the box (root, namespaces): provisions, Ready, status every peri
     assert.equal(box.readFile('/var/lib/waagent/published_hostname'), 'renamed-vm');
     await fabric.waitFor(() => fabric.statusUploads(), (u) => JSON.stringify(u.at(-1)?.json ?? '').includes('"computerName":"renamed-vm"'), 30_000);
 
-    // A second daemon refuses at once.
+    // SIGUSR1 opens no debugger (Node's default would listen on 127.0.0.1:9229: code execution as root
+    // for any local user) and does not stop the daemon.
     const pid = box.readFile('/var/run/waagent.pid');
+    await box.run(['kill', '-USR1', pid.trim()]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const listening = await box.run(['ss', '-Hltn']);
+    assert.doesNotMatch(listening.stdout, /:9229\b/, listening.stdout);
+    assert.equal(daemon.exited, false, 'SIGUSR1 does not stop the daemon');
+
+    // A second daemon refuses at once.
     const second = await box.run([DIST, '-daemon'], { timeoutMs: 30_000 });
     assert.equal(second.code, 1);
     assert.match(second.stderr, new RegExp(`Daemon is already running: ${pid}`));
