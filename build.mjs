@@ -112,7 +112,9 @@ function strip(file) {
 // --disable-sigusr1 (a Node flag, not V8's): by default SIGUSR1 makes Node open its inspector on
 // 127.0.0.1:9229, i.e. code execution as root for any local user once anyone signals the daemon. With
 // the flag the signal is ignored (neither an inspector nor the default action, which would end us).
-const V8_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1', '--single-threaded-gc', '--no-opt', '--no-maglev', '--disable-sigusr1'];
+// --expose-gc: for src/util/memory.ts alone (one major GC after a burst of work: native memory behind
+// dead objects is otherwise kept for hours by an idle daemon). The binary runs no code but its own.
+const V8_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1', '--single-threaded-gc', '--no-opt', '--no-maglev', '--disable-sigusr1', '--expose-gc'];
 
 async function seaBinary({ arch, nodeBin, bundlePath, hostNode }) {
   const suffix = arch === 'x64' ? '' : `-${arch}`;

@@ -38,6 +38,7 @@ import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './
 import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
 import { LogCollectTask } from './logcollect.ts';
 import { systemdRunning } from '../os/service.ts';
+import { collectAfterBurst } from '../util/memory.ts';
 
 /** How long running work (an extension command) may finish after SIGTERM before it is killed. */
 export const STOP_GRACE_MS = 20_000;
@@ -198,6 +199,7 @@ async function beforeLoop(ctx: Invocation, distro: DistroProfile, stop: StopSign
 
   const code = await provisionStep(ctx);
   if (code !== null) return code;
+  collectAfterBurst();
 
   const disable = root.path(posix.join(lib(ctx), 'disable_agent'));
   if (existsSync(disable)) {
@@ -314,7 +316,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
         ...(ctx.args.configPath ? { configPath: ctx.args.configPath } : {}),
         upload: (zip) => protocol.withRefresh(() => protocol.hgap.putAgentLog(zip)),
       });
-      scheduler.add({ name: 'CollectLogs', periodMs: sec(c.int('Logs.CollectPeriod')), initialDelayMs: sec(c.int('Debug.LogCollectorInitialDelay')), run: async () => { await task.run(); } });
+      scheduler.add({ name: 'CollectLogs', periodMs: sec(c.int('Logs.CollectPeriod')), initialDelayMs: sec(c.int('Debug.LogCollectorInitialDelay')), run: async () => { try { await task.run(); } finally { collectAfterBurst(); } } });
     }
     const signal = await stop.promise;
     log.info(`Stopping (${signal}): waiting up to ${STOP_GRACE_MS / 1000} s for running work`);

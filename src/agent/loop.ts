@@ -8,6 +8,7 @@ import type { ExtensionsGoalState } from '../platform/types.ts';
 import type { ExtensionsExecutor } from '../extensions/executor.ts';
 import { aggregateStatusJson, crpSupportedFeatures } from '../extensions/aggregate.ts';
 import { errorText, log } from '../util/logger.ts';
+import { collectAfterBurst } from '../util/memory.ts';
 import type { GoalStateHistory } from './history.ts';
 import { entryName } from './history.ts';
 
@@ -116,6 +117,7 @@ export class GoalStateLoop {
     this.statusDirty = true;
     log.info(`ProcessExtensionsGoalState completed [${egs.id}]: ${agg.status}${agg.code ? ` (${agg.code})` : ''}`);
     try { this.o.history?.archive(); } catch (e) { log.warn(`goal-state history archive: ${errorText(e)}`); }
+    collectAfterBurst();
     return egs.id;
   }
 
