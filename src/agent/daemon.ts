@@ -11,7 +11,7 @@
 //   * no child process, no self-update: the loop runs here; systemd restarts us if we die.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { posix } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 import type { Invocation } from '../util/invocation.ts';
 import { EXIT } from '../util/exit.ts';
 import type { Config } from '../config/config.ts';

@@ -1,7 +1,6 @@
 // -start: launch `<self> -daemon [-configuration-path:P]` in the background and return at once
 // (waagent: output to /dev/null, no wait). We also detach it into its own session so closing the
 // terminal that ran -start does not take the daemon down.
-import { spawn } from 'node:child_process';
 import type { CommandContext } from './commands.ts';
 import { EXIT } from '../util/exit.ts';
 
@@ -17,7 +16,7 @@ export async function runStart(ctx: CommandContext): Promise<number> {
   }
   const argv = daemonArgv(ctx.self, ctx.args.configPath);
   const pid = await new Promise<number>((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/' });
+    const child = process.getBuiltinModule('node:child_process').spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/' });
     child.once('error', reject);
     child.once('spawn', () => { child.unref(); resolve(child.pid ?? -1); });
   });

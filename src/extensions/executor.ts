@@ -5,7 +5,7 @@
 // agent: extensions rely on that order.
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 import type { ExtensionHandler, ExtensionsGoalState, ExtensionSettings, ManifestVersion } from '../platform/types.ts';
 import { log } from '../util/logger.ts';
 import {

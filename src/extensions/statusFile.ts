@@ -2,7 +2,7 @@
 // extension wrote — nothing, garbage, a 10 MB file, unknown values — becomes a well-formed status with the
 // Python agent's codes and messages; nothing here throws on bad content.
 import { closeSync, fstatSync, openSync, statSync, constants } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 import { ErrorCodes, ExtensionError } from './errors.ts';
 import type { HandlerLayout } from './layout.ts';
 import type { HandlerStatus } from './state.ts';

@@ -2,7 +2,6 @@
 // redact secrets from every text file, and write <Lib.Dir>/logcollector/logs.zip atomically.
 // Memory stays bounded: one file (at most 30 MiB) is held at a time and entries stream to disk.
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
-import { gunzipSync, gzipSync } from 'node:zlib';
 import type { OpenSsl } from '../crypto/openssl.ts';
 import { expandGlob } from '../util/glob.ts';
 import { errorText, redact } from '../util/logger.ts';
@@ -63,7 +62,7 @@ function redactCompressed(path: string, data: Buffer, limit: number): Buffer | n
         ? { name: `${e.path}/` }
         : { name: e.path, data: redactBytes(z.read(e)), mode: e.mode }));
     }
-    if (/\.gz$/i.test(path)) return gzipSync(redactBytes(gunzipSync(data, { maxOutputLength: limit })));
+    if (/\.gz$/i.test(path)) { const z = process.getBuiltinModule('node:zlib'); return z.gzipSync(redactBytes(z.gunzipSync(data, { maxOutputLength: limit }))); }
     return data;
   } catch {
     return null;

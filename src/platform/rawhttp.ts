@@ -9,7 +9,7 @@
 // lower-cased, repeats joined with ', '), 1xx interim answers skipped, bodies framed by chunked transfer coding,
 // Content-Length, or the end of the connection; none for HEAD, 204 and 304. Limits: 64 KiB of head, the caller's
 // body cap, connect / read-silence / total timeouts. Anything malformed is an error with a code, never a guess.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 
 export interface RawRequest {
   method: string;
@@ -281,7 +281,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
 
     const connectTimer = setTimeout(() => finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`)), r.connectTimeoutMs);
     const totalTimer = setTimeout(() => finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`)), r.totalTimeoutMs);
-    sock = connect({ host, port, noDelay: true });
+    sock = process.getBuiltinModule('node:net').connect({ host, port, noDelay: true });
     sock.once('connect', () => {
       clearTimeout(connectTimer);
       sock.setTimeout(r.readTimeoutMs, () => finish(new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`)));

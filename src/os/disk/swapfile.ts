@@ -1,7 +1,6 @@
 // Swap files: allocated without holes, 0600 from the first byte, mkswap/swapon/swapoff, and the
 // kernel's list of active swaps.
 import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, statSync, unlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import type { Runner } from '../../util/exec.ts';
 import type { DiskEnv } from './env.ts';
 import { DiskError } from './errors.ts';
@@ -39,7 +38,7 @@ function createEmpty(hostPath: string): void {
 
 /** Writes zeros up to `bytes`: the fallback where fallocate is missing or unsupported (the dd route). */
 async function writeZeros(hostPath: string, bytes: number): Promise<void> {
-  const fh = await open(hostPath, constants.O_WRONLY | constants.O_NOFOLLOW);
+  const fh = await process.getBuiltinModule('node:fs/promises').open(hostPath, constants.O_WRONLY | constants.O_NOFOLLOW);
   try {
     const chunk = Buffer.alloc(4 << 20);
     let done = 0;

@@ -7,7 +7,6 @@
 // Nothing is unmounted or ejected here: the caller releases the medium after reporting Ready (the
 // "DVD ejected before provisioning finished" lesson).
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Runner } from '../../util/exec.ts';
 import { errorText, log } from '../../util/logger.ts';
@@ -171,7 +170,7 @@ function decodeText(buf: Buffer, where: string): string {
 /** Reads ovf-env.xml from a mounted directory: regular file only, size-capped. */
 async function readFromDir(root: Sysroot, dir: string): Promise<string> {
   const inner = posix.join(dir, OVF_FILE);
-  const fh = await open(root.path(inner), 'r');
+  const fh = await process.getBuiltinModule('node:fs/promises').open(root.path(inner), 'r');
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new MediaError(inner, OVF_FILE, 'is not a regular file');
