@@ -11,7 +11,6 @@
 //   * no child process, no self-update: the loop runs here; systemd restarts us if we die.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { posix } from 'node:path';
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 import type { Invocation } from '../util/invocation.ts';
 import { EXIT } from '../util/exit.ts';
 import type { Config } from '../config/config.ts';
@@ -39,6 +38,7 @@ import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } fro
 import { LogCollectTask } from './logcollect.ts';
 import { systemdRunning } from '../os/service.ts';
 import { collectAfterBurst } from '../util/memory.ts';
+import { delay } from '../util/builtins.ts';
 
 /** How long running work (an extension command) may finish after SIGTERM before it is killed. */
 export const STOP_GRACE_MS = 20_000;

@@ -3,6 +3,7 @@
 // terminal that ran -start does not take the daemon down.
 import type { CommandContext } from './commands.ts';
 import { EXIT } from '../util/exit.ts';
+import { childProcess } from '../util/builtins.ts';
 
 export function daemonArgv(self: string[], configPath: string | undefined): string[] {
   return [...self, '-daemon', ...(configPath !== undefined ? [`-configuration-path:${configPath}`] : [])];
@@ -16,7 +17,7 @@ export async function runStart(ctx: CommandContext): Promise<number> {
   }
   const argv = daemonArgv(ctx.self, ctx.args.configPath);
   const pid = await new Promise<number>((resolve, reject) => {
-    const child = process.getBuiltinModule('node:child_process').spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/' });
+    const child = childProcess().spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/' });
     child.once('error', reject);
     child.once('spawn', () => { child.unref(); resolve(child.pid ?? -1); });
   });

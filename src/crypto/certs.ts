@@ -2,7 +2,7 @@
 // decryption (openssl), thumbprints (uppercase SHA-1 of the DER, as `openssl x509 -fingerprint` prints it
 // without colons), key-to-certificate matching by public key, and certificate -> SSH public key (ssh-keygen).
 import type { X509Certificate, createPublicKey } from 'node:crypto';
-import { nodeCrypto } from '../util/unique.ts';
+import { nodeCrypto } from '../util/builtins.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';

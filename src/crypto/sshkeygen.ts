@@ -1,6 +1,6 @@
 // ssh-keygen wrappers: key generation, fingerprints, public keys from private keys and from
 // PKCS#8/SPKI PEM, plus a strict parser of OpenSSH public key lines. Paths are host paths.
-import { nodeCrypto } from '../util/unique.ts';
+import { nodeCrypto } from '../util/builtins.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

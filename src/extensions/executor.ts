@@ -5,7 +5,6 @@
 // agent: extensions rely on that order.
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 import type { ExtensionHandler, ExtensionsGoalState, ExtensionSettings, ManifestVersion } from '../platform/types.ts';
 import { log } from '../util/logger.ts';
 import {
@@ -29,6 +28,7 @@ import {
 } from './plan.ts';
 import { SUPPORTED_REQUIRED_FEATURES, type GoalStateAggregate, type HandlerReport } from './aggregate.ts';
 import { compareVersions } from './versions.ts';
+import { delay } from '../util/builtins.ts';
 
 /** The network side, provided by the feature that composes platform and extensions. */
 export interface ArtifactSource {

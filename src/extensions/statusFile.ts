@@ -2,11 +2,11 @@
 // extension wrote — nothing, garbage, a 10 MB file, unknown values — becomes a well-formed status with the
 // Python agent's codes and messages; nothing here throws on bad content.
 import { closeSync, fstatSync, openSync, statSync, constants } from 'node:fs';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 import { ErrorCodes, ExtensionError } from './errors.ts';
 import type { HandlerLayout } from './layout.ts';
 import type { HandlerStatus } from './state.ts';
 import { readFully } from '../util/fsread.ts';
+import { delay as sleep } from '../util/builtins.ts';
 
 export const VALID_STATUSES = ['transitioning', 'warning', 'error', 'success'] as const;
 export type ExtStatusValue = (typeof VALID_STATUSES)[number];

@@ -11,6 +11,7 @@ import { createZip, openZip, openZipFile, type ZipFileSink } from '../util/zip.t
 import { manifest, mustCollect, type ManifestVars } from './manifest.ts';
 import { registerProtectedSettings } from './secrets.ts';
 import { redactedTail } from './redactstream.ts';
+import { nodeZlib } from '../util/builtins.ts';
 
 export const TOTAL_BUDGET = 150 * 1024 * 1024;
 export const FILE_BUDGET = 30 * 1024 * 1024;
@@ -62,7 +63,7 @@ function redactCompressed(path: string, data: Buffer, limit: number): Buffer | n
         ? { name: `${e.path}/` }
         : { name: e.path, data: redactBytes(z.read(e)), mode: e.mode }));
     }
-    if (/\.gz$/i.test(path)) { const z = process.getBuiltinModule('node:zlib'); return z.gzipSync(redactBytes(z.gunzipSync(data, { maxOutputLength: limit }))); }
+    if (/\.gz$/i.test(path)) return nodeZlib().gzipSync(redactBytes(nodeZlib().gunzipSync(data, { maxOutputLength: limit })));
     return data;
   } catch {
     return null;

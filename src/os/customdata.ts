@@ -8,7 +8,7 @@
 // partially once. Deprovisioning empties Lib.Dir, so an image made from this VM runs its own
 // CustomData again on the new VM.
 import { chmodSync, existsSync, lstatSync, readFileSync } from 'node:fs';
-import { nodeCrypto } from '../util/unique.ts';
+import { nodeCrypto } from '../util/builtins.ts';
 import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';

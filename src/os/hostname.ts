@@ -9,6 +9,7 @@ import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import type { DistroProfile, PublishKind } from './distro.ts';
 import { validateHostname } from './validate.ts';
+import { delay } from '../util/builtins.ts';
 
 /** The running kernel's hostname (what the Python agent compares against for monitoring). */
 export function currentHostname(): string {
@@ -192,7 +193,7 @@ export async function publishHostname(runner: Runner, root: Sysroot, name: strin
   const publisher = opts.publishers.find((k) => present(root, k)) ?? null;
   if (!(opts.live ?? root.isHost) || !iface || !publisher) return { dhcpFilesChanged, iface, publisher, ok: false };
   const tries = Math.max(1, Math.min(opts.tries ?? 3, 10));
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
+  const sleep = opts.sleep ?? delay;
   for (let i = 0; i < tries; i++) {
     if (i > 0) await sleep(opts.delayMs ?? 5_000);
     for (const alternative of attemptFor(publisher, iface)) {

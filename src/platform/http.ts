@@ -315,12 +315,10 @@ async function sendRaw(req: HttpRequest, headers: Record<string, string>, connec
 /** A response whose headers arrived and whose body is still to be read, whatever the engine. */
 interface Opened { status: number; headers: Record<string, string>; body: Readable }
 
-type HttpModule = typeof import('node:http');
-let httpModules: Promise<[HttpModule, HttpModule]> | null = null;
-function loadHttp(): Promise<[HttpModule, HttpModule]> {
-  // node:https is node:http over tls; only its `request` is used, which has the same signature.
-  httpModules ??= Promise.all([import('node:http'), import('node:https') as unknown as Promise<HttpModule>]);
-  return httpModules;
+let httpsModule: Promise<typeof import('node:https')> | null = null;
+function loadHttps(): Promise<typeof import('node:https')> {
+  httpsModule ??= import('node:https');
+  return httpsModule;
 }
 
 function timeoutError(code: string, message: string): Error {
@@ -328,19 +326,20 @@ function timeoutError(code: string, message: string): Error {
 }
 
 /**
- * One request on a fresh connection with node:http(s) (no agent: nothing pooled). Timeouts as undici's:
- * connect, then the longest silence of the socket (headers and body), and the caller's total (signal).
+ * One direct https request (storage without a proxy; plain http goes through rawhttp.ts) on a fresh
+ * connection with node:https (no agent: nothing pooled). Timeouts as undici's: connect, then the longest
+ * silence of the socket (headers and body), and the caller's total (signal).
  */
 async function openNative(req: HttpRequest, headers: Record<string, string>, connectTimeout: number, readTimeout: number,
   what: string, signal: AbortSignal): Promise<Opened> {
   const u = new URL(req.url);
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TransportError(req.doc, `${what} failed: unsupported URL scheme ${u.protocol}`, 'EPROTO');
-  const [http, https] = await loadHttp();
+  if (u.protocol !== 'https:') throw new TransportError(req.doc, `${what} failed: unsupported URL scheme ${u.protocol}`, 'EPROTO');
+  const https = await loadHttps();
   const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body;
   return new Promise<Opened>((resolve, reject) => {
     let cr: ClientRequest;
     try {
-      cr = (u.protocol === 'https:' ? https : http).request({
+      cr = https.request({
         protocol: u.protocol, hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || undefined, path: `${u.pathname}${u.search}`,
         method: req.method, headers, agent: false, signal,
       });
@@ -351,7 +350,7 @@ async function openNative(req: HttpRequest, headers: Record<string, string>, con
     const connectTimer = setTimeout(() => cr.destroy(timeoutError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${connectTimeout} ms`)), connectTimeout);
     cr.once('socket', (sock) => {
       const connected = () => clearTimeout(connectTimer);
-      if (!sock.connecting) connected(); else sock.once(u.protocol === 'https:' ? 'secureConnect' : 'connect', connected);
+      if (!sock.connecting) connected(); else sock.once('secureConnect', connected);
     });
     cr.setTimeout(readTimeout, () => cr.destroy(timeoutError('UND_ERR_SOCKET_TIMEOUT', `no data for ${readTimeout} ms`)));
     cr.once('error', (e) => { clearTimeout(connectTimer); reject(transportError(req.doc, what, e)); });

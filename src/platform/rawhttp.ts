@@ -10,6 +10,7 @@
 // Content-Length, or the end of the connection; none for HEAD, 204 and 304. Limits: 64 KiB of head, the caller's
 // body cap, connect / read-silence / total timeouts. Anything malformed is an error with a code, never a guess.
 import type { Socket } from 'node:net';
+import { nodeNet } from '../util/builtins.ts';
 
 export interface RawRequest {
   method: string;
@@ -216,7 +217,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
           sinkChain = sinkChain.then(() => r.onChunk!(c)).finally(() => { if (--sinkPending === 0 && !settled) sock.resume(); });
           // A failing sink ends the exchange at once (its error is reported by finish's chain).
           sinkChain.catch(() => { if (!settled) finish(null); });
-        } else if (kept.length === 0 || total - p.length < keepLimit) {
+        } else if (total - p.length < keepLimit) {
           kept.push(Buffer.from(p));
           if (total >= keepLimit) { bodyDone = true; return; }
         }
@@ -281,7 +282,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
 
     const connectTimer = setTimeout(() => finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`)), r.connectTimeoutMs);
     const totalTimer = setTimeout(() => finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`)), r.totalTimeoutMs);
-    sock = process.getBuiltinModule('node:net').connect({ host, port, noDelay: true });
+    sock = nodeNet().connect({ host, port, noDelay: true });
     sock.once('connect', () => {
       clearTimeout(connectTimer);
       sock.setTimeout(r.readTimeoutMs, () => finish(new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`)));

@@ -2,7 +2,7 @@
 // prints as the fingerprint, colons removed (`SHA256<base64>`). Computed in-process — the SHA-256 of
 // the key blob, unpadded base64, exactly OpenSSH's definition — which saves a process start on the
 // way to Ready.
-import { nodeCrypto } from '../util/unique.ts';
+import { nodeCrypto } from '../util/builtins.ts';
 import { lstatSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';

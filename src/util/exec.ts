@@ -1,7 +1,6 @@
 // Running system tools: argv arrays only (never a shell string), a timeout that kills the whole
 // process group (grandchildren included), and captured output capped in size.
-// node:child_process is loaded on first use (process.getBuiltinModule), not at start-up: the bundle's
-// static imports all run when any command starts, and `waagent -version` would pay for them.
+import { childProcess } from './builtins.ts';
 
 export interface ExecOptions {
   cwd?: string;
@@ -74,7 +73,7 @@ export function exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult
 
     // detached => the child leads a new session and process group, so a timeout can kill the
     // whole group with kill(-pid) and reach grandchildren that still share it.
-    const child = process.getBuiltinModule('node:child_process').spawn(argv[0]!, argv.slice(1), {
+    const child = childProcess().spawn(argv[0]!, argv.slice(1), {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       detached: true,
@@ -204,7 +203,7 @@ export function execToFds(argv: string[], opts: ExecToFdsOptions): Promise<ExecT
     let timedOut = false;
     let settled = false;
     const timers: NodeJS.Timeout[] = [];
-    const child = process.getBuiltinModule('node:child_process').spawn(argv[0]!, argv.slice(1), {
+    const child = childProcess().spawn(argv[0]!, argv.slice(1), {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       detached: true,

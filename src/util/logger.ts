@@ -133,12 +133,11 @@ export class Logger {
   }
 
   private emit(level: Level, msg: string): void {
-    const appenders = this.parent ? this.parent.appenders : this.appenders;
-    if (appenders.length === 0) return;
     // Nothing is formatted (redaction regexes, escaping, time stamp) for a level no appender writes:
     // the daemon's idle poll logs its requests at VERBOSE, which is usually off.
+    if (!this.enabled(level)) return;
+    const appenders = this.parent ? this.parent.appenders : this.appenders;
     const rank = RANK[level];
-    if (!appenders.some((a) => rank >= RANK[a.level])) return;
     const body = asciiEscape(redact(msg));
     const line = `${timestamp()} ${level} ${this.thread} ${this.prefix ? this.prefix + ' ' : ''}${body}\n`;
     for (const a of appenders) if (rank >= RANK[a.level]) a.write(line);

@@ -2,7 +2,7 @@
 // root-owned directories), systemd scope names, HTTP correlation ids. Math.random rather than
 // node:crypto on purpose: loading node:crypto costs ~2-4 MiB of RSS for the life of the daemon
 // (scripts/bench/daemon.ts), and the idle daemon needs it for nothing else. Secrets (password salts)
-// and digests take node:crypto through nodeCrypto() below, loaded only then.
+// and digests take node:crypto through builtins.ts, loaded only then.
 
 /** `n` random lower-case hex characters. */
 export function randomHex(n: number): string {
@@ -16,12 +16,4 @@ export function randomId(): string {
   const h = randomHex(32);
   const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
-/**
- * node:crypto, loaded on first use (a static import would load it at start-up for every command: the
- * bundle's imports all run when the binary starts).
- */
-export function nodeCrypto(): typeof import('node:crypto') {
-  return process.getBuiltinModule('node:crypto');
 }

@@ -17,19 +17,17 @@
 //   when every entry succeeded: a failure leaves nothing half-extracted.
 // The writer writes names exactly as given (no validation) so tests can build hostile archives.
 import { constants, closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
-// Loaded on first use, not at start-up (the bundle's static imports all run when any command starts:
-// `waagent -version` would pay for them).
-const zlib = () => process.getBuiltinModule('node:zlib');
 import { randomHex } from './unique.ts';
 import { basename, dirname, join } from 'node:path';
 import { readFully } from './fsread.ts';
+import { nodeZlib } from './builtins.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // CRC-32 (IEEE 802.3), zlib's own (native): the daemon runs JS without an optimizing compiler
 // (build.mjs), where a table-driven loop over a 30 MiB log would cost seconds of CPU.
 
 export function crc32(data: Uint8Array, previous = 0): number {
-  return zlib().crc32(data, previous);
+  return nodeZlib().crc32(data, previous);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -97,7 +95,7 @@ export class ZipWriter {
   add(e: ZipInputEntry): void {
     const raw = e.data === undefined ? Buffer.alloc(0) : typeof e.data === 'string' ? Buffer.from(e.data, 'utf8') : e.data;
     const method = e.store || raw.length === 0 ? METHOD_STORED : METHOD_DEFLATE;
-    this.emit(e.name, e.mode, crc32(raw), raw.length, method, [method === METHOD_DEFLATE ? zlib().deflateRawSync(raw) : raw]);
+    this.emit(e.name, e.mode, crc32(raw), raw.length, method, [method === METHOD_DEFLATE ? nodeZlib().deflateRawSync(raw) : raw]);
   }
 
   /**
@@ -116,10 +114,10 @@ export class ZipWriter {
       crc = crc32(c, crc);
       rawLen += c.length;
       if (rawLen > 0xfffffffe) throw new Error('createZip: entry too large (no ZIP64 support in the writer)');
-      comp.push(zlib().deflateRawSync(c, { finishFlush: zlib().constants.Z_SYNC_FLUSH }));
+      comp.push(nodeZlib().deflateRawSync(c, { finishFlush: nodeZlib().constants.Z_SYNC_FLUSH }));
     }
     if (rawLen === 0) { this.emit(name, mode, 0, 0, METHOD_STORED, []); return; }
-    comp.push(zlib().deflateRawSync(Buffer.alloc(0)));
+    comp.push(nodeZlib().deflateRawSync(Buffer.alloc(0)));
     this.emit(name, mode, crc, rawLen, METHOD_DEFLATE, comp);
   }
 
@@ -470,7 +468,7 @@ export class ZipArchive {
     } else {
       try {
         // Never inflate past the declared size: a liar header cannot make us allocate more.
-        data = zlib().inflateRawSync(comp, { maxOutputLength: Math.max(1, e.size) });
+        data = nodeZlib().inflateRawSync(comp, { maxOutputLength: Math.max(1, e.size) });
       } catch (err) {
         const msg = (err as Error).message;
         if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || /maxOutputLength|too large/i.test(msg)) {

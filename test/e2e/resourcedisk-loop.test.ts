@@ -17,6 +17,7 @@ import { DATALOSS_WARNING } from '../../src/resourcedisk/warning.ts';
 import { isZeroed } from '../../src/os/disk/probe.ts';
 import { parseMountinfo, parseSwaps } from '../../src/os/disk/proc.ts';
 import { config, gen2Tree, MUTATING, nvmeTree } from '../unit/resourcedisk-fixture.ts';
+import { processStart } from '../sandbox/box.ts';
 
 const MiB = 1 << 20;
 const isRoot = process.getuid?.() === 0;
@@ -68,15 +69,6 @@ async function teardown(dir: string, loop: string | null): Promise<void> {
 
 const RIG_BASE = '/var/tmp';
 const RIG_PREFIX = 'rd-e2e-';
-
-function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Rigs live on the HOST (mounts, swap, loop devices): t.after undoes them, but not when the test

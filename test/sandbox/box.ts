@@ -128,7 +128,8 @@ function childPids(pid: number): number[] {
   }
 }
 
-function processStart(pid: number): string | undefined {
+/** The start time of a process (field 22 of /proc/PID/stat): tells a live owner from a reused pid. */
+export function processStart(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];

@@ -15,6 +15,7 @@ import { readIsoFile, looksLikeIso9660 } from './iso9660.ts';
 import { MediaError, openSource } from './source.ts';
 import { looksLikeUdf, readUdfFile } from './udf.ts';
 import { naturalCompare } from '../../util/natsort.ts';
+import { delay, fsPromises } from '../../util/builtins.ts';
 
 export const DEFAULT_MOUNT_POINT = '/mnt/cdrom/secure';
 export const OVF_FILE = 'ovf-env.xml';
@@ -170,7 +171,7 @@ function decodeText(buf: Buffer, where: string): string {
 /** Reads ovf-env.xml from a mounted directory: regular file only, size-capped. */
 async function readFromDir(root: Sysroot, dir: string): Promise<string> {
   const inner = posix.join(dir, OVF_FILE);
-  const fh = await process.getBuiltinModule('node:fs/promises').open(root.path(inner), 'r');
+  const fh = await fsPromises().open(root.path(inner), 'r');
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new MediaError(inner, OVF_FILE, 'is not a regular file');
@@ -256,7 +257,7 @@ export async function readProvisioningMedia(opts: DvdOptions): Promise<Provision
   const attempts = Math.max(1, Math.min(opts.attempts ?? 5, 100));
   const delayMs = opts.delayMs ?? 5_000;
   const maxTotal = opts.maxTotalMs ?? 60_000;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = opts.sleep ?? delay;
   const now = opts.now ?? Date.now;
   const mp = opts.mountPoint ?? DEFAULT_MOUNT_POINT;
   const started = now();

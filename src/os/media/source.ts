@@ -2,6 +2,7 @@
 // Every read is exact (a short read is an error naming the structure being read) and bounded, so a
 // truncated or hostile medium gives a clear MediaError instead of garbage or an unbounded allocation.
 import type { FileHandle } from 'node:fs/promises';
+import { fsPromises } from '../../util/builtins.ts';
 
 /** Bad or unsupported medium: names the medium and the on-disc structure that was wrong. */
 export class MediaError extends Error {
@@ -59,7 +60,7 @@ export interface FileSource extends ByteSource {
  * by what the device returns).
  */
 export async function openSource(hostPath: string, opts: { size?: number; name?: string } = {}): Promise<FileSource> {
-  const fh: FileHandle = await process.getBuiltinModule('node:fs/promises').open(hostPath, 'r');
+  const fh: FileHandle = await fsPromises().open(hostPath, 'r');
   let size = opts.size;
   try {
     const st = await fh.stat();
