@@ -16,6 +16,8 @@
 //                                       disk as raw NVMe). Formatting is destructive, so opt-in.
 //   CGroups.EnforceLimits    switch, y  apply CPU/memory limits to the agent and extensions.
 //   CGroups.Excluded         string, None  comma-separated extension names never put under limits.
+//   Provisioning.KvpReporting switch, y  provisioning steps and outcome to the Hyper-V KVP pool
+//                                       (/var/lib/hyperv/.kvp_pool_1) where that directory exists.
 
 export type KeyType = 'switch' | 'string' | 'int';
 export type KeyOrigin = 'table' | 'getter' | 'ours';
@@ -72,6 +74,7 @@ export const KEYS = {
   // ours
   'ResourceDisk.EnableNvme': sw(false, 'ours'),
   'CGroups.EnforceLimits': sw(true, 'ours'),
+  'Provisioning.KvpReporting': sw(true, 'ours'),
 
   // ---- strings ----
   'Lib.Dir': str('/var/lib/waagent'),

@@ -4,6 +4,7 @@ import type { ImdsInstance, ImdsOsProfile } from './types.ts';
 import { bodyText, type HttpTransport } from './http.ts';
 import { DEFAULT_POLICY, realClock, sendWithRetry, type Clock, type RetryPolicy } from './retry.ts';
 import { DocumentError, ImdsUnavailableError } from './errors.ts';
+import { randomId } from '../util/unique.ts';
 
 export { ImdsUnavailableError };
 
@@ -58,7 +59,23 @@ export class ImdsClient {
   async instance(): Promise<ImdsInstance> {
     return parseImdsInstance(await this.instanceJson());
   }
+
+  /**
+   * ONE request for the pre-provisioned VM's new ovf-env.xml (protocol.md §3.1): the text on 200,
+   * the status otherwise (404/410 until the VM is assigned). The caller polls; transport errors throw.
+   * A fresh x-ms-client-request-id per request, as cloud-init sends.
+   */
+  async reprovisionData(): Promise<{ status: number; text?: string }> {
+    const res = await this.transport.send({
+      method: 'GET', url: `${this.baseUrl}/metadata/reprovisiondata?api-version=${REPROVISION_API_VERSION}`, doc: 'IMDS reprovisiondata',
+      headers: { Metadata: 'true', 'x-ms-client-request-id': randomId() }, maxBytes: 1 << 20,
+      connectTimeoutMs: 30_000, readTimeoutMs: 30_000, totalTimeoutMs: 60_000,
+    });
+    return res.status === 200 ? { status: 200, text: bodyText(res) } : { status: res.status };
+  }
 }
+
+export const REPROVISION_API_VERSION = '2019-06-01';
 
 
 type Obj = Record<string, unknown>;
@@ -117,5 +134,6 @@ export function parseImdsInstance(j: unknown): ImdsInstance {
     publicKeys,
     userData: s(c, 'userData', 'compute.userData'),
     interfaces,
+    ppsType: s(isObj(j.extended) ? j.extended.compute : undefined, 'ppsType', 'extended.compute.ppsType'),
   };
 }

@@ -268,6 +268,8 @@ export interface ImdsInstance {
   userData: string;
   /** network.interface[].{macAddress, ipv4 private addresses}. */
   interfaces: { macAddress: string; privateIpv4: string[] }[];
+  /** extended.compute.ppsType (pre-provisioned pools: None, Running, Savable, PreprovisionedOSDisk); '' when absent. */
+  ppsType?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ export interface ProvisionPlatform {
   reportHealth(report: HealthReport, final: boolean): Promise<void>;
   /** roleProperties CertificateThumbprint (protocol.md §1.11). */
   reportHostKeyThumbprint(thumbprint: string): Promise<void>;
+  /** Pre-provisioned VMs: ONE request for IMDS reprovisiondata (200 with the new ovf-env.xml, else the status). */
+  reprovisionData(): Promise<{ status: number; text?: string }>;
 }
 
 export interface WirePlatformOptions {
@@ -104,5 +106,9 @@ export class WirePlatform implements ProvisionPlatform {
   async reportHostKeyThumbprint(thumbprint: string): Promise<void> {
     const gs = this.gs ?? await this.goalState();
     await this.withRefresh((g) => this.wire.reportRoleProperties(thumbprint, g), gs);
+  }
+
+  reprovisionData(): Promise<{ status: number; text?: string }> {
+    return this.imdsClient.reprovisionData();
   }
 }

@@ -30,6 +30,10 @@ import type { ProvisionPlatform } from './platform.ts';
 import { settingsFromConfig, type ProvisionSettings } from './settings.ts';
 import { readVmId } from './vmid.ts';
 import { hostKeyPubPath, hostKeyThumbprint } from './hostkey.ts';
+import { ProvisionKvp } from './kvpreport.ts';
+import { awaitReprovisioning, poolType, ppsMarkerExists, removePpsMarker } from './pps.ts';
+import { primaryLink, watchLinks, type LinkWatcher } from '../os/network/links.ts';
+import { readRouteTable } from '../os/network/leases.ts';
 
 export class ProvisionError extends Error {
   constructor(message: string) {
@@ -54,11 +58,20 @@ export interface ProvisionDeps {
   releaseMedia?: (m: ProvisioningMedia) => Promise<void>;
   /** Called after each completed step (see STEPS). The `-provision` command wires its test-only crash hook here. */
   afterStep?: (step: string) => void;
+  /** KVP reporting; default from the settings and the root (ProvisionKvp.create). */
+  kvp?: ProvisionKvp;
+  /** Pre-provisioned VMs: link events (default `ip -o monitor link`) and the primary NIC (default route, else first). */
+  watchLinks?: () => LinkWatcher;
+  primaryLink?: () => string | null;
+  /** Pre-provisioned VMs: bound on waiting in the pool for the reprovisioning data. Default 24 h. */
+  ppsWaitMs?: number;
 }
+
+export const PPS_WAIT_MS = 24 * 3600_000;
 
 /** Step names passed to afterStep, in order (some are skipped when they have nothing to do). */
 export const STEPS = [
-  'media', 'starting', 'validated', 'ovf-copy', 'hostname', 'user', 'password', 'sudoers', 'sshd', 'keys', 'keypairs',
+  'media', 'pps-ready', 'pps-reprovision-data', 'starting', 'validated', 'ovf-copy', 'hostname', 'user', 'password', 'sudoers', 'sshd', 'keys', 'keypairs',
   'customdata', 'rootpassword', 'hostkeys', 'customdata-exec', 'disable-agent', 'marker', 'ready',
 ] as const;
 
@@ -87,6 +100,7 @@ class Run {
   readonly s: ProvisionSettings;
   readonly d: ProvisionDeps;
   readonly clock: Clock;
+  readonly kvp: ProvisionKvp;
   private gsPromise: Promise<GoalState> | null = null;
   /** A progress report in flight: final reports wait for it, so the WireServer sees them in order. */
   private progress: Promise<void> | null = null;
@@ -95,12 +109,17 @@ class Run {
     this.d = d;
     this.s = d.settings ?? settingsFromConfig(d.config!);
     this.clock = d.clock ?? realClock;
+    this.kvp = d.kvp ?? ProvisionKvp.create(d.root, this.s.kvpReporting !== false, this.clock);
   }
 
   step(name: string): void {
     log.verbose(`Provisioning step done: ${name}`);
+    this.kvp.step(name);
     this.d.afterStep?.(name);
   }
+
+  /** After reprovisioning the goal state is the customer VM's: fetched anew. */
+  forgetGoalState(): void { this.gsPromise = null; }
 
   get root(): Sysroot { return this.d.root; }
   lib(name: string): string { return this.root.path(posix.join(this.s.libDir, name)); }
@@ -140,6 +159,10 @@ class Run {
   }
 
   async ready(o: Omit<ProvisionOutcome, 'reported'>): Promise<ProvisionOutcome> {
+    if (o.status === 'provisioned') {
+      this.kvp.vmId = o.vmId;
+      await this.kvp.success();
+    }
     const r = await this.final({ state: 'Ready' });
     if (r.ok) this.step('ready');
     return r.ok ? { ...o, reported: true } : { ...o, reported: false, reason: r.error };
@@ -148,6 +171,11 @@ class Run {
   async fail(e: unknown, vmId: string): Promise<ProvisionOutcome> {
     const reason = redact(errorText(e)).slice(0, 3000);
     log.error(`Provisioning failed: ${reason} (${uptime(this.root)}s)`);
+    if (this.kvp.enabled) {
+      this.kvp.step('failed', false);
+      if (vmId) this.kvp.vmId = vmId;
+      await this.kvp.failure(reason);
+    }
     const r = await this.final({ state: 'NotReady', subStatus: 'ProvisioningFailed', description: reason });
     return { status: 'failed', vmId, reported: r.ok, reason };
   }
@@ -226,22 +254,43 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
   checkSettings(s);
   const distro = run.d.distro ?? detectDistro(root);
   const readMedia = run.d.readMedia ?? (() => readProvisioningMedia({ root, runner, mountPoint: s.mountPoint }));
+  // A restart while waiting in a pre-provisioning pool: the new ovf-env.xml comes from IMDS, not the DVD.
+  const resumed = ppsMarkerExists(root, s.libDir);
   // The three reads are independent: the DVD (a mount attempt, then user space), the goal state and IMDS.
-  const [media, gs, imds] = await Promise.allSettled([readMedia(), run.goalState(), platform.imds()]);
+  const [media, gs, imds] = await Promise.allSettled([resumed ? Promise.resolve(null) : readMedia(), run.goalState(), platform.imds()]);
   if (gs.status === 'rejected') throw gs.reason;
   if (media.status === 'rejected') throw media.reason;
-  const imdsDoc: ImdsInstance | null = imds.status === 'fulfilled' ? imds.value : null;
+  let imdsDoc: ImdsInstance | null = imds.status === 'fulfilled' ? imds.value : null;
   run.step('media');
+
+  const m = media.value;
+  let text = m?.text ?? '';
+  let ovf = m ? parseOvfEnv(m.text, { homeDir: s.homeDir, source: `${m.device}:ovf-env.xml` }) : null;
+  const pool = poolType(resumed, ovf, imdsDoc);
+  if (pool !== 'None') {
+    run.kvp.pps = pool;
+    run.kvp.vmId = dmiId || imdsDoc?.vmId || '';
+    text = await awaitReprovisioning({
+      platform, clock: run.clock, root, libDir: s.libDir, kvp: run.kvp, step: (n) => run.step(n), goalState: () => run.goalState(),
+      watchLinks: run.d.watchLinks ?? (() => watchLinks()),
+      primaryLink: run.d.primaryLink ?? (() => primaryLink(root, readRouteTable(root))),
+      waitMs: run.d.ppsWaitMs ?? PPS_WAIT_MS,
+    }, pool);
+    run.step('pps-reprovision-data');
+    // From here on this is the customer's VM: its goal state, its metadata, its ovf-env.xml.
+    run.forgetGoalState();
+    const [gs2, imds2] = await Promise.allSettled([run.goalState(), platform.imds()]);
+    if (gs2.status === 'rejected') throw gs2.reason;
+    imdsDoc = imds2.status === 'fulfilled' ? imds2.value : null;
+    const still = (imdsDoc?.ppsType ?? '').trim();
+    if (still && still.toLowerCase() !== 'none') throw new ProvisionError(`IMDS extended.compute.ppsType is still ${JSON.stringify(still)} after reprovisioning`);
+    ovf = parseOvfEnv(text, { homeDir: s.homeDir, source: 'IMDS reprovisiondata ovf-env.xml' });
+    if (poolType(false, ovf, null) !== 'None') throw new ProvisionError('the reprovisioning ovf-env.xml marks a pre-provisioned VM again');
+  }
+  if (!ovf) throw new ProvisionError('no ovf-env.xml'); // unreachable: media, or the reprovisioning data
   run.startProgress();
   run.step('starting');
 
-  const m = media.value;
-  const ovf = parseOvfEnv(m.text, { homeDir: s.homeDir, source: `${m.device}:ovf-env.xml` });
-  if (ovf.preprovisionedVm || (ovf.preprovisionedVmType && ovf.preprovisionedVmType.toLowerCase() !== 'none')) {
-    // UNCONFIRMED how a pre-provisioned pool VM behaves with a non-cloud-init agent; like the Python
-    // agent we do not implement PPS and provision with this document as it is.
-    log.warn(`ovf-env.xml marks a pre-provisioned VM (${ovf.preprovisionedVmType ?? 'PreprovisionedVm=true'}); not supported, provisioning normally`);
-  }
   const plan = planProvisioning(root, ovf, imdsDoc, s, distro);
   if (plan.needCertificates) {
     const certs = await platform.certificates();
@@ -251,7 +300,7 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
   run.step('validated');
 
   run.ensureLibDir();
-  writeFileAtomic(run.lib('ovf-env.xml'), redactedCopy(m.text, ovf.password), { mode: 0o400 });
+  writeFileAtomic(run.lib('ovf-env.xml'), redactedCopy(text, ovf.password), { mode: 0o400 });
   run.step('ovf-copy');
 
   const applied = await applyPlan(plan, { root, runner, distro, settings: s, step: (n) => run.step(n) });
@@ -263,6 +312,7 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
   }
   const vmId = dmiId || imdsDoc?.vmId || '';
   writeMarker(root, s.libDir, vmId);
+  if (pool !== 'None') removePpsMarker(root, s.libDir);
   run.step('marker');
   log.info(`Provisioning succeeded (${uptime(root)}s)`);
 
@@ -277,7 +327,9 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
     try { await platform.reportHostKeyThumbprint(applied.hostKeyThumbprint); } catch (e) { log.warn(`roleProperties: ${errorText(e)}`); }
   }
   const release = run.d.releaseMedia ?? ((md: ProvisioningMedia) => releaseProvisioningMedia(md, { root, runner }));
-  try { await release(m); } catch (e) { log.warn(`Releasing the provisioning medium: ${errorText(e)}`); }
+  if (m) {
+    try { await release(m); } catch (e) { log.warn(`Releasing the provisioning medium: ${errorText(e)}`); }
+  }
   return out;
 }
 

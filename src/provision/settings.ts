@@ -27,6 +27,8 @@ export interface ProvisionSettings {
   cryptId: string;
   /** Provisioning.PasswordCryptSaltLength. */
   saltLength: number;
+  /** Provisioning.KvpReporting: steps and outcome to the Hyper-V KVP pool where /var/lib/hyperv exists. */
+  kvpReporting?: boolean;
   /** Bound of each wait of the cloud-init handler (os.md §4.16: 1800 s; not configurable upstream). */
   cloudInitTimeoutSec: number;
 }
@@ -50,6 +52,7 @@ export function settingsFromConfig(c: Config): ProvisionSettings {
     executeCustomData: c.bool('Provisioning.ExecuteCustomData'),
     cryptId: c.str('Provisioning.PasswordCryptId'),
     saltLength: c.int('Provisioning.PasswordCryptSaltLength'),
+    kvpReporting: c.bool('Provisioning.KvpReporting'),
     cloudInitTimeoutSec: 1800,
   };
 }
@@ -59,5 +62,5 @@ export const DEFAULT_SETTINGS: ProvisionSettings = {
   agent: 'auto', libDir: '/var/lib/waagent', mountPoint: '/mnt/cdrom/secure', homeDir: '/home', sshDir: '/etc/ssh',
   sudoersDir: '/etc/sudoers.d', passwordPath: '/etc/shadow', openssl: '/usr/bin/openssl', clientAliveInterval: 180,
   allowResetSysUser: false, regenerateHostKeys: false, hostKeyType: 'rsa', deleteRootPassword: false,
-  decodeCustomData: false, executeCustomData: false, cryptId: '6', saltLength: 10, cloudInitTimeoutSec: 1800,
+  decodeCustomData: false, executeCustomData: false, cryptId: '6', saltLength: 10, kvpReporting: true, cloudInitTimeoutSec: 1800,
 };

@@ -74,6 +74,12 @@ export class FakePlatform implements ProvisionPlatform {
   async certificates(): Promise<CertificateSummary[]> { this.calls.push({ op: 'certificates' }); return this.onCertificates(); }
   async reportHealth(report: HealthReport, final: boolean): Promise<void> { this.calls.push({ op: 'health', report, final }); }
   async reportHostKeyThumbprint(thumbprint: string): Promise<void> { this.calls.push({ op: 'roleProperties', thumbprint }); }
+  /** Answers of reprovisiondata, one per request (the last one repeats). */
+  reprovision: { status: number; text?: string }[] = [{ status: 404 }];
+  async reprovisionData(): Promise<{ status: number; text?: string }> {
+    this.calls.push({ op: 'reprovisionData' });
+    return this.reprovision.length > 1 ? this.reprovision.shift()! : this.reprovision[0]!;
+  }
   health(): string[] {
     return this.calls.filter((c) => c.op === 'health').map((c) => [c.report!.state, c.report!.subStatus, c.report!.description].filter(Boolean).join('/'));
   }
