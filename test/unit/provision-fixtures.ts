@@ -17,6 +17,8 @@ export interface OvfOptions {
   keyPairs?: { path: string; fingerprint: string }[];
   customData?: string;
   provisionGuestAgent?: string;
+  /** PreprovisionedVMType (and PreprovisionedVm=true unless 'None'). */
+  pps?: string;
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -38,7 +40,8 @@ export function ovfXml(o: OvfOptions = {}): string {
   </LinuxProvisioningConfigurationSet>
  </wa:ProvisioningSection>
  <wa:PlatformSettingsSection><wa:Version>1.0</wa:Version><wa:PlatformSettings>
-  <wa:ProvisionGuestAgent>${o.provisionGuestAgent ?? 'true'}</wa:ProvisionGuestAgent>
+  <wa:ProvisionGuestAgent>${o.provisionGuestAgent ?? 'true'}</wa:ProvisionGuestAgent>${o.pps ? `
+  <wa:PreprovisionedVm>${o.pps === 'None' ? 'false' : 'true'}</wa:PreprovisionedVm><wa:PreprovisionedVMType>${esc(o.pps)}</wa:PreprovisionedVMType>` : ''}
  </wa:PlatformSettings></wa:PlatformSettingsSection>
 </Environment>
 `;
