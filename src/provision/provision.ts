@@ -18,7 +18,7 @@ import { errorText, log, redact } from '../util/logger.ts';
 import { parseXml } from '../util/xml.ts';
 import type { GoalState, HealthReport, ImdsInstance } from '../platform/types.ts';
 import { realClock, type Clock } from '../platform/retry.ts';
-import { parseOvfEnv, redactedCopy } from '../platform/ovfenv.ts';
+import { parseOvfEnv, redactedCopy, type OvfEnv } from '../platform/ovfenv.ts';
 import { detectDistro, type DistroProfile } from '../os/distro.ts';
 import { readProvisioningMedia, releaseProvisioningMedia, type ProvisioningMedia } from '../os/media/dvd.ts';
 import type { ExecuteResult } from '../os/customdata.ts';
@@ -265,9 +265,16 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
 
   const m = media.value;
   let text = m?.text ?? '';
-  let ovf = m ? parseOvfEnv(m.text, { homeDir: s.homeDir, source: `${m.device}:ovf-env.xml` }) : null;
-  const pool = poolType(resumed, ovf, imdsDoc);
-  if (pool !== 'None') {
+  let ovf: OvfEnv | null = null;
+  let badOvf: unknown = null;
+  try { if (m) ovf = parseOvfEnv(m.text, { homeDir: s.homeDir, source: `${m.device}:ovf-env.xml` }); } catch (e) { badOvf = e; }
+  const pool = badOvf ? 'None' : poolType(resumed, ovf, imdsDoc);
+  if (pool === 'None') {
+    // As before pools existed: Starting is reported, then an unusable ovf-env.xml fails provisioning.
+    run.startProgress();
+    run.step('starting');
+    if (badOvf) throw badOvf;
+  } else {
     run.kvp.pps = pool;
     run.kvp.vmId = dmiId || imdsDoc?.vmId || '';
     text = await awaitReprovisioning({
@@ -286,10 +293,10 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
     if (still && still.toLowerCase() !== 'none') throw new ProvisionError(`IMDS extended.compute.ppsType is still ${JSON.stringify(still)} after reprovisioning`);
     ovf = parseOvfEnv(text, { homeDir: s.homeDir, source: 'IMDS reprovisiondata ovf-env.xml' });
     if (poolType(false, ovf, null) !== 'None') throw new ProvisionError('the reprovisioning ovf-env.xml marks a pre-provisioned VM again');
+    run.startProgress();
+    run.step('starting');
   }
   if (!ovf) throw new ProvisionError('no ovf-env.xml'); // unreachable: media, or the reprovisioning data
-  run.startProgress();
-  run.step('starting');
 
   const plan = planProvisioning(root, ovf, imdsDoc, s, distro);
   if (plan.needCertificates) {

@@ -76,13 +76,13 @@ test('configuration: the keys provisioning honours, with their defaults', () => 
     'Provisioning.DeleteRootPassword=y', 'Provisioning.DecodeCustomData=y', 'Provisioning.ExecuteCustomData=y',
     'Provisioning.AllowResetSysUser=y', 'Provisioning.PasswordCryptId=5', 'Provisioning.PasswordCryptSaltLength=16',
     'OS.HomeDir=/var/home', 'OS.SshDir=/etc/ssh2', 'OS.SudoersDir=/etc/sudo.d', 'OS.PasswordPath=/etc/shadow2',
-    'OS.SshClientAliveInterval=60', 'Lib.Dir=/var/lib/wa', 'DVD.MountPoint=/run/dvd', 'OS.OpensslPath=None',
+    'OS.SshClientAliveInterval=60', 'Lib.Dir=/var/lib/wa', 'DVD.MountPoint=/run/dvd', 'OS.OpensslPath=None', 'Provisioning.KvpReporting=n',
   ].join('\n'), 'test.conf');
   assert.deepEqual(settingsFromConfig(c), {
     agent: 'waagent', libDir: '/var/lib/wa', mountPoint: '/run/dvd', homeDir: '/var/home', sshDir: '/etc/ssh2', sudoersDir: '/etc/sudo.d',
     passwordPath: '/etc/shadow2', openssl: '/usr/bin/openssl', clientAliveInterval: 60, allowResetSysUser: true, regenerateHostKeys: true,
     hostKeyType: 'ed25519', deleteRootPassword: true, decodeCustomData: true, executeCustomData: true, cryptId: '5', saltLength: 16,
-    cloudInitTimeoutSec: 1800,
+    kvpReporting: false, cloudInitTimeoutSec: 1800,
   });
 });
 
