@@ -277,6 +277,7 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
   } else {
     run.kvp.pps = pool;
     run.kvp.vmId = dmiId || imdsDoc?.vmId || '';
+    run.ensureLibDir();
     text = await awaitReprovisioning({
       platform, clock: run.clock, root, libDir: s.libDir, kvp: run.kvp, step: (n) => run.step(n), goalState: () => run.goalState(),
       watchLinks: run.d.watchLinks ?? (() => watchLinks()),

@@ -402,8 +402,8 @@ ${pk}
       <wa:GuestAgentPackageName i:nil="true" />
       <wa:RetainWindowsPEPassInUnattend>true</wa:RetainWindowsPEPassInUnattend>
       <wa:RetainOfflineServicingPassInUnattend>true</wa:RetainOfflineServicingPassInUnattend>
-      <wa:PreprovisionedVm>false</wa:PreprovisionedVm>
-      <wa:PreprovisionedVMType i:nil="true" />
+      <wa:PreprovisionedVm>${s.ppsType !== 'None' ? 'true' : 'false'}</wa:PreprovisionedVm>
+      ${s.ppsType !== 'None' ? `<wa:PreprovisionedVMType>${s.ppsType}</wa:PreprovisionedVMType>` : '<wa:PreprovisionedVMType i:nil="true" />'}
     </wa:PlatformSettings>
   </wa:PlatformSettingsSection>
 </Environment>

@@ -115,6 +115,12 @@ export interface Scenario {
   provisioningHealthJson: boolean;
   /** IMDS /metadata/reprovisiondata answers the ovf-env (else 404). */
   reprovisionData: boolean;
+  /**
+   * Pre-provisioned pool VM: ovf-env carries PreprovisionedVm=true and this PreprovisionedVMType, IMDS
+   * extended.compute.ppsType says it. 'None' (default): an ordinary VM. A test assigns the VM with
+   * update({ ppsType: 'None', reprovisionData: true, user/vm changes }).
+   */
+  ppsType: 'None' | 'Running' | 'Savable' | 'PreprovisionedOSDisk';
   /** How the Certificates CMS names its recipient: subjectKeyIdentifier (as Azure's fixture) or issuer+serial. */
   certRecipient: 'ski' | 'issuerSerial';
   /**
@@ -313,6 +319,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     statusBlobType: v.oneOf(root, '', 'statusBlobType', ['BlockBlob', 'PageBlob'] as const, 'BlockBlob'),
     provisioningHealthJson: v.bool(root, '', 'provisioningHealthJson', true),
     reprovisionData: v.bool(root, '', 'reprovisionData', false),
+    ppsType: v.oneOf(root, '', 'ppsType', ['None', 'Running', 'Savable', 'PreprovisionedOSDisk'] as const, 'None'),
     certRecipient: v.oneOf(root, '', 'certRecipient', ['ski', 'issuerSerial'] as const, 'ski'),
     onHold: v.bool(root, '', 'onHold', false),
     certificates: v.oneOf(root, '', 'certificates', ['pfx', 'absent', 'notPfx', 'emptyFormat', 'wrongKey'] as const, 'pfx'),
@@ -324,7 +331,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     throw new ScenarioError(source, 'customData', 'longer than 64 KiB (Azure limit)');
   }
   v.noExtra(root, '', ['$comment', 'name', 'vm', 'user', 'sshKeys', 'customData', 'userData', 'provisionGuestAgent', 'incarnation',
-    'vmSettings', 'statusBlobType', 'provisioningHealthJson', 'reprovisionData', 'certRecipient', 'certificates', 'onHold', 'extensions', 'timeline', 'faults']);
+    'vmSettings', 'statusBlobType', 'provisioningHealthJson', 'reprovisionData', 'ppsType', 'certRecipient', 'certificates', 'onHold', 'extensions', 'timeline', 'faults']);
   return scenario;
 }
 

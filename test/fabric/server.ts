@@ -866,7 +866,7 @@ class FabricImpl implements Fabric {
       // and warns about anything else). The exact version cut-off is UNCONFIRMED; 2018-10-01 is used.
       // extended=true adds what cloud-init reads for pre-provisioning (protocol.md 3, 3.1); shape UNCONFIRMED beyond these keys.
       if (u.searchParams.get('extended') === 'true') {
-        (v as Record<string, unknown>).extended = { compute: { ppsType: 'None', hasCustomData: this.current.customData !== undefined } };
+        (v as Record<string, unknown>).extended = { compute: { ppsType: this.current.ppsType, hasCustomData: this.current.customData !== undefined } };
       }
       if (api < '2018-10-01') {
         const doc = v as { compute: Record<string, unknown> };

@@ -4,7 +4,7 @@
 // is resumed) with scripted link events and reprovisiondata answers. Needs root (useradd --root).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { realRunner } from '../../src/util/exec.ts';
 import { MemoryAppender, log } from '../../src/util/logger.ts';
 import { provision, type ProvisionDeps } from '../../src/provision/provision.ts';
@@ -139,6 +139,7 @@ const NEW_OVF = ovfXml({ user: 'realuser', host: 'real-vm', password: PASSWORD }
 test('as root: PPS Running: Ready in the pool, VNet switch, reprovisiondata polled, then provisioned with the new ovf-env', { skip }, async (t) => {
   const c = setup({ user: 'pooluser', host: 'pool-vm', pps: 'Running' });
   t.after(c.r.cleanup);
+  rmSync(c.r.p(LIB), { recursive: true }); // a first boot: Lib.Dir does not exist yet
   c.platform.reprovision = [{ status: 404 }, { status: 410 }, { status: 200, text: NEW_OVF }];
   const links = scriptedLinks([{ flags: ['NO-CARRIER', 'UP'], state: 'LOWERLAYERDOWN' }, { flags: ['UP', 'LOWER_UP'], state: 'UP' }]);
   const out = await provision(c.deps({ clock: fastClock(), watchLinks: links.watch, primaryLink: () => 'eth0' }));

@@ -1,0 +1,102 @@
+// Pre-provisioned pool VMs end to end: the built binary in the box, the simulator as the platform,
+// a veth as the NIC (test/sandbox/nic.ts). Running and Savable both end provisioned with the SECOND
+// ovf-env's user and hostname, with the requests in cloud-init's order (Ready in the pool on the pool
+// VM's goal state, reprovisiondata, then IMDS and the new goal state, then Ready), the same files
+// as a normal first boot with that ovf-env, and the PROVISIONING_REPORT in the KVP pool. Needs root.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Box } from '../sandbox/box.ts';
+import type { RecordedRequest } from '../fabric/server.ts';
+import { ASSIGNED, ASSIGNED_KEYS, KVP_FILES, poolScenario, runPool, type PoolKind } from './pps-helpers.ts';
+import { changedBesidesLog, conf, imageFiles, passwordMatches, provisionRun, shadowHash, skip } from './provision-helpers.ts';
+import { readPool, reportFields } from '../helpers/kvp-reader.ts';
+
+const LIB = '/var/lib/waagent';
+
+function kind(q: RecordedRequest): string {
+  if (q.url.startsWith('/metadata/reprovisiondata')) return `reprovision ${q.status}`;
+  if (q.url.startsWith('/metadata/instance')) return 'imds';
+  if (q.url.includes('comp=goalstate')) return 'goalstate';
+  if (q.url.includes('comp=health')) return 'health';
+  if (q.url.startsWith('/provisioning/health')) return 'health-json';
+  return `${q.endpoint} ${q.method} ${q.url}`;
+}
+
+/** cloud-init's order: [imds, goalstate] -> Ready in the pool -> reprovisiondata… 200 -> [imds, goalstate] -> Ready. */
+function assertCloudInitOrder(requests: RecordedRequest[]): void {
+  const seen = requests.map(kind);
+  const text = seen.join(', ');
+  const firstHealth = seen.indexOf('health');
+  const repro = seen.map((k, i) => (k.startsWith('reprovision') ? i : -1)).filter((i) => i >= 0);
+  assert.ok(repro.length >= 1, text);
+  assert.ok(firstHealth >= 0 && firstHealth < repro[0]!, `Ready in the pool before any reprovisiondata: ${text}`);
+  assert.deepEqual(seen.slice(0, firstHealth).sort(), ['goalstate', 'imds'], text);
+  assert.equal(seen[repro.at(-1)!], 'reprovision 200', text);
+  assert.ok(repro.slice(0, -1).every((i) => seen[i] !== 'reprovision 200'), 'polling stops at the first 200');
+  const after = seen.slice(repro.at(-1)! + 1);
+  assert.deepEqual(after.slice(0, 2).sort(), ['goalstate', 'imds'], text);
+  assert.deepEqual(after.slice(2), ['health', 'health', 'health-json'], text);
+  assert.equal(seen.slice(firstHealth + 1, repro.at(-1)).filter((k) => !k.startsWith('reprovision')).length, 0, text);
+  for (const q of requests.filter((r) => r.url.startsWith('/metadata/reprovisiondata'))) {
+    assert.equal(q.headers['metadata'], 'true');
+    assert.match(q.headers['x-ms-client-request-id'] ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.match(q.url, /api-version=2019-06-01/);
+  }
+}
+
+async function flow(kindName: PoolKind): Promise<string[]> {
+  const run = await runPool(kindName);
+  const { box } = run;
+  try {
+    assert.equal(run.result.code, 0, run.result.stdout + run.result.stderr);
+    assertCloudInitOrder(run.requests);
+    assert.deepEqual(run.health.map((h) => [h.channel, h.state, h.subStatus ?? '', h.containerId ?? '']), [
+      ['xml', 'Ready', '', 'b2c3d4e5-0000-4000-8000-00000000a001'],
+      ['xml', 'NotReady', 'Provisioning', ASSIGNED.containerId],
+      ['xml', 'Ready', '', ASSIGNED.containerId],
+      ['json', 'Ready', '', ''],
+    ], 'Ready in the pool on the pool goal state, then the customer VM\'s');
+    assert.equal(box.readFile('/etc/hostname'), `${ASSIGNED.hostname}\n`);
+    assert.match(box.readFile('/etc/passwd'), new RegExp(`^${ASSIGNED.user}:`, 'm'));
+    assert.doesNotMatch(box.readFile('/etc/passwd'), /^pooladmin:/m, 'the placeholder user is never created');
+    assert.equal(passwordMatches(shadowHash(box, ASSIGNED.user), ASSIGNED.password), true);
+    assert.match(box.readFile(`${LIB}/ovf-env.xml`), new RegExp(`<HostName>${ASSIGNED.hostname}</HostName>`));
+    const key = (await box.fabric!.sshKeys()).find((k) => k.id === 'pps-key')!.publicKey;
+    assert.equal(box.readFile(`/home/${ASSIGNED.user}/.ssh/authorized_keys`), key + '\n');
+    assert.equal(box.exists(`${LIB}/pps_reported_ready`), false);
+    assert.equal(box.readFile(`${LIB}/provisioned`), '7e1c9a52-3f0b-4d2e-9a61-2c5b8f4e0d17');
+    const log = box.agentLog();
+    assert.ok(!log.includes(ASSIGNED.password), 'the password is in no log line');
+    assert.match(log, kindName === 'Running' ? /PPS: eth0 is connected again after the VNet switch/ : /PPS: NIC eth1 attached/);
+    assert.equal((await box.run(['pgrep', '-f', 'ip -o monitor link'])).code, 1, 'the link monitor is gone');
+    const kvp = readPool(box.hostPath('/var/lib/hyperv/.kvp_pool_1'));
+    const rep = reportFields(kvp.find((r) => r.key === 'PROVISIONING_REPORT')!.value);
+    assert.equal(rep.get('result'), 'success');
+    assert.equal(rep.get('pps_type'), kindName);
+    assert.ok(kvp.some((r) => r.key.endsWith('|pps-ready')) && kvp.some((r) => r.key.endsWith('|pps-reprovision-data')));
+    const ms = run.readyAt - run.assignedAt;
+    console.log(`PPS ${kindName}: reprovision data available -> Ready ${ms} ms (first 200 after ${run.dataAt - run.assignedAt} ms)`);
+    return changedBesidesLog(box);
+  } finally {
+    await box.close();
+  }
+}
+
+test('box (root): PPS Running: Ready in the pool, VNet switch on eth0, reprovisiondata, provisioned as the assigned VM', { skip }, async () => {
+  const changed = await flow('Running');
+  // The same files as a normal first boot with the assigned VM's ovf-env.
+  const normalScenario = { ...poolScenario('Running'), ppsType: 'None', user: { name: ASSIGNED.user, password: ASSIGNED.password, disableSshPasswordAuthentication: false },
+    vm: { vmId: '7e1c9a52-3f0b-4d2e-9a61-2c5b8f4e0d17', containerId: ASSIGNED.containerId, roleName: 'pool-vm', hostname: ASSIGNED.hostname }, sshKeys: ASSIGNED_KEYS };
+  const box = await Box.start({ scenario: normalScenario, media: { kind: 'udf' }, files: { ...imageFiles(conf()), ...KVP_FILES } });
+  try {
+    const r = await provisionRun(box);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(changed, changedBesidesLog(box));
+  } finally {
+    await box.close();
+  }
+});
+
+test('box (root): PPS Savable: Ready in the pool, eth0 unplugged and eth1 plugged, reprovisiondata, provisioned as the assigned VM', { skip }, async () => {
+  await flow('Savable');
+});
