@@ -70,8 +70,8 @@ export interface LinkWatcher {
 const MAX_QUEUE = 512;
 const MAX_LINE = 4096;
 
-/** Starts `ip -o monitor link`. */
-export function watchLinks(ip = 'ip'): LinkWatcher {
+/** Starts `ip -o monitor link` (`ip` = the argv that runs iproute2's ip; tests put nsenter in front). */
+export function watchLinks(ip: string[] = ['ip']): LinkWatcher {
   const queue: LinkEvent[] = [];
   let waiter: ((e: LinkEvent | null) => void) | null = null;
   let ended = false;
@@ -92,7 +92,7 @@ export function watchLinks(ip = 'ip'): LinkWatcher {
     queue.push(e);
   };
   try {
-    child = childProcess().spawn(ip, ['-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child = childProcess().spawn(ip[0]!, [...ip.slice(1), '-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
     process.once('exit', onExit);
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (chunk: string) => {
@@ -124,6 +124,7 @@ export function watchLinks(ip = 'ip'): LinkWatcher {
     },
     close() {
       onExit();
+      queue.length = 0;
       finish();
     },
   };
