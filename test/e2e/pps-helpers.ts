@@ -41,9 +41,17 @@ export interface PoolRun {
   readyAt: number;
 }
 
-/** Runs the whole flow; the caller closes `box`. `confLines` are extra waagent.conf lines. */
-export async function runPool(kind: PoolKind, confLines: string[] = [], files: Record<string, string> = {}): Promise<PoolRun> {
-  const box = await Box.start({ scenario: poolScenario(kind), media: { kind: 'udf' }, files: { ...imageFiles(conf(...confLines)), ...KVP_FILES, ...files } });
+/** The scenario patch that assigns the VM (reprovisiondata answers from then on). */
+export function assignPatch(user: Record<string, unknown> = { name: ASSIGNED.user, password: ASSIGNED.password }): Record<string, unknown> {
+  return {
+    ppsType: 'None', reprovisionData: true, user,
+    vm: { hostname: ASSIGNED.hostname, containerId: ASSIGNED.containerId }, sshKeys: ASSIGNED_KEYS,
+  };
+}
+
+/** Runs the whole flow; the caller closes `box`. `assign`: the assignment patch (default assignPatch()). */
+export async function runPool(kind: PoolKind, o: { assign?: Record<string, unknown>; confLines?: string[] } = {}): Promise<PoolRun> {
+  const box = await Box.start({ scenario: poolScenario(kind), media: { kind: 'udf' }, files: { ...imageFiles(conf(...(o.confLines ?? []))), ...KVP_FILES } });
   try {
     await plugNic(box, 'eth0');
     const proc = box.spawn([BIN, '-provision']);
@@ -61,11 +69,7 @@ export async function runPool(kind: PoolKind, confLines: string[] = [], files: R
       await plugNic(box, 'eth1');
     }
     const assignedAt = Date.now();
-    await fabric.update({
-      ppsType: 'None', reprovisionData: true,
-      user: { name: ASSIGNED.user, password: ASSIGNED.password },
-      vm: { hostname: ASSIGNED.hostname, containerId: ASSIGNED.containerId }, sshKeys: ASSIGNED_KEYS,
-    });
+    await fabric.update(o.assign ?? assignPatch());
     const result = await proc.wait(180_000);
     const requests = box.requests();
     const health = await fabric.health();

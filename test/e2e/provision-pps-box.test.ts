@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Box } from '../sandbox/box.ts';
 import type { RecordedRequest } from '../fabric/server.ts';
-import { ASSIGNED, ASSIGNED_KEYS, KVP_FILES, poolScenario, runPool, type PoolKind } from './pps-helpers.ts';
+import { ASSIGNED, ASSIGNED_KEYS, KVP_FILES, assignPatch, poolScenario, runPool, type PoolKind } from './pps-helpers.ts';
 import { changedBesidesLog, conf, imageFiles, passwordMatches, provisionRun, shadowHash, skip } from './provision-helpers.ts';
 import { readPool, reportFields } from '../helpers/kvp-reader.ts';
 
@@ -99,4 +99,40 @@ test('box (root): PPS Running: Ready in the pool, VNet switch on eth0, reprovisi
 
 test('box (root): PPS Savable: Ready in the pool, eth0 unplugged and eth1 plugged, reprovisiondata, provisioned as the assigned VM', { skip }, async () => {
   await flow('Savable');
+});
+
+test('box (root): PPS failure after reprovisioning (a refused user) is reported to the health endpoint and KVP; the next start resumes the wait and provisions', { skip }, async () => {
+  const run = await runPool('Running', { assign: assignPatch({ name: 'root', password: ASSIGNED.password }) });
+  const { box } = run;
+  try {
+    assert.equal(run.result.code, 1, run.result.stdout + run.result.stderr);
+    const last = run.health.filter((h) => h.channel === 'xml').at(-1)!;
+    assert.equal(`${last.state}/${last.subStatus}`, 'NotReady/ProvisioningFailed');
+    assert.match(last.description ?? '', /user name "root" cannot be provisioned/);
+    assert.equal(last.containerId, ASSIGNED.containerId, 'reported on the assigned VM\'s goal state');
+    const pool = () => readPool(box.hostPath('/var/lib/hyperv/.kvp_pool_1'));
+    const failed = reportFields(pool().find((r) => r.key === 'PROVISIONING_REPORT')!.value);
+    assert.equal(failed.get('result'), 'error');
+    assert.match(failed.get('reason')!, /cannot be provisioned/);
+    assert.equal(failed.get('pps_type'), 'Running');
+    assert.ok(!box.readFile('/var/lib/hyperv/.kvp_pool_1', null).includes(ASSIGNED.password), 'no password in the pool');
+    assert.equal(box.exists(`${LIB}/pps_reported_ready`), true, 'still waiting to be provisioned');
+    assert.equal(box.exists(`${LIB}/provisioned`), false);
+
+    // The platform corrects the assignment; the agent starts again (as after a reboot).
+    await box.fabric!.update({ user: { name: ASSIGNED.user, password: ASSIGNED.password } });
+    const n = box.requests().length;
+    const r = await provisionRun(box);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const again = box.requests().slice(n).map(kind);
+    assert.deepEqual(again.filter((k) => k !== 'imds'), ['goalstate', 'reprovision 200', 'goalstate', 'health', 'health', 'health-json'], 'no second Ready in the pool');
+    assert.match(box.readFile('/etc/passwd'), new RegExp(`^${ASSIGNED.user}:`, 'm'));
+    assert.equal(box.readFile('/etc/hostname'), `${ASSIGNED.hostname}\n`);
+    assert.equal(box.exists(`${LIB}/pps_reported_ready`), false);
+    const reports = pool().filter((x) => x.key === 'PROVISIONING_REPORT');
+    assert.equal(reports.length, 1, 'the earlier error report of ours was replaced');
+    assert.equal(reportFields(reports[0]!.value).get('result'), 'success');
+  } finally {
+    await box.close();
+  }
 });
