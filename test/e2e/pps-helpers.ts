@@ -50,11 +50,12 @@ export function assignPatch(user: Record<string, unknown> = { name: ASSIGNED.use
 }
 
 /** Runs the whole flow; the caller closes `box`. `assign`: the assignment patch (default assignPatch()). */
-export async function runPool(kind: PoolKind, o: { assign?: Record<string, unknown>; confLines?: string[] } = {}): Promise<PoolRun> {
+export async function runPool(kind: PoolKind, o: { assign?: Record<string, unknown>; confLines?: string[]; daemon?: boolean } = {}): Promise<PoolRun> {
   const box = await Box.start({ scenario: poolScenario(kind), media: { kind: 'udf' }, files: { ...imageFiles(conf(...(o.confLines ?? []))), ...KVP_FILES } });
   try {
     await plugNic(box, 'eth0');
-    const proc = box.spawn([BIN, '-provision']);
+    // -daemon provisions the same way, then stays: it is stopped (SIGTERM) once the final Ready arrived.
+    const proc = box.spawn([BIN, o.daemon ? '-daemon' : '-provision']);
     const fabric = box.fabric!;
     await fabric.waitFor(() => fabric.health(), (h) => h.some((x) => x.state === 'Ready') || proc.exited, 120_000, 50);
     if (proc.exited) throw new Error(`-provision ended before Ready in the pool: ${proc.stdout()}${proc.stderr()}`);
@@ -70,6 +71,10 @@ export async function runPool(kind: PoolKind, o: { assign?: Record<string, unkno
     }
     const assignedAt = Date.now();
     await fabric.update(o.assign ?? assignPatch());
+    if (o.daemon) {
+      await fabric.waitFor(() => fabric.health(), (h) => h.filter((x) => x.channel === 'json').length > 0 || proc.exited, 180_000, 50);
+      proc.kill('SIGTERM');
+    }
     const result = await proc.wait(180_000);
     const requests = box.requests();
     const health = await fabric.health();
