@@ -47,13 +47,19 @@ export function reportValue(o: { ok: boolean; reason?: string; pps: PpsType; vmI
   const build = (reason: string) => encodeReport(o.ok
     ? ['result=success', `agent=${REPORT_AGENT}`, `pps_type=${o.pps}`, `vm_id=${o.vmId}`, `timestamp=${iso(o.nowMs)}`]
     : ['result=error', `reason=${reason}`, `agent=${REPORT_AGENT}`, `pps_type=${o.pps}`, `vm_id=${o.vmId}`, `timestamp=${iso(o.nowMs)}`, `documentation_url=${DOCUMENTATION_URL}`]);
-  let reason = (o.reason ?? '').replace(/[\r\n]+/g, ' ');
-  let v = build(reason);
-  while (Buffer.byteLength(v, 'utf8') > KVP_SAFE_VALUE_BYTES && reason.length > 0) {
-    reason = reason.slice(0, Math.max(0, reason.length - Math.max(8, Buffer.byteLength(v, 'utf8') - KVP_SAFE_VALUE_BYTES)));
-    v = build(reason.length ? `${reason}...` : '');
+  const reason = (o.reason ?? '').replace(/[\r\n]+/g, ' ');
+  const fits = (v: string) => Buffer.byteLength(v, 'utf8') <= KVP_SAFE_VALUE_BYTES;
+  const whole = build(reason);
+  if (fits(whole)) return whole;
+  // The longest prefix of the reason (not splitting a surrogate pair) that fits with "...".
+  let lo = 0;
+  let hi = reason.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(build(`${reason.slice(0, mid)}...`))) lo = mid; else hi = mid - 1;
   }
-  return v;
+  if (lo > 0 && /[\ud800-\udbff]/.test(reason[lo - 1]!)) lo--;
+  return build(`${reason.slice(0, lo)}...`);
 }
 
 function bootTimeMs(root: Sysroot, nowMs: number): number | undefined {
