@@ -23,7 +23,7 @@ import type { GoalState, ImdsInstance } from '../platform/types.ts';
 import type { OvfEnv } from '../platform/ovfenv.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { errorText, log, redact } from '../util/logger.ts';
-import { hasCarrier, listLinks, type LinkWatcher } from '../os/network/links.ts';
+import { hasCarrier, listLinks, type LinkEvent, type LinkWatcher } from '../os/network/links.ts';
 import type { ProvisionPlatform } from './platform.ts';
 import type { ProvisionKvp } from './kvpreport.ts';
 
@@ -93,7 +93,7 @@ class LinkSwitch {
     void this.run(type, primary, new Set(known)).catch((e) => { log.warn(`PPS: link watch: ${errorText(e)}`); this.done = true; });
   }
 
-  private async next(): Promise<ReturnType<LinkWatcher['next']> extends Promise<infer T> ? T : never> {
+  private async next(): Promise<LinkEvent | null> {
     for (;;) {
       if (this.stopped) return null;
       const e = await this.w.next(1_000);

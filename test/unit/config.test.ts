@@ -149,8 +149,8 @@ test('the key table is consistent: derived defaults name keys of the same type; 
   const keys = sortedKeys();
   assert.ok(keys.indexOf('AutoUpdate.UpdateToLatestVersion') < keys.indexOf('Autoupdate.Frequency'));
   assert.ok(keys.indexOf('DVD.MountPoint') < keys.indexOf('Debug.AgentCpuQuota'));
-  // Every key of os.md §2.3 plus ours, by count: 33 + 3 getter + 2 ours switches, 20 + 1 strings, 23 + 2 ints.
-  assert.equal(keys.length, 84);
+  // Every key of os.md §2.3 plus ours, by count: 33 + 3 getter + 3 ours switches, 20 + 1 strings, 23 + 2 ints.
+  assert.equal(keys.length, 85);
 });
 
 test('entries() renders like -show-configuration: True/False, None, decimal', () => {
@@ -163,6 +163,7 @@ test('entries() renders like -show-configuration: True/False, None, decimal', ()
   assert.equal(e.get('OS.OpensslPath'), '/usr/bin/openssl');
   assert.equal(e.get('CGroups.EnforceLimits'), 'True');
   assert.equal(e.get('CGroups.Excluded'), 'None');
+  assert.equal(e.get('Provisioning.KvpReporting'), 'True');
 });
 
 test('loadConfig: a real file; missing, empty, directory, oversized files are ConfigErrors', () => {
