@@ -84,21 +84,22 @@ export class ProvisionKvp {
   private mark: number;
   private warned = false;
 
-  constructor(pool: KvpPool | null, clock: Clock, boot = '0') {
+  /** `startMs` (clock time): where the first step's time starts. Default now. */
+  constructor(pool: KvpPool | null, clock: Clock, boot = '0', startMs?: number) {
     this.pool = pool;
     this.clock = clock;
     this.boot = boot;
-    this.mark = clock.now();
+    this.mark = startMs ?? clock.now();
   }
 
   /** Reporting for this machine: null pool when switched off or without /var/lib/hyperv. */
-  static create(root: Sysroot, enabled: boolean, clock: Clock): ProvisionKvp {
+  static create(root: Sysroot, enabled: boolean, clock: Clock, startMs?: number): ProvisionKvp {
     if (!enabled) return new ProvisionKvp(null, clock);
     const now = Date.now();
     const bootMs = bootTimeMs(root, now);
     const pool = new KvpPool({ root, ours: isOurRecord, ...(bootMs !== undefined ? { staleBeforeMs: bootMs } : {}) });
     if (!pool.available()) return new ProvisionKvp(null, clock);
-    return new ProvisionKvp(pool, clock, String(Math.floor((bootMs ?? 0) / 1000)));
+    return new ProvisionKvp(pool, clock, String(Math.floor((bootMs ?? 0) / 1000)), startMs);
   }
 
   get enabled(): boolean { return this.pool !== null; }

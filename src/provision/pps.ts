@@ -189,14 +189,16 @@ export async function awaitReprovisioning(ctx: PpsContext, type: PoolType): Prom
         if (type !== 'Savable') throw new PpsError(`reporting Ready in the pre-provisioning pool failed: ${redact(errorText(e))}`);
         log.info(`PPS: Ready in the pool not confirmed (expected for Savable): ${redact(errorText(e))}`);
       }
-      ctx.step('pps-ready');
       if (type === 'PreprovisionedOSDisk') {
+        ctx.step('pps-ready');
         await ctx.kvp.flush();
         log.info('PPS: waiting for the host to shut this VM down');
         while (ctx.clock.now() - start < ctx.waitMs) await ctx.clock.sleep(Math.min(60_000, ctx.waitMs));
         throw new PpsError(`the host did not shut the pre-provisioned OS-disk VM down within ${Math.round(ctx.waitMs / 1000)} s`);
       }
+      // Before the step: a process killed from here on resumes without a second Ready.
       writeFileAtomic(marker, `${process.pid}: ${new Date(Date.now()).toISOString()}\n`, { mode: 0o600 });
+      ctx.step('pps-ready');
       await ctx.kvp.flush();
     } else {
       log.info('PPS: Ready was reported in the pool before this start; waiting for the reprovisioning data');

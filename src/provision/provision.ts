@@ -100,7 +100,8 @@ class Run {
   readonly s: ProvisionSettings;
   readonly d: ProvisionDeps;
   readonly clock: Clock;
-  readonly kvp: ProvisionKvp;
+  private readonly started: number;
+  private kvpReporter: ProvisionKvp | null = null;
   private gsPromise: Promise<GoalState> | null = null;
   /** A progress report in flight: final reports wait for it, so the WireServer sees them in order. */
   private progress: Promise<void> | null = null;
@@ -109,12 +110,18 @@ class Run {
     this.d = d;
     this.s = d.settings ?? settingsFromConfig(d.config!);
     this.clock = d.clock ?? realClock;
-    this.kvp = d.kvp ?? ProvisionKvp.create(d.root, this.s.kvpReporting !== false, this.clock);
+    this.started = this.clock.now();
+  }
+
+  /** Made on first use: later boots, which only report Ready, never look for the KVP pool. */
+  get kvp(): ProvisionKvp {
+    this.kvpReporter ??= this.d.kvp ?? ProvisionKvp.create(this.d.root, this.s.kvpReporting !== false, this.clock, this.started);
+    return this.kvpReporter;
   }
 
   step(name: string): void {
     log.verbose(`Provisioning step done: ${name}`);
-    this.kvp.step(name);
+    if (name !== 'ready') this.kvp.step(name);
     this.d.afterStep?.(name);
   }
 

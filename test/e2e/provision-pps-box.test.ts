@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Box } from '../sandbox/box.ts';
+import { plugNic, unplugNic } from '../sandbox/nic.ts';
 import type { RecordedRequest } from '../fabric/server.ts';
 import { ASSIGNED, ASSIGNED_KEYS, KVP_FILES, assignPatch, poolScenario, runPool, type PoolKind } from './pps-helpers.ts';
 import { changedBesidesLog, conf, imageFiles, passwordMatches, provisionRun, shadowHash, skip } from './provision-helpers.ts';
@@ -132,6 +133,36 @@ test('box (root): PPS failure after reprovisioning (a refused user) is reported 
     const reports = pool().filter((x) => x.key === 'PROVISIONING_REPORT');
     assert.equal(reports.length, 1, 'the earlier error report of ours was replaced');
     assert.equal(reportFields(reports[0]!.value).get('result'), 'success');
+  } finally {
+    await box.close();
+  }
+});
+
+test('box (root): PPS Savable killed (SIGKILL) right after Ready in the pool: no monitor left behind; the next start reports no second Ready, polls reprovisiondata at once and provisions', { skip }, async () => {
+  const box = await Box.start({ scenario: poolScenario('Savable'), media: { kind: 'udf' }, files: { ...imageFiles(conf()), ...KVP_FILES } });
+  try {
+    await plugNic(box, 'eth0');
+    const crashed = await provisionRun(box, { WAAGENT_TEST_CRASH_AFTER: 'pps-ready' });
+    assert.match(crashed.stdout, /WAAGENT_TEST_CRASH_AFTER=pps-ready: killing this process/);
+    assert.notEqual(crashed.code, 0);
+    assert.equal(box.exists(`${LIB}/pps_reported_ready`), true, 'the marker is written before the step ends');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await box.run(['pgrep', '-f', 'ip -o monitor link'])).code, 1, 'the link monitor died with the agent');
+
+    // The VM is assigned while nothing runs (a Savable VM is suspended); on resume the agent starts again.
+    await unplugNic(box, 'eth0');
+    await plugNic(box, 'eth1');
+    await box.fabric!.update(assignPatch());
+    const n = box.requests().length;
+    const r = await provisionRun(box);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Ready was reported in the pool before this start/);
+    const again = box.requests().slice(n).map(kind);
+    assert.deepEqual(again.filter((k) => k !== 'imds'), ['goalstate', 'reprovision 200', 'goalstate', 'health', 'health', 'health-json']);
+    assert.equal(box.readFile('/etc/hostname'), `${ASSIGNED.hostname}\n`);
+    assert.equal(box.exists(`${LIB}/pps_reported_ready`), false);
+    const health = await box.fabric!.health();
+    assert.equal(health.filter((h) => h.channel === 'xml' && h.state === 'Ready').length, 2, 'one Ready in the pool, one for the assigned VM');
   } finally {
     await box.close();
   }

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { hasCarrier, parseLinkLine, primaryLink, listLinks, watchLinks, type LinkEvent, type LinkWatcher } from '../../src/os/network/links.ts';
 import { makeRoot } from './os-fixtures.ts';
 
@@ -76,3 +77,38 @@ test('a watcher whose ip cannot start ends at once (the caller falls back to pol
   assert.equal(await w.next(2000), null);
   assert.equal(w.ended, true);
 });
+
+test('without setpriv the monitor still runs; with it, the monitor dies with an agent killed by SIGKILL', { skip }, async (t) => {
+  const holder = spawn('unshare', ['--net', 'sleep', '60'], { stdio: 'ignore' });
+  t.after(() => holder.kill('SIGKILL'));
+  await new Promise((r) => setTimeout(r, 200));
+  const ns = `--net=/proc/${holder.pid}/ns/net`;
+  const w = watchLinks(['nsenter', ns, 'ip'], ['/nonexistent/setpriv', '--']);
+  t.after(() => w.close());
+  await new Promise((r) => setTimeout(r, 300));
+  execFileSync('nsenter', [ns, 'ip', 'link', 'add', 'tnic1p', 'type', 'veth', 'peer', 'name', 'tnic1']);
+  await nextMatching(w, (e) => e.name === 'tnic1');
+  w.close();
+
+  // An "agent" that starts the watcher and is then killed: its monitor must not outlive it.
+  const script = `import { watchLinks } from ${JSON.stringify(new URL('../../src/os/network/links.ts', import.meta.url).href)};
+    watchLinks(['nsenter', ${JSON.stringify(ns)}, 'ip']); console.log('started'); setInterval(() => {}, 1000);`;
+  const agent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((res) => agent.stdout!.once('data', () => res()));
+  await new Promise((r) => setTimeout(r, 300));
+  const monitors = () => { try { return execFileSync('pgrep', ['-P', String(agent.pid), '-f', 'monitor link'], { encoding: 'utf8' }).trim(); } catch { return ''; } };
+  const pid = monitors();
+  assert.ok(pid, 'the monitor runs as the agent\'s child');
+  agent.kill('SIGKILL');
+  const end = Date.now() + 5000;
+  while (Date.now() < end && existsPid(Number(pid))) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(existsPid(Number(pid)), false, 'the monitor died with the agent');
+});
+
+function existsPid(pid: number): boolean {
+  try { process.kill(pid, 0); return !isZombie(pid); } catch { return false; }
+}
+
+function isZombie(pid: number): boolean {
+  try { return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); } catch { return true; }
+}

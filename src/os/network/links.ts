@@ -70,8 +70,12 @@ export interface LinkWatcher {
 const MAX_QUEUE = 512;
 const MAX_LINE = 4096;
 
-/** Starts `ip -o monitor link` (`ip` = the argv that runs iproute2's ip; tests put nsenter in front). */
-export function watchLinks(ip: string[] = ['ip']): LinkWatcher {
+/**
+ * Starts `ip -o monitor link` (`ip` = the argv that runs iproute2's ip; tests put nsenter in front).
+ * Under `setpriv --pdeathsig KILL` when setpriv exists, so the monitor dies with us even when we are
+ * killed; without setpriv it ends at the next link event after our death (its write fails: EPIPE).
+ */
+export function watchLinks(ip: string[] = ['ip'], guard: string[] | null = ['setpriv', '--pdeathsig', 'KILL', '--']): LinkWatcher {
   const queue: LinkEvent[] = [];
   let waiter: ((e: LinkEvent | null) => void) | null = null;
   let ended = false;
@@ -91,11 +95,17 @@ export function watchLinks(ip: string[] = ['ip']): LinkWatcher {
     if (queue.length >= MAX_QUEUE) queue.shift();
     queue.push(e);
   };
-  try {
-    child = childProcess().spawn(ip[0]!, [...ip.slice(1), '-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    process.once('exit', onExit);
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
+  const start = (argv: string[], fallback: string[] | null) => {
+    let c: ChildProcess;
+    try {
+      c = childProcess().spawn(argv[0]!, [...argv.slice(1), '-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      if (fallback) start(fallback, null); else finish();
+      return;
+    }
+    child = c;
+    c.stdout!.setEncoding('utf8');
+    c.stdout!.on('data', (chunk: string) => {
       partial += chunk;
       let nl: number;
       while ((nl = partial.indexOf('\n')) >= 0) {
@@ -105,11 +115,14 @@ export function watchLinks(ip: string[] = ['ip']): LinkWatcher {
       }
       if (partial.length > MAX_LINE) partial = '';
     });
-    child.on('error', finish);
-    child.on('exit', finish);
-  } catch {
-    finish();
-  }
+    c.on('error', (e: NodeJS.ErrnoException) => {
+      // setpriv itself missing: the same monitor without the guard.
+      if (e.code === 'ENOENT' && fallback && !ended) start(fallback, null); else finish();
+    });
+    c.on('exit', () => { if (child === c) finish(); });
+  };
+  process.once('exit', onExit);
+  start(guard ? [...guard, ...ip] : ip, guard ? ip : null);
   return {
     get ended() { return ended; },
     next(timeoutMs: number): Promise<LinkEvent | null> {
