@@ -155,11 +155,14 @@ export class KvpPool {
       const own = existing.map((r, i) => (this.o.ours(r) && !drop.has(i) ? i : -1)).filter((i) => i >= 0);
       const maxOwn = this.o.maxOwn ?? 256;
       const fresh = w.records.slice(-Math.min(maxOwn, KVP_MAX_RECORDS));
+      // Our oldest first, until both bounds hold (own lists only records not dropped yet).
+      let kept = existing.length - drop.size;
+      let ownKept = own.length;
       for (const i of own) {
-        const kept = existing.length - drop.size;
-        const ownKept = own.length - own.filter((j) => drop.has(j)).length;
         if (kept + fresh.length <= KVP_MAX_RECORDS && ownKept + fresh.length <= maxOwn) break;
         drop.add(i);
+        kept--;
+        ownKept--;
       }
       if (existing.length - drop.size + fresh.length > KVP_MAX_RECORDS) {
         return { ok: false, error: `${this.inner} is full of other writers' records (${existing.length - drop.size})` };
