@@ -124,3 +124,18 @@ test('without flock(1) records are still appended, but nothing is removed', asyn
   assert.equal(w.ok, false);
   assert.equal(readPool(r.p(POOL)).length, 1);
 });
+
+test('the pool\'s 1024-record bound: our oldest records make room; other writers\' never do', async (t) => {
+  const r = setup();
+  t.after(r.cleanup);
+  writeFileSync(r.p(POOL), Buffer.concat([
+    ...Array.from({ length: 3 }, (_, i) => encodeRecord(`ours|old${i}`, 'o')),
+    ...Array.from({ length: 1019 }, (_, i) => encodeRecord(`other|${i}`, 'v')),
+  ]));
+  const w = await new KvpPool({ root: r.root, ours }).write({ records: [{ key: 'ours|n1', value: '1' }, { key: 'ours|n2', value: '2' }, { key: 'ours|n3', value: '3' }] });
+  assert.deepEqual(w, { ok: true, appended: 3, removed: 1, locked: true });
+  const keys = readPool(r.p(POOL)).map((x) => x.key);
+  assert.equal(keys.length, 1024);
+  assert.deepEqual(keys.filter((k) => k.startsWith('ours|')), ['ours|old1', 'ours|old2', 'ours|n1', 'ours|n2', 'ours|n3']);
+  assert.equal(keys.filter((k) => k.startsWith('other|')).length, 1019);
+});
