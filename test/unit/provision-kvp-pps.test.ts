@@ -204,3 +204,15 @@ test('as root: PPS: IMDS still saying ppsType after reprovisioning is a failure,
   assert.match(out.reason!, /ppsType is still "Running"/);
   assert.equal(c.platform.health().at(-1), `NotReady/ProvisioningFailed/${out.reason}`);
 });
+
+test('as root: PPS PreprovisionedOSDisk: Ready in the pool, no marker, then the (bounded) wait for the host\'s shutdown ends in a reported failure', { skip }, async (t) => {
+  const c = setup({ user: 'pooluser', host: 'pool-vm', pps: 'PreprovisionedOSDisk' });
+  t.after(c.r.cleanup);
+  const out = await provision(c.deps({ clock: fastClock(), watchLinks: () => assert.fail('no link watch for an OS-disk pool VM'), primaryLink: () => null, ppsWaitMs: 600_000 }));
+  assert.equal(out.status, 'failed');
+  assert.match(out.reason!, /did not shut the pre-provisioned OS-disk VM down within 600 s/);
+  assert.deepEqual(c.platform.calls.map((x) => x.op).filter((o) => o !== 'imds'), ['goalState', 'health', 'health']);
+  assert.equal(c.platform.health()[0], 'Ready');
+  assert.equal(existsSync(c.r.p(`${LIB}/pps_reported_ready`)), false, 'the disk is reused: no marker');
+  assert.equal(report(readPool(c.r.p(POOL))).get('pps_type'), 'PreprovisionedOSDisk');
+});
