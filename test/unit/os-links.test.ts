@@ -99,6 +99,7 @@ test('without setpriv the monitor still runs; with it, the monitor dies with an 
   const monitors = () => { try { return execFileSync('pgrep', ['-P', String(agent.pid), '-f', 'monitor link'], { encoding: 'utf8' }).trim(); } catch { return ''; } };
   const pid = monitors();
   assert.ok(pid, 'the monitor runs as the agent\'s child');
+  t.after(() => { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone, as it should be */ } });
   agent.kill('SIGKILL');
   const end = Date.now() + 5000;
   while (Date.now() < end && existsPid(Number(pid))) await new Promise((r) => setTimeout(r, 50));
