@@ -197,7 +197,7 @@ export async function awaitReprovisioning(ctx: PpsContext, type: PoolType): Prom
         throw new PpsError(`the host did not shut the pre-provisioned OS-disk VM down within ${Math.round(ctx.waitMs / 1000)} s`);
       }
       // Before the step: a process killed from here on resumes without a second Ready.
-      writeFileAtomic(marker, `${process.pid}: ${new Date(Date.now()).toISOString()}\n`, { mode: 0o600 });
+      writeFileAtomic(marker, `${process.pid}: ${new Date().toISOString()}\n`, { mode: 0o600 });
       ctx.step('pps-ready');
       await ctx.kvp.flush();
     } else {
