@@ -82,6 +82,9 @@ export class ExtensionGate {
   async extract(h: ExtensionHandler, layout: HandlerLayout, extract: () => HandlerManifest): Promise<HandlerManifest> {
     const enforce = this.loaded.engine.shouldEnforceSignatureValidation(h.name);
     const enabled = this.o.signature?.enabled === true;
+    if (enforce && !this.validator) {
+      throw new PolicyBlockedError(`[SignatureValidationError] Signature validation failed for package '${layout.fullName}'. Error: signature validation is not available`, 1007, 'SignatureValidation');
+    }
     if (!this.validator || h.encodedSignature === '' || !(enabled || enforce)) {
       if (enabled && h.encodedSignature === '') log.info(`No signature for extension '${layout.fullName}' in goal state, skipping signature validation.`);
       return extract();
