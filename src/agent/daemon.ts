@@ -272,6 +272,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       limits: { enforce: c.bool('CGroups.EnforceLimits'), excluded },
       policy: { enabled: c.bool('Debug.EnableExtensionPolicy'), path: root.path(policyPath), displayPath: policyPath, saveToHistory: (t) => history.save('waagent_policy.json', t) },
       signature: { enabled: c.bool('Debug.EnableSignatureValidation'), openssl: protocolOpenssl, libDir },
+      onEvent: (op, ok, msg) => events.push(agentOperationEvent(op, ok, msg)),
     });
     loop = new GoalStateLoop({
       protocol, executor, fastTrack,

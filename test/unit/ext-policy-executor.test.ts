@@ -91,7 +91,8 @@ test('allow-listed runs; not listed: no manifest, no command, NotReady 1009 with
   const t = setup();
   try {
     t.writePolicy(allowOnly(A.toUpperCase()));
-    const x = t.ex();
+    const events: string[] = [];
+    const x = t.ex({}, { onEvent: (op, ok, msg) => events.push(`${op} ${ok} ${msg}`) });
     const agg = await x.process(gs([handler(A), handler(B)]));
     assert.equal(agg.status, 'Success');
     assert.deepEqual(t.commands(), [`${A} 1.0.0 install`, `${A} 1.0.0 enable`]);
@@ -106,6 +107,7 @@ test('allow-listed runs; not listed: no manifest, no command, NotReady 1009 with
     assert.equal(b.extension!.code, 1009);
     assert.equal(b.extension!.message, notAllowedMsg('run', B));
     assert.deepEqual(t.history, [JSON.stringify(allowOnly(A.toUpperCase()))]);
+    assert.deepEqual(events, [`Policy true Enforcing policy using policy file found at '${POLICY}'.`, `ExtensionPolicy false [${B}] ${notAllowedMsg('run', B)}`], 'telemetry');
   } finally { t.close(); }
 });
 

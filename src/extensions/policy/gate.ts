@@ -22,6 +22,8 @@ export interface GateOptions {
   policy?: PolicySettings & { saveToHistory?: (text: string) => void };
   /** Debug.EnableSignatureValidation (also used when the policy requires signatures). */
   signature?: SignatureOptions;
+  /** Telemetry (2.15 sends these as events): operation, success, message. */
+  onEvent?: (operation: string, success: boolean, message: string) => void;
 }
 
 /** A blocked handler; `fatal` (invalid policy) means it also does not count as a failed dependency. */
@@ -46,6 +48,7 @@ export class ExtensionGate {
     this.blocked.clear();
     if (!this.o.policy) return;
     this.loaded = loadPolicy(this.o.policy);
+    if (this.loaded.engine.enforcementEnabled) this.event('Policy', true, `Enforcing policy using policy file found at '${this.o.policy.displayPath}'.`);
     if (this.loaded.text !== null) {
       try {
         this.o.policy.saveToHistory?.(this.loaded.text);
@@ -56,6 +59,17 @@ export class ExtensionGate {
   }
 
   get engine(): ExtensionPolicyEngine { return this.loaded.engine; }
+
+  private event(operation: string, success: boolean, message: string): void {
+    try { this.o.onEvent?.(operation, success, message); } catch { /* telemetry never stops processing */ }
+  }
+
+  /** A check failed but the policy does not require signatures: logged and reported, the package is used. */
+  private ignored(e: PackageValidationError): void {
+    const msg = `${e.message}\nThis failure can be safely ignored; will continue processing the package.`;
+    log.warn(msg);
+    this.event(e.operation, false, `[WARNING] ${msg}`);
+  }
 
   /** Null when the handler may be processed. */
   admit(h: ExtensionHandler): Refusal | null {
@@ -100,6 +114,7 @@ export class ExtensionGate {
     try {
       await this.validator.verifyPackage(layout.zipPath, h.encodedSignature, layout.fullName);
       verified = true;
+      this.event('PackageSignatureResult', true, `Successfully validated signature for package '${layout.fullName}'`);
     } catch (e) {
       if (!(e instanceof PackageValidationError)) throw e;
       if (enforce) {
@@ -108,16 +123,17 @@ export class ExtensionGate {
         rmSync(layout.zipPath, { force: true });
         throw refuse(e);
       }
-      log.warn(`${e.message}\nThis failure can be safely ignored; will continue processing the package.`);
+      this.ignored(e);
     }
     const manifest = extract();
     try {
       validateSigningInfo(manifest, h.name, layout.version);
+      this.event('PackageSigningInfoResult', true, `Successfully validated handler manifest 'signingInfo' for extension '${layout.fullName}'`);
       if (verified) saveValidated(layout);
     } catch (e) {
       if (!(e instanceof PackageValidationError)) throw e;
       if (enforce) throw refuse(e);
-      log.warn(`${e.message}\nThis failure can be safely ignored; will continue processing the package.`);
+      this.ignored(e);
     }
     return manifest;
   }
@@ -125,6 +141,7 @@ export class ExtensionGate {
   /** Reports a blocked item: handler NotReady with the reason and code, and (enable) its extension status. */
   record(item: PlanItem, e: PolicyBlockedError, layout: HandlerLayout | undefined): void {
     log.warn(`[${itemFullName(item)}] ${e.message}`);
+    this.event(e.operation, false, `[${itemFullName(item)}] ${e.message}`);
     this.blocked.add(item.handler.name);
     if (!layout) return;
     try {
