@@ -3,6 +3,12 @@
 // another root do not; signingInfo rules and messages; the OpenSSL >= 1.1.0 gate; the package_validated
 // record; the test-only root seam is ignored outside a lo-only network namespace; and the gate's
 // enforce/warn split (policy signatureRequired blocks, otherwise the package is used as 2.15 does).
+// 2.15's tests/ga/test_signature_validation*.py cases covered here: validate successfully; signature does
+// not match / package tampered; incorrect signing certificate; missing signing certificate; get openssl
+// version; unsupported when the version cannot be read; expired certificates still validate (its sudo
+// tests move the clock; here the signer is issued expired); manifest valid, case mismatch, type /
+// publisher / version mismatch, no signingInfo, no signingInfo.type. (Its "expired at signing time" cases
+// are skipped in 2.15 itself: timestamp validation does not exist yet.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -21,6 +27,7 @@ import { PolicyBlockedError } from '../../src/extensions/policy/messages.ts';
 import type { ExtensionHandler } from '../../src/platform/types.ts';
 import type { ExecResult, Runner } from '../../src/util/exec.ts';
 import { loadSigningMaterial, signPackage, type SigningMaterial } from '../fabric/signing.ts';
+import { execOk, ExecError } from '../../src/util/exec.ts';
 
 let d = '';
 let m: SigningMaterial;
@@ -84,6 +91,32 @@ test('garbage and empty signatures are rejected without running into an exceptio
     && e.message === "[SignatureValidationError] Signature validation failed for package 'P.E-1'. Error: the signature is empty or not base64" && e.operation === 'SignatureValidation');
 });
 
+test('no time check (2.15: -no_check_time): a signer certificate that expired years ago still verifies', async () => {
+  // 2.15 tests this by moving the system clock; here the signer is issued already expired (openssl ca).
+  const ca = mkdtempSync(join(d, 'ca-'));
+  const p = (n: string) => join(ca, n);
+  // The simulator's cached material keeps no root key: a separate root for this case.
+  await execOk(['openssl', 'req', '-x509', '-nodes', '-newkey', 'rsa:2048', '-days', '3650', '-subj', '/CN=expiry test root',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-keyout', p('root.key'), '-out', p('root.pem')]);
+  await execOk(['openssl', 'req', '-nodes', '-newkey', 'rsa:2048', '-subj', '/CN=expired signer', '-keyout', p('s.key'), '-out', p('s.csr')]);
+  writeFileSync(p('index.txt'), '');
+  writeFileSync(p('ca.cnf'), `[ca]\ndefault_ca=c\n[c]\ndatabase=${p('index.txt')}\nnew_certs_dir=${ca}\nserial=${p('serial')}\ndefault_md=sha256\npolicy=pol\nunique_subject=no\n[pol]\ncommonName=supplied\n[ext]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n`);
+  writeFileSync(p('serial'), '1000\n');
+  await execOk(['openssl', 'ca', '-batch', '-config', p('ca.cnf'), '-cert', p('root.pem'), '-keyfile', p('root.key'), '-in', p('s.csr'), '-out', p('s.pem'),
+    '-startdate', '20150101000000Z', '-enddate', '20160101000000Z', '-extensions', 'ext', '-notext']);
+  writeFileSync(p('pkg.zip'), PKG);
+  await execOk(['openssl', 'cms', '-sign', '-binary', '-md', 'sha256', '-in', p('pkg.zip'), '-signer', p('s.pem'), '-inkey', p('s.key'), '-outform', 'DER', '-out', p('sig.der')]);
+  const sig = readFileSync(p('sig.der')).toString('base64');
+  // Without -no_check_time openssl refuses it: the case is real.
+  await assert.rejects(execOk(['openssl', 'cms', '-verify', '-binary', '-inform', 'der', '-in', p('sig.der'), '-content', p('pkg.zip'), '-purpose', 'any', '-CAfile', p('root.pem'), '-out', '/dev/null']), ExecError);
+  await validator({ caFile: p('root.pem') }).verifyPackage(pkgFile(), sig, 'Pub.Ext-1.0.0');
+});
+
+test('missing trust anchor: SignatureValidationError naming the missing file', async () => {
+  const sig = await signPackage(PKG, m, d);
+  await assert.rejects(validator({ caFile: join(d, 'missing_root_cert.pem') }).verifyPackage(pkgFile(), sig, 'P.E-1'), (e: Error) => e instanceof PackageValidationError && e.message.includes('signing certificate was not found'));
+});
+
 test('the Microsoft root carried in the binary is Microsoft Root Certificate Authority 2011 with the published fingerprint', () => {
   const c = new X509Certificate(MICROSOFT_ROOT_2011_PEM);
   assert.equal(c.fingerprint256.replace(/:/g, ''), MICROSOFT_ROOT_2011_SHA256);
@@ -102,6 +135,15 @@ function fakeOpenssl(versionOut: string): { o: OpenSsl; calls: string[][] } {
   };
   return { o: new OpenSsl('openssl', runner), calls };
 }
+
+test('openssl version parsed as 2.15 does (its test_should_get_openssl_version cases); a failing command means unsupported', async () => {
+  for (const [out, v] of [['OpenSSL version: OpenSSL 3.0.13 30 Jan 2024 (Library: OpenSSL 3.0.13 30 Jan 2024)', '3.0.13'], ['OpenSSL version: OpenSSL 1.1.1f  31 Mar 2020', '1.1.1'],
+    ['OpenSSL version: OpenSSL 1.0.2zi-fips  1 Aug 2023', '1.0.2'], ['OpenSSL 1.1.1  1 Aug 2023', '1.1.1'], ['some junk output', '0.0.0']] as const) {
+    assert.equal(await validator({ openssl: fakeOpenssl(out).o }).opensslVersion(), v, out);
+  }
+  const failing: Runner = { async run(argv) { return { argv, code: 1, signal: null, stdout: '', stderr: 'error', timedOut: false, truncated: false, durationMs: 1 }; } };
+  assert.equal(await validator({ openssl: new OpenSsl('openssl', failing) }).opensslSupported(), false);
+});
 
 test('openssl gate: >= 1.1.0 supported (letters and fips suffixes ignored), older or unparsable not; asked once', async () => {
   for (const [out, ok] of [['OpenSSL 3.0.19 27 Jan 2026', true], ['OpenSSL 1.1.1f  31 Mar 2020', true], ['OpenSSL 1.1.1wa-fips', true], ['OpenSSL 1.1.0', true],
