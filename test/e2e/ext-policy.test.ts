@@ -11,15 +11,18 @@
 // (WAAGENT_SEA_TEST_SIGNING_ROOT, honoured only in a network namespace with lo alone, i.e. this box).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExtBox, LIB, skip } from './ext-helpers.ts';
+import { PROJECT } from '../sandbox/box.ts';
 import { loadSigningMaterial } from '../fabric/signing.ts';
 
 const VM = { vmId: '6c2f8d3e-1b5e-4d2c-8f3a-4b5c6d7e8f90', containerId: 'ad9c8b7a-6f5e-4e4d-9c3b-2a1f0e9d8c7b', roleName: 'policyvm', hostname: 'policyvm' };
 const POLICY_PATH = '/etc/waagent_policy.json';
 const ROOT_IN_BOX = '/etc/waagent-test/signing-root.pem';
 const CONF = ['Debug.EnableExtensionPolicy=y'];
+const POLICIES = join(PROJECT, 'test', 'fabric', 'policies');
 
 test('allow-list policy in the box (root, namespaces): listed runs, not listed never runs and is reported; invalid policy blocks all with the reason', { skip, timeout: 180_000 }, async (t) => {
   const scenario = {
@@ -29,8 +32,8 @@ test('allow-list policy in the box (root, namespaces): listed runs, not listed n
       { name: 'Waagent.Test.NoInstall', version: '1.0.0', package: 'Waagent.Test.ProbeNoInstall', seqNo: 0, publicSettings: { message: 'not listed' } },
     ],
   };
-  // Listed in another case: names are case-insensitive.
-  const policy = JSON.stringify({ policyVersion: '0.1.0', extensionPolicies: { allowListedExtensionsOnly: true, extensions: { 'WAAGENT.test.probe': {} } } }, null, 2);
+  // Listed in another case (names are case-insensitive).
+  const policy = readFileSync(join(POLICIES, 'allow-probe.json'), 'utf8');
   const x = await ExtBox.start(scenario, { extensionPolicy: true }, undefined, CONF, async (box) => {
     box.writeFile(POLICY_PATH, policy, { mode: 0o644 });
   });
@@ -52,7 +55,7 @@ test('allow-list policy in the box (root, namespaces): listed runs, not listed n
     assert.equal(st.formattedMessage?.message, message);
     if (x.mode !== 'driver') { // (the stand-in driver keeps no goal-state history)
       const saved = await x.sh(`cat ${LIB}/history/*/waagent_policy.json`);
-      assert.equal(saved, policy, 'the policy in force is in the goal-state history');
+      assert.equal(saved, policy.trim(), 'the policy in force is in the goal-state history');
     }
 
     // A broken policy: the next goal state blocks every handler with the reason.
@@ -78,16 +81,8 @@ test('allow-list policy in the box (root, namespaces): listed runs, not listed n
 test('signature validation in the box (root, namespaces): signed runs and is recorded, unsigned blocked, tampered rejected', { skip, timeout: 180_000 }, async (t) => {
   // The same cache dir the box hands the fabric (Box's default fabricWorkDir): both see one test root.
   const material = await loadSigningMaterial(join(tmpdir(), 'waagent-fabric-keys'));
-  const scenario = {
-    name: 'ext-signature', vm: VM, user: { name: 'azureuser' }, vmSettings: false,
-    extensions: [
-      { name: 'Waagent.Test.ProbeSigned', version: '1.0.0', package: 'Waagent.Test.ProbeSigned', signature: 'valid', seqNo: 0, publicSettings: { message: 'signed' } },
-      { name: 'Waagent.Test.NoInstall', version: '1.0.0', package: 'Waagent.Test.ProbeNoInstall', seqNo: 0, publicSettings: { message: 'unsigned' } },
-      { name: 'Waagent.Test.ProbeTampered', version: '1.0.0', package: 'Waagent.Test.ProbeSigned', signature: 'tampered', seqNo: 0, publicSettings: { message: 'tampered' } },
-    ],
-  };
-  const policy = JSON.stringify({ policyVersion: '0.1.0', extensionPolicies: { signatureRequired: true } });
-  const x = await ExtBox.start(scenario, { extensionPolicy: true, signatureValidation: true }, undefined, [...CONF, 'Debug.EnableSignatureValidation=y'], async (box) => {
+  const policy = readFileSync(join(POLICIES, 'signature-required.json'), 'utf8');
+  const x = await ExtBox.start('ext-signed.json', { extensionPolicy: true, signatureValidation: true }, undefined, [...CONF, 'Debug.EnableSignatureValidation=y'], async (box) => {
     box.writeFile(POLICY_PATH, policy, { mode: 0o644 });
     await box.run(['mkdir', '-p', '/etc/waagent-test']);
     box.writeFile(ROOT_IN_BOX, material.rootCertPem, { mode: 0o644 });
