@@ -3,7 +3,8 @@
 //  1. allow-list: the allow-listed handler runs; the one not listed never gets a manifest, a package or a
 //     command and is reported NotReady 1009 with 2.15's message (handler and extension status); the policy
 //     is saved in the goal-state history. Then the policy is broken: the next goal state blocks every
-//     handler with the reason, and nothing runs.
+//     handler with the reason, and nothing runs. Then uninstall of the (installed) handler, no longer
+//     allowed, runs nothing and is reported 1010 (2.15's rule).
 //  2. signatures (Debug.EnableSignatureValidation=y, policy signatureRequired=true): a package signed by the
 //     fabric's test root runs and is recorded as validated; an unsigned one is blocked before download;
 //     a tampered one (signed, then modified) is rejected with 1007 and never runs.
@@ -24,7 +25,7 @@ const ROOT_IN_BOX = '/etc/waagent-test/signing-root.pem';
 const CONF = ['Debug.EnableExtensionPolicy=y'];
 const POLICIES = join(PROJECT, 'test', 'fabric', 'policies');
 
-test('allow-list policy in the box (root, namespaces): listed runs, not listed never runs and is reported; invalid policy blocks all with the reason', { skip, timeout: 180_000 }, async (t) => {
+test('allow-list policy in the box (root, namespaces): listed runs, not listed never runs and is reported; invalid policy blocks all with the reason; uninstall not allowed', { skip, timeout: 180_000 }, async (t) => {
   const scenario = {
     name: 'ext-policy', vm: VM, user: { name: 'azureuser' }, vmSettings: false,
     extensions: [
@@ -73,6 +74,18 @@ test('allow-list policy in the box (root, namespaces): listed runs, not listed n
       assert.equal(e.formattedMessage?.message, reason, name);
       assert.equal(e.runtimeSettingsStatus!.settingsStatus.status.formattedMessage?.message, reason, name);
     }
+
+    // 2.15's uninstall rule: an installed extension that the policy does not allow is not uninstalled
+    // either (nothing of it runs; its files stay) and the request is reported failed with 1010.
+    x.box.writeFile(POLICY_PATH, JSON.stringify({ policyVersion: '0.1.0', extensionPolicies: { allowListedExtensionsOnly: true } }), { mode: 0o644 });
+    const id3 = await x.update({ extensions: [{ ...scenario.extensions[0], state: 'uninstall' }, scenario.extensions[1]] });
+    await x.reported(id3);
+    assert.deepEqual(x.newCommands(), [], 'no uninstall (nor disable) command ran');
+    assert.equal(await x.sh(`test -d ${LIB}/Waagent.Test.Probe-1.0.0 && echo kept`), 'kept');
+    const p = x.handler(await x.lastStatus(), 'Waagent.Test.Probe')!;
+    assert.equal(p.status, 'NotReady');
+    assert.equal(p.code, 1010);
+    assert.equal(p.formattedMessage?.message, `Extension will not be processed: failed to uninstall extension 'Waagent.Test.Probe' because it is not specified as an allowed extension. To uninstall, add the extension to the list of allowed extensions in the policy file ('${POLICY_PATH}').`);
   } finally {
     await x.close();
   }
