@@ -29,7 +29,7 @@ import {
 import { SUPPORTED_REQUIRED_FEATURES, type GoalStateAggregate, type HandlerReport } from './aggregate.ts';
 import { compareVersions } from './versions.ts';
 import { delay } from '../util/builtins.ts';
-import { ExtensionGate, type GateOptions } from './policy/gate.ts';
+import { ExtensionGate, withHeartbeat, type GateOptions } from './policy/gate.ts';
 import { PolicyBlockedError } from './policy/messages.ts';
 
 /** The network side, provided by the feature that composes platform and extensions. */
@@ -550,7 +550,8 @@ export class ExtensionsExecutor {
           if (m.reportHeartbeat) {
             const before = hs;
             const hb = readHeartbeat(hs, layout, this.now());
-            hs = hb.status;
+            // A blocked handler keeps its NotReady status and code; the heartbeat only adds to the message (2.15).
+            hs = this.gate.blocked.has(h.name) && !hb.failed ? withHeartbeat(before, hb.status) : hb.status;
             // Only a failure is persisted, like the Python agent (which then reports it from its next cycle on);
             // and only when it changed: reports run every few seconds.
             if (hb.failed && (hs.status !== before.status || hs.code !== before.code || hs.message !== before.message)) writeHandlerStatus(layout, hs);

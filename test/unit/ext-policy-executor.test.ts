@@ -34,13 +34,13 @@ before(async () => {
 });
 after(() => { rmSync(keys, { recursive: true, force: true }); });
 
-function zipFor(name: string, version: string): Buffer {
+function zipFor(name: string, version: string, heartbeat = false): Buffer {
   const dot = name.lastIndexOf('.');
   const script = `#!/bin/sh\necho "${name} ${version} $1" >> "$TEST_LOG"\nexit 0\n`;
   return createZip([
     { name: 'HandlerManifest.json', data: JSON.stringify([{ name: name.slice(dot + 1), version: '1.0', handlerManifest: {
       installCommand: 'bin/cmd.sh install', uninstallCommand: 'bin/cmd.sh uninstall', updateCommand: 'bin/cmd.sh update',
-      enableCommand: 'bin/cmd.sh enable', disableCommand: 'bin/cmd.sh disable' }, signingInfo: { type: name.slice(dot + 1), publisher: name.slice(0, dot), version } }]) },
+      enableCommand: 'bin/cmd.sh enable', disableCommand: 'bin/cmd.sh disable', reportHeartbeat: heartbeat }, signingInfo: { type: name.slice(dot + 1), publisher: name.slice(0, dot), version } }]) },
     { name: 'bin/cmd.sh', data: script, mode: 0o755 },
   ]);
 }
@@ -198,5 +198,22 @@ test('signatureRequired: unsigned blocked before download; signed runs and is re
     await x.process(gs(handlers(), 2));
     assert.deepEqual(t.commands().slice(2), [`${A} 1.0.0 enable`], 'A re-enabled; B and C still blocked');
     assert.equal(t.cmsVerifies.length, verifies + 1, 'A is not verified again, only the re-downloaded C');
+  } finally { t.close(); }
+});
+
+test('a blocked handler that still reports a heartbeat: NotReady 1009 stays, the heartbeat message is appended (2.15)', async () => {
+  const t = setup();
+  try {
+    t.blobs.set(`https://blob/${B}.zip`, zipFor(B, '1.0.0', true));
+    await t.ex({ policy: false }).process(gs([handler(B)]));
+    writeFileSync(t.layout(B).heartbeatPath, JSON.stringify([{ version: 1.0, heartbeat: { status: 'ready', code: 0, formattedMessage: { lang: 'en-US', message: 'This is a heartbeat message' } } }]));
+    t.writePolicy(allowOnly(A));
+    const x = t.ex();
+    await x.process(gs([handler(B, { settings: [{ ...handler(B).settings[0]!, sequenceNumber: 2 }] })], 2));
+    const r = (await x.report(gs([handler(B)])))[0]!;
+    assert.equal(r.handler.status, 'NotReady');
+    assert.equal(r.handler.code, 1009);
+    assert.equal(r.handler.message, `${notAllowedMsg('run', B)} Extension was previously enabled and reported the following heartbeat:\nThis is a heartbeat message`);
+    assert.deepEqual(t.commands(), [`${B} 1.0.0 install`, `${B} 1.0.0 enable`], 'nothing ran once blocked');
   } finally { t.close(); }
 });

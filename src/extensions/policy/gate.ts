@@ -8,7 +8,7 @@ import { log } from '../../util/logger.ts';
 import { ErrorCodes, errorMessage } from '../errors.ts';
 import type { HandlerLayout } from '../layout.ts';
 import { itemExtName, itemFullName, type PlanItem } from '../plan.ts';
-import { writeHandlerStatus, writePlaceholderStatus } from '../state.ts';
+import { writeHandlerStatus, writePlaceholderStatus, type HandlerStatus } from '../state.ts';
 import type { HandlerManifest } from '../manifest.ts';
 import {
   isValidated, opensslTooOld, PackageValidationError, saveValidated, SignatureValidator, validateSigningInfo, type SignatureOptions,
@@ -155,4 +155,16 @@ export class ExtensionGate {
       log.warn(`recording that ${itemFullName(item)} is blocked: ${errorMessage(err)}`);
     }
   }
+}
+
+/**
+ * The report of a blocked handler that still has a heartbeat (it was enabled before the policy changed):
+ * the policy's status and code stay, the heartbeat's message is appended, as 2.15 reports it.
+ */
+export function withHeartbeat(blocked: HandlerStatus, heartbeat: HandlerStatus): HandlerStatus {
+  if (!heartbeat.message || heartbeat.message === blocked.message) return blocked;
+  const message = blocked.message
+    ? `${blocked.message} Extension was previously enabled and reported the following heartbeat:\n${heartbeat.message}`
+    : `Extension was not executed, but it was previously enabled and reported the following heartbeat:\n${heartbeat.message}`;
+  return { ...blocked, message };
 }
