@@ -4,7 +4,8 @@
 // status), a blocked dependency stops its dependents, an invalid policy blocks all with the reason and a
 // corrected one applies from the next goal state, uninstall of a handler not allowed runs nothing (1010),
 // signatureRequired blocks unsigned packages and tampered ones (1007) and passes signed ones (recorded,
-// not verified again), and with the flag off a policy file changes nothing.
+// not verified again), a blocked handler with a heartbeat keeps its status (message appended), a
+// multi-config handler not allowed reports every extension, and with the flag off a policy file changes nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -215,5 +216,25 @@ test('a blocked handler that still reports a heartbeat: NotReady 1009 stays, the
     assert.equal(r.handler.code, 1009);
     assert.equal(r.handler.message, `${notAllowedMsg('run', B)} Extension was previously enabled and reported the following heartbeat:\nThis is a heartbeat message`);
     assert.deepEqual(t.commands(), [`${B} 1.0.0 install`, `${B} 1.0.0 enable`], 'nothing ran once blocked');
+  } finally { t.close(); }
+});
+
+test('multi-config handler not allowed: every extension reported error 1009 with the message, none runs (2.15 MC case)', async () => {
+  const t = setup();
+  try {
+    t.writePolicy(allowOnly(A));
+    const mc = handler(B, { isMultiConfig: true, settings: ['first', 'second', 'third'].map((n, i) => ({ ...handler(B).settings[0]!, name: n, sequenceNumber: i + 1 })) });
+    const x = t.ex();
+    await x.process(gs([mc, handler(A)]));
+    assert.deepEqual(t.commands(), [`${A} 1.0.0 install`, `${A} 1.0.0 enable`]);
+    const reports = (await x.report(gs([mc, handler(A)]))).filter((r) => r.isMultiConfig);
+    assert.equal(reports.length, 3);
+    reports.forEach((r, i) => {
+      assert.equal(r.handler.status, 'NotReady');
+      assert.equal(r.extension!.status, 'error');
+      assert.equal(r.extension!.code, 1009);
+      assert.equal(r.extension!.sequenceNumber, i + 1);
+      assert.equal(r.extension!.message, notAllowedMsg('run', B));
+    });
   } finally { t.close(); }
 });
