@@ -250,7 +250,8 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
   const endpoint = discover(ctx, false);
   const fastTrack = c.bool('Debug.EnableFastTrack');
   const transport = httpClient(c, endpoint);
-  const protocol = new AzureProtocol({ endpoint, libDir, transport, fastTrack, openssl: new OpenSsl(c.str('OS.OpensslPath') || 'openssl', ctx.runner) });
+  const protocolOpenssl = new OpenSsl(c.str('OS.OpensslPath') || 'openssl', ctx.runner);
+  const protocol = new AzureProtocol({ endpoint, libDir, transport, fastTrack, openssl: protocolOpenssl });
   const scheduler = new Scheduler();
   const events = new EventQueue();
   events.push(agentOperationEvent('Start', true, `waagent-sea ${AGENT_VERSION} started (${ctx.command})`));
@@ -262,15 +263,20 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
     const proxyPort = c.int('HttpProxy.Port');
     const excluded = (c.str('CGroups.Excluded') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     let loop: GoalStateLoop | null = null;
+    const history = new GoalStateHistory(libDir);
+    const policyPath = c.str('Policy.PolicyFilePath') || '/etc/waagent_policy.json';
     const executor = new ExtensionsExecutor({
       roots, wireServer: endpoint.replace(/:\d+$/, ''), extensionsEnabled: enabled, confPath: ctx.configPath,
       artifacts: platformArtifactSource(protocol.artifacts, { fastTrack: () => loop?.extensionsGoalState?.source === 'FastTrack' }),
       ...(proxyHost && proxyPort !== undefined ? { proxy: { host: proxyHost, port: proxyPort } } : {}),
       limits: { enforce: c.bool('CGroups.EnforceLimits'), excluded },
+      policy: { enabled: c.bool('Debug.EnableExtensionPolicy'), path: root.path(policyPath), displayPath: policyPath, saveToHistory: (t) => history.save('waagent_policy.json', t) },
+      signature: { enabled: c.bool('Debug.EnableSignatureValidation'), openssl: protocolOpenssl, libDir },
+      onEvent: (op, ok, msg) => events.push(agentOperationEvent(op, ok, msg)),
     });
     loop = new GoalStateLoop({
       protocol, executor, fastTrack,
-      history: new GoalStateHistory(libDir),
+      history,
       honourOnHold: c.bool('EnableOverProvisioning'),
       guestOS: () => ({ computerName: currentHostname(), osName: distro.os.id, osVersion: distro.os.versionId }),
       beforeFirstProcess: c.bool('Extensions.WaitForCloudInit') ? async () => { await waitForCloudInit(ctx.runner, c.int('Extensions.WaitForCloudInitTimeout')); } : undefined,

@@ -67,6 +67,12 @@ export class GoalStateHistory {
     return dir;
   }
 
+  /** One more document in the current entry, as is (e.g. waagent_policy.json); no-op until an entry exists. */
+  save(file: string, text: string): void {
+    if (!this.current || !/^[A-Za-z0-9_.-]+$/.test(file) || text.length > MAX_DOC_BYTES) return;
+    writeFileAtomic(join(this.current, file), text, { mode: 0o600 });
+  }
+
   /** waagent_status.json of the current entry (rewritten on every report; no-op until an entry exists). */
   saveStatus(text: string): void {
     if (!this.current) return;

@@ -29,6 +29,8 @@ import {
 import { SUPPORTED_REQUIRED_FEATURES, type GoalStateAggregate, type HandlerReport } from './aggregate.ts';
 import { compareVersions } from './versions.ts';
 import { delay } from '../util/builtins.ts';
+import { ExtensionGate, withHeartbeat, type GateOptions } from './policy/gate.ts';
+import { PolicyBlockedError } from './policy/messages.ts';
 
 /** The network side, provided by the feature that composes platform and extensions. */
 export interface ArtifactSource {
@@ -38,7 +40,8 @@ export interface ArtifactSource {
   downloadPackage(uri: string, dest: string, handler: ExtensionHandler): Promise<void>;
 }
 
-export interface ExecutorOptions {
+/** `policy` / `signature` (GateOptions): extension allow-list policy and package signatures, off when absent. */
+export interface ExecutorOptions extends GateOptions {
   roots: LayoutRoots;
   wireServer: string;
   artifacts: ArtifactSource;
@@ -87,9 +90,11 @@ export class ExtensionsExecutor {
   private readonly o: ExecutorOptions;
   private readonly resolved: Resolved = new Map();
   private lastAggregate: GoalStateAggregate | null = null;
+  private readonly gate: ExtensionGate;
 
   constructor(opts: ExecutorOptions) {
     this.o = opts;
+    this.gate = new ExtensionGate(opts);
   }
 
   private now(): number { return (this.o.now ?? Date.now)(); }
@@ -132,6 +137,7 @@ export class ExtensionsExecutor {
     const max = maxKey(items);
     const deadline = this.now() + (this.o.dependencyWaitMs ?? DEPENDENCY_WAIT_MS);
     let depError: string | null = null;
+    this.gate.begin();
     for (const item of items) {
       // Extensions.Enabled=n: every item gets its "not processed" status and nothing else happens; it is neither
       // a success nor a failure for the dependency rules (the Python agent `continue`s before them).
@@ -139,11 +145,18 @@ export class ExtensionsExecutor {
         this.reportExtensionsDisabled(item);
         continue;
       }
+      // Policy (policy/gate.ts): an invalid policy blocks every item; a handler not allow-listed is blocked
+      // and counts as a failed dependency, as in 2.15. A blocked handler runs no command.
+      const refusal = this.gate.admit(item.handler);
+      if (refusal?.fatal) {
+        this.reportBlocked(item, refusal.error);
+        continue;
+      }
       if (depError !== null) {
         this.reportDependencySkip(item, depError);
         continue;
       }
-      const ok = await this.handleItem(item);
+      const ok = refusal ? this.reportBlocked(item, refusal.error) : await this.handleItem(item);
       if (!isDependedUpon(item, max)) continue;
       if (!ok) {
         depError = dependencyMessages.failed(itemFullName(item));
@@ -219,6 +232,7 @@ export class ExtensionsExecutor {
       return true;
     } catch (e) {
       const where = layout ?? this.safeLayoutFor(h);
+      if (e instanceof PolicyBlockedError) return this.reportBlocked(item, e, where);
       if (where) this.reportFailure(item, where, e);
       else log.warn(`[${itemFullName(item)}] ${failureStatus(e).message}`);
       return false;
@@ -247,6 +261,12 @@ export class ExtensionsExecutor {
     }
   }
 
+  /** Blocked by policy or a failed signature check (policy/gate.ts): NotReady with the reason; never throws. */
+  private reportBlocked(item: PlanItem, e: PolicyBlockedError, where?: HandlerLayout): boolean {
+    this.gate.record(item, e, where ?? this.safeLayoutFor(item.handler));
+    return false;
+  }
+
   private reportExtensionsDisabled(item: PlanItem): boolean {
     const layout = this.safeLayoutFor(item.handler);
     if (!layout) return false;
@@ -268,6 +288,7 @@ export class ExtensionsExecutor {
     let uninstallCode: string | undefined;
     let manifest: HandlerManifest;
     if (setup.download) {
+      this.gate.requireSignature(h, layout, true);
       writeHandlerState(layout, 'NotInstalled');
       manifest = await this.download(h, layout, pkg);
       for (const w of initializeHandler(layout, manifest, { isMultiConfig: h.isMultiConfig, etp: this.o.etp })) log.warn(`[${layout.fullName}] ${w}`);
@@ -279,6 +300,7 @@ export class ExtensionsExecutor {
         uninstallCode = await this.upgrade(item, installed!, layout, manifest, setup.kind);
       }
     } else {
+      this.gate.requireSignature(h, layout, false);
       manifest = loadHandlerManifest(layout.manifestPath);
       checkMultiConfig(h.name, manifest, h.isMultiConfig);
       this.writeSettings(item, layout);
@@ -423,6 +445,7 @@ export class ExtensionsExecutor {
 
   private async handleUninstall(item: PlanItem, layout: HandlerLayout): Promise<void> {
     const h = item.handler;
+    if (readHandlerState(layout) !== 'NotInstalled') this.gate.requireSignature(h, layout, false);
     const plan = uninstallSteps(readHandlerState(layout), h, (ext) => readExtensionState(layout, ext));
     if (plan.uninstall) {
       const manifest = loadHandlerManifest(layout.manifestPath);
@@ -466,8 +489,9 @@ export class ExtensionsExecutor {
   private async download(h: ExtensionHandler, layout: HandlerLayout, pkg: ManifestVersion | undefined): Promise<HandlerManifest> {
     if (existsSync(layout.zipPath)) {
       try {
-        return extractPackage(layout.zipPath, layout);
+        return await this.gate.extract(h, layout, () => extractPackage(layout.zipPath, layout));
       } catch (e) {
+        if (e instanceof PolicyBlockedError) throw e;
         log.warn(`[${layout.fullName}] cached package unusable, downloading again: ${errorMessage(e)}`);
       }
     }
@@ -480,8 +504,9 @@ export class ExtensionsExecutor {
       if (this.now() - started > budget) throw new ExtensionDownloadError(`Timeout downloading ${layout.fullName}`);
       try {
         await this.o.artifacts.downloadPackage(uri, layout.zipPath, h);
-        return extractPackage(layout.zipPath, layout);
+        return await this.gate.extract(h, layout, () => extractPackage(layout.zipPath, layout));
       } catch (e) {
+        if (e instanceof PolicyBlockedError) throw e; // a package failing its signature is not fetched again
         last = errorMessage(e);
         rmSync(layout.zipPath, { force: true });
         log.warn(`[${layout.fullName}] package from one URI failed: ${last}`);
@@ -525,7 +550,8 @@ export class ExtensionsExecutor {
           if (m.reportHeartbeat) {
             const before = hs;
             const hb = readHeartbeat(hs, layout, this.now());
-            hs = hb.status;
+            // A blocked handler keeps its NotReady status and code; the heartbeat only adds to the message (2.15).
+            hs = this.gate.blocked.has(h.name) && !hb.failed ? withHeartbeat(before, hb.status) : hb.status;
             // Only a failure is persisted, like the Python agent (which then reports it from its next cycle on);
             // and only when it changed: reports run every few seconds.
             if (hb.failed && (hs.status !== before.status || hs.code !== before.code || hs.message !== before.message)) writeHandlerStatus(layout, hs);
@@ -538,7 +564,7 @@ export class ExtensionsExecutor {
         const ext = itemExtName(item);
         if (ext !== undefined && s?.state === 'disabled' && readExtensionState(layout, ext) === 'disabled') continue;
         let extension = null;
-        if (s !== null && (state !== 'NotInstalled' || h.isMultiConfig || this.o.extensionsEnabled === false)) {
+        if (s !== null && (state !== 'NotInstalled' || h.isMultiConfig || this.o.extensionsEnabled === false || this.gate.blocked.has(h.name))) {
           extension = await collectExtensionStatus(layout, this.statusContext(item, layout), this.o.statusRead);
         }
         out.push({ handler: { ...hs }, extension, isMultiConfig: h.isMultiConfig });

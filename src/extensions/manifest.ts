@@ -15,10 +15,11 @@ export interface ResourceLimits {
   services: { name: string; cpuQuotaPercentage?: number }[];
 }
 
+/** HandlerManifest signingInfo; an attribute the manifest lacks is undefined (non-strings are stringified). */
 export interface SigningInfo {
-  type: string;
-  publisher: string;
-  version: string;
+  type?: string;
+  publisher?: string;
+  version?: string;
 }
 
 export interface HandlerManifest {
@@ -111,11 +112,8 @@ export function parseHandlerManifest(input: string | Buffer, source: string): Ha
   let signingInfo: SigningInfo | undefined;
   const si = first['signingInfo'];
   if (isObject(si)) {
-    signingInfo = {
-      type: typeof si['type'] === 'string' ? si['type'] : '',
-      publisher: typeof si['publisher'] === 'string' ? si['publisher'] : '',
-      version: typeof si['version'] === 'string' ? si['version'] : String(si['version'] ?? ''),
-    };
+    const attr = (v: unknown) => (v === undefined || v === null ? undefined : typeof v === 'string' ? v : JSON.stringify(v));
+    signingInfo = { type: attr(si['type']), publisher: attr(si['publisher']), version: attr(si['version']) };
   }
 
   return { commands, reportHeartbeat, updateWithInstall, continueOnUpdateFailure, supportsMultipleExtensions, resourceLimits, signingInfo, warnings };

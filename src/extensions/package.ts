@@ -127,6 +127,6 @@ export function signingInfoMatches(manifest: HandlerManifest, name: string, vers
   const dot = name.lastIndexOf('.');
   const type = dot >= 0 ? name.slice(dot + 1) : name;
   const publisher = dot >= 0 ? name.slice(0, dot) : '';
-  const eq = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+  const eq = (a: string | undefined, b: string) => a !== undefined && a.toLowerCase() === b.toLowerCase();
   return eq(si.type, type) && eq(si.publisher, publisher) && eq(si.version, version);
 }

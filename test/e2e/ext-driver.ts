@@ -36,6 +36,9 @@ export interface DriverConfig {
   proxy?: { host: string; port: number };
   /** CGroups.EnforceLimits (default true, as the agent's). */
   enforceLimits?: boolean;
+  /** Debug.EnableExtensionPolicy (policy at /etc/waagent_policy.json) and Debug.EnableSignatureValidation. */
+  extensionPolicy?: boolean;
+  signatureValidation?: boolean;
 }
 
 const WIRE = '168.63.129.16'; // inside the sandbox netns only
@@ -67,6 +70,8 @@ async function main(): Promise<number> {
     limits: { enforce: cfg.enforceLimits ?? true },
     ...(cfg.proxy ? { proxy: cfg.proxy } : {}),
     statusRead: { retryDelayMs: 100 },
+    policy: { enabled: cfg.extensionPolicy ?? false, path: '/etc/waagent_policy.json', displayPath: '/etc/waagent_policy.json' },
+    signature: { enabled: cfg.signatureValidation ?? false, openssl: new OpenSsl(), libDir: roots.libDir },
   });
   let stop = false;
   process.once('SIGTERM', () => { stop = true; });

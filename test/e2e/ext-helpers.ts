@@ -111,6 +111,8 @@ export class ExtBox {
   /** 'binary' and 'source' run the agent's own loop; events and waits work the same for both. */
   readonly mode: 'binary' | 'source' | 'driver' | 'upstream';
   private seen = 0;
+  /** Environment of the agent process (e.g. the test signing root); kept for restart(). */
+  private agentEnv: Record<string, string> = {};
   /** Goal-state id -> the inSvdSeqNo its status blob carries (the simulator's incarnation). */
   private readonly seqOf = new Map<string, string>();
 
@@ -124,7 +126,7 @@ export class ExtBox {
    * `cfg` configures the driver, `conf` adds waagent.conf lines for the binary: a test that changes
    * behaviour gives both, so either loop runs with the same settings.
    */
-  static async start(scenario: string | Record<string, unknown>, cfg: DriverConfig = {}, agent: AgentMode = (process.env['EXT_E2E_AGENT'] as AgentMode | undefined) ?? 'auto', conf: string[] = [], prepare?: (box: Box) => Promise<void>): Promise<ExtBox> {
+  static async start(scenario: string | Record<string, unknown>, cfg: DriverConfig = {}, agent: AgentMode = (process.env['EXT_E2E_AGENT'] as AgentMode | undefined) ?? 'auto', conf: string[] = [], prepare?: (box: Box) => Promise<void>, env: Record<string, string> = {}): Promise<ExtBox> {
     const box = await Box.start({
       scenario: typeof scenario === 'string' ? join(SCENARIO_DIR, scenario) : scenario,
       files: { '/etc/waagent.conf': { content: BOX_CONF + [...conf, ...(agent === 'upstream' ? UPSTREAM_CONF : [])].map((l) => `${l}\n`).join(''), mode: 0o644 } },
@@ -136,7 +138,7 @@ export class ExtBox {
       if (agent === 'upstream') {
         x = new ExtBox(box, box.spawn(upstreamArgv()), 'upstream');
       } else if (agent === 'source' || (agent !== 'driver' && existsSync(BINARY))) {
-        const p = box.spawn(agent === 'source' ? [PINNED_NODE, join(PROJECT, 'src', 'main.ts'), '-run-exthandlers'] : [BINARY, '-run-exthandlers']);
+        const p = box.spawn(agent === 'source' ? [PINNED_NODE, join(PROJECT, 'src', 'main.ts'), '-run-exthandlers'] : [BINARY, '-run-exthandlers'], { env });
         // Running = it stays up until its first status upload; "not implemented yet" = it exits at once.
         const end = Date.now() + 30_000;
         while (!p.exited && Date.now() < end && (await box.fabric!.statusUploads()).length === 0) await sleep(100);
@@ -150,7 +152,8 @@ export class ExtBox {
       } else if (agent === 'binary') {
         assert.fail(`${BINARY} is missing: build it with scripts/node build.mjs`);
       }
-      x ??= new ExtBox(box, box.spawn([PINNED_NODE, DRIVER, JSON.stringify({ periodMs: 300, maxSeconds: 240, ...cfg })]), 'driver');
+      x ??= new ExtBox(box, box.spawn([PINNED_NODE, DRIVER, JSON.stringify({ periodMs: 300, maxSeconds: 240, ...cfg })], { env }), 'driver');
+      x.agentEnv = env;
       x.seqOf.set(`incarnation_${st.incarnation}`, String(st.incarnation));
       x.seqOf.set(`etag_${st.etag}`, String(st.incarnation));
       return x;
@@ -173,7 +176,7 @@ export class ExtBox {
         : this.mode === 'upstream' ? upstreamArgv() : [BINARY, '-run-exthandlers'];
     this.uploadsBefore = (await this.box.fabric!.statusUploads()).length;
     this.logBefore = this.box.agentLog().length;
-    this.agent = this.box.spawn(argv);
+    this.agent = this.box.spawn(argv, { env: this.agentEnv });
   }
 
   private uploadsBefore = 0;

@@ -16,6 +16,8 @@ export interface Rendering {
   fabricThumbprint: string;
   /** key `<ext>` or `<ext>/<mcName>` → base64 CMS of the protected settings. */
   protectedBlobs: Map<string, string>;
+  /** encodedSignature per extension name (scenario `signature`). */
+  signatures?: Map<string, string>;
   /** SSH key id → thumbprint / public key. */
   sshThumbprints: Map<string, string>;
   sshPublicKeys: Map<string, string>;
@@ -222,7 +224,8 @@ export function renderExtensionsConfig(s: Scenario, r: Rendering): string {
   const multi = s.extensions.some((e) => e.multiConfig);
   const plugins = s.extensions.map((e) => {
     const loc = `${r.blob}${manifestPath(e.name)}`;
-    return `  <Plugin name="${x(e.name)}" version="${x(e.version)}" location="${x(loc)}" failoverlocation="${x(loc)}" state="${e.state}" autoUpgrade="false" runAsStartupTask="false" isJson="true" useExactVersion="true" />`;
+    const sig = r.signatures?.get(e.name);
+    return `  <Plugin name="${x(e.name)}" version="${x(e.version)}" location="${x(loc)}" failoverlocation="${x(loc)}" state="${e.state}" autoUpgrade="false" runAsStartupTask="false" isJson="true" useExactVersion="true"${sig ? ` encodedSignature="${x(sig)}"` : ''} />`;
   }).join('\n');
   const settings = s.extensions.map((e) => {
     let inner = '';
@@ -325,6 +328,8 @@ export function renderVmSettings(s: Scenario, r: Rendering): string {
       settingsSeqNo: e.settings?.seqNo ?? 0,
       isMultiConfig: Boolean(e.multiConfig),
     };
+    const sig = r.signatures?.get(e.name);
+    if (sig) g.encodedSignature = sig;
     if (e.multiConfig) {
       g.settings = e.multiConfig.map((mc) => settingsOf(mc.publicSettings, r.protectedBlobs.get(protectedKey(e, mc)), mc.seqNo, mc));
       g.dependsOn = e.multiConfig.filter((mc) => mc.dependsOn).map((mc) => ({

@@ -64,6 +64,11 @@ export interface ExtensionSpec {
   dependsOn?: DependsOn;
   /** Package dir name under test/fabric/extensions (default = name). */
   package: string;
+  /**
+   * encodedSignature of the requested version (default none): 'valid' signs the package with the fabric's
+   * test root (signing.ts); 'tampered' signs it but serves a modified package; 'garbage' is not a signature.
+   */
+  signature?: 'valid' | 'tampered' | 'garbage';
 }
 
 /** noRoleInstance: the goal state answers without RoleInstanceList (agents re-GET it, protocol.md 1.4). */
@@ -352,6 +357,7 @@ function validateExtension(v: Validator, raw: unknown, f: string): ExtensionSpec
     state: v.oneOf(o, f, 'state', ['enabled', 'disabled', 'uninstall'] as const, 'enabled'),
     package: v.str(o, f, 'package', { def: name, re: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/ }),
   };
+  if (o.signature !== undefined) ext.signature = v.oneOf(o, f, 'signature', ['valid', 'tampered', 'garbage'] as const, 'valid');
   // The normalized form (`settings: {seqNo, publicSettings, protectedSettings}`) is accepted too, so
   // a validated Scenario object validates again unchanged.
   if (o.settings !== undefined) {
@@ -390,7 +396,7 @@ function validateExtension(v: Validator, raw: unknown, f: string): ExtensionSpec
       return mc;
     });
   }
-  v.noExtra(o, f, ['name', 'version', 'versions', 'state', 'package', 'seqNo', 'publicSettings', 'protectedSettings', 'dependsOn', 'multiConfig']);
+  v.noExtra(o, f, ['name', 'version', 'versions', 'state', 'package', 'seqNo', 'publicSettings', 'protectedSettings', 'dependsOn', 'multiConfig', 'signature']);
   return ext;
 }
 

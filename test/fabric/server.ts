@@ -8,6 +8,7 @@ import { join, relative, sep } from 'node:path';
 import { X509Certificate, randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createZip, type ZipInputEntry } from '../../src/util/zip.ts';
+import { loadSigningMaterial, signPackage, type SigningMaterial } from './signing.ts';
 import { child, escapeXml, parseXml, textAt } from '../../src/util/xml.ts';
 import {
   ENDPOINTS, ScenarioError, loadScenarioFile, mergePatch, validateScenario,
@@ -256,6 +257,8 @@ class FabricImpl implements Fabric {
   private readonly certCache = new Map<string, string>();
   private readonly protectedCache = new Map<string, string>();
   private readonly zipCache = new Map<string, Buffer>();
+  private readonly signatureCache = new Map<string, string>();
+  private signing: SigningMaterial | undefined;
   private packages = new Map<string, Buffer>();
   private manifests = new Map<string, string>();
   private store!: StatusBlobStore;
@@ -334,6 +337,7 @@ class FabricImpl implements Fabric {
     }));
     const packages = new Map<string, Buffer>();
     const manifests = new Map<string, string>();
+    const signatures = new Map<string, string>();
     s.extensions.forEach((e, i) => {
       for (const v of e.versions) {
         const dir = join(this.extDir, e.package, v);
@@ -351,6 +355,7 @@ class FabricImpl implements Fabric {
         packages.set(packagePath(e.name, v), zip);
       }
     });
+    await this.signPackages(s, packages, signatures);
     const prev = this.r;
     const r: Rendering = {
       wire: this.urls.wire,
@@ -361,6 +366,7 @@ class FabricImpl implements Fabric {
       statusBlobUrl: `${this.urls.blob}${this.store.path}?sv=2018-03-28&sr=b&sk=system-1&sig=${this.store.sig}&se=9999-12-31T23%3A59%3A59Z&sp=rw`,
       fabricThumbprint: this.km.fabric.thumbprint,
       protectedBlobs,
+      signatures,
       ...(() => {
         const m = sshMaps(this.km);
         return { sshThumbprints: m.thumbprints, sshPublicKeys: m.publicKeys };
@@ -390,6 +396,35 @@ class FabricImpl implements Fabric {
     if (fk !== this.faultKey) {
       this.faultKey = fk;
       this.faultSeen = s.faults.map(() => 0);
+    }
+  }
+
+  /** Scenario `signature`: the encodedSignature of each signed extension (its requested version). */
+  private async signPackages(s: Scenario, packages: Map<string, Buffer>, out: Map<string, string>): Promise<void> {
+    const signed = s.extensions.filter((e) => e.signature);
+    if (signed.length === 0) return;
+    this.signing ??= await loadSigningMaterial(this.workDir);
+    for (const e of signed) {
+      const path = packagePath(e.name, e.version);
+      const zip = packages.get(path)!;
+      if (e.signature === 'garbage') {
+        out.set(e.name, Buffer.from('not a CMS signature').toString('base64'));
+        continue;
+      }
+      const key = `${e.package}/${e.version}`;
+      let sig = this.signatureCache.get(key);
+      if (!sig) {
+        sig = await signPackage(zip, this.signing, this.workDir);
+        this.signatureCache.set(key, sig);
+      }
+      out.set(e.name, sig);
+      if (e.signature === 'tampered') {
+        // A valid zip, but not the one that was signed: one more file appended by someone on the way.
+        const dir = join(this.extDir, e.package, e.version);
+        const entries: ZipInputEntry[] = walkFiles(dir).map((f) => ({ name: packageEntryName(relative(dir, f)), data: readFileSync(f), mode: statSync(f).mode & 0o777 }));
+        entries.push({ name: 'bin/tampered.sh', data: Buffer.from('#!/bin/sh\necho tampered\n'), mode: 0o755 });
+        packages.set(path, createZip(entries));
+      }
     }
   }
 

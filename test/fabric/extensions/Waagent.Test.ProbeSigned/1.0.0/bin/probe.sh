@@ -1,0 +1,1 @@
+../../../Waagent.Test.Probe/probe.sh
