@@ -73,8 +73,8 @@ export interface StatusBlob {
 /**
  * Who runs the goal-state loop in the box: the real binary (`dist/waagent -run-exthandlers` with a
  * waagent.conf of a 1 s period) or ext-driver.ts (the same loop from source, which can also shorten
- * command timeouts). 'auto' (default; EXT_E2E_AGENT overrides) takes the binary when its
- * -run-exthandlers is implemented, the driver otherwise. 'source' runs src/main.ts -run-exthandlers on the
+ * command timeouts). 'auto' (default; EXT_E2E_AGENT overrides) takes the binary when it is
+ * built, the driver otherwise. 'source' runs src/main.ts -run-exthandlers on the
  * pinned node (the binary's code without a rebuild).
  */
 export type AgentMode = 'auto' | 'binary' | 'driver' | 'source' | 'upstream';
@@ -137,16 +137,14 @@ export class ExtBox {
         x = new ExtBox(box, box.spawn(upstreamArgv()), 'upstream');
       } else if (agent === 'source' || (agent !== 'driver' && existsSync(BINARY))) {
         const p = box.spawn(agent === 'source' ? [PINNED_NODE, join(PROJECT, 'src', 'main.ts'), '-run-exthandlers'] : [BINARY, '-run-exthandlers']);
-        // Running = it stays up until its first status upload; "not implemented yet" = it exits at once.
+        // Running = it stays up until its first status upload; exiting before that is a failure.
         const end = Date.now() + 30_000;
         while (!p.exited && Date.now() < end && (await box.fabric!.statusUploads()).length === 0) await sleep(100);
-        if (!p.exited) {
-          x = new ExtBox(box, p, agent === 'source' ? 'source' : 'binary');
-        } else {
+        if (p.exited) {
           const r = await p.wait();
-          const out = `${r.stdout}${r.stderr}`;
-          if (agent === 'binary' || agent === 'source' || !/not implemented|bad option: -run-exthandlers/.test(out)) assert.fail(`dist/waagent -run-exthandlers exited (${r.code}):\n${out.slice(-3000)}\n${box.agentLog().slice(-3000)}`);
+          assert.fail(`dist/waagent -run-exthandlers exited (${r.code}):\n${`${r.stdout}${r.stderr}`.slice(-3000)}\n${box.agentLog().slice(-3000)}`);
         }
+        x = new ExtBox(box, p, agent === 'source' ? 'source' : 'binary');
       } else if (agent === 'binary') {
         assert.fail(`${BINARY} is missing: build it with scripts/node build.mjs`);
       }
