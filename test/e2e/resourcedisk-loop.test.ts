@@ -16,7 +16,7 @@ import type { ResourceDiskConfig } from '../../src/resourcedisk/index.ts';
 import { DATALOSS_WARNING } from '../../src/resourcedisk/warning.ts';
 import { isZeroed } from '../../src/os/disk/probe.ts';
 import { parseMountinfo, parseSwaps } from '../../src/os/disk/proc.ts';
-import { config, gen2Tree, MUTATING, nvmeTree } from '../unit/resourcedisk-fixture.ts';
+import { config, gen2Tree, MUTATING, nvmeTree } from '../helpers/resourcedisk-fixture.ts';
 import { processStart } from '../sandbox/box.ts';
 
 const MiB = 1 << 20;

@@ -15,7 +15,7 @@ import { OpenSsl } from '../../src/crypto/openssl.ts';
 import { realRunner } from '../../src/util/exec.ts';
 import { provision, type ProvisionOutcome } from '../../src/provision/provision.ts';
 import { WirePlatform } from '../../src/provision/platform.ts';
-import { imageRoot, settings } from '../unit/provision-fixtures.ts';
+import { imageRoot, settings } from '../helpers/provision-fixtures.ts';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root)';
 /** Retries sleep for real but briefly (the policies' delays are unit-tested with a fake clock). */

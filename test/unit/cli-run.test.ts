@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { COMMANDS, feature } from '../../src/cli/commands.ts';
 import type { CommandContext, Registry } from '../../src/cli/commands.ts';
 import { EXIT } from '../../src/util/exit.ts';
@@ -188,16 +187,4 @@ test('-root:PATH must be an existing directory', async () => {
   assert.equal(r.code, EXIT.USAGE);
   assert.match(r.err, /-root:\/nonexistent\/rescue is not a directory/);
   assert.equal(stubbed.length, before, 'the handler did not run');
-});
-
-test('-start launches "<self> -daemon -configuration-path:P" detached and returns (real spawn of a harmless stand-in)', async () => {
-  const out = join(dir, 'started.txt');
-  const c = conf('# defaults\n');
-  // The stand-in for the agent binary records its arguments.
-  const self = ['/bin/sh', '-c', `printf '%s\\n' "$@" > ${out}.tmp && mv ${out}.tmp ${out}`, 'waagent'];
-  const registry = registryWith('daemon', async () => 0);
-  const r = await run([`-configuration-path:${c}`, '-start'], { registry, self });
-  assert.equal(r.code, 0);
-  for (let i = 0; i < 200 && !existsSync(out); i++) await sleep(10);
-  assert.equal(readFileSync(out, 'utf8'), `-daemon\n-configuration-path:${c}\n`);
 });

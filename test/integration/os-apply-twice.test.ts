@@ -16,7 +16,7 @@ import { addAuthorizedKeys } from '../../src/os/sshkeys.ts';
 import { saveCustomData } from '../../src/os/customdata.ts';
 import { deleteRootPassword } from '../../src/os/rootpassword.ts';
 import { realRunner } from '../../src/util/exec.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 function snapshot(dir: string): Map<string, string> {
   const out = new Map<string, string>();

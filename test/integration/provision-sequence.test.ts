@@ -15,8 +15,8 @@ import { provision, outcomeOk, type ProvisionDeps } from '../../src/provision/pr
 import type { ProvisioningMedia } from '../../src/os/media/dvd.ts';
 import { DvdError } from '../../src/os/media/dvd.ts';
 import type { Clock } from '../../src/platform/retry.ts';
-import { FakePlatform, imageRoot, imdsDoc, ovfXml, settings, sshKey, type OvfOptions } from './provision-fixtures.ts';
-import type { TempRoot } from './os-fixtures.ts';
+import { FakePlatform, imageRoot, imdsDoc, ovfXml, settings, sshKey, type OvfOptions } from '../helpers/provision-fixtures.ts';
+import type { TempRoot } from '../helpers/os-fixtures.ts';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root, chown)';
 const LIB = '/var/lib/waagent';

@@ -11,7 +11,7 @@ import { provision } from '../../src/provision/provision.ts';
 import { settingsFromConfig, DEFAULT_SETTINGS } from '../../src/provision/settings.ts';
 import { defaultConfig } from '../../src/config/config.ts';
 import { crashHook, CRASH_HOOK_ENV } from '../../src/provision/command.ts';
-import { FakePlatform, imageRoot, ovfXml, settings } from './provision-fixtures.ts';
+import { FakePlatform, imageRoot, ovfXml, settings } from '../helpers/provision-fixtures.ts';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root, chown)';
 
