@@ -10,14 +10,14 @@ import { startFabric } from '../fabric/server.ts';
 import { baseScenario } from '../fabric/testing.ts';
 import { AzureProtocol } from '../../src/platform/protocol.ts';
 import { HttpClient } from '../../src/platform/http.ts';
-import type { Clock } from '../../src/platform/retry.ts';
 import { OpenSsl } from '../../src/crypto/openssl.ts';
 import { ExtensionsExecutor } from '../../src/extensions/executor.ts';
 import { platformArtifactSource } from '../../src/extensions/artifacts.ts';
 import { GoalStateLoop } from '../../src/agent/loop.ts';
 import { GoalStateHistory } from '../../src/agent/history.ts';
+import { quickClock } from '../helpers/clock.ts';
 
-const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
+const clock = quickClock();
 
 async function setup(scenario: Record<string, unknown>, enabled = true) {
   const f = await startFabric({ bind: 'loopback', scenario });

@@ -12,14 +12,14 @@ import { startFabric } from '../fabric/server.ts';
 import { baseScenario } from '../fabric/testing.ts';
 import { AzureProtocol } from '../../src/platform/protocol.ts';
 import { HttpClient } from '../../src/platform/http.ts';
-import type { Clock } from '../../src/platform/retry.ts';
 import { OpenSsl } from '../../src/crypto/openssl.ts';
 import { ExtensionsExecutor } from '../../src/extensions/executor.ts';
 import { platformArtifactSource } from '../../src/extensions/artifacts.ts';
 import { aggregateStatusJson, crpSupportedFeatures } from '../../src/extensions/aggregate.ts';
 import type { ExtensionsGoalState } from '../../src/platform/types.ts';
+import { quickClock } from '../helpers/clock.ts';
 
-const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
+const clock = quickClock();
 
 test('fabric (loopback): install + enable the demo extension, protected settings decrypted, status blob uploaded', async () => {
   const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ vmSettings: false }) });

@@ -11,10 +11,10 @@ import { baseScenario } from '../fabric/testing.ts';
 import { AzureProtocol } from '../../src/platform/protocol.ts';
 import { HttpClient } from '../../src/platform/http.ts';
 import { parseManifest } from '../../src/platform/manifest.ts';
-import type { Clock } from '../../src/platform/retry.ts';
 import { OpenSsl } from '../../src/crypto/openssl.ts';
+import { quickClock } from '../helpers/clock.ts';
 
-const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
+const clock = quickClock();
 
 test('manifest: direct fails (404), the plugin serves it and becomes the default; package streamed to a file', async () => {
   const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ faults: [

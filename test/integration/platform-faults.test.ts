@@ -10,11 +10,11 @@ import { baseScenario } from '../fabric/testing.ts';
 import { AzureProtocol } from '../../src/platform/protocol.ts';
 import { HttpClient } from '../../src/platform/http.ts';
 import { GoalStateChangedError, DocumentError } from '../../src/platform/errors.ts';
-import type { Clock } from '../../src/platform/retry.ts';
 import { OpenSsl } from '../../src/crypto/openssl.ts';
+import { quickClock } from '../helpers/clock.ts';
 
-const sleeps: number[] = [];
-const clock: Clock = { now: () => Date.now(), sleep: (ms) => { sleeps.push(ms); return new Promise((r) => setTimeout(r, Math.min(ms, 5))); }, random: () => 0.5 };
+const clock = quickClock({ capMs: 5, random: 0.5 });
+const sleeps = clock.sleeps;
 
 test('faults: 503 twice, 429, 410 once, reset, truncation -> right documents, counted requests', async () => {
   const f = await startFabric({

@@ -14,9 +14,9 @@ import { MemoryAppender, log } from '../../src/util/logger.ts';
 import { provision, outcomeOk, type ProvisionDeps } from '../../src/provision/provision.ts';
 import type { ProvisioningMedia } from '../../src/os/media/dvd.ts';
 import { DvdError } from '../../src/os/media/dvd.ts';
-import type { Clock } from '../../src/platform/retry.ts';
 import { FakePlatform, imageRoot, imdsDoc, ovfXml, settings, sshKey, type OvfOptions } from '../helpers/provision-fixtures.ts';
 import type { TempRoot } from '../helpers/os-fixtures.ts';
+import { FakeClock } from '../helpers/clock.ts';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root, chown)';
 const LIB = '/var/lib/waagent';
@@ -318,21 +318,16 @@ test('no DMI: the marker records the vmId IMDS reports', { skip }, async (t) => 
   assert.equal(readFileSync(c.r.p(`${LIB}/provisioned`), 'utf8'), '0b9d8c7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e');
 });
 
-function fakeClock(onSleep: (slept: number) => void): Clock & { t: number } {
-  const c = { t: 0, now: () => c.t, random: () => 0.5, sleep: async (ms: number) => { c.t += ms; onSleep(c.t); } };
-  return c;
-}
-
 test('cloud-init: waits (bounded) for its ovf-env.xml copy and the host key, then marker + Ready; timeout -> ProvisioningFailed', async (t) => {
   const c = setup({});
   t.after(c.r.cleanup);
   const key = c.r.p('/etc/ssh/ssh_host_ed25519_key.pub');
   const saved = readFileSync(key);
   rmSync(key);
-  const clock = fakeClock((now) => {
+  const clock = new FakeClock({ start: 0, onSleep: (now) => {
     if (now === 5000) writeFileSync(c.r.p(`${LIB}/ovf-env.xml`), ovfXml({ provisionGuestAgent: 'false' }));
     if (now === 9000) writeFileSync(key, saved);
-  });
+  } });
   const out = await provision(c.deps({ settings: settings({ agent: 'cloud-init' }), clock }));
   assert.equal(out.status, 'cloud-init', out.reason);
   assert.equal(clock.t, 9000);
@@ -343,7 +338,7 @@ test('cloud-init: waits (bounded) for its ovf-env.xml copy and the host key, the
 
   const d = setup({});
   t.after(d.r.cleanup);
-  const slow = fakeClock(() => undefined);
+  const slow = new FakeClock({ start: 0 });
   const o2 = await provision(d.deps({ settings: settings({ agent: 'cloud-init', cloudInitTimeoutSec: 30 }), clock: slow }));
   assert.equal(o2.status, 'failed');
   assert.match(o2.reason!, /cloud-init did not provide .*ovf-env\.xml within 30 s/);
