@@ -6,17 +6,16 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../../src/config/config.ts';
+import { AGENT_BIN, needsAgentBin } from '../helpers/skip.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = join(root, 'dist', 'waagent');
+const bin = AGENT_BIN;
 const dir = mkdtempSync(join(tmpdir(), 'waagent-bin-'));
 // A clean environment: nothing from the test runner (NODE_OPTIONS, NODE_TEST_CONTEXT...) leaks in.
 const cleanEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
 
 function waagent(args: string[], env: Record<string, string> = {}) {
-  assert.ok(existsSync(bin), `${bin} is missing: build it with scripts/node build.mjs (npm test does)`);
+  assert.equal(needsAgentBin(), false);
   const r = spawnSync(bin, args, { encoding: 'utf8', env: { ...cleanEnv, ...env }, timeout: 30_000 });
   return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }

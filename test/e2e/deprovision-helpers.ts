@@ -5,11 +5,12 @@
 // Everything here runs commands inside a box only.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Box, PROJECT, type BoxFile, type RunResult } from '../sandbox/box.ts';
+import { AGENT_BIN } from '../helpers/skip.ts';
 
-export const WAAGENT = join(PROJECT, 'dist', 'waagent');
+export const WAAGENT = AGENT_BIN;
 export const SCENARIO = join(PROJECT, 'test', 'fabric', 'scenarios', 'default.json');
 
 /** The scenario's secrets (test/fabric/scenarios/default.json). */
@@ -37,10 +38,6 @@ export const LEASES = [
   '/var/lib/NetworkManager/dhclient-0c5bd2b5-eth0.lease',
   '/run/systemd/netif/leases/2',
 ];
-
-export function binaryAvailable(): boolean {
-  return existsSync(WAAGENT);
-}
 
 /**
  * One extension pass by the BUILT binary: `waagent -run-exthandlers -debug` (no orphan check: it

@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { PROJECT } from '../sandbox/box.ts';
 import type { Box } from '../sandbox/box.ts';
 import {
-  LEASES, extensionPass, SCENARIO_USER, WAAGENT, assertOk, binaryAvailable, diffSnapshots, fingerprintPath,
+  LEASES, extensionPass, SCENARIO_USER, WAAGENT, assertOk, diffSnapshots, fingerprintPath,
   freshBox, removedPaths, snapshot,
 } from './deprovision-helpers.ts';
+import { firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
 
-const skip = process.getuid?.() !== 0 ? 'needs root (VM-in-a-box)' : !binaryAvailable() ? 'dist/waagent not built' : false;
+const skip = firstReason(needsRoot('VM-in-a-box'), needsAgentBin());
 const T = '/mnt/rescue';
 const UPPER = '/tmp/rescue/upper';
 /** Outside-the-tree paths that share names with what deprovision removes inside it. */

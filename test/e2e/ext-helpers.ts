@@ -7,8 +7,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Box, PINNED_NODE, PROJECT, type BoxProcess } from '../sandbox/box.ts';
 import type { DriverConfig } from './ext-driver.ts';
+import { AGENT_BIN, needsRoot } from '../helpers/skip.ts';
 
-export const skip = process.getuid?.() === 0 ? false : 'needs root (namespaces)';
+export const skip = needsRoot('namespaces');
 export const DRIVER = join(PROJECT, 'test', 'e2e', 'ext-driver.ts');
 export const SCENARIO_DIR = join(PROJECT, 'test', 'fabric', 'scenarios');
 export const LIB = '/var/lib/waagent';
@@ -94,7 +95,7 @@ trap 'kill -TERM $child' TERM
 wait $child; wait $child`];
 }
 const UPSTREAM_CONF = ['AutoUpdate.Enabled=n', 'AutoUpdate.UpdateToLatestVersion=n', 'Extensions.GoalStatePeriod=1'];
-export const BINARY = join(PROJECT, 'dist', 'waagent');
+export const BINARY = AGENT_BIN;
 export const BOX_CONF = [
   'Extensions.GoalStatePeriod=1', 'Protocol.EndpointDiscovery=static', 'OS.EnableFirewall=n', 'Logs.Collect=n',
   'Logs.Verbose=y', 'ResourceDisk.Format=n', 'Provisioning.Agent=disabled', '',

@@ -4,14 +4,13 @@
 // Needs root (namespaces).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { Box, PINNED_NODE, PROJECT } from '../sandbox/box.ts';
+import { Box, PINNED_NODE } from '../sandbox/box.ts';
+import { AGENT_BIN, firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
 
 const WIRESERVER = '168.63.129.16'; // inside the sandbox netns only
 
-const DIST = join(PROJECT, 'dist', 'waagent');
-const skip = process.getuid?.() !== 0 ? 'needs root (namespaces)' : !existsSync(DIST) ? 'dist/waagent is not built (npm test builds it)' : false;
+const DIST = AGENT_BIN;
+const skip = firstReason(needsRoot('namespaces'), needsAgentBin());
 
 const CONNECT = `
 const s = require('node:net').connect({ host: '${WIRESERVER}', port: 80 });

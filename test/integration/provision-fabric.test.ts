@@ -16,8 +16,9 @@ import { provision, type ProvisionOutcome } from '../../src/provision/provision.
 import { WirePlatform } from '../../src/provision/platform.ts';
 import { imageRoot, settings } from '../helpers/provision-fixtures.ts';
 import { quickClock } from '../helpers/clock.ts';
+import { needsRoot } from '../helpers/skip.ts';
 
-const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root)';
+const skip = needsRoot('useradd --root');
 /** Retries sleep for real but briefly (the policies' delays are unit-tested with a fake clock). */
 const clock = quickClock({ capMs: 5, random: Math.random });
 

@@ -17,8 +17,9 @@ import { DvdError } from '../../src/os/media/dvd.ts';
 import { FakePlatform, imageRoot, imdsDoc, ovfXml, settings, sshKey, type OvfOptions } from '../helpers/provision-fixtures.ts';
 import type { TempRoot } from '../helpers/os-fixtures.ts';
 import { FakeClock } from '../helpers/clock.ts';
+import { needsRoot } from '../helpers/skip.ts';
 
-const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root, chown)';
+const skip = needsRoot('useradd --root, chown');
 const LIB = '/var/lib/waagent';
 const VMID = 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8'; // swapped form of the fixture's DMI uuid
 const PASSWORD = 'Unit-Passw0rd-$ecret!';
