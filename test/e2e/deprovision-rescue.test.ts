@@ -8,14 +8,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { PROJECT } from '../sandbox/box.ts';
 import type { Box } from '../sandbox/box.ts';
 import {
-  LEASES, extensionPass, SCENARIO_USER, WAAGENT, assertOk, diffSnapshots, fingerprintPath,
+  LEASES, extensionPass, SCENARIO_USER, WAAGENT, assertOk, diffSnapshots,
   freshBox, removedPaths, snapshot,
 } from './deprovision-helpers.ts';
 import { firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
+import { treeSnapshot } from '../helpers/tree.ts';
 
 const skip = firstReason(needsRoot('VM-in-a-box'), needsAgentBin());
 const T = '/mnt/rescue';
@@ -31,17 +31,7 @@ async function sh(box: Box, script: string, what: string, timeoutMs = 60_000): P
 
 /** Fingerprints of everything in the tree's upper layer: what any command changed in the tree. */
 function treeState(box: Box): Map<string, string> {
-  const out = new Map<string, string>();
-  const base = box.root.path(UPPER);
-  const walk = (rel: string) => {
-    for (const n of readdirSync(join(base, rel)).sort()) {
-      const p = `${rel}/${n}`;
-      out.set(p, fingerprintPath(join(base, p)));
-      if (lstatSync(join(base, p)).isDirectory()) walk(p);
-    }
-  };
-  walk('');
-  return out;
+  return treeSnapshot(box.root.path(UPPER));
 }
 
 test('rescue deprovision (root, namespaces): -root:/mnt/rescue cleans a provisioned tree from outside and touches nothing else', { skip }, async () => {

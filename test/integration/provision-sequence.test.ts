@@ -4,9 +4,8 @@
 // ProvisioningFailed with a reason that never carries the password). Needs root (useradd --root).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realRunner } from '../../src/util/exec.ts';
@@ -18,26 +17,12 @@ import { FakePlatform, imageRoot, imdsDoc, ovfXml, settings, sshKey, type OvfOpt
 import type { TempRoot } from '../helpers/os-fixtures.ts';
 import { FakeClock } from '../helpers/clock.ts';
 import { needsRoot } from '../helpers/skip.ts';
+import { treeSnapshot as snapshot } from '../helpers/tree.ts';
 
 const skip = needsRoot('useradd --root, chown');
 const LIB = '/var/lib/waagent';
 const VMID = 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8'; // swapped form of the fixture's DMI uuid
 const PASSWORD = 'Unit-Passw0rd-$ecret!';
-
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
-      if (st.isDirectory()) { out.set(p, meta); walk(p); } else if (st.isSymbolicLink()) out.set(p, `link ${readlinkSync(p)}`);
-      else out.set(p, `${meta} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function media(text: string): () => Promise<ProvisioningMedia> {
   return async () => ({ device: '/dev/sr0', text, via: 'udf', mountedByUs: false });
