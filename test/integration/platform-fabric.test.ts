@@ -6,33 +6,19 @@ import { mkdtempSync, rmSync, existsSync, readFileSync, statSync, writeFileSync 
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { startFabric, type Fabric } from '../fabric/server.ts';
 import { baseScenario } from '../fabric/testing.ts';
-import { AzureProtocol } from '../../src/platform/protocol.ts';
-import { HttpClient } from '../../src/platform/http.ts';
 import { ImdsClient } from '../../src/platform/imds.ts';
 import { reportObservations } from '../../src/platform/healthservice.ts';
 import { missingThumbprints } from '../../src/platform/selection.ts';
-import { OpenSsl } from '../../src/crypto/openssl.ts';
 import { quickClock } from '../helpers/clock.ts';
+import { withProtocol as withFabricProtocol, type ProtocolCtx } from '../helpers/protocol.ts';
 
 /** Retries sleep for real but briefly (the policy's delays are exercised in unit tests with a fake clock). */
 const clock = quickClock({ capMs: 5, random: Math.random });
 
-interface Ctx { f: Fabric; p: AzureProtocol; lib: string; http: HttpClient }
-async function withProtocol(extra: Record<string, unknown>, fn: (c: Ctx) => Promise<void>, opts: { fastTrack?: boolean } = {}): Promise<void> {
-  const f = await startFabric({ scenario: baseScenario(extra), bind: 'loopback' });
-  const lib = mkdtempSync(join(tmpdir(), 'platform-lib-'));
-  const http = new HttpClient({ env: {} });
-  const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock: clock, openssl: new OpenSsl('openssl'), fastTrack: opts.fastTrack ?? true });
-  try {
-    await fn({ f, p, lib, http });
-    assert.deepEqual(f.violations(), [], 'the simulator saw no protocol violations');
-  } finally {
-    await http.close();
-    await f.close();
-    rmSync(lib, { recursive: true, force: true });
-  }
+/** The shared fixture (test/helpers/protocol.ts) over baseScenario(extra), asserting no protocol violation. */
+function withProtocol(extra: Record<string, unknown>, fn: (c: ProtocolCtx) => Promise<void>, opts: { fastTrack?: boolean } = {}): Promise<void> {
+  return withFabricProtocol(baseScenario(extra), fn, { clock, ...opts });
 }
 
 test('detect: full goal state, certificates round trip (real openssl), protected settings decrypt with the installed key', () => withProtocol({ vmSettings: false }, async ({ f, p, lib }) => {
