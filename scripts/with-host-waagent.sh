@@ -5,10 +5,12 @@
 # the host and without installing the package (its service could reach the real platform address).
 #
 # How: in a private mount namespace, an overlay of / (upper dir on /dev/shm) gets those files; /proc,
-# /sys, /dev, /run, /tmp and the project's top directory are bound in unchanged; the command runs
-# chrooted there. Everything disappears with the namespace; the upper dir is removed afterwards.
-# The box (test/sandbox) takes this overlay as its lower layer, so the e2e tests see exactly what
-# they would see on a host with the package installed.
+# /sys, /dev, /run, /tmp and the project's top directory are bound in unchanged; the namespace then
+# pivots into the overlay (so paths in /proc look as on the host) and runs the command. Every mount
+# dies with the namespace; the state dir is removed afterwards from the host's side. The box
+# (test/sandbox) takes this overlay as its lower layer, so the e2e tests see exactly what they would
+# see on a host with the package installed. One limit: the kernel stacks at most two overlays, so a
+# test that mounts an overlay inside the box (the rescue deprovision test) cannot run here and says so.
 #
 # Usage (root): scripts/with-host-waagent.sh [command ...]      e.g. scripts/with-host-waagent.sh npm run test:e2e
 set -euo pipefail
@@ -16,19 +18,17 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "with-host-waagent: needs root (mount namespace, overlayfs)" >&2; exit 1; }
 if [ "${WITH_HOST_WAAGENT_NS:-}" != 1 ]; then
-  exec unshare --mount --propagation private -- env WITH_HOST_WAAGENT_NS=1 bash "$0" "$@"
+  [ $# -gt 0 ] || set -- npm test
+  state=$(mktemp -d /dev/shm/with-host-waagent.XXXXXX)
+  # Mounts exist only in the private namespace: once it is gone, the state dir holds plain files.
+  trap 'rm -rf --one-file-system -- "$state"' EXIT
+  set +e
+  unshare --mount --propagation private -- env WITH_HOST_WAAGENT_NS=1 WITH_HOST_WAAGENT_STATE="$state" bash "$0" "$@"
+  exit $?
 fi
-[ $# -gt 0 ] || set -- npm test
 
-state=$(mktemp -d /dev/shm/with-host-waagent.XXXXXX)
+state=$WITH_HOST_WAAGENT_STATE
 R=$state/root
-cleanup() {
-  # Unmount everything below the new root first: only then is removing the state dir safe (the
-  # binds of /tmp, /dev and the project must never be descended into).
-  umount -R "$R" 2>/dev/null || umount -R -l "$R" 2>/dev/null || true
-  if ! findmnt -R "$R" >/dev/null 2>&1; then rm -rf --one-file-system -- "$state"; fi
-}
-trap cleanup EXIT
 mkdir -m 0700 "$state/upper" "$state/work" "$R"
 mount -t overlay host-waagent -o "lowerdir=/,upperdir=$state/upper,workdir=$state/work" "$R"
 
@@ -79,8 +79,8 @@ for m in /proc /sys /dev /run /tmp "$here" ${top:+"$top"}; do
 done
 
 echo "with-host-waagent: $(ls "$R/var/lib/waagent" | wc -l) entries in /var/lib/waagent, /etc/waagent.conf, walinuxagent.service; running: $*" >&2
-set +e
-chroot "$R" /usr/bin/env -C "$here" "$@"
-rc=$?
-set -e
-exit "$rc"
+cd "$R"
+pivot_root . mnt
+umount -l /mnt
+cd "$here"
+exec "$@"

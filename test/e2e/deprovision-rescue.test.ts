@@ -17,7 +17,11 @@ import {
 import { firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
 import { treeSnapshot } from '../helpers/tree.ts';
 
-const skip = firstReason(needsRoot('VM-in-a-box'), needsAgentBin());
+// The tree is an overlay mounted inside the box, whose root is an overlay of ours: when our `/` is
+// itself an overlay (scripts/with-host-waagent.sh), that is a third level, more than the kernel stacks.
+const rootFs = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f[1] === '/').at(-1)?.[2];
+const skip = firstReason(needsRoot('VM-in-a-box'), needsAgentBin(),
+  rootFs === 'overlay' ? "this machine's / is already an overlay (scripts/with-host-waagent.sh?): the tree's overlay in the box would be a third level; run it on the host itself" : false);
 const T = '/mnt/rescue';
 const UPPER = '/tmp/rescue/upper';
 /** Outside-the-tree paths that share names with what deprovision removes inside it. */
