@@ -1,7 +1,7 @@
 // The command registry: every command of the command line -> how it is started (configuration,
 // logging) and its async handler returning the exit code.
 //
-// Plugging a feature in is a one-line change: replace `notYet(opts)` by
+// A feature is plugged in with one line,
 // `feature(() => import('../agent/daemon.ts'), (m) => m.runDaemon, opts)`. The dynamic import keeps
 // the feature (and undici) out of start-up for every other command: in the bundle the module's
 // code only runs when its handler does.
@@ -15,7 +15,7 @@ export interface CommandContext extends Invocation {
   args: ParsedArgs;
   /** How the user invoked us (for the usage line). */
   argv0: string;
-  /** The registry in use (so -start can tell whether -daemon exists in this build). */
+  /** The registry in use. */
   registry: Registry;
 }
 
@@ -39,7 +39,6 @@ export interface CommandSpec extends CommandOptions {
   config: 'required' | 'optional' | 'none';
   /** Terminal log lines: 'stdout' for log-style commands (waagent), 'stderr' when stdout is the answer. */
   logTo: 'stdout' | 'stderr';
-  implemented: boolean;
   run: Handler;
 }
 
@@ -47,23 +46,12 @@ export type Registry = Record<CommandName, CommandSpec>;
 
 /** A command whose feature is loaded on demand. */
 export function feature<M>(load: () => Promise<M>, pick: (m: M) => Handler, opts: CommandOptions = {}): CommandSpec {
-  return { config: 'required', logTo: 'stdout', implemented: true, ...opts, run: async (ctx) => pick(await load())(ctx) };
-}
-
-/** A command that exists on the command line but not yet in this build: never a fake success. */
-export function notYet(opts: CommandOptions = {}): CommandSpec {
-  return {
-    config: 'none', logTo: 'stdout', implemented: false, ...opts,
-    run: async (ctx) => {
-      ctx.io.err(`${ctx.command}: not implemented yet\n`);
-      return EXIT.NOT_IMPLEMENTED;
-    },
-  };
+  return { config: 'required', logTo: 'stdout', ...opts, run: async (ctx) => pick(await load())(ctx) };
 }
 
 /** A built-in command of the face layer itself. */
 function builtin(config: CommandSpec['config'], run: Handler): CommandSpec {
-  return { config, logTo: 'stderr', implemented: true, run };
+  return { config, logTo: 'stderr', run };
 }
 
 export const COMMANDS: Registry = {

@@ -10,11 +10,6 @@ export function daemonArgv(self: string[], configPath: string | undefined): stri
 }
 
 export async function runStart(ctx: CommandContext): Promise<number> {
-  // Starting a daemon that this build cannot run would be a fake success.
-  if (!ctx.registry.daemon.implemented) {
-    ctx.io.err('start: not implemented yet (-daemon is not in this build)\n');
-    return EXIT.NOT_IMPLEMENTED;
-  }
   const argv = daemonArgv(ctx.self, ctx.args.configPath);
   const pid = await new Promise<number>((resolve, reject) => {
     const child = childProcess().spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/' });

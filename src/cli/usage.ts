@@ -34,7 +34,6 @@ Exit codes:
   ${EXIT.OK}  success
   ${EXIT.FAILURE}  the command failed (details in the log)
   ${EXIT.USAGE}  usage or configuration error (unknown argument, missing or unreadable configuration file)
-  ${EXIT.NOT_IMPLEMENTED}  the command is not implemented in this build
 Unlike the Python agent, failures never exit 0.
 
 `;

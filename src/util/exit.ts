@@ -5,6 +5,4 @@ export const EXIT = {
   FAILURE: 1,
   /** Unknown argument, bad value, missing/unreadable/empty configuration file. */
   USAGE: 2,
-  /** The command exists on the command line but its feature is not in this build yet. */
-  NOT_IMPLEMENTED: 3,
 } as const;

@@ -1,13 +1,24 @@
 // Every OS path goes through a Sysroot. The running system is Sysroot('/'); deprovisioning an OS
 // disk mounted at /mnt/rescue is Sysroot('/mnt/rescue'); unit tests use a temp directory.
+//
+// Test guard: the test runner (scripts/run-tests.mjs) sets WAAGENT_TEST_GUARD=1. A Sysroot('/')
+// created while it is set refuses every path, so feature code run by a test can never act on the
+// real root by mistake (a forgotten temp root fails loudly instead of editing the host). The box
+// starts the agent with a clean environment, so `/` inside the box (its own overlay) still works.
 import { lstatSync, readlinkSync } from 'node:fs';
 import { isAbsolute, normalize, posix } from 'node:path';
 
+/** The test runner's marker: while set, the real root is refused. */
+export const TEST_GUARD_ENV = 'WAAGENT_TEST_GUARD';
+
 export class Sysroot {
   readonly root: string;
+  /** Set when this is `/` and the test guard was on at construction. */
+  private readonly refused: boolean;
   constructor(root = '/') {
     if (!isAbsolute(root)) throw new Error(`sysroot must be an absolute path: ${root}`);
     this.root = normalize(root).replace(/\/+$/, '') || '/';
+    this.refused = this.root === '/' && process.env[TEST_GUARD_ENV] === '1';
   }
 
   get isHost(): boolean { return this.root === '/'; }
@@ -15,6 +26,7 @@ export class Sysroot {
   /** Host path of an absolute path inside the root. Lexical: `..` can never climb above the root. */
   path(p: string): string {
     if (!p.startsWith('/')) throw new Error(`sysroot path must be absolute: ${p}`);
+    if (this.refused) throw new Error(`refusing ${p} on the real root: ${TEST_GUARD_ENV}=1 is set (a test must use a temp root or the box)`);
     const inner = posix.normalize(p);
     // posix.normalize('/../x') === '/x': leading .. cannot escape an absolute path.
     return this.root === '/' ? inner : this.root + (inner === '/' ? '' : inner);

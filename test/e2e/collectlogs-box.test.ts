@@ -10,10 +10,11 @@ import { statSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { createZip, readZip } from '../../src/util/zip.ts';
 import {
-  SCENARIO_PASSWORD, SCENARIO_PROTECTED, SCENARIO_USER, WAAGENT, assertOk, binaryAvailable, provisionedBox,
+  SCENARIO_PASSWORD, SCENARIO_PROTECTED, SCENARIO_USER, WAAGENT, assertOk, provisionedBox,
 } from './deprovision-helpers.ts';
+import { firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
 
-const skip = process.getuid?.() !== 0 ? 'needs root (VM-in-a-box)' : !binaryAvailable() ? 'dist/waagent not built' : false;
+const skip = firstReason(needsRoot('VM-in-a-box'), needsAgentBin());
 const ZIP = '/var/lib/waagent/logcollector/logs.zip';
 const EXT = 'Waagent.Test.ShellExt';
 

@@ -4,16 +4,15 @@
 // daemon refused, SIGTERM, and a fabric that fails for a while. Needs root (namespaces, loop devices).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { Box, PINNED_NODE, PROJECT } from '../sandbox/box.ts';
+import { Box, PINNED_NODE } from '../sandbox/box.ts';
 import { baseScenario } from '../fabric/testing.ts';
+import { AGENT_BIN, firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
 
 // Reachable only inside the sandbox's private network namespace, where the fabric simulator listens on it.
 const WIRESERVER = '168.63.129.16'; // inside the sandbox netns only
 
-const DIST = join(PROJECT, 'dist', 'waagent');
-const skip = process.getuid?.() !== 0 ? 'needs root (namespaces, loop devices)' : !existsSync(DIST) ? 'dist/waagent is not built (npm test builds it)' : false;
+const DIST = AGENT_BIN;
+const skip = firstReason(needsRoot('namespaces, loop devices'), needsAgentBin());
 
 const CONF = [
   'Provisioning.Agent=waagent',

@@ -7,10 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import {
-  LEASES, SCENARIO_USER, WAAGENT, assertOk, binaryAvailable, diffSnapshots, provisionedBox, removedPaths, snapshot,
+  LEASES, SCENARIO_USER, WAAGENT, assertOk, diffSnapshots, provisionedBox, removedPaths, snapshot,
 } from './deprovision-helpers.ts';
+import { firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
 
-const skip = process.getuid?.() !== 0 ? 'needs root (VM-in-a-box)' : !binaryAvailable() ? 'dist/waagent not built' : false;
+const skip = firstReason(needsRoot('VM-in-a-box'), needsAgentBin());
 const EXTRA = [...LEASES, '/etc/resolv.conf'];
 
 test('deprovision+user in the box (root, namespaces): "n" and EOF change nothing, -dry-run lists what -force removes, -force cleans everything', { skip }, async () => {

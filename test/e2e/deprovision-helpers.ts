@@ -4,12 +4,14 @@
 // what a command did NOT change.
 // Everything here runs commands inside a box only.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Box, PROJECT, type BoxFile, type RunResult } from '../sandbox/box.ts';
+import { AGENT_BIN } from '../helpers/skip.ts';
+import { fingerprintPath } from '../helpers/tree.ts';
 
-export const WAAGENT = join(PROJECT, 'dist', 'waagent');
+export { diffSnapshots, fingerprintPath } from '../helpers/tree.ts';
+
+export const WAAGENT = AGENT_BIN;
 export const SCENARIO = join(PROJECT, 'test', 'fabric', 'scenarios', 'default.json');
 
 /** The scenario's secrets (test/fabric/scenarios/default.json). */
@@ -37,10 +39,6 @@ export const LEASES = [
   '/var/lib/NetworkManager/dhclient-0c5bd2b5-eth0.lease',
   '/run/systemd/netif/leases/2',
 ];
-
-export function binaryAvailable(): boolean {
-  return existsSync(WAAGENT);
-}
 
 /**
  * One extension pass by the BUILT binary: `waagent -run-exthandlers -debug` (no orphan check: it
@@ -98,16 +96,6 @@ export async function provisionedBox(files: Record<string, BoxFile | string> = {
 }
 
 /** Content fingerprint of one path as seen from the host: type, mode, owner, and content or link target. */
-export function fingerprintPath(hostPath: string): string {
-  let st;
-  try { st = lstatSync(hostPath); } catch { return 'missing'; }
-  const head = `${st.mode.toString(8)}:${st.uid}:${st.gid}`;
-  if (st.isSymbolicLink()) return `${head}:link:${readlinkSync(hostPath)}`;
-  if (st.isFile()) return `${head}:file:${createHash('sha256').update(readFileSync(hostPath)).digest('hex')}`;
-  if (st.isDirectory()) return `${head}:dir`;
-  return `${head}:other`;
-}
-
 /**
  * What the box looks like: every path any command in it changed (the overlay's upper dir) plus
  * `extra` paths, each with a content fingerprint, and the running hostname. Two equal snapshots
@@ -119,14 +107,6 @@ export async function snapshot(box: Box, extra: string[] = []): Promise<Map<stri
   for (const p of extra) out.set(p, fingerprintPath(box.root.path(p)));
   out.set('<hostname>', (await box.run(['hostname'])).stdout.trim());
   return out;
-}
-
-export function diffSnapshots(a: Map<string, string>, b: Map<string, string>): string[] {
-  const diffs: string[] = [];
-  for (const k of new Set([...a.keys(), ...b.keys()])) {
-    if (a.get(k) !== b.get(k)) diffs.push(`${k}: ${a.get(k) ?? 'absent'} -> ${b.get(k) ?? 'absent'}`);
-  }
-  return diffs.sort();
 }
 
 /** Lines `  remove <path>` of a deprovision listing (dry run or real run), as paths. */

@@ -7,8 +7,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Box, PINNED_NODE, PROJECT, type BoxProcess } from '../sandbox/box.ts';
 import type { DriverConfig } from './ext-driver.ts';
+import { AGENT_BIN, needsRoot } from '../helpers/skip.ts';
 
-export const skip = process.getuid?.() === 0 ? false : 'needs root (namespaces)';
+export const skip = needsRoot('namespaces');
 export const DRIVER = join(PROJECT, 'test', 'e2e', 'ext-driver.ts');
 export const SCENARIO_DIR = join(PROJECT, 'test', 'fabric', 'scenarios');
 export const LIB = '/var/lib/waagent';
@@ -73,8 +74,8 @@ export interface StatusBlob {
 /**
  * Who runs the goal-state loop in the box: the real binary (`dist/waagent -run-exthandlers` with a
  * waagent.conf of a 1 s period) or ext-driver.ts (the same loop from source, which can also shorten
- * command timeouts). 'auto' (default; EXT_E2E_AGENT overrides) takes the binary when its
- * -run-exthandlers is implemented, the driver otherwise. 'source' runs src/main.ts -run-exthandlers on the
+ * command timeouts). 'auto' (default; EXT_E2E_AGENT overrides) takes the binary when it is
+ * built, the driver otherwise. 'source' runs src/main.ts -run-exthandlers on the
  * pinned node (the binary's code without a rebuild).
  */
 export type AgentMode = 'auto' | 'binary' | 'driver' | 'source' | 'upstream';
@@ -94,7 +95,7 @@ trap 'kill -TERM $child' TERM
 wait $child; wait $child`];
 }
 const UPSTREAM_CONF = ['AutoUpdate.Enabled=n', 'AutoUpdate.UpdateToLatestVersion=n', 'Extensions.GoalStatePeriod=1'];
-export const BINARY = join(PROJECT, 'dist', 'waagent');
+export const BINARY = AGENT_BIN;
 export const BOX_CONF = [
   'Extensions.GoalStatePeriod=1', 'Protocol.EndpointDiscovery=static', 'OS.EnableFirewall=n', 'Logs.Collect=n',
   'Logs.Verbose=y', 'ResourceDisk.Format=n', 'Provisioning.Agent=disabled', '',
@@ -139,16 +140,14 @@ export class ExtBox {
         x = new ExtBox(box, box.spawn(upstreamArgv()), 'upstream');
       } else if (agent === 'source' || (agent !== 'driver' && existsSync(BINARY))) {
         const p = box.spawn(agent === 'source' ? [PINNED_NODE, join(PROJECT, 'src', 'main.ts'), '-run-exthandlers'] : [BINARY, '-run-exthandlers'], { env });
-        // Running = it stays up until its first status upload; "not implemented yet" = it exits at once.
+        // Running = it stays up until its first status upload; exiting before that is a failure.
         const end = Date.now() + 30_000;
         while (!p.exited && Date.now() < end && (await box.fabric!.statusUploads()).length === 0) await sleep(100);
-        if (!p.exited) {
-          x = new ExtBox(box, p, agent === 'source' ? 'source' : 'binary');
-        } else {
+        if (p.exited) {
           const r = await p.wait();
-          const out = `${r.stdout}${r.stderr}`;
-          if (agent === 'binary' || agent === 'source' || !/not implemented|bad option: -run-exthandlers/.test(out)) assert.fail(`dist/waagent -run-exthandlers exited (${r.code}):\n${out.slice(-3000)}\n${box.agentLog().slice(-3000)}`);
+          assert.fail(`dist/waagent -run-exthandlers exited (${r.code}):\n${`${r.stdout}${r.stderr}`.slice(-3000)}\n${box.agentLog().slice(-3000)}`);
         }
+        x = new ExtBox(box, p, agent === 'source' ? 'source' : 'binary');
       } else if (agent === 'binary') {
         assert.fail(`${BINARY} is missing: build it with scripts/node build.mjs`);
       }

@@ -4,14 +4,14 @@
 // Needs root (namespaces).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { Box, PINNED_NODE, PROJECT } from '../sandbox/box.ts';
+import { Box, PINNED_NODE } from '../sandbox/box.ts';
+import { AGENT_BIN, firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const WIRESERVER = '168.63.129.16'; // inside the sandbox netns only
 
-const DIST = join(PROJECT, 'dist', 'waagent');
-const skip = process.getuid?.() !== 0 ? 'needs root (namespaces)' : !existsSync(DIST) ? 'dist/waagent is not built (npm test builds it)' : false;
+const DIST = AGENT_BIN;
+const skip = firstReason(needsRoot('namespaces'), needsAgentBin());
 
 const CONNECT = `
 const s = require('node:net').connect({ host: '${WIRESERVER}', port: 80 });
@@ -36,8 +36,8 @@ test('-setup-firewall=IP in the box (root, namespaces): iptables rules once, eve
     assert.equal(rules.split('\n').filter((l) => l.includes(WIRESERVER)).length, 3, rules);
     // A listener as root inside the box stands in for the WireServer (loopback address on lo).
     const server = box.spawn([PINNED_NODE, '-e', `require('node:net').createServer((c) => c.end()).listen(80, '${WIRESERVER}')`]);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(await connectAs(box, null), 'CONNECTED');
+    // Poll until the stand-in listens (root connects), instead of a fixed sleep.
+    await waitFor(async () => (await connectAs(box, null)) === 'CONNECTED', { what: 'root to connect to the stand-in WireServer', timeoutMs: 30_000, everyMs: 50 });
     assert.notEqual(await connectAs(box, 65534), 'CONNECTED');
     server.kill('SIGKILL');
     const bad = await box.run([DIST, '-setup-firewall=999.1.1.1']);
@@ -60,8 +60,8 @@ test('-setup-firewall=IP in the box (root, namespaces): without iptables, one nf
     assert.match(listing, /ip daddr 168\.63\.129\.16 tcp dport != 53 meta skuid != 0 ct state invalid,new counter packets \d+ bytes \d+ drop/);
     assert.equal(listing.split('\n').filter((l) => l.includes('drop')).length, 1, 'not duplicated by the second run');
     const server = box.spawn([PINNED_NODE, '-e', `require('node:net').createServer((c) => c.end()).listen(80, '${WIRESERVER}')`]);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(await connectAs(box, null), 'CONNECTED');
+    // Poll until the stand-in listens (root connects), instead of a fixed sleep.
+    await waitFor(async () => (await connectAs(box, null)) === 'CONNECTED', { what: 'root to connect to the stand-in WireServer', timeoutMs: 30_000, everyMs: 50 });
     assert.notEqual(await connectAs(box, 65534), 'CONNECTED');
     server.kill('SIGKILL');
   } finally {

@@ -3,15 +3,16 @@
 // short labels for the requests the fabric saw, and password verification with openssl.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT, type Box, type BoxFile, type RunResult } from '../sandbox/box.ts';
+import type { Box, BoxFile, RunResult } from '../sandbox/box.ts';
 import type { RecordedRequest } from '../fabric/server.ts';
+import { AGENT_BIN, firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
 
-/** The binary under test: dist/waagent (npm test builds it), or WAAGENT_E2E_BIN (a copy under the project). */
-export const BIN = process.env.WAAGENT_E2E_BIN ?? join(PROJECT, 'dist', 'waagent');
-export const skip = process.getuid?.() !== 0 ? 'needs root (namespaces, loop devices)' : !existsSync(BIN) ? `${BIN} missing: build it with scripts/node build.mjs` : false;
+/** The binary under test (test/helpers/skip.ts: dist/waagent, or WAAGENT_E2E_BIN, a copy under the project). */
+export const BIN = AGENT_BIN;
+export const skip = firstReason(needsRoot('namespaces, loop devices'), needsAgentBin());
 
 let hostKey: { key: string; pub: string } | null = null;
 function imageHostKey(): { key: string; pub: string } {

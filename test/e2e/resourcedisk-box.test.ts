@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { Box, PINNED_NODE, PROJECT } from '../sandbox/box.ts';
 import { DATA_MARKER } from '../sandbox/disks.ts';
 import type { ResourceDiskConfig, ResourceDiskResult } from '../../src/resourcedisk/index.ts';
-import { MUTATING } from '../unit/resourcedisk-fixture.ts';
+import { MUTATING } from '../helpers/resourcedisk-fixture.ts';
+import { needsRoot } from '../helpers/skip.ts';
 
-const skip = process.getuid?.() === 0 ? false : 'needs root (namespaces, loop devices)';
+const skip = needsRoot('namespaces, loop devices');
 const DRIVER = join(PROJECT, 'test', 'e2e', 'resourcedisk-driver.ts');
 
 const base: ResourceDiskConfig = {

@@ -16,13 +16,13 @@ import type { ResourceDiskConfig } from '../../src/resourcedisk/index.ts';
 import { DATALOSS_WARNING } from '../../src/resourcedisk/warning.ts';
 import { isZeroed } from '../../src/os/disk/probe.ts';
 import { parseMountinfo, parseSwaps } from '../../src/os/disk/proc.ts';
-import { config, gen2Tree, MUTATING, nvmeTree } from '../unit/resourcedisk-fixture.ts';
+import { config, gen2Tree, MUTATING, nvmeTree } from '../helpers/resourcedisk-fixture.ts';
 import { processStart } from '../sandbox/box.ts';
+import { firstReason, needsRoot, needsTool } from '../helpers/skip.ts';
 
 const MiB = 1 << 20;
-const isRoot = process.getuid?.() === 0;
-const skip = isRoot ? false : 'needs root (loop devices, mount, swapon)';
-const hasNtfs = (() => { try { execFileSync('mkntfs', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+const skip = needsRoot('loop devices, mount, swapon');
+const skipNtfs = firstReason(skip, needsTool('mkntfs'));
 
 /** Runs the real tools and remembers what ran. */
 class TracingRunner implements Runner {
@@ -228,7 +228,7 @@ test('blank SCSI disk (root, loop): MBR + ext4 + mount options + warning + swap;
   assertSwapSize(swapOf(r.host('/mnt/resource/swapfile'))?.sizeKiB, 8);
 });
 
-test('Azure NTFS layout (root, loop, mkntfs): reformatted to ext4 on partition 1', { skip: skip || (!hasNtfs && 'mkntfs missing') }, async (t) => {
+test('Azure NTFS layout (root, loop, mkntfs): reformatted to ext4 on partition 1', { skip: skipNtfs }, async (t) => {
   const r = await rig(t, 'scsi', 96, azureNtfs({}));
   assert.equal(blkidValue(`${r.loop}p1`, 'TYPE'), 'ntfs');
   const res = await r.activate();
@@ -239,7 +239,7 @@ test('Azure NTFS layout (root, loop, mkntfs): reformatted to ext4 on partition 1
   assert.equal(mountOf(r.host('/mnt/resource'))?.fsType, 'ext4');
 });
 
-test('NTFS holding other files (root, loop): left alone, one clear warning, the files intact', { skip: skip || (!hasNtfs && 'mkntfs missing') }, async (t) => {
+test('NTFS holding other files (root, loop): left alone, one clear warning, the files intact', { skip: skipNtfs }, async (t) => {
   const r = await rig(t, 'scsi', 64, azureNtfs({ 'customer-data.bak': 'precious' }));
   const res = await r.activate({ enableSwap: true, swapSizeMB: 8 });
   assert.equal(res.outcome, 'refused');

@@ -102,6 +102,27 @@ test('box (root, namespaces): hostname, useradd and /etc edits stay inside; the 
   }
 });
 
+test('box (root, namespaces): the box starts like a fresh image whatever agent the host has installed', async () => {
+  // On a host with an agent package (scripts/with-host-waagent.sh makes this host look like one), its
+  // state, configuration and units are hidden in the box; files the test gives still appear; a path
+  // hidden at start and created again by a command is reported as added.
+  const box = await Box.start({ files: { '/etc/waagent.conf': { content: 'Logs.Verbose=y\n', mode: 0o644 } } });
+  try {
+    for (const p of ['/var/lib/waagent', '/var/log/waagent.log', '/var/log/azure', '/etc/sudoers.d/waagent',
+      '/lib/systemd/system/walinuxagent.service', '/etc/systemd/system/multi-user.target.wants/walinuxagent.service',
+      '/etc/systemd/system/waagent.service', '/etc/systemd/system/waagent-network-setup.service']) {
+      assert.equal(box.exists(p), false, `${p} is visible in the box`);
+    }
+    assert.equal(box.readFile('/etc/waagent.conf'), 'Logs.Verbose=y\n');
+    const r = await box.run(['bash', '-c', 'mkdir -m 0700 /var/lib/waagent && echo x > /var/lib/waagent/provisioned']);
+    assert.equal(r.code, 0, r.stderr);
+    const changed = box.changes().filter((c) => c.path.startsWith('/var/lib/waagent'));
+    assert.deepEqual(changed.map((c) => [c.path, c.kind]), [['/var/lib/waagent', 'added'], ['/var/lib/waagent/provisioned', 'added']]);
+  } finally {
+    await box.close();
+  }
+});
+
 test('box (root, namespaces): close() kills every process and leaves no mount, loop device or state dir', async () => {
   const box = await Box.start({ resourceDisk: { sizeMiB: 32, kind: 'scsi-gen2', content: 'blank' } });
   const state = box.stateDir;

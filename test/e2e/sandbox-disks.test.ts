@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { Box, PINNED_NODE } from '../sandbox/box.ts';
+import { join } from 'node:path';
+import { Box, PINNED_NODE, PROJECT } from '../sandbox/box.ts';
 import { DATA_MARKER } from '../sandbox/disks.ts';
 
 // os.md §5.1 device_for_ide_port(1), as the Python agent walks sysfs (no symlinks followed below V).
@@ -163,11 +164,13 @@ test('media from a scenario (root, loop devices): ovf-env.xml rendered by the si
 });
 
 // The project's own discovery code, run inside the box, sees the same hardware as the Python agent.
+// (This checkout's sources, at the path the box binds read-only: never another checkout's.)
+const src = (m: string) => JSON.stringify(join(PROJECT, 'src', m));
 const PROJECT_DISCOVERY = `
-const root = new (await import('/work/main/src/util/sysroot.ts')).Sysroot('/');
-const disk = await import('/work/main/src/os/disk/sysfs.ts');
-const dvd = await import('/work/main/src/os/media/dvd.ts');
-const { realRunner } = await import('/work/main/src/util/exec.ts');
+const root = new (await import(${src('util/sysroot.ts')})).Sysroot('/');
+const disk = await import(${src('os/disk/sysfs.ts')});
+const dvd = await import(${src('os/media/dvd.ts')});
+const { realRunner } = await import(${src('util/exec.ts')});
 const out = { scsi: disk.findScsiResourceDisk(root), nvme: disk.findNvmeTempDisks(root), dvd: await dvd.findDvdCandidates(root) };
 const media = await dvd.readProvisioningMedia({ root, runner: realRunner, attempts: 1, delayMs: 0, mountPoint: '/mnt/cdrom/secure' });
 console.log(JSON.stringify({ ...out, via: media.via, text: media.text }));

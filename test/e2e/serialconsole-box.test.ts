@@ -4,13 +4,13 @@
 // changes nothing, and Flatcar never runs a grub regenerator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Box, PROJECT } from '../sandbox/box.ts';
-import { join } from 'node:path';
+import { Box } from '../sandbox/box.ts';
 import { fingerprintPath } from './deprovision-helpers.ts';
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { AGENT_BIN, firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
 
-const WAAGENT = join(PROJECT, 'dist', 'waagent');
-const skip = process.getuid?.() !== 0 ? 'needs root (VM-in-a-box)' : !existsSync(WAAGENT) ? 'dist/waagent not built' : false;
+const WAAGENT = AGENT_BIN;
+const skip = firstReason(needsRoot('VM-in-a-box'), needsAgentBin());
 const SERIAL = 'console=ttyS0,115200n8 earlyprintk=ttyS0,115200';
 
 const DEBIAN_GRUB = `# If you change this file, run 'update-grub' afterwards to update

@@ -3,6 +3,7 @@
 // server decides when to call them; encrypted values come in already made.
 import { escapeXml } from '../../src/util/xml.ts';
 import type { ExtensionSpec, McExtension, Scenario, DependsOn } from './scenario.ts';
+import { ovfEnvXml } from '../helpers/ovf.ts';
 
 /** Everything that is not in the scenario but in the answers: URLs, generation, secrets made at start. */
 export interface Rendering {
@@ -372,47 +373,18 @@ export function renderVmSettings(s: Scenario, r: Rendering): string {
 
 export function renderOvfEnvWith(s: Scenario, keys: { thumbprints: Map<string, string>; publicKeys: Map<string, string> }): string {
   const u = s.user;
-  const pk = s.sshKeys.filter((k) => k.ovf !== 'none').map((k) => {
-    const fp = keys.thumbprints.get(k.id) ?? '';
-    const value = k.ovf === 'inline' ? (k.value ?? keys.publicKeys.get(k.id) ?? '') : '';
-    return `          <PublicKey>
-            <Fingerprint>${k.ovf === 'thumbprint' ? fp : ''}</Fingerprint>
-            <Path>${x(k.path)}</Path>${k.ovf === 'inline' ? `\n            <Value>${x(value)}</Value>` : ''}
-          </PublicKey>`;
-  }).join('\n');
-  const custom = s.customData !== undefined ? `\n      <CustomData>${Buffer.from(s.customData, 'utf8').toString('base64')}</CustomData>` : '';
-  const pw = u.password !== undefined ? `\n      <UserPassword>${x(u.password)}</UserPassword>` : '';
-  return `<?xml version="1.0" encoding="utf-8"?>
-<Environment xmlns="${OVF_NS}" xmlns:oe="${OVF_NS}" xmlns:wa="${WA_NS}" xmlns:i="${XSI_NS}">
-  <wa:ProvisioningSection>
-    <wa:Version>1.0</wa:Version>
-    <LinuxProvisioningConfigurationSet xmlns="${WA_NS}" xmlns:i="${XSI_NS}">
-      <ConfigurationSetType>LinuxProvisioningConfiguration</ConfigurationSetType>
-      <HostName>${x(s.vm.hostname)}</HostName>
-      <UserName>${x(u.name)}</UserName>${pw}
-      <DisableSshPasswordAuthentication>${u.disableSshPasswordAuthentication ? 'true' : 'false'}</DisableSshPasswordAuthentication>
-      <SSH>
-        <PublicKeys>
-${pk}
-        </PublicKeys>
-        <KeyPairs />
-      </SSH>${custom}
-    </LinuxProvisioningConfigurationSet>
-  </wa:ProvisioningSection>
-  <wa:PlatformSettingsSection>
-    <wa:Version>1.0</wa:Version>
-    <wa:PlatformSettings>
-      <wa:KmsServerHostname>kms.core.windows.net</wa:KmsServerHostname>
-      <wa:ProvisionGuestAgent>${s.provisionGuestAgent ? 'true' : 'false'}</wa:ProvisionGuestAgent>
-      <wa:GuestAgentPackageName i:nil="true" />
-      <wa:RetainWindowsPEPassInUnattend>true</wa:RetainWindowsPEPassInUnattend>
-      <wa:RetainOfflineServicingPassInUnattend>true</wa:RetainOfflineServicingPassInUnattend>
-      <wa:PreprovisionedVm>${s.ppsType !== 'None' ? 'true' : 'false'}</wa:PreprovisionedVm>
-      ${s.ppsType !== 'None' ? `<wa:PreprovisionedVMType>${s.ppsType}</wa:PreprovisionedVMType>` : '<wa:PreprovisionedVMType i:nil="true" />'}
-    </wa:PlatformSettings>
-  </wa:PlatformSettingsSection>
-</Environment>
-`;
+  return ovfEnvXml({
+    host: s.vm.hostname, user: u.name, ...(u.password !== undefined ? { password: u.password } : {}),
+    disable: Boolean(u.disableSshPasswordAuthentication),
+    keys: s.sshKeys.filter((k) => k.ovf !== 'none').map((k) => ({
+      path: k.path,
+      fingerprint: k.ovf === 'thumbprint' ? keys.thumbprints.get(k.id) ?? '' : '',
+      ...(k.ovf === 'inline' ? { value: k.value ?? keys.publicKeys.get(k.id) ?? '' } : {}),
+    })),
+    ...(s.customData !== undefined ? { customData: s.customData } : {}),
+    provisionGuestAgent: s.provisionGuestAgent ? 'true' : 'false',
+    ...(s.ppsType !== 'None' ? { pps: s.ppsType } : {}),
+  });
 }
 
 /** IMDS /metadata/instance (api-version 2021-era shape: compute + network). */

@@ -1,7 +1,7 @@
 // Test helper: writes a small, valid UDF image holding given files, like Azure's provisioning DVD
 // (pure UDF, no ISO9660 bridge). mkudffs only makes an empty file system and this kernel cannot mount
 // UDF to add files, so tests and the sandbox build their media with this. Independent readers (7z,
-// udfinfo) accept the result; see test/unit/media-udf.test.ts.
+// udfinfo) accept the result; see test/integration/media-udf.test.ts.
 //
 // Layout (sector = logical block = blockSize):
 //   32 KiB   Volume Recognition Sequence BEA01 / NSR02|NSR03 / TEA01 (2048-byte slots)

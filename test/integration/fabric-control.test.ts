@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { startFabric, assertInBox } from '../fabric/server.ts';
 import { FabricControl } from '../fabric/control.ts';
 import { FABRIC_DIR, SCENARIOS, WS_HEADERS, WS_XML_HEADERS, baseScenario, http } from '../fabric/testing.ts';
+import { needsRoot } from '../helpers/skip.ts';
 
 test('control socket mirrors the Fabric API; record file keeps every request (0600)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fabric-ctl-'));
@@ -98,7 +99,8 @@ test('CLI: prints loopback URLs, serves, and prints the summary on SIGTERM', asy
 });
 
 test('bind "box" inside a private network namespace (needs root: unshare/nsenter): real addresses, reachable only in there', async (t) => {
-  if (process.getuid?.() !== 0) return t.skip('needs root');
+  const noRoot = needsRoot('unshare, nsenter');
+  if (noRoot) return t.skip(noRoot);
   const dir = mkdtempSync(join(tmpdir(), 'fabric-box-'));
   const sock = join(dir, 'control.sock');
   // A private net+mount namespace: only lo, with the two Azure addresses on it, and a sysfs of

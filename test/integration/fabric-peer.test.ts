@@ -12,11 +12,13 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { SCENARIOS } from '../fabric/testing.ts';
 import { loadScenarioFile } from '../fabric/scenario.ts';
+import { needsRoot } from '../helpers/skip.ts';
 
 const src = process.env.WALA_SRC ? resolve(process.env.WALA_SRC) : '';
 
 function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root';
+  const noRoot = needsRoot('VM-in-a-box');
+  if (noRoot) return noRoot;
   if (!src) return 'set WALA_SRC to a WALinuxAgent source tree (with bin/waagent and azurelinuxagent/)';
   if (!existsSync(join(src, 'bin', 'waagent')) || !existsSync(join(src, 'azurelinuxagent'))) return `WALA_SRC=${src} is not a WALinuxAgent tree`;
   if (spawnSync('/usr/bin/python3', ['-c', 'import distro'], { stdio: 'ignore' }).status !== 0) return '/usr/bin/python3 with the distro module is required';

@@ -2,29 +2,21 @@
 // packages streamed to a file that restarts on each attempt, error bodies never written to it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
+import { writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { startFabric } from '../fabric/server.ts';
 import { baseScenario } from '../fabric/testing.ts';
-import { AzureProtocol } from '../../src/platform/protocol.ts';
-import { HttpClient } from '../../src/platform/http.ts';
 import { parseManifest } from '../../src/platform/manifest.ts';
-import type { Clock } from '../../src/platform/retry.ts';
-import { OpenSsl } from '../../src/crypto/openssl.ts';
+import { quickClock } from '../helpers/clock.ts';
+import { withProtocol } from '../helpers/protocol.ts';
 
-const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
+const clock = quickClock();
 
 test('manifest: direct fails (404), the plugin serves it and becomes the default; package streamed to a file', async () => {
-  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ faults: [
+  await withProtocol(baseScenario({ faults: [
     { endpoint: 'blob', path: '_manifest.xml', action: 'status', status: 404, count: 0 },
     { endpoint: 'hgap', path: '/extensionArtifact', action: 'status', status: 500, count: 1, skip: 1 },
-  ] }) });
-  const lib = mkdtempSync(join(tmpdir(), 'platform-artifacts-'));
-  const http = new HttpClient({ env: {} });
-  try {
-    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock, openssl: new OpenSsl('openssl') });
+  ] }), async ({ f, p, lib }) => {
     const r = await p.detect();
     const h = r.extensions.handlers[0]!;
     const m = await p.artifacts.fetch({ uris: h.manifestUris, doc: 'ExtensionManifest' });
@@ -47,29 +39,17 @@ test('manifest: direct fails (404), the plugin serves it and becomes the default
     assert.equal(arts.at(-1)!.headers['x-ms-artifact-manifest-location'], m.uri);
     assert.equal(arts.at(-1)!.headers['x-ms-artifact-location'], pkg.uri);
     assert.ok(readFileSync(zip).subarray(0, 2).equals(Buffer.from('PK')));
-  } finally {
-    await http.close();
-    await f.close();
-    rmSync(lib, { recursive: true, force: true });
-  }
+  }, { clock });
 });
 
 test('every URI and channel failing gives one typed error listing them (SAS redacted)', async () => {
-  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ faults: [
+  await withProtocol(baseScenario({ faults: [
     { endpoint: 'blob', path: '_manifest.xml', action: 'status', status: 404, count: 0 },
     { endpoint: 'hgap', path: '/extensionArtifact', action: 'status', status: 404, count: 0 },
-  ] }) });
-  const lib = mkdtempSync(join(tmpdir(), 'platform-artifacts2-'));
-  const http = new HttpClient({ env: {} });
-  try {
-    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock, openssl: new OpenSsl('openssl') });
+  ] }), async ({ p }) => {
     const r = await p.detect();
     const uris = r.extensions.handlers[0]!.manifestUris.map((u) => `${u}?sv=1&sig=SECRET`);
     await assert.rejects(p.artifacts.fetch({ uris, doc: 'ExtensionManifest' }), (e: unknown) => e instanceof Error && /^ExtensionManifest: download failed/.test(e.message) && !e.message.includes('SECRET') && /direct/.test(e.message) && /hgap/.test(e.message));
     assert.equal(p.artifacts.defaultChannel, 'direct');
-  } finally {
-    await http.close();
-    await f.close();
-    rmSync(lib, { recursive: true, force: true });
-  }
+  }, { clock });
 });

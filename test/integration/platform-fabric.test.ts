@@ -6,33 +6,19 @@ import { mkdtempSync, rmSync, existsSync, readFileSync, statSync, writeFileSync 
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { startFabric, type Fabric } from '../fabric/server.ts';
 import { baseScenario } from '../fabric/testing.ts';
-import { AzureProtocol } from '../../src/platform/protocol.ts';
-import { HttpClient } from '../../src/platform/http.ts';
 import { ImdsClient } from '../../src/platform/imds.ts';
 import { reportObservations } from '../../src/platform/healthservice.ts';
 import { missingThumbprints } from '../../src/platform/selection.ts';
-import type { Clock } from '../../src/platform/retry.ts';
-import { OpenSsl } from '../../src/crypto/openssl.ts';
+import { quickClock } from '../helpers/clock.ts';
+import { withProtocol as withFabricProtocol, type ProtocolCtx } from '../helpers/protocol.ts';
 
 /** Retries sleep for real but briefly (the policy's delays are exercised in unit tests with a fake clock). */
-const quickClock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))), random: () => Math.random() };
+const clock = quickClock({ capMs: 5, random: Math.random });
 
-interface Ctx { f: Fabric; p: AzureProtocol; lib: string; http: HttpClient }
-async function withProtocol(extra: Record<string, unknown>, fn: (c: Ctx) => Promise<void>, opts: { fastTrack?: boolean } = {}): Promise<void> {
-  const f = await startFabric({ scenario: baseScenario(extra), bind: 'loopback' });
-  const lib = mkdtempSync(join(tmpdir(), 'platform-lib-'));
-  const http = new HttpClient({ env: {} });
-  const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock: quickClock, openssl: new OpenSsl('openssl'), fastTrack: opts.fastTrack ?? true });
-  try {
-    await fn({ f, p, lib, http });
-    assert.deepEqual(f.violations(), [], 'the simulator saw no protocol violations');
-  } finally {
-    await http.close();
-    await f.close();
-    rmSync(lib, { recursive: true, force: true });
-  }
+/** The shared fixture (test/helpers/protocol.ts) over baseScenario(extra), asserting no protocol violation. */
+function withProtocol(extra: Record<string, unknown>, fn: (c: ProtocolCtx) => Promise<void>, opts: { fastTrack?: boolean } = {}): Promise<void> {
+  return withFabricProtocol(baseScenario(extra), fn, { clock, ...opts });
 }
 
 test('detect: full goal state, certificates round trip (real openssl), protected settings decrypt with the installed key', () => withProtocol({ vmSettings: false }, async ({ f, p, lib }) => {
@@ -152,14 +138,14 @@ test('HostGAPlugin /health, /versions, /vmAgentLog; HealthService; thumbprints c
 }));
 
 test('IMDS: instance metadata with keys and osProfile; absent IMDS is a clear error', () => withProtocol({}, async ({ f, http }) => {
-  const i = await new ImdsClient({ transport: http, baseUrl: f.urls.imds, clock: quickClock }).instance();
+  const i = await new ImdsClient({ transport: http, baseUrl: f.urls.imds, clock: clock }).instance();
   assert.equal(i.vmId, f.scenario().vm.vmId);
   assert.equal(i.osProfile.adminUsername, 'tester');
   assert.equal(i.publicKeys.length, 1);
   assert.equal(i.publicKeys[0]!.keyData.split(' ').slice(0, 2).join(' '), f.sshKeys()[0]!.publicKey.split(' ').slice(0, 2).join(' '));
   assert.equal(f.requests({ endpoint: 'imds' })[0]!.headers['metadata'], 'true');
   const closedPort = f.urls.wire.replace(/:\d+$/, ':1');
-  await assert.rejects(new ImdsClient({ transport: http, baseUrl: closedPort, clock: quickClock }).instance(), /IMDS: instance metadata not available/);
+  await assert.rejects(new ImdsClient({ transport: http, baseUrl: closedPort, clock: clock }).instance(), /IMDS: instance metadata not available/);
 }));
 
 test('a Certificates blob that does not decrypt: typed error, certificates already installed stay', () => withProtocol({ vmSettings: false }, async ({ f, p, lib }) => {

@@ -2,24 +2,18 @@
 // with the right documents, and every extra request is accounted for.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { startFabric } from '../fabric/server.ts';
 import { baseScenario } from '../fabric/testing.ts';
-import { AzureProtocol } from '../../src/platform/protocol.ts';
-import { HttpClient } from '../../src/platform/http.ts';
 import { GoalStateChangedError, DocumentError } from '../../src/platform/errors.ts';
-import type { Clock } from '../../src/platform/retry.ts';
-import { OpenSsl } from '../../src/crypto/openssl.ts';
+import { quickClock } from '../helpers/clock.ts';
+import { withProtocol } from '../helpers/protocol.ts';
 
-const sleeps: number[] = [];
-const clock: Clock = { now: () => Date.now(), sleep: (ms) => { sleeps.push(ms); return new Promise((r) => setTimeout(r, Math.min(ms, 5))); }, random: () => 0.5 };
+const clock = quickClock({ capMs: 5, random: 0.5 });
+const sleeps = clock.sleeps;
 
 test('faults: 503 twice, 429, 410 once, reset, truncation -> right documents, counted requests', async () => {
-  const f = await startFabric({
-    bind: 'loopback',
-    scenario: baseScenario({
+  await withProtocol(baseScenario({
       faults: [
         { endpoint: 'wire', path: 'comp=versions', action: 'reset' },
         { endpoint: 'wire', path: 'comp=goalstate', action: 'status', status: 503, count: 2 },
@@ -28,12 +22,7 @@ test('faults: 503 twice, 429, 410 once, reset, truncation -> right documents, co
         { endpoint: 'hgap', path: '/vmSettings', action: 'gone' },
         { endpoint: 'hgap', path: '/status', action: 'gone' },
       ],
-    }),
-  });
-  const lib = mkdtempSync(join(tmpdir(), 'platform-faults-'));
-  const http = new HttpClient({ env: {} });
-  try {
-    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock, openssl: new OpenSsl('openssl') });
+    }), async ({ f, p, lib }) => {
     const r = await p.detect();
     // The right documents.
     assert.equal(r.goalState.containerId, f.scenario().vm.containerId);
@@ -61,37 +50,21 @@ test('faults: 503 twice, 429, 410 once, reset, truncation -> right documents, co
     assert.deepEqual([b.ok, b.channel], [true, 'HostGAPlugin']);
     assert.equal(f.statusUploads().length, 1);
     assert.deepEqual(f.violations(), []);
-  } finally {
-    await http.close();
-    await f.close();
-    rmSync(lib, { recursive: true, force: true });
-  }
+  }, { clock });
 });
 
 test('garbled goal state: a typed error naming the document; the next poll recovers', async () => {
-  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ faults: [{ endpoint: 'wire', path: 'comp=goalstate', action: 'garble', skip: 1 }] }) });
-  const lib = mkdtempSync(join(tmpdir(), 'platform-garble-'));
-  const http = new HttpClient({ env: {} });
-  try {
-    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock, fastTrack: false, openssl: new OpenSsl('openssl') });
+  await withProtocol(baseScenario({ faults: [{ endpoint: 'wire', path: 'comp=goalstate', action: 'garble', skip: 1 }] }), async ({ p }) => {
     const first = await p.detect();
     await assert.rejects(p.poll(), (e: unknown) => e instanceof DocumentError && e.doc === 'GoalState');
     const again = await p.poll();
     assert.equal(again.goalState.incarnation, first.goalState.incarnation);
     assert.equal(again.wireChanged, false, 'the garbled answer did not replace the known goal state');
-  } finally {
-    await http.close();
-    await f.close();
-    rmSync(lib, { recursive: true, force: true });
-  }
+  }, { clock, fastTrack: false });
 });
 
 test('410 on a HostGAPlugin artifact: refresh the goal state and retry exactly once', async () => {
-  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ faults: [{ endpoint: 'hgap', path: '/extensionArtifact', action: 'gone', count: 2 }] }) });
-  const lib = mkdtempSync(join(tmpdir(), 'platform-art-'));
-  const http = new HttpClient({ env: {} });
-  try {
-    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: lib, transport: http, clock, openssl: new OpenSsl('openssl') });
+  await withProtocol(baseScenario({ faults: [{ endpoint: 'hgap', path: '/extensionArtifact', action: 'gone', count: 2 }] }), async ({ f, p }) => {
     const r = await p.detect();
     const manifestUrl = r.extensions.handlers[0]!.manifestUris[0]!;
     await assert.rejects(p.withRefresh(() => p.hgap.fetchArtifact(manifestUrl)), GoalStateChangedError, 'two 410s: one retry only');
@@ -101,9 +74,5 @@ test('410 on a HostGAPlugin artifact: refresh the goal state and retry exactly o
     assert.equal(arts.length, 3);
     assert.equal(arts[0]!.headers['x-ms-artifact-location'], manifestUrl);
     assert.equal(arts[0]!.headers['x-ms-containerid'], f.scenario().vm.containerId);
-  } finally {
-    await http.close();
-    await f.close();
-    rmSync(lib, { recursive: true, force: true });
-  }
+  }, { clock });
 });

@@ -12,10 +12,10 @@ import { baseScenario } from '../fabric/testing.ts';
 import { AzureProtocol } from '../../src/platform/protocol.ts';
 import { HttpClient } from '../../src/platform/http.ts';
 import { HttpError } from '../../src/platform/errors.ts';
-import type { Clock } from '../../src/platform/retry.ts';
 import { OpenSsl } from '../../src/crypto/openssl.ts';
+import { quickClock } from '../helpers/clock.ts';
 
-const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))), random: () => 0 };
+const clock = quickClock({ capMs: 5 });
 
 interface Seen { method: string; target: string; auth: string | undefined }
 

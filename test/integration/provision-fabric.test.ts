@@ -10,16 +10,17 @@ import { join } from 'node:path';
 import { startFabric, type Fabric, type RecordedRequest } from '../fabric/server.ts';
 import { SCENARIOS } from '../fabric/testing.ts';
 import { HttpClient } from '../../src/platform/http.ts';
-import type { Clock } from '../../src/platform/retry.ts';
 import { OpenSsl } from '../../src/crypto/openssl.ts';
 import { realRunner } from '../../src/util/exec.ts';
 import { provision, type ProvisionOutcome } from '../../src/provision/provision.ts';
 import { WirePlatform } from '../../src/provision/platform.ts';
-import { imageRoot, settings } from '../unit/provision-fixtures.ts';
+import { imageRoot, settings } from '../helpers/provision-fixtures.ts';
+import { quickClock } from '../helpers/clock.ts';
+import { needsRoot } from '../helpers/skip.ts';
 
-const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root)';
+const skip = needsRoot('useradd --root');
 /** Retries sleep for real but briefly (the policies' delays are unit-tested with a fake clock). */
-const quickClock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))), random: () => Math.random() };
+const clock = quickClock({ capMs: 5, random: Math.random });
 
 function label(q: RecordedRequest): string {
   if (q.endpoint === 'imds') return `imds ${q.status}`;
@@ -36,10 +37,10 @@ async function run(scenario: string, extra: Record<string, unknown>, body: (f: F
   const http = new HttpClient({ env: {} });
   try {
     const lib = r.p('/var/lib/waagent');
-    const platform = new WirePlatform({ endpoint: f.urls.wire, imdsUrl: f.urls.imds, libDir: lib, transport: http, clock: quickClock, openssl: new OpenSsl('openssl') });
+    const platform = new WirePlatform({ endpoint: f.urls.wire, imdsUrl: f.urls.imds, libDir: lib, transport: http, clock: clock, openssl: new OpenSsl('openssl') });
     const ovf = f.ovfEnv();
     const out = await provision({
-      settings: settings(), root: r.root, runner: realRunner, platform, clock: quickClock,
+      settings: settings(), root: r.root, runner: realRunner, platform, clock: clock,
       readMedia: async () => ({ device: '/dev/sr0', text: ovf, via: 'udf', mountedByUs: false }),
       releaseMedia: async () => undefined,
     });

@@ -214,6 +214,8 @@ export class Box {
   private loops: LoopDevice[] = [];
   private readonly procs = new Map<ChildProcess, Promise<unknown>>();
   private baseline = new Map<string, string>();
+  /** What init.sh hid at start (the host's agent state): absent from the box's lower layer. */
+  private hiddenAtStart: string[] = [];
   private closing: Promise<void> | undefined;
   private workDir: string;
 
@@ -344,7 +346,10 @@ export class Box {
       this.mirror.start();
     }
     // What the box itself wrote is not a change of the command's.
-    for (const c of scanUpper(this.upper, (p) => p, [])) this.baseline.set(c.path, fingerprint(this.upper, c.path));
+    for (const c of scanUpper(this.upper, (p) => p, [])) {
+      this.baseline.set(c.path, fingerprint(this.upper, c.path));
+      if (c.kind === 'deleted') this.hiddenAtStart.push(c.path);
+    }
     // PID 1 holds every disk open now (and the devices are detached lazily): let go of ours, so
     // the kernel frees them exactly when the box dies.
     for (const l of this.loops) releaseLoop(l);
@@ -559,7 +564,9 @@ export class Box {
 
   /** What commands in the box changed on its disk (not what the box set up itself). */
   changes(): Change[] {
-    return scanUpper(this.upper, (p) => p).filter((c) => this.baseline.get(c.path) !== fingerprint(this.upper, c.path));
+    // A path the box hid at start is new when the command creates it again (not a copy-up).
+    const lower = (p: string) => (this.hiddenAtStart.some((h) => p === h || p.startsWith(`${h}/`)) ? '/nonexistent/hidden-by-box' : p);
+    return scanUpper(this.upper, lower).filter((c) => this.baseline.get(c.path) !== fingerprint(this.upper, c.path));
   }
 
   changedFiles(): string[] { return this.changes().map((c) => c.path); }

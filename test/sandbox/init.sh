@@ -13,6 +13,25 @@ M=$S/merged             # the box's root
 
 mount -t overlay box-root -o "lowerdir=/,upperdir=$S/upper,workdir=$S/work" "$M"
 
+# The box starts as a fresh image whatever agent the host has installed (e.g. Debian's waagent
+# package, whose unit is walinuxagent.service): what an agent owns is hidden. Removing it in the merged view only writes whiteouts
+# into the upper dir; the host's files are never touched. Files the test gives (Box files) are
+# written after this, so they still appear.
+# A parent that resolves outside the merged root (an absolute symlink such as /var/run -> /run
+# would resolve on the host here, before the pivot) is skipped, so this can never reach the host.
+# (/run is a fresh tmpfs in the box anyway, so no pid file is carried over.)
+MR=$(realpath -e -- "$M")
+shopt -s nullglob
+for p in "$M"/var/lib/waagent "$M"/var/log/waagent.log* "$M"/var/log/azure "$M"/etc/waagent.conf \
+         "$M"/etc/sudoers.d/waagent \
+         "$M"/etc/systemd/system/{waagent,walinuxagent}*.service \
+         "$M"/etc/systemd/system/*.wants/{waagent,walinuxagent}*.service \
+         "$M"/{lib,usr/lib}/systemd/system/{waagent,walinuxagent}*.service; do
+  parent=$(realpath -e -- "$(dirname -- "$p")") || continue
+  case $parent/ in "$MR"/*) rm -rf -- "$parent/$(basename -- "$p")" ;; esac
+done
+shopt -u nullglob
+
 # Fresh kernel file systems. proc belongs to this PID namespace because we are its PID 1.
 mount -t proc -o nosuid,nodev,noexec proc "$M/proc"
 if [ -n "${BOX_SYSFAKE:-}" ]; then

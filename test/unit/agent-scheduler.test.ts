@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scheduler, nextDelay } from '../../src/agent/scheduler.ts';
 import { Logger, MemoryAppender } from '../../src/util/logger.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const mid = () => 0.5;
 
@@ -21,14 +22,6 @@ test('nextDelay: the period after success, doubling after failures, capped, jitt
   assert.equal(nextDelay(10_000, 0, { ...o, random: () => 0.999999 }), 11_000);
 });
 
-function until(pred: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const t = () => (pred() ? resolve() : Date.now() > end ? reject(new Error('condition not reached')) : setTimeout(t, 5));
-    t();
-  });
-}
-
 test('a failing task is logged once per text, backed off, and never stops the other tasks', async () => {
   const logger = new Logger();
   const mem = new MemoryAppender();
@@ -39,7 +32,7 @@ test('a failing task is logged once per text, backed off, and never stops the ot
   s.add({ name: 'Good', periodMs: 2, run: () => { good++; } });
   s.add({ name: 'Bad', periodMs: 2, run: () => { bad++; throw new Error('boom'); } });
   s.add({ name: 'Async', periodMs: 2, run: async () => { await Promise.reject(new Error('async boom')); } });
-  await until(() => good >= 30 && bad >= 3);
+  await waitFor(() => good >= 30 && bad >= 3, { what: 'good >= 30 && bad >= 3', timeoutMs: 5000, everyMs: 5 });
   await s.stop();
   const lines = mem.lines.filter((l) => l.includes('Error in Bad: boom'));
   assert.equal(lines.length, 1, 'the same error is logged once within the hour');
@@ -63,7 +56,7 @@ test('runs never overlap: a slow task is re-armed only after it finished; runNow
     await new Promise((r) => setTimeout(r, 10));
     running--; runs++;
   } });
-  await until(() => runs >= 3);
+  await waitFor(() => runs >= 3, { what: 'runs >= 3', timeoutMs: 5000, everyMs: 5 });
   await s.runNow('Slow');
   await s.stop();
   assert.equal(maxRunning, 1);
@@ -78,7 +71,7 @@ test('a task whose error text changes every time cannot grow memory without boun
   const s = new Scheduler({ log: logger, jitter: 0, maxBackoffMs: 1 });
   let n = 0;
   s.add({ name: 'Chatty', periodMs: 1, run: () => { n++; throw new Error(`error ${n}`); } });
-  await until(() => n >= 250);
+  await waitFor(() => n >= 250, { what: 'n >= 250', timeoutMs: 5000, everyMs: 5 });
   await s.stop();
   assert.ok(mem.lines.length >= 250, 'distinct texts are each logged');
 });

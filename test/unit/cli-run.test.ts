@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { COMMANDS, feature, notYet } from '../../src/cli/commands.ts';
+import { COMMANDS, feature } from '../../src/cli/commands.ts';
 import type { CommandContext, Registry } from '../../src/cli/commands.ts';
 import { EXIT } from '../../src/util/exit.ts';
 import { MemoryOutput } from '../../src/util/output.ts';
@@ -30,7 +29,7 @@ const FACE = new Set(['help', 'version', 'show-configuration', 'start']);
 const stubbed: string[] = [];
 const SAFE: Registry = Object.fromEntries(Object.entries(COMMANDS).map(([name, spec]) => [
   name,
-  FACE.has(name) || !spec.implemented ? spec : { ...spec, run: async () => { stubbed.push(name); return 99; } },
+  FACE.has(name) ? spec : { ...spec, run: async () => { stubbed.push(name); return 99; } },
 ])) as Registry;
 
 async function run(argv: string[], extra: RunOptions = {}): Promise<{ code: number; out: string; err: string; logFile: string }> {
@@ -53,7 +52,7 @@ test('-help and no arguments: usage on stdout, exit 0; the usage lists every com
     '-show-configuration', '-collect-logs', '-setup-firewall=IP', '-serialconsole', '-dry-run', '-root:PATH']) {
     assert.ok(out.includes(c), c);
   }
-  assert.match(out, /Exit codes:\n  0  success\n  1  .*\n  2  usage or configuration error.*\n  3  the command is not implemented/);
+  assert.match(out, /Exit codes:\n  0  success\n  1  .*\n  2  usage or configuration error.*\nUnlike/);
 });
 
 test('unknown argument: error on stderr, usage on stdout, exit 2', async () => {
@@ -106,25 +105,6 @@ test('a missing file named by -configuration-path is an error, exit 2', async ()
   assert.equal(r.code, EXIT.USAGE);
   assert.equal(r.err, 'waagent: configuration file /nonexistent/w.conf does not exist\n');
   assert.equal(r.out, '');
-});
-
-test('commands not in this build: a clear message on stderr and exit 3, never a fake success', async () => {
-  // A registry where nothing is plugged in yet (the real one gains features over time).
-  const bare = Object.fromEntries(Object.entries(COMMANDS).map(([k, v]) => [k, FACE.has(k) ? v : notYet()])) as Registry;
-  for (const argv of [['-daemon'], ['-run-exthandlers'], ['-provision'], ['-deprovision', '-force'], ['-deprovision+user'],
-    ['-register-service'], ['-collect-logs'], ['-setup-firewall=168.63.129.16'], ['-serialconsole'], ['-start']]) {
-    const r = await run(argv, { registry: bare });
-    assert.equal(r.code, EXIT.NOT_IMPLEMENTED, argv.join(' '));
-    assert.match(r.err, /not implemented yet/, argv.join(' '));
-  }
-  // The live registry: whatever is still missing says so too; features are only ever stubs here.
-  for (const [name, spec] of Object.entries(SAFE)) {
-    if (spec.implemented) continue;
-    const argv = name === 'setup-firewall' ? ['-setup-firewall=168.63.129.16'] : [`-${name}`];
-    const r = await run(argv);
-    assert.equal(r.code, EXIT.NOT_IMPLEMENTED, name);
-    assert.match(r.err, new RegExp(`${name.replace('+', '\\+')}: not implemented yet`), name);
-  }
 });
 
 function registryWith(name: 'daemon' | 'collect-logs', handler: (ctx: CommandContext) => Promise<number>, opts = {}): Registry {
@@ -207,16 +187,4 @@ test('-root:PATH must be an existing directory', async () => {
   assert.equal(r.code, EXIT.USAGE);
   assert.match(r.err, /-root:\/nonexistent\/rescue is not a directory/);
   assert.equal(stubbed.length, before, 'the handler did not run');
-});
-
-test('-start launches "<self> -daemon -configuration-path:P" detached and returns (real spawn of a harmless stand-in)', async () => {
-  const out = join(dir, 'started.txt');
-  const c = conf('# defaults\n');
-  // The stand-in for the agent binary records its arguments; -daemon is "implemented" in this registry.
-  const self = ['/bin/sh', '-c', `printf '%s\\n' "$@" > ${out}.tmp && mv ${out}.tmp ${out}`, 'waagent'];
-  const registry = registryWith('daemon', async () => 0);
-  const r = await run([`-configuration-path:${c}`, '-start'], { registry, self });
-  assert.equal(r.code, 0);
-  for (let i = 0; i < 200 && !existsSync(out); i++) await sleep(10);
-  assert.equal(readFileSync(out, 'utf8'), `-daemon\n-configuration-path:${c}\n`);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseOsRelease, familyOf, detectDistro, profileFor } from '../../src/os/distro.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 test('os-release parsing: quotes, escapes, comments, ID_LIKE', () => {
   const o = parseOsRelease('# c\nNAME="Red Hat \\"Enterprise\\" Linux"\nID=rhel\nID_LIKE="fedora centos"\nVERSION_ID=\'9.4\'\ngarbage\n');

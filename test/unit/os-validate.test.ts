@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { validateUserName, validateHostname, keyPathLexical, validateKeyPath, ValidationError } from '../../src/os/validate.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 test('user names: valid POSIX-portable names pass', () => {
   for (const n of ['azureuser', 'a', '_svc', 'Bob.Smith', 'user-1', 'x'.repeat(32)]) assert.equal(validateUserName(n), n);

@@ -1,20 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sendWithRetry, backoffDelay, DEFAULT_POLICY, TELEMETRY_POLICY, NO_RETRY, type Clock, type RetryPolicy } from '../../src/platform/retry.ts';
+import { sendWithRetry, backoffDelay, DEFAULT_POLICY, TELEMETRY_POLICY, NO_RETRY, type RetryPolicy } from '../../src/platform/retry.ts';
 import { GoalStateChangedError, HttpError, TransportError, BodyTooLargeError } from '../../src/platform/errors.ts';
 import type { HttpRequest, HttpResponse, HttpTransport } from '../../src/platform/http.ts';
+import { FakeClock } from '../helpers/clock.ts';
 
 /** A fake clock: sleeping advances time instantly and records each delay. */
-class FakeClock implements Clock {
-  t = 1_000_000;
-  sleeps: number[] = [];
-  rnd: number;
-  constructor(rnd = 0.5) { this.rnd = rnd; }
-  now() { return this.t; }
-  async sleep(ms: number) { this.sleeps.push(ms); this.t += ms; }
-  random() { return this.rnd; }
-}
-
 type Step = number | 'reset' | 'big' | { status: number; body: string };
 class Script implements HttpTransport {
   calls: HttpRequest[] = [];
@@ -72,7 +63,7 @@ test('transport errors exhausted give a TransportError with the attempt count', 
 });
 
 test('total time is bounded as well as attempts', async () => {
-  const clock = new FakeClock(0.999);
+  const clock = new FakeClock({ random: 0.999 });
   const policy: RetryPolicy = { ...DEFAULT_POLICY, maxAttempts: 100, maxTotalMs: 10_000, baseDelayMs: 1_000, maxDelayMs: 4_000 };
   const t = new Script([502]);
   await assert.rejects(sendWithRetry(t, req, policy, clock), HttpError);
@@ -82,7 +73,7 @@ test('total time is bounded as well as attempts', async () => {
 });
 
 test('throttling (429/503/403) slows down with its own cap and allows more attempts', async () => {
-  const clock = new FakeClock(1);
+  const clock = new FakeClock({ random: 1 });
   const policy: RetryPolicy = { ...DEFAULT_POLICY, maxTotalMs: 10_000_000 };
   const t = new Script([429]);
   await assert.rejects(sendWithRetry(t, req, policy, clock), HttpError);

@@ -7,7 +7,7 @@ import { RecordingRunner } from '../../src/util/exec.ts';
 import { isUuid, readVmId, sameVmId, swapUuid } from '../../src/provision/vmid.ts';
 import { changedIdCleanup, changedIdCleanupList, checkMarker, readMarker, writeMarker } from '../../src/provision/marker.ts';
 import { AgentConfigError, cloudInitEnabled, selectAgent } from '../../src/provision/agent.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 test('vmId: the first three UUID groups are byte-reversed, the rest kept, case preserved', () => {
   assert.equal(swapUuid('544CDFD0-CB4E-4B4A-9954-5BDF3ED5C3B8'), 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8');

@@ -7,7 +7,7 @@ import { parseMountinfo, parsePartitions, parseSwaps } from '../../src/os/disk/p
 import { partitionNumber, labelForSize } from '../../src/os/disk/ptable.ts';
 import { mkfsArgv } from '../../src/os/disk/mkfs.ts';
 import { mountArgv } from '../../src/os/disk/mount.ts';
-import { gen2Tree, makeBox, nvmeTree } from './resourcedisk-fixture.ts';
+import { gen2Tree, makeBox, nvmeTree } from '../helpers/resourcedisk-fixture.ts';
 
 test('Gen2: the resource disk is LUN 1 of SCSI controller 0, not the OS disk or the DVD', (t) => {
   const b = makeBox(); t.after(b.cleanup);

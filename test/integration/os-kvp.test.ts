@@ -8,7 +8,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import { KvpPool, encodeRecord, KVP_RECORD_SIZE, type KvpRecord } from '../../src/os/kvp.ts';
 import { readPool } from '../helpers/kvp-reader.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 const POOL = '/var/lib/hyperv/.kvp_pool_1';
 const ours = (r: KvpRecord) => r.key.startsWith('ours|');

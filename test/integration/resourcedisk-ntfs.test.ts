@@ -7,9 +7,9 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { classifyNtfs, inspectNtfs, listNtfs } from '../../src/os/disk/ntfs.ts';
+import { needsTool } from '../helpers/skip.ts';
 
-const hasMkntfs = (() => { try { execFileSync('mkntfs', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
-const skip = hasMkntfs ? false : 'mkntfs (ntfs-3g) missing: run scripts/install-test-deps.sh';
+const skip = needsTool('mkntfs');
 
 function volume(t: { after: (f: () => void) => void }, files: Record<string, string>, dirs: string[] = []): string {
   const dir = mkdtempSync(join(tmpdir(), 'rd-ntfs-'));

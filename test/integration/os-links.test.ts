@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hasCarrier, parseLinkLine, primaryLink, listLinks, watchLinks, type LinkEvent, type LinkWatcher } from '../../src/os/network/links.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (a private network namespace)';
 

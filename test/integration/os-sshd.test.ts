@@ -5,7 +5,7 @@ import { configureSshd, setSshConfig, includesDropIn, sshdSettings, restartSshd 
 import { parseOsRelease, profileFor } from '../../src/os/distro.ts';
 import { RecordingRunner } from '../../src/util/exec.ts';
 import { Sysroot } from '../../src/util/sysroot.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 const debian = profileFor(parseOsRelease('ID=debian')).sshd;
 const flatcar = profileFor(parseOsRelease('ID=flatcar')).sshd;

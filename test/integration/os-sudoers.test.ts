@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync, mkdirSync } from 'node:fs';
 import { ensureSudoers, removeSudoers, sudoersLine, SudoersError } from '../../src/os/sudoers.ts';
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 test('as root: drop-in created 0440 root-owned, validated by the real visudo, idempotent', async (t) => {
   const r = makeRoot();

@@ -5,31 +5,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startFabric } from '../fabric/server.ts';
 import { baseScenario } from '../fabric/testing.ts';
-import { AzureProtocol } from '../../src/platform/protocol.ts';
-import { HttpClient } from '../../src/platform/http.ts';
-import type { Clock } from '../../src/platform/retry.ts';
-import { OpenSsl } from '../../src/crypto/openssl.ts';
 import { ExtensionsExecutor } from '../../src/extensions/executor.ts';
 import { platformArtifactSource } from '../../src/extensions/artifacts.ts';
 import { aggregateStatusJson, crpSupportedFeatures } from '../../src/extensions/aggregate.ts';
 import type { ExtensionsGoalState } from '../../src/platform/types.ts';
+import { quickClock } from '../helpers/clock.ts';
+import { withProtocol } from '../helpers/protocol.ts';
 
-const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
+const clock = quickClock();
 
 test('fabric (loopback): install + enable the demo extension, protected settings decrypted, status blob uploaded', async () => {
-  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({ vmSettings: false }) });
-  const d = mkdtempSync(join(tmpdir(), 'ext-fabric-'));
-  const roots = { libDir: join(d, 'lib'), extLogDir: join(d, 'log') };
-  mkdirSync(roots.libDir, { mode: 0o700 });
-  const http = new HttpClient({ env: {} });
-  try {
-    assert.match(f.urls.wire, /^http:\/\/127\.0\.0\.1:/);
-    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: roots.libDir, transport: http, clock, openssl: new OpenSsl('openssl') });
+  await withProtocol(baseScenario({ vmSettings: false }), async ({ f, p, roots }) => {
     const poll = await p.detect();
     const egs = poll.extensions;
     assert.equal(egs.handlers[0]!.name, 'Waagent.Test.ShellExt');
@@ -59,24 +48,14 @@ test('fabric (loopback): install + enable the demo extension, protected settings
     assert.equal(hs.runtimeSettingsStatus.settingsStatus.status.status, 'success');
     assert.equal(json.aggregateStatus.vmArtifactsAggregateStatus.goalStateAggregateStatus.status, 'Success');
     assert.equal(up.text.includes('test-protected'), false, 'the secret never reaches the status blob');
-  } finally {
-    await http.close();
-    await f.close();
-    rmSync(d, { recursive: true, force: true });
-  }
+  }, { clock });
 });
 
 test('fabric (loopback): a Fast Track (vmSettings) goal state; direct storage failing => HostGAPlugin with the verify header', async () => {
-  const f = await startFabric({ bind: 'loopback', scenario: baseScenario({
+  await withProtocol(baseScenario({
     vmSettings: { enabled: true, source: 'FastTrack' },
     faults: [{ endpoint: 'blob', path: '/extensions/', action: 'status', status: 404, count: 0 }],
-  }) });
-  const d = mkdtempSync(join(tmpdir(), 'ext-fabric-ft-'));
-  const roots = { libDir: join(d, 'lib'), extLogDir: join(d, 'log') };
-  mkdirSync(roots.libDir, { mode: 0o700 });
-  const http = new HttpClient({ env: {} });
-  try {
-    const p = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: roots.libDir, transport: http, clock, openssl: new OpenSsl('openssl') });
+  }), async ({ f, p, roots }) => {
     await p.detect();
     // Take the vmSettings goal state itself (which source wins a tie is the platform's selection, not ours).
     const vm = await p.hgap.vmSettings();
@@ -97,9 +76,5 @@ test('fabric (loopback): a Fast Track (vmSettings) goal state; direct storage fa
     assert.ok(arts.length >= 2, 'manifest and package came through the plugin');
     assert.ok(arts.every((r) => r.headers['x-ms-verify-from-artifacts-blob'] === 'true'));
     assert.ok(arts.some((r) => typeof r.headers['x-ms-artifact-manifest-location'] === 'string'), 'package request names its manifest');
-  } finally {
-    await http.close();
-    await f.close();
-    rmSync(d, { recursive: true, force: true });
-  }
+  }, { clock });
 });

@@ -8,9 +8,10 @@ import {
   OvfEnvError, checkPublicKeyValue, decodeCustomData, parseOvfEnv, redactedCopy, resolveKeyPath,
 } from '../../src/platform/ovfenv.ts';
 import { log, MemoryAppender, redact } from '../../src/util/logger.ts';
+import { OVF_NS, WA_NS, ovfEnvXml } from '../helpers/ovf.ts';
 
-const OVF = 'http://schemas.dmtf.org/ovf/environment/1';
-const WA = 'http://schemas.microsoft.com/windowsazure';
+const OVF = OVF_NS;
+const WA = WA_NS;
 
 // Real keys from ssh-keygen, made once for the file.
 const dir = mkdtempSync(join(tmpdir(), 'ovfenv-'));
@@ -35,34 +36,12 @@ interface DocOpts {
   pps?: string;
 }
 
-/** The Azure shape: default ns OVF, wa: prefix, the config set re-declaring WA as default. */
+/** The Azure shape from the shared builder, with values inserted verbatim (these tests write markup). */
 function azureDoc(o: DocOpts = {}): string {
-  const user = o.user === null ? '' : `<UserName>${o.user ?? 'azureuser'}</UserName>`;
-  return `<?xml version="1.0" encoding="utf-8"?>
-<Environment xmlns="${OVF}" xmlns:oe="${OVF}" xmlns:wa="${WA}" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">
-  <wa:ProvisioningSection>
-    <wa:Version>1.0</wa:Version>
-    <LinuxProvisioningConfigurationSet xmlns="${WA}" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">
-      <ConfigurationSetType>LinuxProvisioningConfiguration</ConfigurationSetType>
-      <HostName>${o.host ?? 'vm-01'}</HostName>
-      ${user}
-      ${o.password !== undefined ? `<UserPassword>${o.password}</UserPassword>` : ''}
-      ${o.disable !== undefined ? `<DisableSshPasswordAuthentication>${o.disable}</DisableSshPasswordAuthentication>` : ''}
-      <SSH>${o.keys ?? ''}</SSH>
-      ${o.customData !== undefined ? `<CustomData>${o.customData}</CustomData>` : ''}
-    </LinuxProvisioningConfigurationSet>
-  </wa:ProvisioningSection>
-  <wa:PlatformSettingsSection>
-    <wa:Version>1.0</wa:Version>
-    <wa:PlatformSettings>
-      <wa:KmsServerHostname>kms.core.windows.net</wa:KmsServerHostname>
-      <wa:ProvisionGuestAgent>${o.pga ?? 'true'}</wa:ProvisionGuestAgent>
-      <wa:GuestAgentPackageName i:nil="true"/>
-      <wa:PreprovisionedVm>${o.pps ?? 'false'}</wa:PreprovisionedVm>
-      <wa:PreprovisionedVMType i:nil="true"/>
-    </wa:PlatformSettings>
-  </wa:PlatformSettingsSection>
-</Environment>`;
+  return ovfEnvXml({
+    raw: true, user: o.user, host: o.host ?? 'vm-01', password: o.password, disable: o.disable, sshXml: o.keys ?? '',
+    customDataRaw: o.customData, provisionGuestAgent: o.pga, preprovisionedVm: o.pps,
+  });
 }
 
 function errOf(fn: () => unknown): OvfEnvError {

@@ -6,7 +6,7 @@ import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, s
 import { addAuthorizedKeys, deployKeyPair, regenerateHostKeys, hostKeyThumbprint, provisionHostKeys, keyIdentities, SshKeyError } from '../../src/os/sshkeys.ts';
 import { parseOpensshPublicKey, opensshFromPkcs8, opensshFromCertificate, parseFingerprintLine, thumbprintOf } from '../../src/crypto/sshkeygen.ts';
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
-import { makeRoot, type TempRoot } from './os-fixtures.ts';
+import { makeRoot, type TempRoot } from '../helpers/os-fixtures.ts';
 
 const owner = { uid: 1234, gid: 2345 };
 

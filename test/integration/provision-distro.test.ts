@@ -11,9 +11,10 @@ import { provision } from '../../src/provision/provision.ts';
 import { settingsFromConfig, DEFAULT_SETTINGS } from '../../src/provision/settings.ts';
 import { defaultConfig } from '../../src/config/config.ts';
 import { crashHook, CRASH_HOOK_ENV } from '../../src/provision/command.ts';
-import { FakePlatform, imageRoot, ovfXml, settings } from './provision-fixtures.ts';
+import { FakePlatform, imageRoot, ovfXml, settings } from '../helpers/provision-fixtures.ts';
+import { needsRoot } from '../helpers/skip.ts';
 
-const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root, chown)';
+const skip = needsRoot('useradd --root, chown');
 
 test('as root: Flatcar: drop-in 80-flatcar-walinuxagent.conf beside a read-only sshd_config link; the existing `core` user is reused', { skip }, async (t) => {
   const r = imageRoot();

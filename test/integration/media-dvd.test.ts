@@ -10,6 +10,7 @@ import {
   DvdError, findDvdCandidates, isEjectable, readProvisioningMedia, releaseProvisioningMedia,
 } from '../../src/os/media/dvd.ts';
 import { makeUdfImage, writeUdfImage } from '../helpers/udf-image.ts';
+import { hostRootForTest } from '../helpers/host-root.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'media-dvd-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -208,7 +209,7 @@ test('real tools (root): loop device found by probing on this host, real mount t
   const dev = lo.stdout.trim();
   const mp = join(tmp, 'real-mp');
   try {
-    const host = new Sysroot('/');
+    const host = hostRootForTest('probe the host block devices for our own loop device');
     // Only our loop device: the host's other disks are probed by findDvdCandidates, never mounted here.
     assert.ok((await findDvdCandidates(host)).includes(dev), `${dev} not discovered`);
     const media = await readProvisioningMedia({ root: host, runner: realRunner, devices: [dev], mountPoint: mp, attempts: 1 });

@@ -4,9 +4,8 @@
 // ProvisioningFailed with a reason that never carries the password). Needs root (useradd --root).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realRunner } from '../../src/util/exec.ts';
@@ -14,29 +13,16 @@ import { MemoryAppender, log } from '../../src/util/logger.ts';
 import { provision, outcomeOk, type ProvisionDeps } from '../../src/provision/provision.ts';
 import type { ProvisioningMedia } from '../../src/os/media/dvd.ts';
 import { DvdError } from '../../src/os/media/dvd.ts';
-import type { Clock } from '../../src/platform/retry.ts';
-import { FakePlatform, imageRoot, imdsDoc, ovfXml, settings, sshKey, type OvfOptions } from './provision-fixtures.ts';
-import type { TempRoot } from './os-fixtures.ts';
+import { FakePlatform, imageRoot, imdsDoc, ovfXml, settings, sshKey, type OvfOptions } from '../helpers/provision-fixtures.ts';
+import type { TempRoot } from '../helpers/os-fixtures.ts';
+import { FakeClock } from '../helpers/clock.ts';
+import { needsRoot } from '../helpers/skip.ts';
+import { treeSnapshot as snapshot } from '../helpers/tree.ts';
 
-const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root, chown)';
+const skip = needsRoot('useradd --root, chown');
 const LIB = '/var/lib/waagent';
 const VMID = 'D0DF4C54-4ECB-4A4B-9954-5BDF3ED5C3B8'; // swapped form of the fixture's DMI uuid
 const PASSWORD = 'Unit-Passw0rd-$ecret!';
-
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
-      if (st.isDirectory()) { out.set(p, meta); walk(p); } else if (st.isSymbolicLink()) out.set(p, `link ${readlinkSync(p)}`);
-      else out.set(p, `${meta} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function media(text: string): () => Promise<ProvisioningMedia> {
   return async () => ({ device: '/dev/sr0', text, via: 'udf', mountedByUs: false });
@@ -318,21 +304,16 @@ test('no DMI: the marker records the vmId IMDS reports', { skip }, async (t) => 
   assert.equal(readFileSync(c.r.p(`${LIB}/provisioned`), 'utf8'), '0b9d8c7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e');
 });
 
-function fakeClock(onSleep: (slept: number) => void): Clock & { t: number } {
-  const c = { t: 0, now: () => c.t, random: () => 0.5, sleep: async (ms: number) => { c.t += ms; onSleep(c.t); } };
-  return c;
-}
-
 test('cloud-init: waits (bounded) for its ovf-env.xml copy and the host key, then marker + Ready; timeout -> ProvisioningFailed', async (t) => {
   const c = setup({});
   t.after(c.r.cleanup);
   const key = c.r.p('/etc/ssh/ssh_host_ed25519_key.pub');
   const saved = readFileSync(key);
   rmSync(key);
-  const clock = fakeClock((now) => {
+  const clock = new FakeClock({ start: 0, onSleep: (now) => {
     if (now === 5000) writeFileSync(c.r.p(`${LIB}/ovf-env.xml`), ovfXml({ provisionGuestAgent: 'false' }));
     if (now === 9000) writeFileSync(key, saved);
-  });
+  } });
   const out = await provision(c.deps({ settings: settings({ agent: 'cloud-init' }), clock }));
   assert.equal(out.status, 'cloud-init', out.reason);
   assert.equal(clock.t, 9000);
@@ -343,7 +324,7 @@ test('cloud-init: waits (bounded) for its ovf-env.xml copy and the host key, the
 
   const d = setup({});
   t.after(d.r.cleanup);
-  const slow = fakeClock(() => undefined);
+  const slow = new FakeClock({ start: 0 });
   const o2 = await provision(d.deps({ settings: settings({ agent: 'cloud-init', cloudInitTimeoutSec: 30 }), clock: slow }));
   assert.equal(o2.status, 'failed');
   assert.match(o2.reason!, /cloud-init did not provide .*ovf-env\.xml within 30 s/);

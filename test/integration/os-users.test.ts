@@ -8,7 +8,7 @@ import { ensureUser, ensurePassword, readShadowHash, getUser, isSystemUser, read
 import { hashPassword } from '../../src/crypto/password.ts';
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
 import { Sysroot } from '../../src/util/sysroot.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 function shadowEntry(file: string, name: string): string[] | undefined {
   return readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(name + ':'))?.split(':');

@@ -11,8 +11,8 @@ import { provision, type ProvisionDeps } from '../../src/provision/provision.ts'
 import type { ProvisioningMedia } from '../../src/os/media/dvd.ts';
 import type { LinkEvent, LinkWatcher } from '../../src/os/network/links.ts';
 import type { Clock } from '../../src/platform/retry.ts';
-import { FakePlatform, imageRoot, ovfXml, settings, type OvfOptions } from './provision-fixtures.ts';
-import type { TempRoot } from './os-fixtures.ts';
+import { FakePlatform, imageRoot, ovfXml, settings, type OvfOptions } from '../helpers/provision-fixtures.ts';
+import type { TempRoot } from '../helpers/os-fixtures.ts';
 import { readPool, reportFields, type PoolRecord } from '../helpers/kvp-reader.ts';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (useradd --root, chown)';

@@ -9,7 +9,7 @@ import { parseOvfEnv } from '../../src/platform/ovfenv.ts';
 import { ImdsClient } from '../../src/platform/imds.ts';
 import { HttpClient } from '../../src/platform/http.ts';
 import { startFabric } from '../fabric/server.ts';
-import { ovfXml } from './provision-fixtures.ts';
+import { ovfXml } from '../helpers/provision-fixtures.ts';
 import { reportFields } from '../helpers/kvp-reader.ts';
 
 test('PROVISIONING_REPORT: csv with | and \' quoting as cloud-init encodes it; cut to 1022 bytes by shortening the reason only', () => {

@@ -1,4 +1,4 @@
-// Fixtures of the provision-* unit tests: an ovf-env.xml writer, a fake ProvisionPlatform that
+// Fixtures of the provision-* tests: an ovf-env.xml writer (over ./ovf.ts), a fake ProvisionPlatform that
 // records every call, and a temp root that looks like a small Debian image (accounts, sshd config,
 // host key, DMI uuid).
 import { execFileSync } from 'node:child_process';
@@ -7,44 +7,14 @@ import type { CertificateSummary, GoalState, HealthReport, ImdsInstance } from '
 import type { ProvisionPlatform } from '../../src/provision/platform.ts';
 import { DEFAULT_SETTINGS, type ProvisionSettings } from '../../src/provision/settings.ts';
 import { makeRoot, type TempRoot } from './os-fixtures.ts';
+import { ovfEnvXml, type OvfOptions as BaseOvfOptions } from './ovf.ts';
 
-export interface OvfOptions {
-  user?: string | null;
-  host?: string;
-  password?: string;
-  disablePasswordAuth?: boolean;
-  keys?: { path: string; value?: string; fingerprint?: string }[];
-  keyPairs?: { path: string; fingerprint: string }[];
-  customData?: string;
-  provisionGuestAgent?: string;
-  /** PreprovisionedVMType (and PreprovisionedVm=true unless 'None'). */
-  pps?: string;
-}
-
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** The provisioning tests' defaults on top of the shared builder: host unit-vm, password auth stated. */
+export type OvfOptions = Omit<BaseOvfOptions, 'disable' | 'raw'> & { disablePasswordAuth?: boolean };
 
 export function ovfXml(o: OvfOptions = {}): string {
-  const keys = (o.keys ?? []).map((k) => `<PublicKey><Fingerprint>${k.fingerprint ?? ''}</Fingerprint><Path>${esc(k.path)}</Path>${k.value ? `<Value>${esc(k.value)}</Value>` : ''}</PublicKey>`).join('');
-  const pairs = (o.keyPairs ?? []).map((k) => `<KeyPair><Fingerprint>${k.fingerprint}</Fingerprint><Path>${esc(k.path)}</Path></KeyPair>`).join('');
-  return `<?xml version="1.0" encoding="utf-8"?>
-<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:wa="http://schemas.microsoft.com/windowsazure">
- <wa:ProvisioningSection><wa:Version>1.0</wa:Version>
-  <LinuxProvisioningConfigurationSet xmlns="http://schemas.microsoft.com/windowsazure">
-   <ConfigurationSetType>LinuxProvisioningConfiguration</ConfigurationSetType>
-   <HostName>${esc(o.host ?? 'unit-vm')}</HostName>
-   ${o.user === null ? '' : `<UserName>${esc(o.user ?? 'azureuser')}</UserName>`}
-   ${o.password !== undefined ? `<UserPassword>${esc(o.password)}</UserPassword>` : ''}
-   <DisableSshPasswordAuthentication>${o.disablePasswordAuth ? 'true' : 'false'}</DisableSshPasswordAuthentication>
-   <SSH><PublicKeys>${keys}</PublicKeys><KeyPairs>${pairs}</KeyPairs></SSH>
-   ${o.customData !== undefined ? `<CustomData>${Buffer.from(o.customData).toString('base64')}</CustomData>` : ''}
-  </LinuxProvisioningConfigurationSet>
- </wa:ProvisioningSection>
- <wa:PlatformSettingsSection><wa:Version>1.0</wa:Version><wa:PlatformSettings>
-  <wa:ProvisionGuestAgent>${o.provisionGuestAgent ?? 'true'}</wa:ProvisionGuestAgent>${o.pps ? `
-  <wa:PreprovisionedVm>${o.pps === 'None' ? 'false' : 'true'}</wa:PreprovisionedVm><wa:PreprovisionedVMType>${esc(o.pps)}</wa:PreprovisionedVMType>` : ''}
- </wa:PlatformSettings></wa:PlatformSettingsSection>
-</Environment>
-`;
+  const { disablePasswordAuth, ...rest } = o;
+  return ovfEnvXml({ host: 'unit-vm', ...rest, disable: disablePasswordAuth ?? false });
 }
 
 export const GOAL_STATE: GoalState = {

@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync, statSync, symlinkSync, truncateSync, writeFileSync, chmodSync } from 'node:fs';
 import { activateResourceDisk } from '../../src/resourcedisk/index.ts';
 import type { ResourceDiskConfig } from '../../src/resourcedisk/index.ts';
-import { config, gen2Tree, lines, makeBox } from './resourcedisk-fixture.ts';
-import type { Box } from './resourcedisk-fixture.ts';
+import { config, gen2Tree, lines, makeBox } from '../helpers/resourcedisk-fixture.ts';
+import type { Box } from '../helpers/resourcedisk-fixture.ts';
 
 const MiB = 1 << 20;
 

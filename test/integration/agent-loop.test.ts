@@ -3,36 +3,24 @@
 // state still gets the status uploaded; Extensions.Enabled=n reports without running anything.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startFabric } from '../fabric/server.ts';
 import { baseScenario } from '../fabric/testing.ts';
-import { AzureProtocol } from '../../src/platform/protocol.ts';
-import { HttpClient } from '../../src/platform/http.ts';
-import type { Clock } from '../../src/platform/retry.ts';
-import { OpenSsl } from '../../src/crypto/openssl.ts';
 import { ExtensionsExecutor } from '../../src/extensions/executor.ts';
 import { platformArtifactSource } from '../../src/extensions/artifacts.ts';
 import { GoalStateLoop } from '../../src/agent/loop.ts';
 import { GoalStateHistory } from '../../src/agent/history.ts';
+import { quickClock } from '../helpers/clock.ts';
+import { openProtocol } from '../helpers/protocol.ts';
 
-const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
+const clock = quickClock();
 
 async function setup(scenario: Record<string, unknown>, enabled = true) {
-  const f = await startFabric({ bind: 'loopback', scenario });
-  const d = mkdtempSync(join(tmpdir(), 'agent-loop-'));
-  const roots = { libDir: join(d, 'lib'), extLogDir: join(d, 'log') };
-  mkdirSync(roots.libDir, { mode: 0o700 });
-  const http = new HttpClient({ env: {} });
-  assert.match(f.urls.wire, /^http:\/\/127\.0\.0\.1:/);
-  const protocol = new AzureProtocol({ endpoint: f.urls.wire, hgapUrl: f.urls.hgap, libDir: roots.libDir, transport: http, clock, openssl: new OpenSsl('openssl') });
+  const { f, p: protocol, roots, http, close } = await openProtocol(scenario, { clock });
   const executor = new ExtensionsExecutor({
     roots, wireServer: '127.0.0.1', extensionsEnabled: enabled, artifacts: platformArtifactSource(protocol.artifacts),
     baseEnv: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, statusRead: { retryDelayMs: 0 },
   });
   const loop = new GoalStateLoop({ protocol, executor, history: new GoalStateHistory(roots.libDir), guestOS: () => ({ computerName: 'vm', osName: 'flatcar', osVersion: '1' }) });
-  return { f, d, http, loop, close: async () => { await http.close(); await f.close(); rmSync(d, { recursive: true, force: true }); } };
+  return { f, http, loop, close };
 }
 
 test('loop (loopback): first cycle processes, idle cycles are one goal-state GET + one status PUT, a new incarnation is processed once', async () => {

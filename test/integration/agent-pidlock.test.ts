@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlreadyRunningError, PidLock, looksLikeAgent, pidAlive } from '../../src/agent/pidfile.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 function tmp(): string { return mkdtempSync(join(tmpdir(), 'pidlock-')); }
 
@@ -51,9 +52,10 @@ test('real processes: a live non-agent pid (pid reuse) does not block; a process
   const fake = spawn('bash', ['-c', 'exec -a waagent sleep 30'], { stdio: 'ignore' });
   const d = tmp();
   try {
-    await new Promise((r) => setTimeout(r, 100));
+    // Poll until both children have exec'd (no fixed sleep): the sleeper's cmdline is sleep's own.
+    await waitFor(() => { try { return readFileSync(`/proc/${sleeper.pid}/cmdline`, 'latin1').startsWith('sleep\0'); } catch { return false; } }, { what: 'sleep to start' });
+    await waitFor(() => looksLikeAgent(fake.pid!), { what: 'the process started as "waagent" to exec' });
     assert.equal(looksLikeAgent(sleeper.pid!), false);
-    assert.equal(looksLikeAgent(fake.pid!), true);
     const p = join(d, 'waagent.pid');
     writeFileSync(p, String(sleeper.pid));
     PidLock.acquire(p).release();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { decodeCustomData, saveCustomData, executeCustomDataOnce, customDataExecuted, CustomDataError } from '../../src/os/customdata.ts';
 import { realRunner, RecordingRunner } from '../../src/util/exec.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 const LIB = '/var/lib/waagent';
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');

@@ -7,8 +7,8 @@ import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 
 import { activateResourceDisk } from '../../src/resourcedisk/index.ts';
 import type { ResourceDiskConfig } from '../../src/resourcedisk/index.ts';
 import { DATALOSS_WARNING } from '../../src/resourcedisk/warning.ts';
-import { blkid, config, gen2Tree, lines, makeBox, MUTATING, nvmeTree } from './resourcedisk-fixture.ts';
-import type { Box } from './resourcedisk-fixture.ts';
+import { blkid, config, gen2Tree, lines, makeBox, MUTATING, nvmeTree } from '../helpers/resourcedisk-fixture.ts';
+import type { Box } from '../helpers/resourcedisk-fixture.ts';
 
 const hasMkntfs = (() => { try { execFileSync('mkntfs', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
 const needNtfs = hasMkntfs ? false : 'mkntfs missing: run scripts/install-test-deps.sh';

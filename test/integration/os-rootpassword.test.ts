@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chownSync, readFileSync, statSync } from 'node:fs';
 import { deleteRootPassword, lockRootInShadow, LOCKED_ROOT_LINE, ShadowError } from '../../src/os/rootpassword.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 test('as root: root password field becomes *LOCK*; other fields, lines, mode and owner kept; idempotent', (t) => {
   const r = makeRoot();

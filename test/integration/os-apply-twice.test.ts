@@ -2,10 +2,8 @@
 // real tools, applied twice: the second application must leave every file byte-identical.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { detectDistro } from '../../src/os/distro.ts';
 import { validateUserName, validateHostname, keyPathLexical, validateKeyPath } from '../../src/os/validate.ts';
 import { setHostname, publishHostname } from '../../src/os/hostname.ts';
@@ -16,23 +14,8 @@ import { addAuthorizedKeys } from '../../src/os/sshkeys.ts';
 import { saveCustomData } from '../../src/os/customdata.ts';
 import { deleteRootPassword } from '../../src/os/rootpassword.ts';
 import { realRunner } from '../../src/util/exec.ts';
-import { makeRoot } from './os-fixtures.ts';
-
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      const meta = `${st.mode.toString(8)} ${st.uid}:${st.gid}`;
-      if (st.isDirectory()) { out.set(p, meta); walk(p); }
-      else if (st.isSymbolicLink()) out.set(p, `link ${readlinkSync(p)}`);
-      else out.set(p, `${meta} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-    }
-  };
-  walk(dir);
-  return out;
-}
+import { makeRoot } from '../helpers/os-fixtures.ts';
+import { treeSnapshot as snapshot } from '../helpers/tree.ts';
 
 test('as root: Flatcar-like root, every provisioning action applied twice = identical files', async (t) => {
   const r = makeRoot({ accounts: true });

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { setHostname, publishHostname, setDhclientHostname, primaryInterface, readStaticHostname, currentHostname } from '../../src/os/hostname.ts';
 import { parseOsRelease, profileFor } from '../../src/os/distro.ts';
 import { RecordingRunner } from '../../src/util/exec.ts';
-import { makeRoot } from './os-fixtures.ts';
+import { makeRoot } from '../helpers/os-fixtures.ts';
 
 const ROUTE = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
   'eth1\t00000000\t0100000A\t0003\t0\t0\t200\t00000000\t0\t0\t0\n' +
