@@ -67,7 +67,7 @@ export interface ExtensionSpec {
 }
 
 /** noRoleInstance: the goal state answers without RoleInstanceList (agents re-GET it, protocol.md 1.4). */
-export type FaultAction = 'status' | 'delay' | 'reset' | 'truncate' | 'garble' | 'gone' | 'noRoleInstance';
+export type FaultAction = 'status' | 'delay' | 'reset' | 'truncate' | 'short' | 'flip' | 'garble' | 'gone' | 'noRoleInstance';
 
 export interface Fault {
   endpoint: Endpoint;
@@ -287,7 +287,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     const fault: Fault = {
       endpoint: v.oneOf(o, f, 'endpoint', ENDPOINTS, 'wire'),
       path: v.str(o, f, 'path', { def: '' }),
-      action: v.oneOf(o, f, 'action', ['status', 'delay', 'reset', 'truncate', 'garble', 'gone', 'noRoleInstance'] as const, 'status'),
+      action: v.oneOf(o, f, 'action', ['status', 'delay', 'reset', 'truncate', 'short', 'flip', 'garble', 'gone', 'noRoleInstance'] as const, 'status'),
       count: v.int(o, f, 'count', { def: 1, min: 0, max: 1e6 }),
       skip: v.int(o, f, 'skip', { def: 0, min: 0, max: 1e6 }),
     };

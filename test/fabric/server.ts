@@ -7,7 +7,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { X509Certificate, randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { createZip, type ZipInputEntry } from '../../src/util/zip.ts';
+import { createZip, type ZipInputEntry } from '../../src/util/zipwrite.ts';
 import { child, escapeXml, parseXml, textAt } from '../../src/util/xml.ts';
 import {
   ENDPOINTS, ScenarioError, loadScenarioFile, mergePatch, validateScenario,
@@ -583,6 +583,15 @@ class FabricImpl implements Fabric {
       const cut = Buffer.from(payload.toString('utf8').replace(/<RoleInstanceList>[\s\S]*<\/RoleInstanceList>\s*/, ''));
       res.writeHead(answer.status, { ...hdrs, 'content-length': cut.length });
       res.end(cut);
+      return;
+    }
+    if (fault?.action === 'short' || fault?.action === 'flip') {
+      // A complete HTTP answer whose body is unusable: cut to half with a matching Content-Length, or the
+      // same length with one byte in the middle changed (a zip's CRC-32 no longer matches).
+      const b = fault.action === 'short' ? payload.subarray(0, Math.floor(payload.length / 2)) : Buffer.from(payload);
+      if (fault.action === 'flip' && b.length > 0) b[Math.floor(b.length / 2)] = b[Math.floor(b.length / 2)]! ^ 0x01;
+      res.writeHead(answer.status, { ...hdrs, 'content-length': b.length });
+      res.end(b);
       return;
     }
     if (fault?.action === 'garble') {

@@ -45,11 +45,10 @@ test('manifest versions (Plugins and InternalPlugins) and a package streamed to 
   const d = mkdtempSync(join(tmpdir(), 'ext-art-'));
   try {
     const dest = join(d, 'Pub.Ext__1.0.0.zip');
-    await src.downloadPackage('https://blob/p1.zip', dest, handler);
-    assert.deepEqual(readFileSync(dest), pkg);
+    assert.equal(await src.downloadPackage('https://blob/p1.zip', dest, handler, async () => readFileSync(dest)).then((b) => b.equals(pkg)), true);
     const req = t.seen.find((r) => r.url === 'https://blob/p1.zip')!;
     assert.equal(req.useProxy, true, 'storage traffic may use the proxy');
-    await assert.rejects(src.downloadPackage('https://blob/missing.zip', join(d, 'x.zip'), handler), /404|failed/);
+    await assert.rejects(src.downloadPackage('https://blob/missing.zip', join(d, 'x.zip'), handler, async () => 1), /404|failed/);
   } finally { rmSync(d, { recursive: true, force: true }); }
   await assert.rejects(src.fetchManifest({ ...handler, manifestUris: ['https://m/gone.xml'] }), /failed|404/);
 });

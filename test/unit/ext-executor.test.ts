@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { createZip } from '../../src/util/zip.ts';
+import { createZip } from '../../src/util/zipwrite.ts';
 import { ExtensionsExecutor, type ArtifactSource } from '../../src/extensions/executor.ts';
 import { aggregateStatusJson } from '../../src/extensions/aggregate.ts';
 import { HandlerLayout } from '../../src/extensions/layout.ts';
@@ -79,11 +79,12 @@ function setup() {
       if (!m) throw new Error(`manifest of ${handler.name} unavailable (503)`);
       return m;
     },
-    async downloadPackage(uri, dest) {
+    async downloadPackage(uri, dest, _h, accept) {
       downloads.push(uri);
       const b = blobs.get(uri);
       if (!b) throw new Error(`GET ${uri}: 404`);
       writeFileSync(dest, b);
+      return accept();
     },
   };
   const publish = (name: string, version: string, o: PkgOpts = {}, uris?: string[]) => {
