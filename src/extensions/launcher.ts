@@ -15,6 +15,7 @@ import { pyDumps } from './pyjson.ts';
 import { appendCommandLog } from './commandLog.ts';
 import { readFully } from '../util/fsread.ts';
 import { confProxyUrl } from '../platform/http.ts';
+import { recordInFlight } from './inflight.ts';
 
 /** §3.5: per-operation timeout (seconds) and the CRP code of its failure. */
 export const OPERATION_LIMITS: Record<Operation, { timeoutSec: number; code: number }> = {
@@ -233,7 +234,13 @@ export async function launchCommand(o: LaunchOptions): Promise<LaunchResult> {
     const fo = anonymousFile(dir);
     const fe = anonymousFile(dir);
     try {
-      const r = await execToFds(argv, { cwd: dir, env, stdout: fo, stderr: fe, timeoutMs: timeoutSec * 1000 });
+      let drop: () => void = () => undefined;
+      let r: ExecToFdsResult;
+      try {
+        r = await execToFds(argv, { cwd: dir, env, stdout: fo, stderr: fe, timeoutMs: timeoutSec * 1000, onSpawn: (pid) => { drop = recordInFlight(dir, pid); } });
+      } finally {
+        drop();
+      }
       let so = '';
       let se = '';
       try {

@@ -64,6 +64,8 @@ export interface ExtensionSpec {
   dependsOn?: DependsOn;
   /** Package dir name under test/fabric/extensions (default = name). */
   package: string;
+  /** failoverlocation names a second manifest URI (same manifest, other path) instead of repeating location. */
+  failoverManifest?: boolean;
 }
 
 /** noRoleInstance: the goal state answers without RoleInstanceList (agents re-GET it, protocol.md 1.4). */
@@ -345,6 +347,7 @@ function validateExtension(v: Validator, raw: unknown, f: string): ExtensionSpec
     state: v.oneOf(o, f, 'state', ['enabled', 'disabled', 'uninstall'] as const, 'enabled'),
     package: v.str(o, f, 'package', { def: name, re: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/ }),
   };
+  if (o.failoverManifest !== undefined) ext.failoverManifest = v.bool(o, f, 'failoverManifest', false);
   // The normalized form (`settings: {seqNo, publicSettings, protectedSettings}`) is accepted too, so
   // a validated Scenario object validates again unchanged.
   if (o.settings !== undefined) {
@@ -383,7 +386,7 @@ function validateExtension(v: Validator, raw: unknown, f: string): ExtensionSpec
       return mc;
     });
   }
-  v.noExtra(o, f, ['name', 'version', 'versions', 'state', 'package', 'seqNo', 'publicSettings', 'protectedSettings', 'dependsOn', 'multiConfig']);
+  v.noExtra(o, f, ['name', 'version', 'versions', 'state', 'package', 'failoverManifest', 'seqNo', 'publicSettings', 'protectedSettings', 'dependsOn', 'multiConfig']);
   return ext;
 }
 

@@ -15,7 +15,7 @@ import {
 } from './scenario.ts';
 import { CertError, certificatesData, encryptToCert, loadKeyMaterial, type KeyMaterial } from './certs.ts';
 import {
-  ARTIFACTS_PROFILE_PATH, GA_MANIFEST_PATH, configName, dotnetTicks, imdsInstance, manifestPath, packagePath, renderCertificates,
+  ARTIFACTS_PROFILE_PATH, GA_MANIFEST_PATH, configName, dotnetTicks, failoverManifestPath, imdsInstance, manifestPath, packagePath, renderCertificates,
   renderExtensionsConfig, renderFullConfig, renderGaManifest, renderGoalState, renderHostingEnvironmentConfig,
   renderManifest, renderOvfEnvWith, renderSharedConfig, renderVersions, renderVmSettings, type Rendering,
 } from './documents.ts';
@@ -378,7 +378,10 @@ class FabricImpl implements Fabric {
       r.activityId = randomUUID();
       r.correlationId = randomUUID();
     }
-    for (const e of s.extensions) manifests.set(manifestPath(e.name), renderManifest(e, r));
+    for (const e of s.extensions) {
+      manifests.set(manifestPath(e.name), renderManifest(e, r));
+      if (e.failoverManifest) manifests.set(failoverManifestPath(e.name), renderManifest(e, r));
+    }
     manifests.set(GA_MANIFEST_PATH, renderGaManifest());
     this.current = s;
     this.r = r;

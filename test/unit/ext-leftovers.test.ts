@@ -41,3 +41,46 @@ test('temp trees and files of a dead agent go; live processes\' temps, handler d
     assert.equal(sweepExtensionLeftovers(join(d, 'missing')), 0);
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
+
+test('a command left running by a killed agent is killed (its whole process group) before its handler is processed again; a record whose pid is now another process is not', async () => {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync: rf } = await import('node:fs');
+  const d = mkdtempSync(join(tmpdir(), 'ext-left-'));
+  const procs: number[] = [];
+  try {
+    const dead = Number(execFileSync('/bin/sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim());
+    const lib = join(d, 'lib');
+    const h = join(lib, 'Pub.Ext-1.0.0');
+    mkdirSync(h, { recursive: true });
+    // An "install" leading its own session with a grandchild, as the launcher starts commands.
+    const cmd = spawn('/bin/sh', ['-c', 'sleep 100 & sleep 100; wait'], { detached: true, stdio: 'ignore' });
+    cmd.unref();
+    const pid = cmd.pid!;
+    procs.push(pid);
+    const stat = rf(`/proc/${pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    writeFileSync(join(h, `.cmd-running-${dead}-0123456789ab`), `${pid} ${start}\n`);
+    // A record whose pid was reused by another process (different start time): left alone.
+    const other = spawn('/bin/sh', ['-c', 'sleep 100'], { detached: true, stdio: 'ignore' });
+    other.unref();
+    procs.push(other.pid!);
+    writeFileSync(join(h, `.cmd-running-${dead}-ba9876543210`), `${other.pid} 1\n`);
+    const exited = new Promise((r) => cmd.once('exit', (_c, sig) => r(sig)));
+    assert.equal(sweepExtensionLeftovers(lib), 2);
+    assert.equal(await exited, 'SIGKILL');
+    // No live (non-zombie) process left in the group (a killed orphan may wait for its reaper as a zombie).
+    const groupGone = () => readdirSync('/proc').filter((n) => /^\d+$/.test(n)).every((n) => {
+      try {
+        const f = rf(`/proc/${n}/stat`, 'utf8').slice(0).split(') ')[1]!.split(' ');
+        return Number(f[2]) !== pid || f[0] === 'Z';
+      } catch { return true; }
+    });
+    for (let i = 0; i < 50 && !groupGone(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(groupGone(), true, 'the grandchild died with its group');
+    process.kill(other.pid!, 0); // still alive
+    assert.deepEqual(readdirSync(h), []);
+  } finally {
+    for (const p of procs) { try { process.kill(-p, 'SIGKILL'); } catch { /* gone */ } }
+    rmSync(d, { recursive: true, force: true });
+  }
+});
