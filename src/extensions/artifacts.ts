@@ -8,6 +8,7 @@ import type { ArtifactFetcher } from '../platform/artifacts.ts';
 import { parseManifest } from '../platform/manifest.ts';
 import type { ExtensionHandler, ManifestVersion } from '../platform/types.ts';
 import type { ArtifactSource } from './download.ts';
+import { crashPoint } from './crashpoint.ts';
 
 /** Largest manifest we accept (real ones are a few KiB). */
 export const MAX_MANIFEST_XML_BYTES = 1 << 20;
@@ -58,6 +59,7 @@ export function platformArtifactSource(fetcher: ArtifactFetcher, o: PlatformArti
             if (fd < 0) open();
             let off = 0;
             while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+            crashPoint('ext-download');
           },
           accept: async () => {
             if (fd < 0) open(); // an empty body still leaves a (bad) file for the zip reader to refuse

@@ -11,6 +11,7 @@ import { ExtensionDownloadError, errorMessage } from './errors.ts';
 import type { HandlerLayout } from './layout.ts';
 import type { HandlerManifest } from './manifest.ts';
 import { extractPackage } from './package.ts';
+import { crashPoint } from './crashpoint.ts';
 
 /** The network side, provided by the feature that composes platform and extensions. */
 export interface ArtifactSource {
@@ -49,7 +50,9 @@ export async function downloadHandler(o: DownloadOptions, h: ExtensionHandler, l
     if (o.now() - started > o.budgetMs) throw new ExtensionDownloadError(`Timeout downloading ${layout.fullName}`);
     try {
       // Each failed attempt (transport or unusable package) is logged once by the fetcher, with its reason.
-      return await o.artifacts.downloadPackage(uri, layout.zipPath, h, () => extractPackage(layout.zipPath, layout));
+      const manifest = await o.artifacts.downloadPackage(uri, layout.zipPath, h, () => extractPackage(layout.zipPath, layout));
+      crashPoint('ext-extracted');
+      return manifest;
     } catch (e) {
       last = errorMessage(e);
     } finally {

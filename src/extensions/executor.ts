@@ -15,6 +15,7 @@ import { loadHandlerManifest, manifestCommand, type HandlerManifest, type Operat
 import { handoverCode, launchCommand, type LaunchOptions } from './launcher.ts';
 import { checkMultiConfig, initializeHandler } from './package.ts';
 import { DownloadRetries, downloadHandler, type ArtifactSource } from './download.ts';
+import { armCrashPoints } from './crashpoint.ts';
 import { writeSettingsFile } from './settings.ts';
 import {
   copyStatusFiles, findInstalledVersion, readExtensionState, readHandlerState, readHandlerStatus, removeExtensionFiles,
@@ -93,6 +94,7 @@ export class ExtensionsExecutor {
   constructor(opts: ExecutorOptions) {
     this.o = opts;
     this.retries = new DownloadRetries(opts.downloadRetry);
+    armCrashPoints();
   }
 
   private now(): number { return (this.o.now ?? Date.now)(); }

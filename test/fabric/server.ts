@@ -514,10 +514,12 @@ class FabricImpl implements Fabric {
     if (this.violationList.length < 10_000) this.violationList.push({ seq, endpoint, url, problem });
   }
 
-  private matchFault(ep: Endpoint, method: string, url: string): Fault | undefined {
+  private matchFault(ep: Endpoint, method: string, url: string, artifact = ''): Fault | undefined {
     let hit: Fault | undefined;
+    // A HostGAPlugin /extensionArtifact request also matches on the artifact it asks for.
+    const target = artifact ? `${url} ${artifact}` : url;
     this.current.faults.forEach((f, i) => {
-      if (f.endpoint !== ep || (f.method && f.method !== method) || !url.includes(f.path)) return;
+      if (f.endpoint !== ep || (f.method && f.method !== method) || !target.includes(f.path)) return;
       const n = ++this.faultSeen[i]!;
       if (!hit && n > f.skip && (f.count === 0 || n <= f.skip + f.count)) hit = f;
     });
@@ -549,7 +551,7 @@ class FabricImpl implements Fabric {
       body: isText ? body.toString('utf8') : body.toString('base64'), bodyEncoding: isText ? 'utf8' : 'base64', status: 0,
     };
 
-    const fault = tooBig ? undefined : this.matchFault(ep, method, url);
+    const fault = tooBig ? undefined : this.matchFault(ep, method, url, ep === 'hgap' ? headers['x-ms-artifact-location'] ?? '' : '');
     if (fault) rec.fault = `${fault.action}${fault.status ? ` ${fault.status}` : ''}${fault.delayMs !== undefined ? ` ${fault.delayMs}ms` : ''}`;
 
     let answer: Answer;
