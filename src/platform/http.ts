@@ -34,7 +34,8 @@ export interface HttpRequest {
   maxBytes?: number;
   /**
    * Stream the body of a SUCCESSFUL (2xx) answer to this callback instead of keeping it (packages to a file);
-   * maxBytes still applies. Error bodies are never streamed: they are kept (capped) in `body`.
+   * maxBytes still applies. Error bodies are never streamed: they are kept (capped) in `body`. A chunk may
+   * be a view of a larger read buffer: a sink that keeps chunks should copy them.
    */
   onChunk?: (chunk: Buffer) => void | Promise<void>;
   /** Called before the first chunk of each 2xx answer, so a sink can start over after a failed attempt. */
