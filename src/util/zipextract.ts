@@ -18,7 +18,7 @@ const CHUNK = 64 << 10;
  * Every chunk zlib hands out is a new buffer whose memory V8 only counts as "external": it lets ~64 MiB
  * of dead ones pile up before it collects them by itself. A young-generation collection every this many
  * bytes written keeps that pile small (read buffers are reused, so they add nothing). Measured on a
- * 200 MiB package (scripts/bench/extract.ts): no collection +54 MiB peak RSS; 256 KiB chunks and 8 MiB
+ * 200 MiB package (scripts/bench/extract.ts): no collection +55 MiB peak RSS; 256 KiB chunks and 8 MiB
  * +31 MiB; 64 KiB and 2 MiB +5 MiB; 64 KiB and 1 MiB +2.6 MiB. Needs the binary's --expose-gc (build.mjs); from source a no-op.
  */
 const COLLECT_EVERY = 1 << 20;
