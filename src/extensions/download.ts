@@ -33,6 +33,16 @@ export interface DownloadOptions {
   shuffle: <T>(items: T[]) => T[];
 }
 
+/** Package URIs are tried in random order, as the Python agent does (Fisher–Yates; a copy). */
+export function shuffled<T>(items: T[]): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
 /** §4.4: reuse an existing zip, else try each package URI on each channel within the overall budget. */
 export async function downloadHandler(o: DownloadOptions, h: ExtensionHandler, layout: HandlerLayout, pkg: ManifestVersion | undefined): Promise<HandlerManifest> {
   if (existsSync(layout.zipPath)) {

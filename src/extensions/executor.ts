@@ -14,7 +14,7 @@ import { HandlerLayout, type LayoutRoots, listHandlerDirs } from './layout.ts';
 import { loadHandlerManifest, manifestCommand, type HandlerManifest, type Operation } from './manifest.ts';
 import { handoverCode, launchCommand, type LaunchOptions } from './launcher.ts';
 import { checkMultiConfig, initializeHandler } from './package.ts';
-import { DownloadRetries, downloadHandler, type ArtifactSource } from './download.ts';
+import { DownloadRetries, downloadHandler, shuffled, type ArtifactSource } from './download.ts';
 import { armCrashPoints } from './crashpoint.ts';
 import { writeSettingsFile } from './settings.ts';
 import {
@@ -67,15 +67,6 @@ export interface ExecutorOptions {
   sleep?: (ms: number) => Promise<void>;
   /** URI order (default: shuffled, as the Python agent does). Tests pass the identity. */
   shuffle?: <T>(items: T[]) => T[];
-}
-
-function shuffled<T>(items: T[]): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
 }
 
 /** The version last resolved for a handler, so reports name the directory actually used. */
