@@ -53,7 +53,7 @@ export function killInFlight(file: string): boolean {
   } catch {
     return false;
   }
-  if (pid <= 1) return false;
+  if (pid <= 1 || pid === process.pid) return false;
   const now = startTime(pid);
   if (now !== undefined && now !== started) return false; // the pid belongs to another process now
   try {
