@@ -110,7 +110,8 @@ export class ExtensionsExecutor {
       return this.lastAggregate;
     }
     try {
-      await this.handleAll(orderItems(egs.handlers), maxKey(orderItems(egs.handlers)));
+      const items = orderItems(egs.handlers);
+      await this.handleAll(items, maxKey(items));
       this.lastAggregate = { status: 'Success', code: 0, message: 'GoalState executed successfully', inSvdSeqNo: egs.inSvdSeqNo, timestampUTC: ts };
     } catch (e) {
       const message = `Unexpected error when processing goal state:${errorMessage(e)}`;
