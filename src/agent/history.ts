@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, readFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { redact } from '../util/logger.ts';
-import { openZipFile } from '../util/zip.ts';
+import { openZipFile } from '../util/zipwrite.ts';
 
 export const HISTORY_MAX_ENTRIES = 50;
 export const HISTORY_MAX_BYTES = 32 << 20;

@@ -62,6 +62,10 @@ export class GoalStateLoop {
     }
     if (res.polled && this.current && this.current.id !== this.processedId) {
       res.processed = await this.process(this.current);
+    } else if (res.polled && this.current && this.current.id === this.processedId && await this.o.executor.retryDownloads(this.current)) {
+      // Handlers whose download failed everywhere got their retry (nothing pending costs one check).
+      this.statusDirty = true;
+      collectAfterBurst();
     }
     let uploadError: unknown = null;
     if (this.current) {

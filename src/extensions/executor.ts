@@ -13,7 +13,9 @@ import {
 import { HandlerLayout, type LayoutRoots, listHandlerDirs } from './layout.ts';
 import { loadHandlerManifest, manifestCommand, type HandlerManifest, type Operation } from './manifest.ts';
 import { handoverCode, launchCommand, type LaunchOptions } from './launcher.ts';
-import { checkMultiConfig, extractPackage, initializeHandler } from './package.ts';
+import { checkMultiConfig, initializeHandler } from './package.ts';
+import { DownloadRetries, downloadHandler, shuffled, type ArtifactSource } from './download.ts';
+import { armCrashPoints } from './crashpoint.ts';
 import { writeSettingsFile } from './settings.ts';
 import {
   copyStatusFiles, findInstalledVersion, readExtensionState, readHandlerState, readHandlerStatus, removeExtensionFiles,
@@ -32,13 +34,7 @@ import { delay } from '../util/builtins.ts';
 import { ExtensionGate, withHeartbeat, type GateOptions } from './policy/gate.ts';
 import { PolicyBlockedError } from './policy/messages.ts';
 
-/** The network side, provided by the feature that composes platform and extensions. */
-export interface ArtifactSource {
-  /** Package versions of the handler's manifest (Plugins and InternalPlugins). Throws on failure. */
-  fetchManifest(handler: ExtensionHandler): Promise<ManifestVersion[]>;
-  /** Downloads one package URI to `dest` (direct, then the HostGAPlugin fallback). Throws on failure. */
-  downloadPackage(uri: string, dest: string, handler: ExtensionHandler): Promise<void>;
-}
+export type { ArtifactSource } from './download.ts';
 
 /** `policy` / `signature` (GateOptions): extension allow-list policy and package signatures, off when absent. */
 export interface ExecutorOptions extends GateOptions {
@@ -63,6 +59,8 @@ export interface ExecutorOptions extends GateOptions {
   dependencyPollMs?: number;
   /** Overall budget for one package download across URIs (5 minutes). */
   downloadBudgetMs?: number;
+  /** Backoff of download-only retries after every URI and channel failed (default 1 min doubling to 30 min). */
+  downloadRetry?: { firstMs?: number; maxMs?: number; random?: () => number };
   /**
    * Per-operation command timeouts in seconds (default §3.5: install/disable/update 900, enable/uninstall 300).
    * Only tests shorten them; the Python agent has no setting for this either.
@@ -74,15 +72,6 @@ export interface ExecutorOptions extends GateOptions {
   shuffle?: <T>(items: T[]) => T[];
 }
 
-function shuffled<T>(items: T[]): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
-
 /** The version last resolved for a handler, so reports name the directory actually used. */
 type Resolved = Map<string, string>;
 
@@ -91,10 +80,17 @@ export class ExtensionsExecutor {
   private readonly resolved: Resolved = new Map();
   private lastAggregate: GoalStateAggregate | null = null;
   private readonly gate: ExtensionGate;
+  private readonly retries: DownloadRetries;
+  /** True while the current item is fetching its manifest or package (nothing run yet). */
+  private inDownload = false;
+  /** Items of the current run that failed in the download stage, or were held back by such a failure. */
+  private downloadFailed = new Set<string>();
 
   constructor(opts: ExecutorOptions) {
     this.o = opts;
     this.gate = new ExtensionGate(opts);
+    this.retries = new DownloadRetries(opts.downloadRetry);
+    armCrashPoints();
   }
 
   private now(): number { return (this.o.now ?? Date.now)(); }
@@ -109,6 +105,8 @@ export class ExtensionsExecutor {
   /** Processes every handler of a new extensions goal state, then cleans up handlers no longer in it. */
   async process(egs: ExtensionsGoalState): Promise<GoalStateAggregate> {
     const ts = utcSeconds(new Date(this.now()));
+    this.retries.begin(egs.id);
+    this.downloadFailed = new Set();
     const unsupported = unsupportedFeatures(egs.requiredFeatures, SUPPORTED_REQUIRED_FEATURES);
     if (unsupported.length > 0) {
       const message = `Failing GS ${egs.id} as Unsupported features found: ${unsupported.join(', ')}`;
@@ -117,13 +115,16 @@ export class ExtensionsExecutor {
       return this.lastAggregate;
     }
     try {
-      await this.handleAll(egs.handlers);
+      this.gate.begin();
+      const items = orderItems(egs.handlers);
+      await this.handleAll(items, maxKey(items));
       this.lastAggregate = { status: 'Success', code: 0, message: 'GoalState executed successfully', inSvdSeqNo: egs.inSvdSeqNo, timestampUTC: ts };
     } catch (e) {
       const message = `Unexpected error when processing goal state:${errorMessage(e)}`;
       log.warn(message);
       this.lastAggregate = { status: 'Failed', code: ErrorCodes.Unknown, message, inSvdSeqNo: egs.inSvdSeqNo, timestampUTC: ts };
     }
+    this.retries.end(this.downloadFailed, this.now());
     try {
       this.cleanup(egs);
     } catch (e) {
@@ -132,12 +133,31 @@ export class ExtensionsExecutor {
     return this.lastAggregate;
   }
 
-  private async handleAll(handlers: readonly ExtensionHandler[]): Promise<void> {
-    const items = orderItems(handlers);
-    const max = maxKey(items);
+  /**
+   * On a poll without a new goal state: when handlers of the current one failed to download on every URI
+   * and channel and their backoff has passed, downloads them again and, when that works, installs and
+   * enables them (with the items their failure held back) as if the first attempt had worked. Returns
+   * true when it ran something. Nothing to do costs one Set check.
+   */
+  async retryDownloads(egs: ExtensionsGoalState): Promise<boolean> {
+    if (!this.retries.pending || !this.retries.due(egs.id, this.now())) return false;
+    const all = orderItems(egs.handlers);
+    const items = all.filter((i) => this.retries.has(itemFullName(i)));
+    log.info(`retrying the download of ${items.map(itemFullName).join(', ')} (goal state ${egs.id})`);
+    this.downloadFailed = new Set();
+    try {
+      await this.handleAll(items, maxKey(all));
+    } catch (e) {
+      log.warn(`retrying extension downloads: ${errorMessage(e)}`);
+    }
+    this.retries.end(this.downloadFailed, this.now());
+    return true;
+  }
+
+  private async handleAll(items: PlanItem[], max: number): Promise<void> {
     const deadline = this.now() + (this.o.dependencyWaitMs ?? DEPENDENCY_WAIT_MS);
     let depError: string | null = null;
-    this.gate.begin();
+    let depByDownload = false;
     for (const item of items) {
       // Extensions.Enabled=n: every item gets its "not processed" status and nothing else happens; it is neither
       // a success nor a failure for the dependency rules (the Python agent `continue`s before them).
@@ -154,11 +174,14 @@ export class ExtensionsExecutor {
       }
       if (depError !== null) {
         this.reportDependencySkip(item, depError);
+        // Held back by a download failure: retried with it.
+        if (depByDownload) this.downloadFailed.add(itemFullName(item));
         continue;
       }
       const ok = refusal ? this.reportBlocked(item, refusal.error) : await this.handleItem(item);
       if (!isDependedUpon(item, max)) continue;
       if (!ok) {
+        depByDownload = this.downloadFailed.has(itemFullName(item));
         depError = dependencyMessages.failed(itemFullName(item));
       } else if (item.settings !== null) {
         depError = await this.waitForCompletion(item, deadline);
@@ -205,6 +228,7 @@ export class ExtensionsExecutor {
   async handleItem(item: PlanItem): Promise<boolean> {
     const h = item.handler;
     let layout: HandlerLayout | undefined;
+    this.inDownload = false;
     try {
       const invalid = invalidHandlerError(h);
       if (invalid) throw invalid;
@@ -213,7 +237,9 @@ export class ExtensionsExecutor {
       const installed = findInstalledVersion(this.o.roots, h.name);
       let versions: ManifestVersion[];
       try {
+        this.inDownload = true;
         versions = await this.o.artifacts.fetchManifest(h);
+        this.inDownload = false;
       } catch (e) {
         if (e instanceof ExtensionError) throw e;
         throw new ExtensionError(`Failed to get ext handler pkgs: ${errorMessage(e)}`, ErrorCodes.PluginManifestDownloadError);
@@ -231,6 +257,9 @@ export class ExtensionsExecutor {
       }
       return true;
     } catch (e) {
+      // A policy refusal (e.g. a failed signature) is final for this goal state: not a download to retry.
+      if (this.inDownload && !(e instanceof PolicyBlockedError)) this.downloadFailed.add(itemFullName(item));
+      this.inDownload = false;
       const where = layout ?? this.safeLayoutFor(h);
       if (e instanceof PolicyBlockedError) return this.reportBlocked(item, e, where);
       if (where) this.reportFailure(item, where, e);
@@ -290,7 +319,12 @@ export class ExtensionsExecutor {
     if (setup.download) {
       this.gate.requireSignature(h, layout, true);
       writeHandlerState(layout, 'NotInstalled');
-      manifest = await this.download(h, layout, pkg);
+      this.inDownload = true;
+      manifest = await downloadHandler({
+        artifacts: this.o.artifacts, budgetMs: this.o.downloadBudgetMs ?? 5 * 60_000, now: () => this.now(), shuffle: this.o.shuffle ?? shuffled,
+        extract: (run) => this.gate.extract(h, layout, run),
+      }, h, layout, pkg);
+      this.inDownload = false;
       for (const w of initializeHandler(layout, manifest, { isMultiConfig: h.isMultiConfig, etp: this.o.etp })) log.warn(`[${layout.fullName}] ${w}`);
       this.writeSettings(item, layout);
       if (setup.kind === 'install') {
@@ -483,36 +517,6 @@ export class ExtensionsExecutor {
       } : undefined,
     };
     await launchCommand(opts);
-  }
-
-  /** §4.4: reuse an existing zip, else try each package URI (shuffled) within the overall budget. */
-  private async download(h: ExtensionHandler, layout: HandlerLayout, pkg: ManifestVersion | undefined): Promise<HandlerManifest> {
-    if (existsSync(layout.zipPath)) {
-      try {
-        return await this.gate.extract(h, layout, () => extractPackage(layout.zipPath, layout));
-      } catch (e) {
-        if (e instanceof PolicyBlockedError) throw e;
-        log.warn(`[${layout.fullName}] cached package unusable, downloading again: ${errorMessage(e)}`);
-      }
-    }
-    const uris = (this.o.shuffle ?? shuffled)(pkg?.uris ?? []);
-    if (uris.length === 0) throw new ExtensionDownloadError('No package uri found');
-    const started = this.now();
-    const budget = this.o.downloadBudgetMs ?? 5 * 60_000;
-    let last = '';
-    for (const uri of uris) {
-      if (this.now() - started > budget) throw new ExtensionDownloadError(`Timeout downloading ${layout.fullName}`);
-      try {
-        await this.o.artifacts.downloadPackage(uri, layout.zipPath, h);
-        return await this.gate.extract(h, layout, () => extractPackage(layout.zipPath, layout));
-      } catch (e) {
-        if (e instanceof PolicyBlockedError) throw e; // a package failing its signature is not fetched again
-        last = errorMessage(e);
-        rmSync(layout.zipPath, { force: true });
-        log.warn(`[${layout.fullName}] package from one URI failed: ${last}`);
-      }
-    }
-    throw new ExtensionDownloadError(`Failed to download ${layout.fullName} from all URIs. Last error: ${last}`);
   }
 
   // -------------------------------------------------------------------------------------------------

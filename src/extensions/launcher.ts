@@ -14,6 +14,8 @@ import type { Operation } from './manifest.ts';
 import { pyDumps } from './pyjson.ts';
 import { appendCommandLog } from './commandLog.ts';
 import { readFully } from '../util/fsread.ts';
+import { confProxyUrl } from '../platform/http.ts';
+import { recordInFlight } from './inflight.ts';
 
 /** §3.5: per-operation timeout (seconds) and the CRP code of its failure. */
 export const OPERATION_LIMITS: Record<Operation, { timeoutSec: number; code: number }> = {
@@ -183,6 +185,15 @@ function noexecHint(dir: string): string {
 }
 
 /**
+ * One argument for /bin/sh: as is when made only of characters the shell never interprets (the usual
+ * handler dir, so the command line matches the Python agent's), else single-quoted with `'` as `'\''`.
+ */
+export function shellQuote(s: string): string {
+  if (/^[A-Za-z0-9_./+:@,%=-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
  * Runs one command per §3.6: `/bin/sh -c <handler dir>/<cmd>` in the handler dir, in its own session,
  * output to anonymous files in the handler dir, killed as a group at the timeout. Resolves on exit code 0;
  * throws ExtensionError (timeout 1011, launch failure) or ExtensionOperationError (non-zero exit).
@@ -202,8 +213,9 @@ export async function launchCommand(o: LaunchOptions): Promise<LaunchResult> {
     // Deliberate (issue 7): the Python agent does not export HttpProxy.Host/Port to extensions (checked with
     // WALinuxAgent 2.15 in the box, test/e2e/ext-proxy.test.ts); extensions (CustomScript downloads) honour
     // these variables, so giving them the proxy the admin configured for the agent is the useful side.
-    const url = `http://${o.proxy.host}:${o.proxy.port}`;
-    env['http_proxy'] = env['https_proxy'] = env['HTTP_PROXY'] = env['HTTPS_PROXY'] = url;
+    // HttpProxy.Host may already carry a scheme (`http://proxy`): confProxyUrl builds one valid URL.
+    const url = confProxyUrl(o.proxy);
+    if (url) env['http_proxy'] = env['https_proxy'] = env['HTTP_PROXY'] = env['HTTPS_PROXY'] = url;
   }
   const logPath = o.layout.commandLogPath(o.extensionName);
   const writeLog = o.commandLog ?? true;
@@ -211,7 +223,9 @@ export async function launchCommand(o: LaunchOptions): Promise<LaunchResult> {
   log.info(`[${o.layout.fullName}] ${started}`);
   if (writeLog) appendCommandLog(logPath, started);
 
-  const inner = ['/bin/sh', '-c', full];
+  // The manifest's command line is run by the shell in the handler dir; the dir itself is quoted so a
+  // Lib.Dir or handler dir with spaces or shell metacharacters is exactly one path to the shell.
+  const inner = ['/bin/sh', '-c', `${shellQuote(dir)}/${o.command.replace(/^\/+/, '')}`];
   let scoped = false;
   let res: ExecToFdsResult;
   let out = '';
@@ -220,7 +234,13 @@ export async function launchCommand(o: LaunchOptions): Promise<LaunchResult> {
     const fo = anonymousFile(dir);
     const fe = anonymousFile(dir);
     try {
-      const r = await execToFds(argv, { cwd: dir, env, stdout: fo, stderr: fe, timeoutMs: timeoutSec * 1000 });
+      let drop: () => void = () => undefined;
+      let r: ExecToFdsResult;
+      try {
+        r = await execToFds(argv, { cwd: dir, env, stdout: fo, stderr: fe, timeoutMs: timeoutSec * 1000, onSpawn: (pid) => { drop = recordInFlight(dir, pid); } });
+      } finally {
+        drop();
+      }
       let so = '';
       let se = '';
       try {

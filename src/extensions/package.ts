@@ -5,7 +5,8 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { randomHex } from '../util/unique.ts';
 import { join } from 'node:path';
-import { extractZip, ZipError, type ZipLimits } from '../util/zip.ts';
+import { ZipError, type ZipLimits } from '../util/zipread.ts';
+import { extractZip } from '../util/zipextract.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { ErrorCodes, ExtensionDownloadError, ExtensionError, ExtensionsGoalStateError } from './errors.ts';
 import type { HandlerLayout } from './layout.ts';
@@ -45,12 +46,12 @@ export interface ExtractPackageOptions {
  * Errors: ExtensionDownloadError 1001 for a bad archive, -1 when no HandlerManifest.json is found;
  * ExtensionError 1003 for a malformed manifest.
  */
-export function extractPackage(zipPath: string, layout: HandlerLayout, opts: ExtractPackageOptions = {}): HandlerManifest {
+export async function extractPackage(zipPath: string, layout: HandlerLayout, opts: ExtractPackageOptions = {}): Promise<HandlerManifest> {
   const lib = layout.roots.libDir;
   const tmp = join(lib, `.${layout.fullName}.pkg-${process.pid}-${randomHex(8)}`);
   try {
     try {
-      extractZip(zipPath, tmp, { ...PACKAGE_LIMITS, ...opts.limits, dirMode: 0o755 });
+      await extractZip(zipPath, tmp, { ...PACKAGE_LIMITS, ...opts.limits, dirMode: 0o755 });
     } catch (e) {
       if (e instanceof ZipError) throw new ExtensionDownloadError(`Failed to extract ${layout.fullName}: ${e.message}`, ErrorCodes.PluginManifestDownloadError);
       throw new ExtensionDownloadError(`Failed to extract ${layout.fullName}: ${(e as Error).message}`, ErrorCodes.PluginManifestDownloadError);

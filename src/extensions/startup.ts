@@ -1,12 +1,14 @@
-// What the extension handler does once at service start (extensions.md §6.5, §1.2, §6.3): migrate the
-// legacy handler_state/ layout, rewrite HandlerEnvironment.json of every handler dir (which also recreates
-// a missing events/), tighten certificate modes, and optionally wait for cloud-init.
+// What the extension handler does once at service start (extensions.md §6.5, §1.2, §6.3): remove what a
+// killed agent left (leftovers.ts), migrate the legacy handler_state/ layout, rewrite HandlerEnvironment.json
+// of every handler dir (which also recreates a missing events/), tighten certificate modes, and optionally
+// wait for cloud-init.
 import { chmodSync, existsSync, lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import { errorText, log } from '../util/logger.ts';
 import { HandlerLayout, listHandlerDirs, type LayoutRoots } from './layout.ts';
 import { writeHandlerEnvironment } from './handlerEnvironment.ts';
+import { sweepExtensionLeftovers } from './leftovers.ts';
 
 /** LIB/handler_state/<H-V>/{state,status} -> <H-V>/config/{HandlerState,HandlerStatus}, then drop handler_state/. */
 export function migrateHandlerState(libDir: string): void {
@@ -64,6 +66,7 @@ export function protectCertificateFiles(libDir: string): void {
 /** All start-up steps; never throws (the extension handler must start anyway). */
 export function extensionHandlerStartup(roots: LayoutRoots, etp = true): void {
   for (const [what, fn] of [
+    ['removing leftovers of an interrupted agent', () => sweepExtensionLeftovers(roots.libDir)],
     ['migrating handler state', () => migrateHandlerState(roots.libDir)],
     ['rewriting HandlerEnvironment.json', () => rewriteHandlerEnvironments(roots, etp)],
     ['protecting certificate files', () => protectCertificateFiles(roots.libDir)],

@@ -1,7 +1,10 @@
 // Downloading manifests, packages and the artifacts profile (protocol.md §2.7): URIs shuffled, each tried
 // on the process-wide default channel then on the other one (direct storage via the proxy, or the
 // HostGAPlugin's /extensionArtifact); a fallback success flips the default channel; one time budget per
-// artifact. Packages stream to the caller's sink (restarted per attempt), never into memory.
+// artifact. Packages stream to the caller's sink (restarted per attempt), never into memory. A body that
+// arrives whole but fails the caller's check (`accept`: not a zip, bad CRC, invalid XML) is a failed
+// attempt of that channel like a transport error: the other channel and the other URIs are tried next.
+// Each failed attempt is logged once, with its reason.
 import type { HttpResponse, HttpTransport } from './http.ts';
 import type { HostPluginClient } from './hostplugin.ts';
 import { DEFAULT_POLICY, expectOk, realClock, sendWithRetry, type Clock, type RetryPolicy } from './retry.ts';
@@ -26,6 +29,11 @@ export interface ArtifactRequest {
   onStart?: () => void | Promise<void>;
   /** Whole-artifact budget, default 5 minutes. */
   budgetMs?: number;
+  /**
+   * Called after each attempt whose answer was complete (the streamed file is closed by then); a throw
+   * makes it a failed attempt, the other channel and URIs are tried next. Its error message is the reason.
+   */
+  accept?: (res: ArtifactResult) => Promise<void> | void;
 }
 
 export interface ArtifactResult {
@@ -73,13 +81,17 @@ export class ArtifactFetcher {
         }
         try {
           const res = ch === 'direct' ? await this.direct(uri, req) : await this.viaPlugin(uri, req);
+          const out = { body: res.body, uri, channel: ch };
+          if (req.accept) await req.accept(out);
           if (ch !== this.defaultChannel) {
             log.info(`${req.doc}: ${ch} worked where ${this.defaultChannel} did not; it is now the default channel`);
             this.defaultChannel = ch;
           }
-          return { body: res.body, uri, channel: ch };
+          return out;
         } catch (e) {
-          errors.push(`${ch} ${redact(uri)}: ${errorText(e)}`);
+          const reason = `${ch} ${redact(uri)}: ${errorText(e)}`;
+          log.warn(`${req.doc}: attempt failed: ${reason}`);
+          errors.push(reason);
         }
       }
     }

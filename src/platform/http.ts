@@ -34,7 +34,8 @@ export interface HttpRequest {
   maxBytes?: number;
   /**
    * Stream the body of a SUCCESSFUL (2xx) answer to this callback instead of keeping it (packages to a file);
-   * maxBytes still applies. Error bodies are never streamed: they are kept (capped) in `body`.
+   * maxBytes still applies. Error bodies are never streamed: they are kept (capped) in `body`. A chunk may
+   * be a view of a larger read buffer: a sink that keeps chunks should copy them.
    */
   onChunk?: (chunk: Buffer) => void | Promise<void>;
   /** Called before the first chunk of each 2xx answer, so a sink can start over after a failed attempt. */
@@ -107,14 +108,8 @@ export function selectProxy(target: string, conf: ProxyConfig = {}, env: NodeJS.
 
   let raw: string | undefined;
   if (conf.host && conf.host.trim()) {
-    const h = conf.host.trim();
-    raw = /^[a-z][a-z0-9+.-]*:\/\//i.test(h) ? h : `http://${h}`;
-    if (conf.port) {
-      const p = safeUrl(raw);
-      if (!p) return null;
-      if (!p.port) p.port = String(conf.port);
-      raw = p.href;
-    }
+    raw = confProxyUrl(conf) ?? undefined;
+    if (raw === undefined) return null;
   } else if (u.protocol === 'https:') {
     raw = env.https_proxy ?? env.HTTPS_PROXY;
   } else if (u.protocol === 'http:') {
@@ -128,6 +123,19 @@ export function selectProxy(target: string, conf: ProxyConfig = {}, env: NodeJS.
     return null;
   }
   // An empty port means the scheme's default (80 / 443): the URL parser drops explicit default ports.
+  return p.href.replace(/\/$/, '');
+}
+
+/**
+ * HttpProxy.Host(+Port) as one URL: the host may already carry a scheme (`http://proxy`), credentials or
+ * a port of its own (which wins over HttpProxy.Port); a bare host gets `http://`. Null when unusable.
+ */
+export function confProxyUrl(conf: ProxyConfig): string | null {
+  const h = (conf.host ?? '').trim();
+  if (!h) return null;
+  const p = safeUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(h) ? h : `http://${h}`);
+  if (!p || (p.protocol !== 'http:' && p.protocol !== 'https:') || !p.hostname) return null;
+  if (conf.port && !p.port) p.port = String(conf.port);
   return p.href.replace(/\/$/, '');
 }
 

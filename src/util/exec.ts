@@ -183,6 +183,8 @@ export interface ExecToFdsOptions {
   timeoutMs: number;
   /** Grace between SIGTERM and SIGKILL of the group on timeout; 0 (default) sends SIGKILL at once. */
   killGraceMs?: number;
+  /** Called once the child exists, with its pid (= its process group: it leads its own session). */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface ExecToFdsResult {
@@ -217,6 +219,7 @@ export function execToFds(argv: string[], opts: ExecToFdsOptions): Promise<ExecT
     };
     child.on('error', (e: NodeJS.ErrnoException) => done(null, null, e));
     child.on('exit', (code, signal) => done(code, signal));
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     const killGroup = (sig: NodeJS.Signals) => {
       if (child.pid === undefined) return;
       try { process.kill(-child.pid, sig); } catch { /* group already gone */ }

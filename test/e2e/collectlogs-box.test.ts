@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { createZip, readZip } from '../../src/util/zip.ts';
+import { createZip } from '../../src/util/zipwrite.ts';
+import { readZip } from '../../src/util/zipread.ts';
 import {
   SCENARIO_PASSWORD, SCENARIO_PROTECTED, SCENARIO_USER, WAAGENT, assertOk, provisionedBox,
 } from './deprovision-helpers.ts';

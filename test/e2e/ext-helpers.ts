@@ -164,9 +164,9 @@ export class ExtBox {
 
   /**
    * Stops the agent (SIGTERM) and starts it again in the same mode, as systemd would after a reboot or a
-   * crash. The new process processes the current goal state once more.
+   * crash. The new process processes the current goal state once more. `env` is added to its environment.
    */
-  async restart(cfg: DriverConfig = {}): Promise<void> {
+  async restart(cfg: DriverConfig = {}, env?: Record<string, string>): Promise<void> {
     this.agent.kill('SIGTERM');
     const r = await this.agent.wait(30_000);
     assert.ok(!r.timedOut, 'the agent stops on SIGTERM');
@@ -175,7 +175,7 @@ export class ExtBox {
         : this.mode === 'upstream' ? upstreamArgv() : [BINARY, '-run-exthandlers'];
     this.uploadsBefore = (await this.box.fabric!.statusUploads()).length;
     this.logBefore = this.box.agentLog().length;
-    this.agent = this.box.spawn(argv, { env: this.agentEnv });
+    this.agent = this.box.spawn(argv, { env: { ...this.agentEnv, ...env } });
   }
 
   private uploadsBefore = 0;

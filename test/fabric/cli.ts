@@ -1,14 +1,14 @@
-// npm run fabric -- SCENARIO [--box] [--control SOCK] [--record FILE] [--workdir DIR] [--ovf FILE]
+// npm run fabric -- SCENARIO [--box] [--control SOCK] [--record FILE] [--workdir DIR] [--ovf FILE] [--extensions DIR]
 // Runs the simulator until SIGTERM/SIGINT; prints its URLs, and on stop a per-endpoint summary.
 import mri from 'mri';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../../src/util/atomic.ts';
 import { startFabric } from './server.ts';
 
-const USAGE = 'usage: npm run fabric -- SCENARIO.json [--box] [--control SOCK] [--record FILE] [--workdir DIR] [--ovf FILE]';
+const USAGE = 'usage: npm run fabric -- SCENARIO.json [--box] [--control SOCK] [--record FILE] [--workdir DIR] [--ovf FILE] [--extensions DIR]';
 
 async function main(): Promise<number> {
-  const args = mri(process.argv.slice(2), { boolean: ['box', 'help'], string: ['control', 'record', 'workdir', 'ovf'] });
+  const args = mri(process.argv.slice(2), { boolean: ['box', 'help'], string: ['control', 'record', 'workdir', 'ovf', 'extensions'] });
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -22,6 +22,7 @@ async function main(): Promise<number> {
   if (args.control) opts.controlSocket = resolve(args.control as string);
   if (args.record) opts.recordFile = resolve(args.record as string);
   if (args.workdir) opts.workDir = resolve(args.workdir as string);
+  if (args.extensions) opts.extensionsDir = resolve(args.extensions as string);
   const fabric = await startFabric(opts);
   if (args.ovf) writeFileAtomic(resolve(args.ovf as string), fabric.ovfEnv(), { mode: 0o600 });
   process.stdout.write(`fabric: scenario ${fabric.scenario().name}, incarnation ${fabric.incarnation()}\n`);

@@ -190,6 +190,11 @@ export function manifestPath(name: string): string {
   return `/extensions/${name}_manifest.xml`;
 }
 
+/** The same manifest at a second path, named by failoverlocation when the scenario says failoverManifest. */
+export function failoverManifestPath(name: string): string {
+  return `/extensions/failover/${name}_manifest.xml`;
+}
+
 export function packagePath(name: string, version: string): string {
   return `/extensions/${name}__${version}`;
 }
@@ -226,7 +231,8 @@ export function renderExtensionsConfig(s: Scenario, r: Rendering): string {
   const plugins = s.extensions.map((e) => {
     const loc = `${r.blob}${manifestPath(e.name)}`;
     const sig = r.signatures?.get(e.name);
-    return `  <Plugin name="${x(e.name)}" version="${x(e.version)}" location="${x(loc)}" failoverlocation="${x(loc)}" state="${e.state}" autoUpgrade="false" runAsStartupTask="false" isJson="true" useExactVersion="true"${sig ? ` encodedSignature="${x(sig)}"` : ''} />`;
+    const fo = e.failoverManifest ? `${r.blob}${failoverManifestPath(e.name)}` : loc;
+    return `  <Plugin name="${x(e.name)}" version="${x(e.version)}" location="${x(loc)}" failoverlocation="${x(fo)}" state="${e.state}" autoUpgrade="false" runAsStartupTask="false" isJson="true" useExactVersion="true"${sig ? ` encodedSignature="${x(sig)}"` : ''} />`;
   }).join('\n');
   const settings = s.extensions.map((e) => {
     let inner = '';
@@ -319,7 +325,7 @@ export function renderVmSettings(s: Scenario, r: Rendering): string {
       name: e.name,
       version: e.version,
       location: loc,
-      failoverLocation: loc,
+      failoverLocation: e.failoverManifest ? `${r.blob}${failoverManifestPath(e.name)}` : loc,
       additionalLocations: [],
       state: e.state,
       autoUpgrade: false,

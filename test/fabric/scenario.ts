@@ -69,10 +69,12 @@ export interface ExtensionSpec {
    * test root (signing.ts); 'tampered' signs it but serves a modified package; 'garbage' is not a signature.
    */
   signature?: 'valid' | 'tampered' | 'garbage';
+  /** failoverlocation names a second manifest URI (same manifest, other path) instead of repeating location. */
+  failoverManifest?: boolean;
 }
 
 /** noRoleInstance: the goal state answers without RoleInstanceList (agents re-GET it, protocol.md 1.4). */
-export type FaultAction = 'status' | 'delay' | 'reset' | 'truncate' | 'garble' | 'gone' | 'noRoleInstance';
+export type FaultAction = 'status' | 'delay' | 'reset' | 'truncate' | 'short' | 'flip' | 'garble' | 'gone' | 'noRoleInstance';
 
 export interface Fault {
   endpoint: Endpoint;
@@ -298,7 +300,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     const fault: Fault = {
       endpoint: v.oneOf(o, f, 'endpoint', ENDPOINTS, 'wire'),
       path: v.str(o, f, 'path', { def: '' }),
-      action: v.oneOf(o, f, 'action', ['status', 'delay', 'reset', 'truncate', 'garble', 'gone', 'noRoleInstance'] as const, 'status'),
+      action: v.oneOf(o, f, 'action', ['status', 'delay', 'reset', 'truncate', 'short', 'flip', 'garble', 'gone', 'noRoleInstance'] as const, 'status'),
       count: v.int(o, f, 'count', { def: 1, min: 0, max: 1e6 }),
       skip: v.int(o, f, 'skip', { def: 0, min: 0, max: 1e6 }),
     };
@@ -358,6 +360,7 @@ function validateExtension(v: Validator, raw: unknown, f: string): ExtensionSpec
     package: v.str(o, f, 'package', { def: name, re: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/ }),
   };
   if (o.signature !== undefined) ext.signature = v.oneOf(o, f, 'signature', ['valid', 'tampered', 'garbage'] as const, 'valid');
+  if (o.failoverManifest !== undefined) ext.failoverManifest = v.bool(o, f, 'failoverManifest', false);
   // The normalized form (`settings: {seqNo, publicSettings, protectedSettings}`) is accepted too, so
   // a validated Scenario object validates again unchanged.
   if (o.settings !== undefined) {
@@ -396,7 +399,7 @@ function validateExtension(v: Validator, raw: unknown, f: string): ExtensionSpec
       return mc;
     });
   }
-  v.noExtra(o, f, ['name', 'version', 'versions', 'state', 'package', 'seqNo', 'publicSettings', 'protectedSettings', 'dependsOn', 'multiConfig', 'signature']);
+  v.noExtra(o, f, ['name', 'version', 'versions', 'state', 'package', 'failoverManifest', 'seqNo', 'publicSettings', 'protectedSettings', 'dependsOn', 'multiConfig', 'signature']);
   return ext;
 }
 

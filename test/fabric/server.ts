@@ -7,7 +7,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { X509Certificate, randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { createZip, type ZipInputEntry } from '../../src/util/zip.ts';
+import { createZip, type ZipInputEntry } from '../../src/util/zipwrite.ts';
 import { loadSigningMaterial, signPackage, type SigningMaterial } from './signing.ts';
 import { child, escapeXml, parseXml, textAt } from '../../src/util/xml.ts';
 import {
@@ -16,7 +16,7 @@ import {
 } from './scenario.ts';
 import { CertError, certificatesData, encryptToCert, loadKeyMaterial, type KeyMaterial } from './certs.ts';
 import {
-  ARTIFACTS_PROFILE_PATH, GA_MANIFEST_PATH, configName, dotnetTicks, imdsInstance, manifestPath, packagePath, renderCertificates,
+  ARTIFACTS_PROFILE_PATH, GA_MANIFEST_PATH, configName, dotnetTicks, failoverManifestPath, imdsInstance, manifestPath, packagePath, renderCertificates,
   renderExtensionsConfig, renderFullConfig, renderGaManifest, renderGoalState, renderHostingEnvironmentConfig,
   renderManifest, renderOvfEnvWith, renderSharedConfig, renderVersions, renderVmSettings, type Rendering,
 } from './documents.ts';
@@ -384,7 +384,10 @@ class FabricImpl implements Fabric {
       r.activityId = randomUUID();
       r.correlationId = randomUUID();
     }
-    for (const e of s.extensions) manifests.set(manifestPath(e.name), renderManifest(e, r));
+    for (const e of s.extensions) {
+      manifests.set(manifestPath(e.name), renderManifest(e, r));
+      if (e.failoverManifest) manifests.set(failoverManifestPath(e.name), renderManifest(e, r));
+    }
     manifests.set(GA_MANIFEST_PATH, renderGaManifest());
     this.current = s;
     this.r = r;
@@ -546,10 +549,12 @@ class FabricImpl implements Fabric {
     if (this.violationList.length < 10_000) this.violationList.push({ seq, endpoint, url, problem });
   }
 
-  private matchFault(ep: Endpoint, method: string, url: string): Fault | undefined {
+  private matchFault(ep: Endpoint, method: string, url: string, artifact = ''): Fault | undefined {
     let hit: Fault | undefined;
+    // A HostGAPlugin /extensionArtifact request also matches on the artifact it asks for.
+    const target = artifact ? `${url} ${artifact}` : url;
     this.current.faults.forEach((f, i) => {
-      if (f.endpoint !== ep || (f.method && f.method !== method) || !url.includes(f.path)) return;
+      if (f.endpoint !== ep || (f.method && f.method !== method) || !target.includes(f.path)) return;
       const n = ++this.faultSeen[i]!;
       if (!hit && n > f.skip && (f.count === 0 || n <= f.skip + f.count)) hit = f;
     });
@@ -581,7 +586,7 @@ class FabricImpl implements Fabric {
       body: isText ? body.toString('utf8') : body.toString('base64'), bodyEncoding: isText ? 'utf8' : 'base64', status: 0,
     };
 
-    const fault = tooBig ? undefined : this.matchFault(ep, method, url);
+    const fault = tooBig ? undefined : this.matchFault(ep, method, url, ep === 'hgap' ? headers['x-ms-artifact-location'] ?? '' : '');
     if (fault) rec.fault = `${fault.action}${fault.status ? ` ${fault.status}` : ''}${fault.delayMs !== undefined ? ` ${fault.delayMs}ms` : ''}`;
 
     let answer: Answer;
@@ -618,6 +623,15 @@ class FabricImpl implements Fabric {
       const cut = Buffer.from(payload.toString('utf8').replace(/<RoleInstanceList>[\s\S]*<\/RoleInstanceList>\s*/, ''));
       res.writeHead(answer.status, { ...hdrs, 'content-length': cut.length });
       res.end(cut);
+      return;
+    }
+    if (fault?.action === 'short' || fault?.action === 'flip') {
+      // A complete HTTP answer whose body is unusable: cut to half with a matching Content-Length, or the
+      // same length with one byte in the middle changed (a zip's CRC-32 no longer matches).
+      const b = fault.action === 'short' ? payload.subarray(0, Math.floor(payload.length / 2)) : Buffer.from(payload);
+      if (fault.action === 'flip' && b.length > 0) b[Math.floor(b.length / 2)] = b[Math.floor(b.length / 2)]! ^ 0x01;
+      res.writeHead(answer.status, { ...hdrs, 'content-length': b.length });
+      res.end(b);
       return;
     }
     if (fault?.action === 'garble') {

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { createZip } from '../../src/util/zip.ts';
+import { createZip } from '../../src/util/zipwrite.ts';
 import { ExtensionsExecutor, type ArtifactSource } from '../../src/extensions/executor.ts';
 import { aggregateStatusJson } from '../../src/extensions/aggregate.ts';
 import { HandlerLayout } from '../../src/extensions/layout.ts';
@@ -79,11 +79,12 @@ function setup() {
       if (!m) throw new Error(`manifest of ${handler.name} unavailable (503)`);
       return m;
     },
-    async downloadPackage(uri, dest) {
+    async downloadPackage(uri, dest, _h, accept) {
       downloads.push(uri);
       const b = blobs.get(uri);
       if (!b) throw new Error(`GET ${uri}: 404`);
       writeFileSync(dest, b);
+      return accept();
     },
   };
   const publish = (name: string, version: string, o: PkgOpts = {}, uris?: string[]) => {
@@ -473,5 +474,57 @@ test('resource limits: commands go through systemd-run with the handler slice; C
     assert.ok(calls.every((c) => c.includes(`--slice=azure-vmextensions-${NAME}.slice`)));
     assert.match(calls[0]!, /--unit=install_/);
     assert.match(calls[1]!, /--unit=enable_/);
+  } finally { rmSync(t.d, { recursive: true, force: true }); }
+});
+
+test('download failed on every URI: reported, then only the download is retried with backoff (1 min doubling), and install/enable follow as if it had worked; the item it held back too', async () => {
+  const t = setup();
+  try {
+    t.publish(NAME, '1.0.0');
+    t.publish('Dep.B', '1.0.0');
+    const uri = `https://blob/${NAME}__1.0.0.zip`;
+    const saved = t.blobs.get(uri)!;
+    t.blobs.delete(uri);
+    let now = 1_000_000;
+    const x = t.ex({ now: () => now, downloadRetry: { random: () => 0.5 } });
+    const a = h({ settings: [s(NAME, 1, { dependencyLevel: 1 })] });
+    const b = h({ name: 'Dep.B', settings: [s('Dep.B', 1, { dependencyLevel: 2 })] });
+    const g = gs([a, b]);
+    await x.process(g);
+    assert.deepEqual(t.commands(), []);
+    const hs = readHandlerStatus(t.layout('1.0.0'))!;
+    assert.equal(hs.status, 'NotReady');
+    assert.match(hs.message ?? "", /Failed to download .* from all URIs/);
+    assert.equal(await x.retryDownloads(g), false, 'not before the backoff');
+    now += 59_000;
+    assert.equal(await x.retryDownloads(g), false);
+    now += 2_000;
+    assert.equal(await x.retryDownloads(g), true, 'after 1 minute');
+    assert.equal(t.downloads.filter((u) => u === uri).length, 2);
+    now += 119_000;
+    assert.equal(await x.retryDownloads(g), false, 'the second wait is 2 minutes');
+    t.blobs.set(uri, saved);
+    now += 2_000;
+    assert.equal(await x.retryDownloads(g), true);
+    assert.deepEqual(t.commands().map((c) => c.split(' ').slice(0, 3).join(' ')), [
+      '1.0.0 install seq=1', '1.0.0 enable seq=1', '1.0.0 install seq=1', '1.0.0 enable seq=1',
+    ]);
+    assert.equal(readHandlerState(t.layout('1.0.0')), 'Enabled');
+    assert.equal(readHandlerState(t.layout('1.0.0', 'Dep.B')), 'Enabled', 'the dependent handler ran after it');
+    assert.equal(readHandlerStatus(t.layout('1.0.0'))!.status, 'Ready');
+    now += 60 * 60_000;
+    assert.equal(await x.retryDownloads(g), false, 'nothing pending any more');
+
+    // A new goal state drops pending retries of the old one; a failure of a command is never retried.
+    t.clearLog();
+    t.blobs.delete(`https://blob/Dep.B__1.0.0.zip`);
+    const other = h({ name: 'Other.Ext' });
+    const g2 = gs([other], 2);
+    await x.process(g2);
+    now += 60 * 60_000;
+    assert.equal(await x.retryDownloads(g2), true, 'Other.Ext has no manifest: its fetch is retried');
+    await x.process(gs([h()], 3));
+    now += 60 * 60_000;
+    assert.equal(await x.retryDownloads(g2), false, 'another goal state was processed since');
   } finally { rmSync(t.d, { recursive: true, force: true }); }
 });

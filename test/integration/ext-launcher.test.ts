@@ -216,3 +216,48 @@ test('slice names and command-log trimming', () => {
     assert.ok(t.startsWith('line ') && t.endsWith('line 99\n'));
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
+
+test('a Lib.Dir with spaces and shell metacharacters is one path to the shell; the manifest command line keeps its arguments', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'ext-launch-'));
+  try {
+    const weird = join(d, "lib dir;touch PWNED $(touch PWNED2) `x` 'q' & \"d\"");
+    const layout = new HandlerLayout({ libDir: weird, extLogDir: join(d, 'log') }, NAME, '1.0.0');
+    mkdirSync(join(layout.dir, 'bin'), { recursive: true });
+    writeFileSync(join(layout.dir, 'bin/x.sh'), '#!/bin/sh\nprintf "%s|" "$@" > "$AZURE_GUEST_AGENT_EXTENSION_PATH/args.txt"\n');
+    chmodSync(join(layout.dir, 'bin/x.sh'), 0o755);
+    const r = await launchCommand({ layout, command: 'bin/x.sh enable "two words"', operation: 'enable', wireServer: '127.0.0.1', baseEnv: { PATH: '/usr/bin:/bin' } });
+    assert.equal(r.exitCode, 0);
+    assert.equal(readFileSync(join(layout.dir, 'args.txt'), 'utf8'), 'enable|two words|');
+    for (const n of ['PWNED', 'PWNED2']) {
+      assert.equal(existsSync(join(layout.dir, n)), false);
+      assert.equal(existsSync(join(d, n)), false);
+    }
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
+
+test('the proxy URL given to extensions: HttpProxy.Host with or without a scheme, credentials, its own port', async () => {
+  const { d, layout, base } = setup({ 'bin/x.sh': 'env -0 > "$AZURE_GUEST_AGENT_EXTENSION_PATH/env.txt"' });
+  try {
+    for (const [host, want] of [
+      ['proxy.local', 'http://proxy.local:3128'],
+      ['http://proxy.local', 'http://proxy.local:3128'],
+      ['https://proxy.local/', 'https://proxy.local:3128'],
+      ['http://user:pw@proxy.local', 'http://user:pw@proxy.local:3128'],
+      ['http://proxy.local:8080', 'http://proxy.local:8080'],
+    ] as const) {
+      await launchCommand(base({ proxy: { host, port: 3128 }, baseEnv: { PATH: '/bin' } }));
+      const env = envOf(join(layout.dir, 'env.txt'));
+      assert.equal(env['http_proxy'], want, host);
+      assert.equal(env['HTTPS_PROXY'], want, host);
+    }
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
+
+test('shellQuote: plain paths as they are, anything else single-quoted so sh reads it back unchanged', async () => {
+  const { shellQuote } = await import('../../src/extensions/launcher.ts');
+  assert.equal(shellQuote('/var/lib/waagent/Pub.Ext-1.0.0'), '/var/lib/waagent/Pub.Ext-1.0.0');
+  const { execFileSync } = await import('node:child_process');
+  for (const s of ["a b", "it's", "$(x) `y` ;&|<>*?[]{}~#!\\\"", "'", "\n"]) {
+    assert.equal(execFileSync('/bin/sh', ['-c', `printf %s ${shellQuote(s)}`], { encoding: 'utf8' }), s);
+  }
+});

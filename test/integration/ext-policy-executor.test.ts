@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createZip } from '../../src/util/zip.ts';
+import { createZip } from '../../src/util/zipwrite.ts';
 import { ExtensionsExecutor, type ArtifactSource, type ExecutorOptions } from '../../src/extensions/executor.ts';
 import { HandlerLayout } from '../../src/extensions/layout.ts';
 import { readHandlerState, readHandlerStatus } from '../../src/extensions/state.ts';
@@ -66,7 +66,7 @@ function setup() {
       fetched.push(h.name);
       return [{ version: '1.0.0', uris: [`https://blob/${h.name}.zip`], disallowMajorVersionUpgrade: false, isInternal: false } satisfies ManifestVersion];
     },
-    async downloadPackage(uri, dest) { writeFileSync(dest, blobs.get(uri) ?? zipFor(uri.slice('https://blob/'.length, -4), '1.0.0')); },
+    async downloadPackage(uri, dest, _h, accept) { writeFileSync(dest, blobs.get(uri) ?? zipFor(uri.slice('https://blob/'.length, -4), '1.0.0')); return accept(); },
   };
   const history: string[] = [];
   const cmsVerifies: string[][] = [];

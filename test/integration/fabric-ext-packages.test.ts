@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFabric } from '../fabric/server.ts';
 import { FABRIC_DIR, WS_HEADERS, baseScenario, hgapHeaders, http } from '../fabric/testing.ts';
-import { readZip } from '../../src/util/zip.ts';
+import { readZip } from '../../src/util/zipread.ts';
 import { parseXml, path, textAt } from '../../src/util/xml.ts';
 
 function ext(name: string, pkg: string, versions = ['1.0.0']): Record<string, unknown> {

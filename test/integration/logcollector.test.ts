@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectLogs } from '../../src/logcollector/collect.ts';
-import { readZip } from '../../src/util/zip.ts';
+import { readZip } from '../../src/util/zipread.ts';
 import { realRunner } from '../../src/util/exec.ts';
 import { addSecret } from '../../src/util/logger.ts';
 
@@ -60,7 +60,7 @@ test('collect-logs: the total budget stops collection', async (t) => {
 });
 
 test('collect-logs: history zips and rotated .gz logs are redacted inside; an unreadable zip is left out; links in agent dirs are not followed', async (t) => {
-  const { createZip } = await import('../../src/util/zip.ts');
+  const { createZip } = await import('../../src/util/zipwrite.ts');
   const { gzipSync, gunzipSync } = await import('node:zlib');
   const { symlinkSync } = await import('node:fs');
   const d = mkdtempSync(join(tmpdir(), 'logc-'));
@@ -197,7 +197,7 @@ test('piecewise redaction: same result as whole-file redaction; PEM keys and XML
 });
 
 test('zip writer: an entry added in pieces (sync-flushed deflate) is valid for unzip, Python and our reader', async (t) => {
-  const { ZipWriter } = await import('../../src/util/zip.ts');
+  const { ZipWriter } = await import('../../src/util/zipwrite.ts');
   const { randomBytes } = await import('node:crypto');
   const d = mkdtempSync(join(tmpdir(), 'logc-zip-'));
   t.after(() => rmSync(d, { recursive: true, force: true }));

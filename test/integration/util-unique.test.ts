@@ -19,7 +19,9 @@ test('the daemon\'s idle path (atomic writes, HostGAPlugin headers, zip names) d
     import { mkdtempSync, rmSync } from 'node:fs';
     const { writeFileAtomic } = await import(${mod('util/atomic.ts')});
     await import(${mod('platform/hostplugin.ts')});
-    await import(${mod('util/zip.ts')});
+    await import(${mod('util/zipwrite.ts')});
+    await import(${mod('util/zipread.ts')});
+    await import(${mod('util/zipextract.ts')});
     await import(${mod('extensions/launcher.ts')});
     const { randomId } = await import(${mod('util/unique.ts')});
     const d = mkdtempSync('/tmp/unique-test-');

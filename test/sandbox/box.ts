@@ -81,6 +81,8 @@ export interface BoxOptions {
   startTimeoutMs?: number;
   /** Key cache of the simulator (shared between boxes so certificates are made once). */
   fabricWorkDir?: string;
+  /** Package dirs of the simulator (default test/fabric/extensions), e.g. a bench's big package. */
+  fabricExtensionsDir?: string;
 }
 
 export interface RunOptions {
@@ -418,7 +420,8 @@ export class Box {
       '/bin/sh', '-c', 'mount -t sysfs sysfs /sys && exec "$@"', 'fabric',
       'setpriv', '--pdeathsig', 'KILL', '--',
       PINNED_NODE, join(PROJECT, 'test', 'fabric', 'cli.ts'), scenarioPath, '--box',
-      '--control', sock, '--record', join(this.sharedDir, 'requests.jsonl'), '--workdir', this.workDir];
+      '--control', sock, '--record', join(this.sharedDir, 'requests.jsonl'), '--workdir', this.workDir,
+      ...(this.opts.fabricExtensionsDir ? ['--extensions', this.opts.fabricExtensionsDir] : [])];
     const child = spawn('nsenter', argv, {
       env: { PATH: BOX_PATH, HOME: '/root', WAAGENT_BOX: '1', LANG: 'C.UTF-8' },
       stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: PROJECT,

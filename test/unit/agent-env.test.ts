@@ -18,7 +18,7 @@ import { hostnameChore } from '../../src/agent/chores.ts';
 import { profileFor, parseOsRelease } from '../../src/os/distro.ts';
 import { GoalStateHistory, redactDocument } from '../../src/agent/history.ts';
 import { collectSpool, parseLegacyEvent, sendEventsOnce } from '../../src/agent/telemetry.ts';
-import { readZip } from '../../src/util/zip.ts';
+import { readZip } from '../../src/util/zipread.ts';
 
 function tmpRoot(): { d: string; root: Sysroot } {
   const d = mkdtempSync(join(tmpdir(), 'agent-env-'));

@@ -45,11 +45,53 @@ test('manifest versions (Plugins and InternalPlugins) and a package streamed to 
   const d = mkdtempSync(join(tmpdir(), 'ext-art-'));
   try {
     const dest = join(d, 'Pub.Ext__1.0.0.zip');
-    await src.downloadPackage('https://blob/p1.zip', dest, handler);
-    assert.deepEqual(readFileSync(dest), pkg);
+    assert.equal(await src.downloadPackage('https://blob/p1.zip', dest, handler, async () => readFileSync(dest)).then((b) => b.equals(pkg)), true);
     const req = t.seen.find((r) => r.url === 'https://blob/p1.zip')!;
     assert.equal(req.useProxy, true, 'storage traffic may use the proxy');
-    await assert.rejects(src.downloadPackage('https://blob/missing.zip', join(d, 'x.zip'), handler), /404|failed/);
+    await assert.rejects(src.downloadPackage('https://blob/missing.zip', join(d, 'x.zip'), handler, async () => 1), /404|failed/);
   } finally { rmSync(d, { recursive: true, force: true }); }
   await assert.rejects(src.fetchManifest({ ...handler, manifestUris: ['https://m/gone.xml'] }), /failed|404/);
+});
+
+test('an answer that fails the check (package not a zip / manifest not XML) is a failed attempt: the HostGAPlugin channel is tried, each attempt logged once', async () => {
+  const { createZip } = await import('../../src/util/zipwrite.ts');
+  const { readZip } = await import('../../src/util/zipread.ts');
+  const { log } = await import('../../src/util/logger.ts');
+  const good = createZip([{ name: 'HandlerManifest.json', data: '[]' }]);
+  const t = fakeTransport({ 'https://m/manifest.xml': Buffer.from('<not xml'), 'https://blob/p1.zip': good.subarray(0, good.length - 10) });
+  const viaPlugin: string[] = [];
+  const hgap = {
+    async fetchArtifact(url: string, o: { onChunk?: (c: Buffer) => void | Promise<void>; onStart?: () => void | Promise<void> }) {
+      viaPlugin.push(url);
+      const body = url.endsWith('.xml') ? Buffer.from(MANIFEST) : good;
+      if (o.onChunk) { await o.onStart?.(); await o.onChunk(body); return { status: 200, headers: {}, body: Buffer.alloc(0) }; }
+      return { status: 200, headers: {}, body };
+    },
+  };
+  const warnings: string[] = [];
+  const orig = log.warn.bind(log);
+  log.warn = (m: string) => { warnings.push(m); };
+  const fetcher = new ArtifactFetcher({ transport: t, hgap: hgap as never, policy: NO_RETRY, random: () => 0 });
+  const src = platformArtifactSource(fetcher);
+  const d = mkdtempSync(join(tmpdir(), 'ext-art-'));
+  try {
+    const versions = await src.fetchManifest(handler);
+    assert.equal(versions.length, 2);
+    assert.equal(fetcher.defaultChannel, 'hgap', 'the channel that worked becomes the default');
+    fetcher.defaultChannel = 'direct';
+    const dest = join(d, 'p.zip');
+    const names = await src.downloadPackage('https://blob/p1.zip', dest, handler, async () => readZip(dest).map((e) => e.path));
+    assert.deepEqual(names, ['HandlerManifest.json']);
+    assert.deepEqual(viaPlugin, ['https://m/manifest.xml', 'https://blob/p1.zip']);
+    assert.equal(warnings.length, 2, warnings.join('\n'));
+    assert.match(warnings[0]!, /manifest: attempt failed: direct https:\/\/m\/manifest\.xml: .*/);
+    assert.match(warnings[1]!, /package: attempt failed: direct https:\/\/blob\/p1\.zip: zip .*(truncated|not a zip)/);
+    // Both channels unusable: one error naming both attempts.
+    hgap.fetchArtifact = async () => ({ status: 200, headers: {}, body: Buffer.from('garbage') });
+    fetcher.defaultChannel = 'direct';
+    await assert.rejects(src.downloadPackage('https://blob/p1.zip', dest, handler, async () => readZip(dest)), /direct .*; hgap /);
+  } finally {
+    log.warn = orig;
+    rmSync(d, { recursive: true, force: true });
+  }
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createZip } from '../../src/util/zip.ts';
+import { createZip } from '../../src/util/zipwrite.ts';
 import { HandlerLayout } from '../../src/extensions/layout.ts';
 import { checkMultiConfig, extractPackage, initializeHandler, signingInfoMatches } from '../../src/extensions/package.ts';
 import { ExtensionDownloadError, ExtensionError, ExtensionsGoalStateError } from '../../src/extensions/errors.ts';
@@ -25,7 +25,7 @@ function setup() {
   return { d, roots, layout };
 }
 
-test('extracts a package: manifest from a subfolder (BOM stripped) copied to the root, u+x, 0700 state dirs, zip deleted', () => {
+test('extracts a package: manifest from a subfolder (BOM stripped) copied to the root, u+x, 0700 state dirs, zip deleted', async () => {
   const { d, layout } = setup();
   try {
     writeFileSync(layout.zipPath, createZip([
@@ -34,7 +34,7 @@ test('extracts a package: manifest from a subfolder (BOM stripped) copied to the
       { name: 'pkg/bin/install.sh', data: '#!/bin/sh\nexit 0\n', mode: 0o644 },
       { name: 'pkg/lib/data.txt', data: 'data', mode: 0o600 },
     ]));
-    const m = extractPackage(layout.zipPath, layout);
+    const m = await extractPackage(layout.zipPath, layout);
     assert.equal(m.commands.enable, 'bin/enable.sh');
     assert.equal(existsSync(layout.zipPath), false);
     const root = readFileSync(layout.manifestPath, 'utf8');
@@ -55,7 +55,7 @@ test('extracts a package: manifest from a subfolder (BOM stripped) copied to the
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
 
-test('entries marked group/world-writable are extracted without those bits: root runs these files', () => {
+test('entries marked group/world-writable are extracted without those bits: root runs these files', async () => {
   const { d, layout } = setup();
   try {
     writeFileSync(layout.zipPath, createZip([
@@ -63,14 +63,14 @@ test('entries marked group/world-writable are extracted without those bits: root
       { name: 'bin/enable.sh', data: '#!/bin/sh\nexit 0\n', mode: 0o777 },
       { name: 'bin/disable.sh', data: '#!/bin/sh\nexit 0\n', mode: 0o775 },
     ]));
-    extractPackage(layout.zipPath, layout);
+    await extractPackage(layout.zipPath, layout);
     assert.equal(statSync(join(layout.dir, 'bin/enable.sh')).mode & 0o777, 0o755);
     assert.equal(statSync(join(layout.dir, 'bin/disable.sh')).mode & 0o777, 0o755);
     assert.equal(statSync(layout.manifestPath).mode & 0o022, 0);
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
 
-test('re-extraction over an existing dir keeps config/ status/ mrseq, replaces package files', () => {
+test('re-extraction over an existing dir keeps config/ status/ mrseq, replaces package files', async () => {
   const { d, layout } = setup();
   try {
     writeHandlerState(layout, 'FailedUpgrade');
@@ -79,7 +79,7 @@ test('re-extraction over an existing dir keeps config/ status/ mrseq, replaces p
     writeFileSync(layout.mrseqPath, '1');
     writeFileSync(join(layout.dir, 'stale.txt'), 'from an older extraction');
     writeFileSync(layout.zipPath, createZip([{ name: 'HandlerManifest.json', data: MANIFEST }, { name: 'bin/enable.sh', data: 'echo' }]));
-    extractPackage(layout.zipPath, layout);
+    await extractPackage(layout.zipPath, layout);
     assert.equal(readHandlerState(layout), 'FailedUpgrade');
     assert.equal(readFileSync(join(layout.statusDir, '1.status'), 'utf8'), '[]');
     assert.equal(readFileSync(layout.mrseqPath, 'utf8'), '1');
@@ -89,12 +89,12 @@ test('re-extraction over an existing dir keeps config/ status/ mrseq, replaces p
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
 
-test('a package with a ../ entry is refused: nothing written outside, existing dir untouched, zip deleted', () => {
+test('a package with a ../ entry is refused: nothing written outside, existing dir untouched, zip deleted', async () => {
   const { d, layout } = setup();
   try {
     writeHandlerState(layout, 'NotInstalled');
     writeFileSync(layout.zipPath, createZip([{ name: 'HandlerManifest.json', data: MANIFEST }, { name: '../../evil.sh', data: 'pwned' }]));
-    assert.throws(() => extractPackage(layout.zipPath, layout), (e: unknown) => {
+    await assert.rejects(() => extractPackage(layout.zipPath, layout), (e: unknown) => {
       assert.ok(e instanceof ExtensionDownloadError);
       assert.equal(e.code, 1001);
       assert.match(e.message, /"\.\." component/);
@@ -107,15 +107,15 @@ test('a package with a ../ entry is refused: nothing written outside, existing d
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
 
-test('no manifest => ExtensionDownloadError -1; malformed manifest => 1003; nothing left behind', () => {
+test('no manifest => ExtensionDownloadError -1; malformed manifest => 1003; nothing left behind', async () => {
   const { d, layout } = setup();
   try {
     writeFileSync(layout.zipPath, createZip([{ name: 'bin/enable.sh', data: 'echo' }]));
-    assert.throws(() => extractPackage(layout.zipPath, layout), (e: unknown) => e instanceof ExtensionDownloadError && e.code === -1 && e.message === 'HandlerManifest.json not found');
+    await assert.rejects(() => extractPackage(layout.zipPath, layout), (e: unknown) => e instanceof ExtensionDownloadError && e.code === -1 && e.message === 'HandlerManifest.json not found');
     writeFileSync(layout.zipPath, createZip([{ name: 'x/HandlerManifest.json', data: '[{"nohandler": 1}]' }]));
-    assert.throws(() => extractPackage(layout.zipPath, layout), (e: unknown) => e instanceof ExtensionError && e.code === 1003 && /Malformed manifest file \(Test\.Publisher\.ShellExt-1\.0\.0\/x\/HandlerManifest\.json\)/.test(e.message));
+    await assert.rejects(() => extractPackage(layout.zipPath, layout), (e: unknown) => e instanceof ExtensionError && e.code === 1003 && /Malformed manifest file \(Test\.Publisher\.ShellExt-1\.0\.0\/x\/HandlerManifest\.json\)/.test(e.message));
     writeFileSync(layout.zipPath, 'not a zip at all');
-    assert.throws(() => extractPackage(layout.zipPath, layout), (e: unknown) => e instanceof ExtensionDownloadError && e.code === 1001);
+    await assert.rejects(() => extractPackage(layout.zipPath, layout), (e: unknown) => e instanceof ExtensionDownloadError && e.code === 1001);
     assert.deepEqual(readdirSync(layout.roots.libDir), []);
   } finally { rmSync(d, { recursive: true, force: true }); }
 });

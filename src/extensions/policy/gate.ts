@@ -93,7 +93,7 @@ export class ExtensionGate {
    * blocks the handler when its policy requires signatures; otherwise it is logged (as 2.15 does) and the
    * package is used.
    */
-  async extract(h: ExtensionHandler, layout: HandlerLayout, extract: () => HandlerManifest): Promise<HandlerManifest> {
+  async extract(h: ExtensionHandler, layout: HandlerLayout, extract: () => Promise<HandlerManifest> | HandlerManifest): Promise<HandlerManifest> {
     const enforce = this.loaded.engine.shouldEnforceSignatureValidation(h.name);
     const enabled = this.o.signature?.enabled === true;
     if (enforce && !this.validator) {
@@ -101,11 +101,11 @@ export class ExtensionGate {
     }
     if (!this.validator || h.encodedSignature === '' || !(enabled || enforce)) {
       if (enabled && h.encodedSignature === '') log.info(`No signature for extension '${layout.fullName}' in goal state, skipping signature validation.`);
-      return extract();
+      return await extract();
     }
     const refuse = (e: PackageValidationError): PolicyBlockedError => new PolicyBlockedError(e.message, e.code, e.operation);
     if (!(await this.validator.opensslSupported())) {
-      if (!enforce) return extract();
+      if (!enforce) return await extract();
       rmSync(layout.zipPath, { force: true });
       throw refuse(new PackageValidationError('SignatureValidationError',
         `Signature validation failed for package '${layout.fullName}'. Error: ${opensslTooOld(await this.validator.opensslVersion())}`, 'SignatureValidation'));
@@ -125,7 +125,7 @@ export class ExtensionGate {
       }
       this.ignored(e);
     }
-    const manifest = extract();
+    const manifest = await extract();
     try {
       validateSigningInfo(manifest, h.name, layout.version);
       this.event('PackageSigningInfoResult', true, `Successfully validated handler manifest 'signingInfo' for extension '${layout.fullName}'`);

@@ -11,6 +11,8 @@
 #   "statusMode": "garbage"   enable writes a status file that is not JSON; "huge": one of 200 KB
 #   "statusLater": "success"  enable reports transitioning and the given status 2 s later ("never": stays)
 #   "heartbeat": "write"      enable writes heartbeat.log with "heartbeatStatus" (for reportHeartbeat handlers)
+#   "sleepOn": "install"      the named operation sleeps "sleepSec" seconds (default 3) first, and logs
+#                             "<handler> <version> <op>-done" when it then completes (crash tests)
 # Every invocation appends one line to $PROBE_DIR/commands.log (shared by every handler, so the order
 # across handlers shows):  <handler> <version> <op> key=value ... of the environment the agent gave.
 # On enable it decrypts protectedSettings with Lib.Dir/<thumbprint>.crt/.prv (openssl cms, smime as
@@ -58,6 +60,10 @@ if [ "$(setting hangOn)" = "$op" ]; then
   echo "probe: hanging in $op"
   wait
   exit 0
+fi
+if [ "$(setting sleepOn)" = "$op" ]; then
+  sleep "$(setting sleepSec || true)" 2>/dev/null || sleep 3
+  printf '%s\n' "${name:-?} ${AZURE_GUEST_AGENT_EXTENSION_VERSION:-?} $op-done" >> "$PROBE_DIR/commands.log"
 fi
 if [ "$(setting failOn)" = "$op" ]; then
   code=$(setting exitCode)
