@@ -36,6 +36,7 @@ import { FirewallTask } from './firewall.ts';
 import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './chores.ts';
 import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
 import { LogCollectTask } from './logcollect.ts';
+import { SummaryTracker } from './summary.ts';
 import { systemdRunning } from '../os/service.ts';
 import { collectAfterBurst } from '../util/memory.ts';
 import { delay } from '../util/builtins.ts';
@@ -262,6 +263,15 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
     const proxyPort = c.int('HttpProxy.Port');
     const excluded = (c.str('CGroups.Excluded') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     let loop: GoalStateLoop | null = null;
+    const period = enabled ? sec(c.int('Extensions.GoalStatePeriod')) : DISABLED_PERIOD_MS;
+    const summary = new SummaryTracker(libDir, {
+      event: (ok, msg) => events.push(agentOperationEvent('GoalState', ok, msg)),
+      initialCompleted: () => {
+        if (!enabled || scheduler.period('ProcessGoalState') === period) return;
+        scheduler.setPeriod('ProcessGoalState', period);
+        log.info(`Initial goal state completed, switched the goal state period to ${period / 1000}`);
+      },
+    });
     const executor = new ExtensionsExecutor({
       roots, wireServer: endpoint.replace(/:\d+$/, ''), extensionsEnabled: enabled, confPath: ctx.configPath,
       artifacts: platformArtifactSource(protocol.artifacts, { fastTrack: () => loop?.extensionsGoalState?.source === 'FastTrack' }),
@@ -273,6 +283,8 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       history: new GoalStateHistory(libDir),
       honourOnHold: c.bool('EnableOverProvisioning'),
       guestOS: () => ({ computerName: currentHostname(), osName: distro.os.id, osVersion: distro.os.versionId }),
+      onNewGoalState: (id) => summary.newGoalState(id),
+      onReport: (handlers) => summary.reported(handlers),
       beforeFirstProcess: c.bool('Extensions.WaitForCloudInit') ? async () => { await waitForCloudInit(ctx.runner, c.int('Extensions.WaitForCloudInitTimeout')); } : undefined,
     });
     if (c.bool('OS.EnableFirewall')) {
@@ -281,12 +293,14 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       await fw.init();
       scheduler.add({ name: 'EnableFirewall', periodMs: sec(c.int('OS.EnableFirewallPeriod')), initialDelayMs: sec(c.int('OS.EnableFirewallPeriod')), run: () => fw.run() });
     }
-    const period = enabled ? sec(c.int('Extensions.GoalStatePeriod')) : DISABLED_PERIOD_MS;
+    // 2.15: Extensions.InitialGoalStatePeriod until the first goal state on this VM converged (marker file).
+    const firstPeriod = enabled && summary.isInitial ? sec(c.int('Extensions.InitialGoalStatePeriod')) : period;
+    log.info(`Goal State Period: ${firstPeriod / 1000} sec. This indicates how often the agent checks for new goal states and reports status.`);
     if (!enabled) log.info(`Extensions.Enabled=n: extensions are not processed; status is reported every ${DISABLED_PERIOD_MS / 1000} s`);
     const l = loop;
     let savedEndpoint = false;
     scheduler.add({
-      name: 'ProcessGoalState', periodMs: period, maxBackoffMs: 60_000,
+      name: 'ProcessGoalState', periodMs: firstPeriod, maxBackoffMs: 60_000,
       run: async () => {
         await l.cycle();
         if (!savedEndpoint) { savedEndpoint = true; try { saveEndpoint(libDir, endpoint); } catch (e) { log.warn(`saving the endpoint: ${errorText(e)}`); } }
