@@ -37,6 +37,7 @@ import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './
 import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
 import { LogCollectTask } from './logcollect.ts';
 import { SummaryTracker } from './summary.ts';
+import { remoteAccessDuty } from './duties.ts';
 import { systemdRunning } from '../os/service.ts';
 import { collectAfterBurst } from '../util/memory.ts';
 import { delay } from '../util/builtins.ts';
@@ -298,11 +299,13 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
     log.info(`Goal State Period: ${firstPeriod / 1000} sec. This indicates how often the agent checks for new goal states and reports status.`);
     if (!enabled) log.info(`Extensions.Enabled=n: extensions are not processed; status is reported every ${DISABLED_PERIOD_MS / 1000} s`);
     const l = loop;
+    // 2.15: remote access (JIT users) after the status report, on each new incarnation.
+    const remoteAccess = remoteAccessDuty(ctx, protocol, libDir, events);
     let savedEndpoint = false;
     scheduler.add({
       name: 'ProcessGoalState', periodMs: firstPeriod, maxBackoffMs: 60_000,
       run: async () => {
-        await l.cycle();
+        await l.cycle().finally(remoteAccess);
         if (!savedEndpoint) { savedEndpoint = true; try { saveEndpoint(libDir, endpoint); } catch (e) { log.warn(`saving the endpoint: ${errorText(e)}`); } }
       },
     });
