@@ -310,7 +310,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       },
     });
     scheduler.add({ name: 'RemovePersistentNetworkRules', periodMs: sec(c.int('OS.RemovePersistentNetRulesPeriod')), run: netRulesChore(root, lib(ctx)) });
-    scheduler.add({ name: 'MonitorDhcpClientRestart', periodMs: sec(c.int('OS.MonitorDhcpClientRestartPeriod')), run: dhcpChore(root, ctx.runner) });
+    scheduler.add({ name: 'MonitorDhcpClientRestart', periodMs: sec(c.int('OS.MonitorDhcpClientRestartPeriod')), run: dhcpChore(root, ctx.runner, endpoint) });
     const scsi = c.str('OS.RootDeviceScsiTimeout');
     if (scsi) scheduler.add({ name: 'SetRootDeviceScsiTimeout', periodMs: sec(c.int('OS.RootDeviceScsiTimeoutPeriod')), run: scsiChore(root, scsi) });
     if (c.bool('Provisioning.MonitorHostName')) {
