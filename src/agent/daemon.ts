@@ -37,7 +37,9 @@ import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './
 import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
 import { LogCollectTask } from './logcollect.ts';
 import { SummaryTracker } from './summary.ts';
-import { remoteAccessDuty } from './duties.ts';
+import { addMonitorTasks, remoteAccessDuty } from './duties.ts';
+import { GoalStateErrors } from './monitor.ts';
+import { setWireServerHost } from '../platform/ioerrors.ts';
 import { systemdRunning } from '../os/service.ts';
 import { collectAfterBurst } from '../util/memory.ts';
 import { delay } from '../util/builtins.ts';
@@ -250,11 +252,12 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
   const libDir = root.path(lib(ctx));
   const extLogDir = root.path(c.str('Extension.LogDir'));
   const endpoint = discover(ctx, false);
+  setWireServerHost(endpoint);
   const fastTrack = c.bool('Debug.EnableFastTrack');
   const transport = httpClient(c, endpoint);
   const protocol = new AzureProtocol({ endpoint, libDir, transport, fastTrack, openssl: new OpenSsl(c.str('OS.OpensslPath') || 'openssl', ctx.runner) });
   const scheduler = new Scheduler();
-  const events = new EventQueue();
+  const events = new EventQueue(200, posix.join(libDir, 'events'));
   events.push(agentOperationEvent('Start', true, `waagent-sea ${AGENT_VERSION} started (${ctx.command})`));
   try {
     const roots = { libDir, extLogDir };
@@ -302,10 +305,25 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
     // 2.15: remote access (JIT users) after the status report, on each new incarnation.
     const remoteAccess = remoteAccessDuty(ctx, protocol, libDir, events);
     let savedEndpoint = false;
+    const gsErrors = new GoalStateErrors((op, ok, msg) => events.push(agentOperationEvent(op, ok, msg)));
+    let exitCode: number = EXIT.OK;
+    addMonitorTasks({
+      ctx, protocol, transport, scheduler, events, gsErrors, converged: () => summary.converged,
+      exit: (reason) => { log.info(reason); exitCode = EXIT.FAILURE; stop.trigger('SIGTERM'); },
+    });
     scheduler.add({
       name: 'ProcessGoalState', periodMs: firstPeriod, maxBackoffMs: 60_000,
       run: async () => {
-        await l.cycle().finally(remoteAccess);
+        const failures = l.stats.pollFailures;
+        try {
+          await l.cycle();
+        } catch (e) {
+          if (l.stats.pollFailures > failures) gsErrors.failed(e);
+          throw e;
+        } finally {
+          if (l.stats.pollFailures === failures) gsErrors.succeeded(`incarnation ${protocol.wire.current?.incarnation ?? '?'}`);
+          await remoteAccess();
+        }
         if (!savedEndpoint) { savedEndpoint = true; try { saveEndpoint(libDir, endpoint); } catch (e) { log.warn(`saving the endpoint: ${errorText(e)}`); } }
       },
     });
@@ -317,7 +335,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       scheduler.add({ name: 'MonitorHostNameChanges', periodMs: sec(c.int('Provisioning.MonitorHostNamePeriod')), run: hostnameChore({ root, runner: ctx.runner, libDir: lib(ctx), distro }) });
     }
     scheduler.add({
-      name: 'SendTelemetry', periodMs: sec(c.int('Debug.EtpCollectionPeriod')), initialDelayMs: 60_000,
+      name: 'SendTelemetry', periodMs: sec(c.int('Debug.EtpCollectionPeriod')), initialDelayMs: Math.min(60_000, sec(c.int('Debug.EtpCollectionPeriod'))),
       run: async () => {
         const r = await sendEventsOnce({
           libDir, extLogDir, sender: protocol.wire, queue: events,
@@ -343,10 +361,12 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       log.warn(`Running work did not finish within ${STOP_GRACE_MS / 1000} s: killed ${n} child process group(s)`);
     }
     log.info('Agent stopped');
-    return EXIT.OK;
+    return exitCode;
   } finally {
     await Promise.race([scheduler.stop().catch(() => undefined), delay(5000)]);
     await transport.close().catch(() => undefined);
+    // Events not sent yet survive the restart in the spool (bounded by its caps).
+    events.spill();
   }
 }
 

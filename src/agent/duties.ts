@@ -1,6 +1,7 @@
 // The 2.15 platform duties the goal-state loop carries besides extensions, built from the configuration:
-// JIT remote access (after the status report, on a new incarnation). Kept out of daemon.ts so the daemon
-// only wires them.
+// JIT remote access (after the status report, on a new incarnation), and the monitor's tasks (health
+// heartbeats, the HeartBeat event, network errors, resource usage, the agent's memory check). Kept out of
+// daemon.ts so the daemon only wires them.
 import type { Invocation } from '../util/invocation.ts';
 import type { AzureProtocol } from '../platform/protocol.ts';
 import { decryptRemoteAccessPassword } from '../platform/remoteaccess.ts';
@@ -8,6 +9,15 @@ import { OpenSsl } from '../crypto/openssl.ts';
 import { JitAccounts, RemoteAccessDuty } from './jit.ts';
 import { agentOperationEvent, type EventQueue } from './telemetry.ts';
 import { errorText, log } from '../util/logger.ts';
+import { readdirSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import type { HttpTransport } from '../platform/http.ts';
+import { reportObservations, type Observation } from '../platform/healthservice.ts';
+import { ImdsClient } from '../platform/imds.ts';
+import type { Scheduler } from './scheduler.ts';
+import { GoalStateErrors, heartbeat, hostPluginHeartbeat, imdsHeartbeat, networkErrors, type EventSink } from './monitor.ts';
+import { AgentMemoryExceeded, ResourceUsage, checkAgentMemory } from './usage.ts';
+import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
 
 export function remoteAccessDuty(ctx: Invocation, protocol: AzureProtocol, libDir: string, events: EventQueue): () => Promise<void> {
   const c = ctx.config;
@@ -35,4 +45,76 @@ export function remoteAccessDuty(ctx: Invocation, protocol: AzureProtocol, libDi
       event(false, msg);
     }
   };
+}
+
+// ---- monitor, heartbeat, resource usage, the agent's memory check ------------------------------------
+
+/** Test-only seam: shortens every fixed monitor period (heartbeat 30 min, health 1 min, network errors
+ * 30 min, hourly metrics) to this many ms. Honoured only where the machine has no network interface but
+ * `lo` (the VM-in-a-box's private namespace); on anything that can reach a real fabric it is ignored. */
+export const TEST_PERIOD_ENV = 'WAAGENT_TEST_MONITOR_PERIOD_MS';
+
+export function testMonitorPeriod(env: NodeJS.ProcessEnv = process.env, ifaces: () => string[] = listInterfaces): number | null {
+  const v = env[TEST_PERIOD_ENV];
+  if (v === undefined) return null;
+  const n = Number(v);
+  const names = ifaces();
+  if (names.length !== 1 || names[0] !== 'lo') {
+    log.warn(`${TEST_PERIOD_ENV} is ignored: it is a test seam honoured only without network interfaces other than lo (found: ${names.join(', ') || 'none'})`);
+    return null;
+  }
+  if (!Number.isInteger(n) || n < 100 || n > 3_600_000) { log.warn(`${TEST_PERIOD_ENV}=${v} is ignored (100..3600000 ms)`); return null; }
+  log.warn(`${TEST_PERIOD_ENV}=${n}: monitor periods shortened for a test`);
+  return n;
+}
+
+function listInterfaces(): string[] {
+  const sys = (() => { try { return readdirSync('/sys/class/net'); } catch { return []; } })();
+  return [...new Set([...sys, ...Object.keys(networkInterfaces())])].sort();
+}
+
+export interface MonitorWiring {
+  ctx: Invocation;
+  protocol: AzureProtocol;
+  transport: HttpTransport;
+  scheduler: Scheduler;
+  events: EventQueue;
+  gsErrors: GoalStateErrors;
+  /** The extensions summary converged (2.15 checks memory only then). */
+  converged: () => boolean;
+  /** Stops the agent with exit code 1 (memory quota exceeded). */
+  exit: (reason: string) => void;
+}
+
+export function addMonitorTasks(w: MonitorWiring): void {
+  const c = w.ctx.config;
+  const seam = testMonitorPeriod();
+  const p = (ms: number) => seam ?? ms;
+  const event: EventSink = (op, ok, msg) => w.events.push(agentOperationEvent(op, ok, msg));
+  const reporter = { post: (obs: Observation[]) => reportObservations(w.transport, w.protocol.wire.baseUrl, obs) };
+  const imds = new ImdsClient({ transport: w.transport });
+  w.scheduler.add({ name: 'SendHostPluginHeartbeat', periodMs: p(60_000), initialDelayMs: p(60_000), run: hostPluginHeartbeat({ health: () => w.protocol.hgap.health(), reporter, event }) });
+  w.scheduler.add({ name: 'SendImdsHeartbeat', periodMs: p(60_000), initialDelayMs: p(60_000), run: imdsHeartbeat({ validate: () => imds.validate(), reporter, event }) });
+  w.scheduler.add({ name: 'ReportNetworkErrors', periodMs: p(30 * 60_000), initialDelayMs: p(30 * 60_000), run: networkErrors(event) });
+  w.scheduler.add({ name: 'HeartBeat', periodMs: p(30 * 60_000), run: heartbeat({ event, updateGsErrors: () => w.gsErrors.takeForHeartbeat() }) });
+  const usage = new ResourceUsage({ root: w.ctx.root, emit: (e) => w.events.push(e), logMetrics: c.bool('Debug.CgroupLogMetrics'), ...(seam ? { hourMs: seam } : {}) });
+  const check = c.bool('Debug.EnableAgentMemoryUsageCheck');
+  const quota = c.int('Debug.AgentMemoryQuota');
+  const checkMs = seam ?? Math.max(1, c.int('Debug.CgroupCheckPeriod')) * 1000;
+  w.scheduler.add({
+    name: 'PollResourceUsage', periodMs: checkMs, initialDelayMs: checkMs,
+    run: () => {
+      const u = usage.poll();
+      if (!check || !u || !w.converged()) return;
+      try {
+        checkAgentMemory(u, quota);
+      } catch (e) {
+        if (!(e instanceof AgentMemoryExceeded)) throw e;
+        const msg = `Check on agent memory usage:\n${e.message}`;
+        log.info(msg);
+        event('AgentMemory', true, msg);
+        w.exit(`Agent ${AGENT_NAME}-${AGENT_VERSION} is reached memory limit -- exiting`);
+      }
+    },
+  });
 }

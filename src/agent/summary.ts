@@ -47,6 +47,9 @@ export class SummaryTracker {
     this.out = out;
   }
 
+  /** The last reported summary is all terminal (true before any report, as 2.15's empty summary). */
+  get converged(): boolean { return this.lastConverged; }
+
   /** True until the first goal state converged on this VM (the marker is absent). */
   get isInitial(): boolean { return this.initial; }
 
