@@ -3,7 +3,7 @@
 import type { ImdsInstance, ImdsOsProfile } from './types.ts';
 import { bodyText, type HttpTransport } from './http.ts';
 import { DEFAULT_POLICY, NO_RETRY, realClock, sendWithRetry, type Clock, type RetryPolicy } from './retry.ts';
-import { DocumentError, ImdsUnavailableError } from './errors.ts';
+import { DocumentError, HttpError, ImdsUnavailableError } from './errors.ts';
 
 export { ImdsUnavailableError };
 
@@ -70,8 +70,10 @@ export class ImdsClient {
         method: 'GET', url: `${this.baseUrl}/metadata/instance?api-version=${IMDS_HEALTH_API_VERSION}`, doc: 'IMDS health',
         headers: { Metadata: 'true' }, maxBytes: 1 << 20, connectTimeoutMs: 5_000, readTimeoutMs: 10_000,
       }, NO_RETRY, this.clock);
-    } catch {
-      return { healthy: true, response: 'IMDS error in /metadata/instance: Unable to connect to endpoint' };
+    } catch (e) {
+      // A status the retry policy gave up on is the service's answer; anything else never reached it.
+      if (e instanceof HttpError && e.status !== undefined) res = { status: e.status, headers: {}, body: Buffer.alloc(0) };
+      else return { healthy: true, response: 'IMDS error in /metadata/instance: Unable to connect to endpoint' };
     }
     if (res.status >= 500 || res.status === 410) return { healthy: false, response: `IMDS error in /metadata/instance: HTTP ${res.status}` };
     if (res.status !== 200) return { healthy: true, response: `IMDS error in /metadata/instance: HTTP ${res.status}` };
