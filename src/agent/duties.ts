@@ -16,8 +16,8 @@ import { reportObservations, type Observation } from '../platform/healthservice.
 import { ImdsClient } from '../platform/imds.ts';
 import type { Scheduler } from './scheduler.ts';
 import { GoalStateErrors, heartbeat, hostPluginHeartbeat, imdsHeartbeat, networkErrors, type EventSink } from './monitor.ts';
-import { AgentMemoryExceeded, ResourceUsage, checkAgentMemory } from './usage.ts';
-import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
+import { ResourceUsage, usageTask } from './usage.ts';
+import { systemdRunning } from '../os/service.ts';
 
 export function remoteAccessDuty(ctx: Invocation, protocol: AzureProtocol, libDir: string, events: EventQueue): () => Promise<void> {
   const c = ctx.config;
@@ -98,23 +98,12 @@ export function addMonitorTasks(w: MonitorWiring): void {
   w.scheduler.add({ name: 'ReportNetworkErrors', periodMs: p(30 * 60_000), initialDelayMs: p(30 * 60_000), run: networkErrors(event) });
   w.scheduler.add({ name: 'HeartBeat', periodMs: p(30 * 60_000), run: heartbeat({ event, updateGsErrors: () => w.gsErrors.takeForHeartbeat() }) });
   const usage = new ResourceUsage({ root: w.ctx.root, emit: (e) => w.events.push(e), logMetrics: c.bool('Debug.CgroupLogMetrics'), ...(seam ? { hourMs: seam } : {}) });
-  const check = c.bool('Debug.EnableAgentMemoryUsageCheck');
-  const quota = c.int('Debug.AgentMemoryQuota');
   const checkMs = seam ?? Math.max(1, c.int('Debug.CgroupCheckPeriod')) * 1000;
   w.scheduler.add({
     name: 'PollResourceUsage', periodMs: checkMs, initialDelayMs: checkMs,
-    run: () => {
-      const u = usage.poll();
-      if (!check || !u || !w.converged()) return;
-      try {
-        checkAgentMemory(u, quota);
-      } catch (e) {
-        if (!(e instanceof AgentMemoryExceeded)) throw e;
-        const msg = `Check on agent memory usage:\n${e.message}`;
-        log.info(msg);
-        event('AgentMemory', true, msg);
-        w.exit(`Agent ${AGENT_NAME}-${AGENT_VERSION} is reached memory limit -- exiting`);
-      }
-    },
+    run: usageTask({ usage, check: c.bool('Debug.EnableAgentMemoryUsageCheck'), quotaBytes: c.int('Debug.AgentMemoryQuota'), converged: w.converged, event, exit: w.exit }),
   });
+  if (!systemdRunning(w.ctx.root)) {
+    log.info('systemd is not running: Debug.AgentCpuQuota is not applied (it is the CPUQuota of the waagent.service unit) and the log collector runs without its cgroup limits; Debug.EnableAgentMemoryUsageCheck needs a cgroup with memory accounting');
+  }
 }

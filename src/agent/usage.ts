@@ -11,6 +11,7 @@ import type { Sysroot } from '../util/sysroot.ts';
 import { readCgroupUsage, systemMemory, type CgroupUsage } from '../os/cgroup.ts';
 import { AGENT_EVENTS_PROVIDER, type TelemetryEvent } from '../platform/telemetry.ts';
 import { log } from '../util/logger.ts';
+import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
 
 export const HOUR_MS = 3600_000;
 
@@ -95,4 +96,34 @@ export function checkAgentMemory(u: CgroupUsage, quotaBytes: number): void {
   if (used > quotaBytes) {
     throw new AgentMemoryExceeded(`The agent memory limit ${quotaBytes} bytes exceeded. The current reported usage is ${used} bytes.`);
   }
+}
+
+export interface UsageTaskOptions {
+  usage: { poll(): CgroupUsage | null };
+  /** Debug.EnableAgentMemoryUsageCheck. */
+  check: boolean;
+  /** Debug.AgentMemoryQuota, bytes. */
+  quotaBytes: number;
+  /** The extensions summary converged (2.15 checks only then). */
+  converged: () => boolean;
+  event: (operation: string, success: boolean, message: string) => void;
+  /** Stops the agent (exit code 1; the service manager restarts it). */
+  exit: (reason: string) => void;
+}
+
+/** The PollResourceUsage task: metrics, then 2.15's memory check. */
+export function usageTask(o: UsageTaskOptions): () => void {
+  return () => {
+    const u = o.usage.poll();
+    if (!o.check || !u || !o.converged()) return;
+    try {
+      checkAgentMemory(u, o.quotaBytes);
+    } catch (e) {
+      if (!(e instanceof AgentMemoryExceeded)) throw e;
+      const msg = `Check on agent memory usage:\n${e.message}`;
+      log.info(msg);
+      o.event('AgentMemory', true, msg);
+      o.exit(`Agent ${AGENT_NAME}-${AGENT_VERSION} is reached memory limit -- exiting`);
+    }
+  };
 }
