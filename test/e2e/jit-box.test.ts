@@ -15,7 +15,7 @@ import { realRunner } from '../../src/util/exec.ts';
 
 const DIST = join(PROJECT, 'dist', 'waagent');
 const skip = process.getuid?.() !== 0 ? 'needs root (namespaces)' : !existsSync(DIST) ? 'dist/waagent is not built (npm test builds it)' : false;
-const CONF = ['Extensions.GoalStatePeriod=1', 'Logs.Collect=n', 'Logs.Console=n', 'OS.EnableFirewall=n', ''].join('\n');
+const CONF = ['Extensions.GoalStatePeriod=1', 'Debug.EtpCollectionPeriod=1', 'Logs.Collect=n', 'Logs.Console=n', 'OS.EnableFirewall=n', ''].join('\n');
 
 function entry(box: Box, file: string, name: string): string[] | undefined {
   return box.readFile(file).split('\n').find((l) => l.startsWith(`${name}:`))?.split(':');
@@ -79,6 +79,11 @@ test('JIT remote access in the box (root, namespaces): add, change, expire, remo
       assert.doesNotMatch(box.readFile('/etc/sudoers.d/waagent'), /jitalice/);
       assert.equal(entry(box, '/etc/shadow', 'localops')!.join(':'), opsBefore, 'the non-JIT account was never touched');
       assert.equal(entry(box, '/etc/shadow', 'root')!.join(':'), rootBefore, 'root was never touched');
+      // The refusals reached the platform as RemoteAccessHandling events; no password in any event.
+      const telemetry = await until(async () => (await fabric.requests({ endpoint: 'wire', path: 'comp=telemetrydata' })).map((r) => String(r.body)).join('\n'),
+        (t) => /Value="RemoteAccessHandling"/.test(t), 30_000);
+      assert.match(telemetry, /Error processing remote access user &quot;root&quot;|Error processing remote access user "root"|Error processing remote access user '"root"'/);
+      assert.doesNotMatch(telemetry, /Alice-Pass|Bob-Pass|Root-Pass|Ops-Pass/);
       assert.deepEqual(await fabric.violations(), []);
     } finally {
       agent.kill('SIGTERM');
