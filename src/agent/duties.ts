@@ -18,6 +18,7 @@ import type { Scheduler } from './scheduler.ts';
 import { GoalStateErrors, heartbeat, hostPluginHeartbeat, imdsHeartbeat, networkErrors, type EventSink } from './monitor.ts';
 import { ResourceUsage, usageTask } from './usage.ts';
 import { systemdRunning } from '../os/service.ts';
+import { networkConfigurationTask } from './netconfig.ts';
 
 export function remoteAccessDuty(ctx: Invocation, protocol: AzureProtocol, libDir: string, events: EventQueue): () => Promise<void> {
   const c = ctx.config;
@@ -103,6 +104,10 @@ export function addMonitorTasks(w: MonitorWiring): void {
     name: 'PollResourceUsage', periodMs: checkMs, initialDelayMs: checkMs,
     run: usageTask({ usage, check: c.bool('Debug.EnableAgentMemoryUsageCheck'), quotaBytes: c.int('Debug.AgentMemoryQuota'), converged: w.converged, event, exit: w.exit }),
   });
+  // Logged once a minute after start (not at start-up), or watched every minute when the key says so.
+  const watch = c.bool('Monitor.NetworkConfigurationChanges');
+  const net = networkConfigurationTask(w.ctx.root, watch);
+  w.scheduler.add({ name: 'ReportNetworkConfigurationChanges', periodMs: watch ? p(60_000) : 24 * 3600_000, initialDelayMs: p(60_000), run: net });
   if (!systemdRunning(w.ctx.root)) {
     log.info('systemd is not running: Debug.AgentCpuQuota is not applied (it is the CPUQuota of the waagent.service unit) and the log collector runs without its cgroup limits; Debug.EnableAgentMemoryUsageCheck needs a cgroup with memory accounting');
   }
