@@ -1,6 +1,6 @@
 // 2.15's monitor and heartbeat end to end: the BUILT dist/waagent -run-exthandlers in the VM-in-a-box (root,
 // namespaces) with the monitor periods shortened through the test-only seam (honoured only because the box
-// has no interface but lo). The simulator sees: HostGAPlugin /health and IMDS heartbeats with their
+// has no interface but lo); Extensions.InitialGoalStatePeriod until the first goal state converged. The simulator sees: HostGAPlugin /health and IMDS heartbeats with their
 // HealthService observations (unhealthy after a run of failures), the HeartBeat event with a growing counter,
 // an HttpErrors event counting the failed requests, FetchGoalState error and recovery events, and the
 // agent's resource-usage metric events from its cgroup (the kernel's accounting mounted read-only in the box).
@@ -13,7 +13,7 @@ import { baseScenario, until } from '../fabric/testing.ts';
 
 const DIST = join(PROJECT, 'dist', 'waagent');
 const skip = process.getuid?.() !== 0 ? 'needs root (namespaces)' : !existsSync(DIST) ? 'dist/waagent is not built (npm test builds it)' : false;
-const CONF = ['Extensions.GoalStatePeriod=1', 'Debug.EtpCollectionPeriod=1', 'Debug.CgroupCheckPeriod=1', 'Logs.Collect=n', 'Logs.Console=n', ''].join('\n');
+const CONF = ['Extensions.GoalStatePeriod=2', 'Extensions.InitialGoalStatePeriod=1', 'Debug.EtpCollectionPeriod=1', 'Debug.CgroupCheckPeriod=1', 'Logs.Collect=n', 'Logs.Console=n', ''].join('\n');
 
 interface Ev { op?: string; ok?: string; message?: string; eventId: string; params: Record<string, string> }
 
@@ -71,6 +71,10 @@ test('monitor in the box (root, namespaces): health heartbeats, HeartBeat, HttpE
       assert.match(fetch.find((x) => x.ok === 'True')!.message!, /^Fetching the goal state recovered from previous errors/);
       assert.ok(fetch.filter((x) => x.ok === 'False').length <= 4, 'at most 3 at once, then one per 6 hours');
       assert.ok(box.agentLog().includes('[HEARTBEAT] Agent WALinuxAgent-3.0.0.0 is running as the goal state agent'));
+      // Extensions.InitialGoalStatePeriod until the first goal state converged (here: nothing to run), then the normal one.
+      assert.match(box.agentLog(), /Goal State Period: 1 sec\./);
+      assert.match(box.agentLog(), /Initial goal state completed, switched the goal state period to 2/);
+      assert.ok(box.exists('/var/lib/waagent/initial_goal_state'));
 
       // Health: /health and IMDS polled; HealthService got both observations; the plugin's was unhealthy while
       // /health kept failing (3 failures over >= 2 periods is under 2.15's 5 minutes: still healthy here).
