@@ -53,7 +53,9 @@ test('pidsByName: comm compared with the kernel 15-character cut; non-pid entrie
 });
 
 test('parseRoutes/routeTo: longest prefix wins, then the lowest metric; down routes ignored', () => {
-  const routes = parseRoutes(HEADER + DEFAULT + SUBNET + WIRE + 'eth1\t10813FA8\t0100000A\t0006\t0\t0\t1\tFFFFFFFF\t0\t0\t0\nbad line\n');
+  const routes = parseRoutes(HEADER + DEFAULT + SUBNET + WIRE + 'eth1\t10813FA8\t0100000A\t0006\t0\t0\t1\tFFFFFFFF\t0\t0\t0\nbad line\n'
+    // throw/unreachable routes have no device ("*"): never a way to the WireServer.
+    + '*\t00000080\t00000000\t0001\t0\t0\t0\t00000080\t0\t0\t0\n');
   assert.equal(routes.length, 4);
   assert.deepEqual(routeTo(routes, '168.63.129.16'), { iface: 'eth0', destination: '168.63.129.16', gateway: '10.0.0.1', mask: '255.255.255.255', flags: 7, metric: 100 });
   assert.equal(routeTo(routes, '10.0.0.9')!.mask, '255.255.255.0');
