@@ -1,7 +1,7 @@
 // Environment chores of the daemon (os.md §6.2–6.5, §6.7, §8.2–8.5), each a small function the scheduler
 // runs on its own period. OS work is in src/os (through the Sysroot and the Runner); here only the
 // decisions and what is logged.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
@@ -9,8 +9,9 @@ import type { Sysroot } from '../util/sysroot.ts';
 import type { DistroProfile } from '../os/distro.ts';
 import { currentHostname, primaryInterface, publishHostname, setHostname } from '../os/hostname.ts';
 import { removePersistentNetRules } from '../os/env/netrules.ts';
-import { DhcpMonitor } from '../os/env/dhcp.ts';
-import { routeTableHasWireServer, readRouteTable } from '../os/network/leases.ts';
+import { DhcpMonitor, dhcpClientPids } from '../os/env/dhcp.ts';
+import { addHostRoute, parseRoutes, routeTo, type RouteEntry } from '../os/network/routes.ts';
+import { readRouteTable } from '../os/network/leases.ts';
 import { setScsiTimeouts } from '../os/env/scsi.ts';
 import { pidAlive } from './pidfile.ts';
 import { errorText, log } from '../util/logger.ts';
@@ -22,18 +23,36 @@ export function netRulesChore(root: Sysroot, libDir: string): () => void {
   };
 }
 
-export function dhcpChore(root: Sysroot, runner: Runner): () => Promise<void> {
-  // systemd-networkd (Flatcar, Ubuntu 18+) keeps its state in /run/systemd/netif; others use dhclient.
-  const networkd = existsSync(root.path('/run/systemd/netif'));
-  const mon = new DhcpMonitor(runner, networkd ? 'systemd-networkd' : 'dhclient', pidAlive);
+/**
+ * DHCP client restart (§6.4): the route the agent uses to reach the WireServer is noted while things work
+ * (first check, and after each restart that kept it); when a restarted client dropped it (no route to the
+ * endpoint in the main table: no host route and no default route), a host route to the endpoint is put
+ * back through the gateway and interface seen before (`ip route replace <ep>/32 via <gw> dev <if>`).
+ * 2.15 meant to re-add the DHCP-learned default gateway; in 2.15 that gateway is never learned on the env
+ * thread (its restore is a no-op), so we restore the one route the agent needs and nothing else.
+ */
+export function dhcpChore(root: Sysroot, runner: Runner, endpoint: string): () => Promise<void> {
+  const mon = new DhcpMonitor(() => dhcpClientPids(root), pidAlive);
+  const wire = endpoint.replace(/:\d+$/, '');
+  let known: RouteEntry | null = null;
+  const current = (): RouteEntry | null => {
+    const table = readRouteTable(root);
+    return table === null ? null : routeTo(parseRoutes(table), wire);
+  };
   return async () => {
-    const r = await mon.check();
+    const r = mon.check();
     if (r.event === 'not-running') log.once('WARNING', 'dhcp-not-running', 'Dhcp client is not running.');
+    if (r.event === 'first') known = current();
     if (r.event !== 'restarted') return;
     log.info('EnvMonitor: Detected dhcp client restart. Restoring routing table.');
-    // The DHCP client restores its own routes; we only check the one the agent needs (§6.4).
-    const table = readRouteTable(root);
-    if (table !== null && !routeTableHasWireServer(table)) log.warn('EnvMonitor: no route to the WireServer after the DHCP client restart; relying on the default route');
+    const now = current();
+    if (now) { known = now; return; }
+    if (!known) {
+      log.warn(`EnvMonitor: no route to the WireServer ${wire} after the DHCP client restart, and none was seen before to restore`);
+      return;
+    }
+    await addHostRoute(runner, wire, known);
+    log.info(`EnvMonitor: restored the route to the WireServer: ${wire}/32 via ${known.gateway} dev ${known.iface}`);
   };
 }
 

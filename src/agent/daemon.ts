@@ -36,6 +36,10 @@ import { FirewallTask } from './firewall.ts';
 import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './chores.ts';
 import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
 import { LogCollectTask } from './logcollect.ts';
+import { SummaryTracker } from './summary.ts';
+import { addMonitorTasks, remoteAccessDuty } from './duties.ts';
+import { GoalStateErrors } from './monitor.ts';
+import { setWireServerHost } from '../platform/ioerrors.ts';
 import { systemdRunning } from '../os/service.ts';
 import { collectAfterBurst } from '../util/memory.ts';
 import { delay } from '../util/builtins.ts';
@@ -248,12 +252,13 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
   const libDir = root.path(lib(ctx));
   const extLogDir = root.path(c.str('Extension.LogDir'));
   const endpoint = discover(ctx, false);
+  setWireServerHost(endpoint);
   const fastTrack = c.bool('Debug.EnableFastTrack');
   const transport = httpClient(c, endpoint);
   const protocolOpenssl = new OpenSsl(c.str('OS.OpensslPath') || 'openssl', ctx.runner);
   const protocol = new AzureProtocol({ endpoint, libDir, transport, fastTrack, openssl: protocolOpenssl });
   const scheduler = new Scheduler();
-  const events = new EventQueue();
+  const events = new EventQueue(200, posix.join(libDir, 'events'));
   events.push(agentOperationEvent('Start', true, `waagent-sea ${AGENT_VERSION} started (${ctx.command})`));
   try {
     const roots = { libDir, extLogDir };
@@ -265,6 +270,15 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
     let loop: GoalStateLoop | null = null;
     const history = new GoalStateHistory(libDir);
     const policyPath = c.str('Policy.PolicyFilePath') || '/etc/waagent_policy.json';
+    const period = enabled ? sec(c.int('Extensions.GoalStatePeriod')) : DISABLED_PERIOD_MS;
+    const summary = new SummaryTracker(libDir, {
+      event: (ok, msg) => events.push(agentOperationEvent('GoalState', ok, msg)),
+      initialCompleted: () => {
+        if (!enabled || scheduler.period('ProcessGoalState') === period) return;
+        scheduler.setPeriod('ProcessGoalState', period);
+        log.info(`Initial goal state completed, switched the goal state period to ${period / 1000}`);
+      },
+    });
     const executor = new ExtensionsExecutor({
       roots, wireServer: endpoint.replace(/:\d+$/, ''), extensionsEnabled: enabled, confPath: ctx.configPath,
       artifacts: platformArtifactSource(protocol.artifacts, { fastTrack: () => loop?.extensionsGoalState?.source === 'FastTrack' }),
@@ -279,6 +293,8 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       history,
       honourOnHold: c.bool('EnableOverProvisioning'),
       guestOS: () => ({ computerName: currentHostname(), osName: distro.os.id, osVersion: distro.os.versionId }),
+      onNewGoalState: (id) => summary.newGoalState(id),
+      onReport: (handlers) => summary.reported(handlers),
       beforeFirstProcess: c.bool('Extensions.WaitForCloudInit') ? async () => { await waitForCloudInit(ctx.runner, c.int('Extensions.WaitForCloudInitTimeout')); } : undefined,
     });
     if (c.bool('OS.EnableFirewall')) {
@@ -287,26 +303,45 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       await fw.init();
       scheduler.add({ name: 'EnableFirewall', periodMs: sec(c.int('OS.EnableFirewallPeriod')), initialDelayMs: sec(c.int('OS.EnableFirewallPeriod')), run: () => fw.run() });
     }
-    const period = enabled ? sec(c.int('Extensions.GoalStatePeriod')) : DISABLED_PERIOD_MS;
+    // 2.15: Extensions.InitialGoalStatePeriod until the first goal state on this VM converged (marker file).
+    const firstPeriod = enabled && summary.isInitial ? sec(c.int('Extensions.InitialGoalStatePeriod')) : period;
+    log.info(`Goal State Period: ${firstPeriod / 1000} sec. This indicates how often the agent checks for new goal states and reports status.`);
     if (!enabled) log.info(`Extensions.Enabled=n: extensions are not processed; status is reported every ${DISABLED_PERIOD_MS / 1000} s`);
     const l = loop;
+    // 2.15: remote access (JIT users) after the status report, on each new incarnation.
+    const remoteAccess = remoteAccessDuty(ctx, protocol, libDir, events);
     let savedEndpoint = false;
+    const gsErrors = new GoalStateErrors((op, ok, msg) => events.push(agentOperationEvent(op, ok, msg)));
+    let exitCode: number = EXIT.OK;
+    addMonitorTasks({
+      ctx, protocol, transport, scheduler, events, gsErrors, converged: () => summary.converged,
+      exit: (reason) => { log.info(reason); exitCode = EXIT.FAILURE; stop.trigger('SIGTERM'); },
+    });
     scheduler.add({
-      name: 'ProcessGoalState', periodMs: period, maxBackoffMs: 60_000,
+      name: 'ProcessGoalState', periodMs: firstPeriod, maxBackoffMs: 60_000,
       run: async () => {
-        await l.cycle();
+        const failures = l.stats.pollFailures;
+        try {
+          await l.cycle();
+        } catch (e) {
+          if (l.stats.pollFailures > failures) gsErrors.failed(e);
+          throw e;
+        } finally {
+          if (l.stats.pollFailures === failures) gsErrors.succeeded(`incarnation ${protocol.wire.current?.incarnation ?? '?'}`);
+          await remoteAccess();
+        }
         if (!savedEndpoint) { savedEndpoint = true; try { saveEndpoint(libDir, endpoint); } catch (e) { log.warn(`saving the endpoint: ${errorText(e)}`); } }
       },
     });
     scheduler.add({ name: 'RemovePersistentNetworkRules', periodMs: sec(c.int('OS.RemovePersistentNetRulesPeriod')), run: netRulesChore(root, lib(ctx)) });
-    scheduler.add({ name: 'MonitorDhcpClientRestart', periodMs: sec(c.int('OS.MonitorDhcpClientRestartPeriod')), run: dhcpChore(root, ctx.runner) });
+    scheduler.add({ name: 'MonitorDhcpClientRestart', periodMs: sec(c.int('OS.MonitorDhcpClientRestartPeriod')), run: dhcpChore(root, ctx.runner, endpoint) });
     const scsi = c.str('OS.RootDeviceScsiTimeout');
     if (scsi) scheduler.add({ name: 'SetRootDeviceScsiTimeout', periodMs: sec(c.int('OS.RootDeviceScsiTimeoutPeriod')), run: scsiChore(root, scsi) });
     if (c.bool('Provisioning.MonitorHostName')) {
       scheduler.add({ name: 'MonitorHostNameChanges', periodMs: sec(c.int('Provisioning.MonitorHostNamePeriod')), run: hostnameChore({ root, runner: ctx.runner, libDir: lib(ctx), distro }) });
     }
     scheduler.add({
-      name: 'SendTelemetry', periodMs: sec(c.int('Debug.EtpCollectionPeriod')), initialDelayMs: 60_000,
+      name: 'SendTelemetry', periodMs: sec(c.int('Debug.EtpCollectionPeriod')), initialDelayMs: Math.min(60_000, sec(c.int('Debug.EtpCollectionPeriod'))),
       run: async () => {
         const r = await sendEventsOnce({
           libDir, extLogDir, sender: protocol.wire, queue: events,
@@ -332,10 +367,12 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       log.warn(`Running work did not finish within ${STOP_GRACE_MS / 1000} s: killed ${n} child process group(s)`);
     }
     log.info('Agent stopped');
-    return EXIT.OK;
+    return exitCode;
   } finally {
     await Promise.race([scheduler.stop().catch(() => undefined), delay(5000)]);
     await transport.close().catch(() => undefined);
+    // Events not sent yet survive the restart in the spool (bounded by its caps).
+    events.spill();
   }
 }
 

@@ -6,7 +6,7 @@
 import type { AzureProtocol } from '../platform/protocol.ts';
 import type { ExtensionsGoalState } from '../platform/types.ts';
 import type { ExtensionsExecutor } from '../extensions/executor.ts';
-import { aggregateStatusJson, crpSupportedFeatures } from '../extensions/aggregate.ts';
+import { aggregateStatusJson, crpSupportedFeatures, type HandlerReport } from '../extensions/aggregate.ts';
 import { errorText, log } from '../util/logger.ts';
 import { collectAfterBurst } from '../util/memory.ts';
 import type { GoalStateHistory } from './history.ts';
@@ -26,6 +26,10 @@ export interface LoopOptions {
   /** Before the first extensions goal state is processed (Extensions.WaitForCloudInit). */
   beforeFirstProcess?: () => Promise<void>;
   now?: () => Date;
+  /** A new extensions goal state is about to be processed (goal-state events, InitialGoalStatePeriod). */
+  onNewGoalState?: (id: string) => void;
+  /** The handler entries of every status report (extensions summary). */
+  onReport?: (handlers: HandlerReport[]) => void;
 }
 
 export interface CycleResult {
@@ -114,6 +118,7 @@ export class GoalStateLoop {
       this.firstDone = true;
       try { await this.o.beforeFirstProcess?.(); } catch (e) { log.warn(`before processing extensions: ${errorText(e)}`); }
     }
+    try { this.o.onNewGoalState?.(egs.id); } catch (e) { log.warn(`goal-state summary: ${errorText(e)}`); }
     log.info(`ProcessExtensionsGoalState started [${egs.id} channel: ${egs.channel}, source: ${egs.source}, ${egs.handlers.length} handler(s)]`);
     const agg = await this.o.executor.process(egs);
     this.processedId = egs.id;
@@ -134,6 +139,7 @@ export class GoalStateLoop {
   /** Builds and uploads the aggregate status; also kept as history/<current>/waagent_status.json. */
   async report(egs: ExtensionsGoalState): Promise<boolean> {
     const handlers = await this.o.executor.report(egs);
+    try { this.o.onReport?.(handlers); } catch (e) { log.warn(`extensions summary: ${errorText(e)}`); }
     const text = aggregateStatusJson({
       handlers,
       goalState: this.o.executor.goalStateAggregate,

@@ -70,6 +70,22 @@ export class Scheduler {
     if (!this.stopped) this.arm(st, task.initialDelayMs ?? 0);
   }
 
+  /**
+   * Changes a task's period from its next run on (Extensions.InitialGoalStatePeriod -> GoalStatePeriod).
+   * A timer already armed with the old period is re-armed with the new one when that is sooner.
+   */
+  setPeriod(name: string, periodMs: number): void {
+    const st = this.tasks.get(name);
+    if (!st) throw new Error(`scheduler: no task ${name}`);
+    if (!(periodMs > 0)) throw new Error(`scheduler: task ${name} needs a positive period`);
+    const shorter = periodMs < st.task.periodMs;
+    st.task = { ...st.task, periodMs };
+    if (shorter && st.timer && st.failures === 0) { clearTimeout(st.timer); st.timer = null; this.arm(st, periodMs); }
+  }
+
+  /** A task's current period (undefined: no such task). */
+  period(name: string): number | undefined { return this.tasks.get(name)?.task.periodMs; }
+
   stats(): TaskStats[] {
     return [...this.tasks.values()].map((s) => ({ name: s.task.name, runs: s.runs, failures: s.failures }));
   }

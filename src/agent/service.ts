@@ -7,6 +7,8 @@
 // -setup-firewall=IP (the boot unit's command): the three rules for IP. Unlike waagent (which appends
 // without looking, so a second run duplicates them), we check first: running it twice changes nothing.
 import { existsSync, realpathSync } from 'node:fs';
+import { cpus } from 'node:os';
+import type { Config } from '../config/config.ts';
 import type { Invocation } from '../util/invocation.ts';
 import { EXIT } from '../util/exit.ts';
 import { detectDistro } from '../os/distro.ts';
@@ -23,6 +25,21 @@ export function realSelf(self: string[]): string[] {
   return [real, ...rest.map((r) => { try { return realpathSync(r); } catch { return r; } })];
 }
 
+/**
+ * Debug.AgentCpuQuota for the unit (2.15: applied when cgroups are enabled; systemd's CPUQuota is a
+ * percentage of one CPU). CGroups.Enabled=n or CGroups.EnforceLimits=n: no quota. A value outside
+ * 1..100 x CPUs is refused with a warning naming the key (no quota rather than a wrong one).
+ */
+export function agentCpuQuota(c: Config, nCpus = cpus().length): number | undefined {
+  if (!c.bool('CGroups.Enabled') || !c.bool('CGroups.EnforceLimits')) return undefined;
+  const q = c.int('Debug.AgentCpuQuota');
+  if (!Number.isInteger(q) || q < 1 || q > 100 * Math.max(1, nCpus)) {
+    log.warn(`Debug.AgentCpuQuota=${q}: not between 1 and ${100 * Math.max(1, nCpus)} (percent of one CPU); the agent's unit gets no CPU quota`);
+    return undefined;
+  }
+  return q;
+}
+
 export async function runRegisterService(ctx: Invocation): Promise<number> {
   const root = ctx.root;
   const flatcar = detectDistro(root).family === 'flatcar';
@@ -35,10 +52,11 @@ export async function runRegisterService(ctx: Invocation): Promise<number> {
   }
   const systemd = systemdRunning(root);
   try {
-    const r = await installUnit(root, ctx.runner, AGENT_UNIT, agentUnit({ self, configPath: confPath, flatcar }), { systemd });
+    const cpuQuotaPercent = agentCpuQuota(ctx.config);
+    const r = await installUnit(root, ctx.runner, AGENT_UNIT, agentUnit({ self, configPath: confPath, flatcar, ...(cpuQuotaPercent !== undefined ? { cpuQuotaPercent } : {}) }), { systemd });
     ctx.io.out(`${r.written ? 'Wrote' : 'Unchanged:'} ${r.path} (ExecStart=${self.join(' ')} -daemon)\n`);
     if (r.enabled) ctx.io.out(`Enabled ${AGENT_UNIT}; start it with: systemctl start ${AGENT_UNIT}\n`);
-    else ctx.io.out(`systemd is not running here: ${AGENT_UNIT} was not enabled\n`);
+    else ctx.io.out(`systemd is not running here: ${AGENT_UNIT} was not enabled, and its CPUQuota applies only when systemd starts it\n`);
     return EXIT.OK;
   } catch (e) {
     log.error(`Registering the service: ${errorText(e)}`);

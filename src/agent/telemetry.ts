@@ -2,14 +2,16 @@
 // in LIB/events are collected, given the agent's common parameters and POSTed in batches below 63 KiB.
 // Bounded: at most MAX_EVENTS_PER_RUN events per run (the rest waits for the next run, files stay), the
 // spool dir is capped at 1000 files and 16 MiB (oldest deleted), and files are deleted once read.
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { arch, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { TelemetryEvent, TelemetryParam } from '../platform/telemetry.ts';
 import { AGENT_EVENTS_PROVIDER, eventTimestamp } from '../platform/telemetry.ts';
 import { collectExtensionEvents } from '../extensions/events.ts';
 import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
-import { log, redact } from '../util/logger.ts';
+import { errorText, log, redact } from '../util/logger.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
+import { randomHex } from '../util/unique.ts';
 
 export const MAX_EVENTS_PER_RUN = 2000;
 export const SPOOL_MAX_FILES = 1000;
@@ -61,7 +63,9 @@ export function parseLegacyEvent(text: string): TelemetryEvent | null {
   // Events of other components (Name != WALinuxAgent) keep only their core fields (§6.7 legacy).
   const name = params.find((p) => p.name === 'Name')?.value;
   const core = new Set(['Name', 'Version', 'Operation', 'OperationSuccess', 'Message', 'Duration']);
-  return { providerId: o.providerId, eventId: o.eventId, params: name === 'WALinuxAgent' ? params : params.filter((p) => core.has(p.name)) };
+  // The agent's own metric events (event 4, spilled by EventQueue) have no Name: they are kept whole too.
+  const ours = name === 'WALinuxAgent' || (o.providerId === AGENT_EVENTS_PROVIDER && o.eventId === 4);
+  return { providerId: o.providerId, eventId: o.eventId, params: ours ? params : params.filter((p) => core.has(p.name)) };
 }
 
 /** Reads and deletes up to `max` spool files (*.tld, not our own *.waagent.tld); enforces the spool caps. */
@@ -93,21 +97,49 @@ export function collectSpool(eventsDir: string, max: number): { events: Telemetr
 
 export interface TelemetrySender { sendTelemetry(events: TelemetryEvent[]): Promise<{ sent: number; dropped: number; requests: number; failed: number }> }
 
-/** The agent's own events waiting for the next send (bounded: the oldest are dropped beyond `max`). */
+/**
+ * The agent's own events waiting for the next send. Bounded in memory (`max`); with a spool dir, what would
+ * be dropped (overflow) and what is left at shutdown (spill) goes to `<Lib.Dir>/events` as event files in the
+ * legacy format (their time kept as OpcodeName), read back by the next send; the spool's own caps apply.
+ */
 export class EventQueue {
   private items: { event: TelemetryEvent; time: Date }[] = [];
   private readonly max: number;
-  constructor(max = 200) { this.max = max; }
+  private readonly spoolDir: string | undefined;
+  constructor(max = 200, spoolDir?: string) { this.max = max; this.spoolDir = spoolDir; }
   push(event: TelemetryEvent, time = new Date()): void {
     this.items.push({ event, time });
-    if (this.items.length > this.max) this.items.splice(0, this.items.length - this.max);
+    if (this.items.length > this.max) this.toSpool(this.items.splice(0, this.items.length - this.max));
   }
   drain(): { event: TelemetryEvent; time: Date }[] {
     const out = this.items;
     this.items = [];
     return out;
   }
+  /** Writes every queued event to the spool (shutdown). Returns how many were written. */
+  spill(): number { return this.toSpool(this.drain()); }
   get size(): number { return this.items.length; }
+
+  private toSpool(items: { event: TelemetryEvent; time: Date }[]): number {
+    if (!this.spoolDir || items.length === 0) return 0;
+    let written = 0;
+    try {
+      mkdirSync(this.spoolDir, { recursive: true, mode: 0o700 });
+      let present = readdirSync(this.spoolDir).length;
+      for (const { event, time } of items) {
+        if (present >= SPOOL_MAX_FILES) break;
+        const parameters = [...event.params.map((p) => ({ name: p.name, value: typeof p.value === 'object' ? p.value.float : p.value })), { name: 'OpcodeName', value: eventTimestamp(time) }];
+        const text = JSON.stringify({ eventId: event.eventId, providerId: event.providerId, parameters });
+        if (text.length > MAX_EVENT_FILE) continue;
+        writeFileAtomic(join(this.spoolDir, `${time.getTime()}${randomHex(6)}.waagent.tld`), text, { mode: 0o600 });
+        present++;
+        written++;
+      }
+    } catch (e) {
+      log.warn(`saving events to ${this.spoolDir}: ${errorText(e)}`);
+    }
+    return written;
+  }
 }
 
 /** One run: collect, decorate, send. Returns counts (for tests and the log). */

@@ -15,7 +15,7 @@ export interface OsRelease {
 }
 
 /** How a new DHCP request carrying the hostname is triggered (spec os.md §4.6 step 4). */
-export type PublishKind = 'networkd' | 'networkd-restart' | 'networkmanager' | 'ifupdown' | 'iplink';
+export type PublishKind = 'networkd' | 'networkd-restart' | 'networkmanager' | 'ifupdown' | 'iplink' | 'dhcpcd' | 'udhcpc';
 
 export interface DistroProfile {
   family: DistroFamily;
@@ -111,7 +111,7 @@ export function profileFor(os: OsRelease): DistroProfile {
       return {
         family, os,
         hostname: { useHostnamectl: true },
-        publishers: ['networkmanager', 'ifupdown', 'networkd'],
+        publishers: ['networkmanager', 'dhcpcd', 'udhcpc', 'ifupdown', 'networkd'],
         sshd: { ...BASE_SSHD, restart: ['systemctl', 'condrestart', 'sshd'] },
         user: { shell: '/bin/bash', groups: [], neverSystemUsers: [] },
       };
@@ -120,7 +120,7 @@ export function profileFor(os: OsRelease): DistroProfile {
       return {
         family, os,
         hostname: { useHostnamectl: false },
-        publishers: ['networkd', 'networkmanager', 'ifupdown'],
+        publishers: ['networkd', 'networkmanager', 'dhcpcd', 'udhcpc', 'ifupdown'],
         // Upstream DebianOSUtil: reload (or restart) a running ssh service, ignoring dependencies so
         // it cannot pull other units in; an inactive service stays inactive (try-).
         sshd: { ...BASE_SSHD, restart: ['systemctl', '--job-mode=ignore-dependencies', 'try-reload-or-restart', 'ssh'] },
@@ -130,7 +130,7 @@ export function profileFor(os: OsRelease): DistroProfile {
       return {
         family, os,
         hostname: { useHostnamectl: false },
-        publishers: ['networkd', 'networkmanager', 'ifupdown'],
+        publishers: ['networkd', 'networkmanager', 'dhcpcd', 'udhcpc', 'ifupdown'],
         sshd: { ...BASE_SSHD },
         user: { shell: null, groups: [], neverSystemUsers: [] },
       };

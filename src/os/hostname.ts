@@ -10,6 +10,9 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import type { DistroProfile, PublishKind } from './distro.ts';
 import { validateHostname } from './validate.ts';
 import { delay } from '../util/builtins.ts';
+import { log } from '../util/logger.ts';
+import { dhcpcdRebindArgv, dhcpcdRunning, setDhcpcdHostname } from './dhcp/dhcpcd.ts';
+import { INTERFACES, setInterfacesHostname, udhcpcRunning } from './dhcp/udhcpc.ts';
 
 /** The running kernel's hostname (what the Python agent compares against for monitoring). */
 export function currentHostname(): string {
@@ -145,6 +148,10 @@ function present(root: Sysroot, kind: PublishKind): boolean {
       return (file('/sbin/ifup') || file('/usr/sbin/ifup')) && (file('/etc/network/interfaces') || dir('/etc/sysconfig/network-scripts'));
     case 'iplink':
       return true;
+    case 'dhcpcd':
+      return dhcpcdRunning(root);
+    case 'udhcpc':
+      return udhcpcRunning(root) && ['/sbin/ifup', '/usr/sbin/ifup', '/bin/ifup'].some(file);
   }
 }
 
@@ -158,6 +165,9 @@ function attemptFor(kind: PublishKind, iface: string): string[][][] {
     case 'networkmanager': return [[['systemctl', 'restart', 'NetworkManager'], ['ip', 'link', 'set', iface, 'down'], ['ip', 'link', 'set', iface, 'up']]];
     case 'ifupdown': return [[['ifdown', iface], ['ifup', iface]]];
     case 'iplink': return [[['ip', 'link', 'set', iface, 'down'], ['ip', 'link', 'set', iface, 'up']]];
+    case 'dhcpcd': return [[dhcpcdRebindArgv(iface)]];
+    // udhcpc sends the name it was started with: ifupdown restarts it with the stanza's hostname.
+    case 'udhcpc': return [[['ifdown', iface], ['ifup', iface]]];
   }
 }
 
@@ -186,11 +196,17 @@ export interface PublishResult {
  */
 export async function publishHostname(runner: Runner, root: Sysroot, name: string, opts: PublishOptions): Promise<PublishResult> {
   validateHostname(name);
-  const dhcpFilesChanged = setDhclientHostname(root, name);
+  const dhcpFilesChanged = [...setDhclientHostname(root, name), ...setDhcpcdHostname(root, name)];
   writeFileAtomic(root.path(posix.join(opts.libDir, 'published_hostname')), name, { mode: 0o644, mkdirMode: 0o700 });
   const iface = primaryInterface(root);
+  const stanza = iface ? setInterfacesHostname(root, iface, name) : { stanza: false, changed: false };
+  if (stanza.changed) dhcpFilesChanged.push(INTERFACES);
   if (iface) setIfcfgHostname(root, iface, name);
   const publisher = opts.publishers.find((k) => present(root, k)) ?? null;
+  if (publisher === 'udhcpc' && !stanza.stanza) {
+    log.once('WARNING', 'udhcpc-no-stanza', `udhcpc runs without an "iface ${iface ?? '<if>'} inet dhcp" stanza in ${INTERFACES}: it keeps sending the hostname it was started with (-x hostname:...); restart it with the new name to publish ${name}`);
+    return { dhcpFilesChanged, iface, publisher, ok: false };
+  }
   if (!(opts.live ?? root.isHost) || !iface || !publisher) return { dhcpFilesChanged, iface, publisher, ok: false };
   const tries = Math.max(1, Math.min(opts.tries ?? 3, 10));
   const sleep = opts.sleep ?? delay;

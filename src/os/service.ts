@@ -35,6 +35,8 @@ export interface AgentUnitOptions {
   /** -configuration-path when not the default. */
   configPath?: string;
   flatcar?: boolean;
+  /** Debug.AgentCpuQuota (percent of one CPU) as the unit's CPUQuota; absent: no quota (2.15: cgroups off). */
+  cpuQuotaPercent?: number;
 }
 
 export function agentUnit(o: AgentUnitOptions): string {
@@ -62,6 +64,8 @@ export function agentUnit(o: AgentUnitOptions): string {
     'KillMode=mixed',
     'CPUAccounting=yes',
     'MemoryAccounting=yes',
+    // 2.15 limits the agent's unit to Debug.AgentCpuQuota (50 %); its memory is checked, not capped.
+    ...(o.cpuQuotaPercent !== undefined ? [`CPUQuota=${o.cpuQuotaPercent}%`] : []),
     '',
     '[Install]',
     'WantedBy=multi-user.target',

@@ -2,8 +2,8 @@
 // ImdsUnavailableError and fall back to other sources (ovf-env, certificates). Always direct, `Metadata: true`.
 import type { ImdsInstance, ImdsOsProfile } from './types.ts';
 import { bodyText, type HttpTransport } from './http.ts';
-import { DEFAULT_POLICY, realClock, sendWithRetry, type Clock, type RetryPolicy } from './retry.ts';
-import { DocumentError, ImdsUnavailableError } from './errors.ts';
+import { DEFAULT_POLICY, NO_RETRY, realClock, sendWithRetry, type Clock, type RetryPolicy } from './retry.ts';
+import { DocumentError, HttpError, ImdsUnavailableError } from './errors.ts';
 import { randomId } from '../util/unique.ts';
 
 export { ImdsUnavailableError };
@@ -11,6 +11,8 @@ export { ImdsUnavailableError };
 export const IMDS_URL = 'http://169.254.169.254';
 export const IMDS_API_VERSION = '2021-08-01';
 export const IMDS_FALLBACK_API_VERSION = '2019-06-01';
+/** The api-version of 2.15's IMDS heartbeat. */
+export const IMDS_HEALTH_API_VERSION = '2018-02-01';
 
 /** IMDS retries 404/410/429/5xx (it answers those while the VM is being set up), bounded to 30 s. */
 export const IMDS_POLICY: RetryPolicy = {
@@ -54,6 +56,47 @@ export class ImdsClient {
       if (res.status !== 400) break;
     }
     throw new ImdsUnavailableError(`instance metadata answered HTTP ${lastStatus}`);
+  }
+
+  /**
+   * The monitor's IMDS heartbeat (2.15 imds.validate): one GET of the instance document. Unhealthy only when
+   * the service itself fails (5xx, 410) or answers 200 with a document lacking network/interface[0]'s
+   * macAddress and ipv4 privateIpAddress; a connection failure or a client-side status is not the service's
+   * fault (healthy, with the reason as the response).
+   */
+  async validate(): Promise<{ healthy: boolean; response: string }> {
+    let res;
+    try {
+      res = await sendWithRetry(this.transport, {
+        method: 'GET', url: `${this.baseUrl}/metadata/instance?api-version=${IMDS_HEALTH_API_VERSION}`, doc: 'IMDS health',
+        headers: { Metadata: 'true' }, maxBytes: 1 << 20, connectTimeoutMs: 5_000, readTimeoutMs: 10_000,
+      }, NO_RETRY, this.clock);
+    } catch (e) {
+      // A status the retry policy gave up on is the service's answer; anything else never reached it.
+      if (e instanceof HttpError && e.status !== undefined) res = { status: e.status, headers: {}, body: Buffer.alloc(0) };
+      else return { healthy: true, response: 'IMDS error in /metadata/instance: Unable to connect to endpoint' };
+    }
+    if (res.status >= 500 || res.status === 410) return { healthy: false, response: `IMDS error in /metadata/instance: HTTP ${res.status}` };
+    if (res.status !== 200) return { healthy: true, response: `IMDS error in /metadata/instance: HTTP ${res.status}` };
+    let j: unknown;
+    try { j = JSON.parse(bodyText(res)); } catch (e) { return { healthy: false, response: `JSON parsing failed: ${(e as Error).message}` }; }
+    const path: [string, (v: unknown) => unknown][] = [
+      ['network', (v) => (isObj(v) ? v.network : undefined)],
+      ['interface', (v) => (isObj(v) && Array.isArray(v.interface) ? v.interface[0] : isObj(v) ? v.interface : undefined)],
+    ];
+    let cur: unknown = j;
+    for (const [name, step] of path) {
+      cur = step(cur);
+      if (cur === undefined || cur === null) return { healthy: false, response: `Missing field: [${name}]` };
+    }
+    const nic = cur as Obj;
+    if (nic.macAddress === undefined || nic.macAddress === null) return { healthy: false, response: 'Missing field: [macAddress]' };
+    const v4 = isObj(nic.ipv4) ? nic.ipv4 : null;
+    if (!v4) return { healthy: false, response: 'Missing field: [ipv4]' };
+    const addr = Array.isArray(v4.ipAddress) ? v4.ipAddress[0] : undefined;
+    if (!isObj(addr)) return { healthy: false, response: 'Missing field: [ipAddress]' };
+    if (addr.privateIpAddress === undefined || addr.privateIpAddress === null) return { healthy: false, response: 'Missing field: [privateIpAddress]' };
+    return { healthy: true, response: '' };
   }
 
   async instance(): Promise<ImdsInstance> {

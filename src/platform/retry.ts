@@ -3,6 +3,7 @@
 // 403/429/503 with its own cap, and 410 / 400 InvalidContainerConfiguration turned into a typed
 // GoalStateChangedError (the caller refreshes the goal state and retries once; blind retries cannot help).
 // Clock, sleep and randomness are injected so unit tests run on a fake clock.
+import { countIoError } from './ioerrors.ts';
 import { bodyText, isOk, type HttpRequest, type HttpResponse, type HttpTransport } from './http.ts';
 import { BodyTooLargeError, GoalStateChangedError, HttpError, TransportError } from './errors.ts';
 import { log } from '../util/logger.ts';
@@ -109,6 +110,7 @@ export async function sendWithRetry(transport: HttpTransport, req: HttpRequest, 
     } catch (e) {
       if (e instanceof BodyTooLargeError || !(e instanceof TransportError)) throw e;
       lastTransport = e;
+      countIoError(req.url);
       last = e.message;
       lastStatus = undefined;
     }
@@ -118,6 +120,7 @@ export async function sendWithRetry(transport: HttpTransport, req: HttpRequest, 
       if (gone && !policy.goneIsRetryable) throw new GoalStateChangedError(req.doc, res.status);
       if (!policy.retryCodes.has(res.status) && !gone) return res;
       lastTransport = null;
+      countIoError(req.url);
       lastStatus = res.status;
       last = `${req.method} answered ${res.status}`;
       if (policy.throttleCodes.has(res.status)) {

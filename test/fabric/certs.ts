@@ -174,7 +174,7 @@ export async function certificatesData(workDir: string, km: KeyMaterial, thumbpr
 }
 
 /** Protected settings as Azure sends them: base64 of a DER CMS envelope to the tenant certificate. */
-export async function encryptToCert(certPem: string, plaintext: string): Promise<string> {
+export async function encryptToCert(certPem: string, plaintext: string | Buffer): Promise<string> {
   const tmp = mkdtempSync(join(tmpdir(), 'fabric-enc-'));
   try {
     writeFileSync(join(tmp, 'recip.pem'), certPem);

@@ -88,7 +88,7 @@ export function renderGoalState(s: Scenario, r: Rendering): string {
   </Machine>
   <Container>
     <ContainerId>${x(s.vm.containerId)}</ContainerId>
-    <RoleInstanceList>
+${s.remoteAccess ? `    <RemoteAccessInfo>${x(`${r.wire}/machine/${s.vm.containerId}/remoteaccess?incarnation=${inc}`)}\n    </RemoteAccessInfo>\n` : ''}    <RoleInstanceList>
       <RoleInstance>
         <InstanceId>${x(s.vm.roleInstanceId)}</InstanceId>
         <State>Started</State>
@@ -444,4 +444,24 @@ export function imdsInstance(s: Scenario, publicKeys: Map<string, string>): Reco
       }],
     },
   };
+}
+
+/** The RemoteAccess document (protocol.md §1.9); `passwords` are the base64 CMS envelopes, in user order. */
+export function renderRemoteAccess(s: Scenario, r: Rendering, passwords: string[]): string {
+  const users = (s.remoteAccess?.users ?? []).map((u, i) => `    <User>
+      <Name>${x(u.name)}</Name>
+      <Password>${passwords[i] ?? ''}</Password>
+      <Expiration>${x(u.expiration)}</Expiration>
+      <Groups>
+${u.groups.map((g) => `        <GroupName>${x(g)}</GroupName>\n`).join('')}      </Groups>
+    </User>
+`).join('');
+  return `<?xml version="1.0" encoding="utf-8"?>
+<RemoteAccess>
+  <Version>1</Version>
+  <Incarnation>${r.incarnation}</Incarnation>
+  <Users>
+${users}  </Users>
+</RemoteAccess>
+`;
 }

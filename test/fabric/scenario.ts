@@ -92,6 +92,15 @@ export interface Fault {
   skip: number;
 }
 
+export interface RemoteAccessUserSpec {
+  name: string;
+  /** Plain text; served as a CMS envelope (UTF-16LE inside) to the agent's transport certificate. */
+  password: string;
+  /** As Azure sends it, e.g. "Mon, 01 Jan 2029 00:00:00 GMT" (any text: agents must validate it). */
+  expiration: string;
+  groups: string[];
+}
+
 export interface TimelineEvent {
   afterSeconds?: number;
   /** Fires when this many requests (matching endpoint/path if given) have been answered. */
@@ -139,6 +148,8 @@ export interface Scenario {
   /** The VM is on hold: vmSettings onHold, and ExtensionsConfig names an InVMArtifactsProfileBlob saying so. */
   onHold: boolean;
   extensions: ExtensionSpec[];
+  /** JIT users (RemoteAccess document, protocol.md §1.9); absent: the goal state names no RemoteAccessInfo. */
+  remoteAccess?: { users: RemoteAccessUserSpec[] };
   timeline: TimelineEvent[];
   faults: Fault[];
 }
@@ -313,6 +324,24 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     return fault;
   });
 
+  let remoteAccess: Scenario['remoteAccess'];
+  if (root.remoteAccess !== undefined) {
+    const ra = v.obj(root.remoteAccess, 'remoteAccess');
+    v.noExtra(ra, 'remoteAccess', ['users']);
+    remoteAccess = {
+      users: v.arr(ra.users ?? [], 'remoteAccess.users').map((raw, i) => {
+        const f = `remoteAccess.users[${i}]`;
+        const o = v.obj(raw, f);
+        v.noExtra(o, f, ['name', 'password', 'expiration', 'groups']);
+        // Names are deliberately not checked beyond XML safety: tests send reserved and hostile ones.
+        return {
+          name: v.str(o, f, 'name', { re: /^[^<>&\s]{1,64}$/ }), password: v.str(o, f, 'password'), expiration: v.str(o, f, 'expiration'),
+          groups: v.arr(o.groups ?? [], `${f}.groups`).map((g, j) => { if (typeof g !== 'string') throw new ScenarioError(source, `${f}.groups[${j}]`, 'expected a string'); return g; }),
+        };
+      }),
+    };
+  }
+
   const scenario: Scenario = {
     name: v.str(root, '', 'name', { def: 'scenario', re: NAME }),
     vm,
@@ -331,6 +360,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     onHold: v.bool(root, '', 'onHold', false),
     certificates: v.oneOf(root, '', 'certificates', ['pfx', 'absent', 'notPfx', 'emptyFormat', 'wrongKey'] as const, 'pfx'),
     extensions,
+    ...(remoteAccess ? { remoteAccess } : {}),
     timeline,
     faults,
   };
@@ -338,7 +368,7 @@ export function validateScenario(raw: unknown, source = 'scenario'): Scenario {
     throw new ScenarioError(source, 'customData', 'longer than 64 KiB (Azure limit)');
   }
   v.noExtra(root, '', ['$comment', 'name', 'vm', 'user', 'sshKeys', 'customData', 'userData', 'provisionGuestAgent', 'incarnation',
-    'vmSettings', 'statusBlobType', 'provisioningHealthJson', 'reprovisionData', 'ppsType', 'certRecipient', 'certificates', 'onHold', 'extensions', 'timeline', 'faults']);
+    'vmSettings', 'statusBlobType', 'provisioningHealthJson', 'reprovisionData', 'ppsType', 'certRecipient', 'certificates', 'onHold', 'extensions', 'remoteAccess', 'timeline', 'faults']);
   return scenario;
 }
 

@@ -14,11 +14,11 @@ import {
   ENDPOINTS, ScenarioError, loadScenarioFile, mergePatch, validateScenario,
   type Endpoint, type Fault, type Scenario,
 } from './scenario.ts';
-import { CertError, certificatesData, encryptToCert, loadKeyMaterial, type KeyMaterial } from './certs.ts';
+import { CertError, certificatesData, encryptToCert, loadKeyMaterial, wrap64, type KeyMaterial } from './certs.ts';
 import {
   ARTIFACTS_PROFILE_PATH, GA_MANIFEST_PATH, configName, dotnetTicks, failoverManifestPath, imdsInstance, manifestPath, packagePath, renderCertificates,
   renderExtensionsConfig, renderFullConfig, renderGaManifest, renderGoalState, renderHostingEnvironmentConfig,
-  renderManifest, renderOvfEnvWith, renderSharedConfig, renderVersions, renderVmSettings, type Rendering,
+  renderManifest, renderOvfEnvWith, renderRemoteAccess, renderSharedConfig, renderVersions, renderVmSettings, type Rendering,
 } from './documents.ts';
 import { StatusBlobStore, header, type StatusUpload } from './blobstore.ts';
 import { serveControl } from './control-server.ts';
@@ -729,6 +729,25 @@ class FabricImpl implements Fabric {
       }
       const format = { notPfx: 'CertificatesNonPfxPackage', emptyFormat: '' }[this.current.certificates as string];
       return xmlAnswer(renderCertificates(this.r, data, format));
+    }
+    if (method === 'GET' && p === `/machine/${this.current.vm.containerId}/remoteaccess`) {
+      this.wireHeaders(seq, url, headers, false);
+      const cert = headers['x-ms-guest-agent-public-x509-cert'];
+      if (!cert || headers['x-ms-cipher-name'] !== 'AES128_CBC') return wsError(400, 'missing x-ms-guest-agent-public-x509-cert or x-ms-cipher-name');
+      if (!this.current.remoteAccess) return wsError(404, 'Not Found');
+      const pem = `-----BEGIN CERTIFICATE-----\n${wrap64(cert.replace(/\s+/g, ''))}\n-----END CERTIFICATE-----\n`;
+      const passwords: string[] = [];
+      for (const u of this.current.remoteAccess.users) {
+        const key = `ra|${cert}|${u.password}`;
+        let enc = this.certCache.get(key);
+        if (!enc) {
+          enc = await encryptToCert(pem, Buffer.from(u.password, 'utf16le'));
+          if (this.certCache.size > 32) this.certCache.clear();
+          this.certCache.set(key, enc);
+        }
+        passwords.push(enc);
+      }
+      return xmlAnswer(renderRemoteAccess(this.current, this.r, passwords));
     }
     if (method === 'POST' && (p === '/machine' || p === '/machine/') && comp === 'health') {
       if (p === '/machine/') this.violation(seq, 'wire', url, 'health path has a slash after /machine');

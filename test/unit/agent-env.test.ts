@@ -87,24 +87,25 @@ test('SCVMM: modprobe, each CD drive mounted read-only once, unmounted when it h
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
 
-test('DHCP monitor: first run records, live pids cost no command, new pids = restart', async () => {
+test('DHCP monitor: first run records, live pids cost no scan, new pids = restart', async () => {
   const alive = new Set([100]);
-  let answer = '100\n';
-  const r = new RecordingRunner();
-  const orig = r.run.bind(r);
-  r.run = async (argv, o) => ({ ...(await orig(argv, o)), stdout: answer });
-  const m = new DhcpMonitor(r, 'dhclient', (p) => alive.has(p));
-  assert.deepEqual(await m.check(), { event: 'first', pids: [100] });
-  assert.equal((await m.check()).event, 'same');
-  assert.equal(r.calls.length, 1, 'no pidof while the client lives');
+  let pids = [100];
+  let scans = 0;
+  const m = new DhcpMonitor(() => { scans++; return pids; }, (p) => alive.has(p));
+  assert.deepEqual(m.check(), { event: 'first', pids: [100] });
+  assert.equal(m.check().event, 'same');
+  assert.equal(scans, 1, 'no /proc scan while the client lives');
   alive.clear();
-  answer = '205 201\n';
-  assert.deepEqual(await m.check(), { event: 'restarted', pids: [201, 205] });
-  assert.deepEqual(r.calls.map((c) => c.argv.join(' ')), ['pidof dhclient', 'pidof dhclient']);
-  const m2 = new DhcpMonitor(new RecordingRunner().answer('systemctl show', { stdout: 'MainPID=0\n' }).answer('pidof', { code: 1 }), 'systemd-networkd', () => false);
-  assert.equal((await m2.check()).event, 'not-running');
-  const m3 = new DhcpMonitor(new RecordingRunner().answer('systemctl show', { stdout: 'MainPID=4321\n' }), 'systemd-networkd', () => true);
-  assert.deepEqual(await m3.check(), { event: 'first', pids: [4321] });
+  pids = [201, 205];
+  assert.deepEqual(m.check(), { event: 'restarted', pids: [201, 205] });
+  assert.equal(scans, 2);
+  const none = new DhcpMonitor(() => { scans++; return []; }, () => false);
+  scans = 0;
+  assert.equal(none.check().event, 'not-running');
+  for (let i = 0; i < 9; i++) none.check();
+  assert.equal(scans, 1, 'while no client runs, /proc is scanned on one check in ten');
+  none.check();
+  assert.equal(scans, 2);
 });
 
 test('hostname monitor: the record is created, a change rewrites /etc/hostname and the record (files only on a temp root)', async () => {
