@@ -195,7 +195,7 @@ async function beforeLoop(ctx: Invocation, distro: DistroProfile, stop: StopSign
     log.info(`Resource disk: ${r.outcome}${r.message ? ` (${r.message})` : ''}`);
   }
   // A VHD may have moved to another host: the endpoint is discovered again (§3.2 body step 4).
-  for (const f of ['WireServerEndpoint', 'Protocol']) rmSync(root.path(posix.join(lib(ctx), f)), { force: true });
+  for (const f of ['WireServerEndpoint', 'Protocol']) rmSync(root.pathNoFollow(posix.join(lib(ctx), f)), { force: true });
 
   const code = await provisionStep(ctx);
   if (code !== null) return code;

@@ -9,9 +9,9 @@ import { expandGlob } from '../util/glob.ts';
 export function matchFiles(root: Sysroot, patterns: string[]): string[] {
   const out = new Set<string>();
   for (const pat of patterns) {
-    for (const p of expandGlob(pat, (x) => root.path(x))) {
+    for (const p of expandGlob(pat, (x) => root.pathNoFollow(x))) {
       try {
-        const st = lstatSync(root.path(p));
+        const st = lstatSync(root.pathNoFollow(p));
         if (st.isFile() || st.isSymbolicLink()) out.add(p);
       } catch { /* vanished */ }
     }
@@ -25,8 +25,7 @@ export function matchFiles(root: Sysroot, patterns: string[]): string[] {
  * such as var/log -> /data/log then points into that disk, never at the rescue VM's own files.
  */
 export function hostPathNoFollow(root: Sysroot, p: string): string {
-  const dir = root.resolveInner(posix.dirname(p));
-  return root.path(posix.join(dir, posix.basename(p)));
+  return root.pathNoFollow(p);
 }
 
 /**

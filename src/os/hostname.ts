@@ -46,7 +46,7 @@ export interface SetHostnameResult {
  */
 export async function setHostname(runner: Runner, root: Sysroot, name: string, profile: DistroProfile['hostname'], opts: LiveOption = {}): Promise<SetHostnameResult> {
   validateHostname(name);
-  const path = root.path('/etc/hostname');
+  const path = root.pathNoFollow('/etc/hostname');
   let old: string | null = null;
   try { old = readFileSync(path, 'utf8'); } catch { /* absent */ }
   const text = `${name}\n`;
@@ -187,7 +187,7 @@ export interface PublishResult {
 export async function publishHostname(runner: Runner, root: Sysroot, name: string, opts: PublishOptions): Promise<PublishResult> {
   validateHostname(name);
   const dhcpFilesChanged = setDhclientHostname(root, name);
-  writeFileAtomic(root.path(posix.join(opts.libDir, 'published_hostname')), name, { mode: 0o644, mkdirMode: 0o700 });
+  writeFileAtomic(root.pathNoFollow(posix.join(opts.libDir, 'published_hostname')), name, { mode: 0o644, mkdirMode: 0o700 });
   const iface = primaryInterface(root);
   if (iface) setIfcfgHostname(root, iface, name);
   const publisher = opts.publishers.find((k) => present(root, k)) ?? null;

@@ -40,7 +40,7 @@ export interface ApplyResult {
 }
 
 function exists(root: Sysroot, inner: string): boolean {
-  try { lstatSync(root.path(inner)); return true; } catch { return false; }
+  try { lstatSync(root.pathNoFollow(inner)); return true; } catch { return false; }
 }
 
 export async function applyPlan(plan: ProvisionPlan, c: ApplyContext): Promise<ApplyResult> {
