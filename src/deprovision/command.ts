@@ -10,7 +10,7 @@ import { setDhclientHostname, setHostname } from '../os/hostname.ts';
 import { deleteRootPassword } from '../os/rootpassword.ts';
 import { removeSudoers } from '../os/sudoers.ts';
 import { deleteUser, getUser, isSystemUser } from '../os/users.ts';
-import { log } from '../util/logger.ts';
+import { errorText, log } from '../util/logger.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { planDeprovision, type DeprovisionOs } from './plan.ts';
 import { describePlan, runPlan } from './run.ts';
@@ -43,7 +43,11 @@ function targetConfig(ctx: Invocation): Config {
   if (ctx.root.isHost || ctx.args.configPath !== undefined) return ctx.config;
   // Resolved as inside the root (Flatcar links /etc/waagent.conf to ../usr/share/waagent/waagent.conf): an absolute
   // link on the rescued disk must never pick up the rescue VM's own configuration.
-  const inner = ctx.root.resolve('/etc/waagent.conf');
+  let inner: string;
+  try { inner = ctx.root.resolve('/etc/waagent.conf'); } catch (e) {
+    log.warn(`${errorText(e)}: the target's waagent.conf cannot be read; using the built-in defaults`);
+    return defaultConfig();
+  }
   return existsSync(inner) ? loadConfig(inner, { onWarning: (m) => log.warn(m) }) : defaultConfig();
 }
 
