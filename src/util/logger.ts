@@ -1,6 +1,7 @@
 // waagent's log line format, several appenders, and a redaction layer that every line passes
 // through: SAS signatures, PEM private keys and registered secret values can never be written.
-import { appendFileSync, closeSync, constants, existsSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, renameSync, writeSync } from 'node:fs';
+import { appendLogFile, openLogFile } from './logfile.ts';
 
 export type Level = 'VERBOSE' | 'INFO' | 'WARNING' | 'ERROR';
 const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 };
@@ -58,7 +59,11 @@ export class StreamAppender implements Appender {
   }
 }
 
-/** Appends per line (so external rotation works) and rotates itself past maxBytes (bounded disk). */
+/**
+ * Appends per line (so external rotation works) and rotates itself past maxBytes (bounded disk).
+ * The file is 0600 and root's (an existing one is tightened when the appender starts) and never
+ * written through a symbolic link: one in the way is replaced, and that is logged in the new file.
+ */
 export class FileAppender implements Appender {
   level: Level;
   readonly path: string;
@@ -67,14 +72,23 @@ export class FileAppender implements Appender {
   private written = 0;
   constructor(path: string, level: Level, maxBytes = 20 << 20, keep = 3) {
     this.path = path; this.level = level; this.maxBytes = maxBytes; this.keep = keep;
-    try { this.written = statSync(path).size; } catch { this.written = 0; }
+    try {
+      const o = openLogFile(path);
+      closeSync(o.fd);
+      this.written = o.size;
+      if (o.note) this.note(o.note);
+    } catch { this.written = 0; }
   }
   write(line: string): void {
     try {
       if (this.written + line.length > this.maxBytes) this.rotate();
-      appendFileSync(this.path, line, { mode: 0o644 });
-      this.written += line.length;
+      const r = appendLogFile(this.path, line);
+      this.written = r.size;
+      if (r.note) this.note(r.note);
     } catch { /* swallowed like upstream: a full disk must not stop the agent */ }
+  }
+  private note(msg: string): void {
+    try { this.written = appendLogFile(this.path, `${timestamp()} WARNING MainThread ${asciiEscape(redact(msg))}\n`).size; } catch { /* as above */ }
   }
   private rotate(): void {
     for (let i = this.keep - 1; i >= 1; i--) {
