@@ -1,7 +1,10 @@
 // waagent's log line format, several appenders, and a redaction layer that every line passes
-// through: SAS signatures, PEM private keys and registered secret values can never be written.
+// through (redact.ts): SAS signatures, PEM private keys and registered secret values can never be written.
 import { closeSync, constants, existsSync, openSync, renameSync, writeSync } from 'node:fs';
 import { appendLogFile, openLogFile } from './logfile.ts';
+import { redact } from './redact.ts';
+
+export { addSecret, redact } from './redact.ts';
 
 export type Level = 'VERBOSE' | 'INFO' | 'WARNING' | 'ERROR';
 const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 };
@@ -9,30 +12,6 @@ const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 
 export interface Appender {
   level: Level;
   write(line: string): void;
-}
-
-const SAS_RE = /(https?:\/\/[^\s?"'<>]+\?)((?:sv|st|se|sr|sp|sip|spr|sig|skoid|sktid|skt|ske|sks|skv|ss|srt|spr)=[^\s"'<>]*)/gi;
-const SIG_RE = /([?&]sig=)[^&\s"'<>]+/gi;
-const PEM_KEY_RE = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g;
-const JSON_SECRET_RE = /("(?:protectedSettings|password|adminPassword|UserPassword|secret|privateKey)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
-const XML_SECRET_RE = /(<(?:[\w]+:)?(?:UserPassword|ProtectedSettings|protectedSettings)[^>]*>)[\s\S]*?(<\/)/gi;
-
-const secrets = new Set<string>();
-
-/** Register a value that must never be written anywhere (a password, a decrypted setting...). */
-export function addSecret(value: string | undefined | null): void {
-  if (value && value.length >= 4) secrets.add(value);
-}
-
-export function redact(text: string): string {
-  let out = text
-    .replace(PEM_KEY_RE, '<redacted private key>')
-    .replace(SAS_RE, '$1<redacted>')
-    .replace(SIG_RE, '$1<redacted>')
-    .replace(JSON_SECRET_RE, '$1"<redacted>"')
-    .replace(XML_SECRET_RE, '$1<redacted>$2');
-  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('<redacted>');
-  return out;
 }
 
 /** waagent forces lines to ASCII with backslash escapes. */
