@@ -65,3 +65,49 @@ test('real processes: a live non-agent pid (pid reuse) does not block; a process
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('20 processes racing for a stale pid file: exactly one wins, the file holds its pid from the first byte', async () => {
+  const d = tmp();
+  try {
+    const p = join(d, 'waagent.pid');
+    writeFileSync(p, '999999'); // stale: no such process
+    const go = join(d, 'go');
+    const script = [
+      `import { existsSync } from 'node:fs';`,
+      `import { PidLock } from ${JSON.stringify(join(import.meta.dirname, '../../src/agent/pidfile.ts'))};`,
+      `while (!existsSync(${JSON.stringify(go)})) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);`,
+      `const alive = (x) => { try { process.kill(x, 0); return true; } catch { return false; } };`,
+      `try { const l = PidLock.acquire(${JSON.stringify(p)}, { alive }); console.log('won'); setTimeout(() => l.release(), 2000); }`,
+      `catch (e) { console.log(e.name === 'AlreadyRunningError' ? 'lost' : 'error ' + e.message); }`,
+    ].join('\n');
+    const kids = Array.from({ length: 20 }, () => spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const outs = kids.map((k) => new Promise<string>((r) => { let o = ''; k.stdout!.on('data', (c) => { o += c; }); k.on('close', () => r(o.trim())); }));
+    await new Promise((r) => setTimeout(r, 1500)); // all started and waiting
+    writeFileSync(go, '');
+    const results = await Promise.all(outs);
+    assert.equal(results.filter((r) => r === 'won').length, 1, results.join(', '));
+    assert.equal(results.filter((r) => r === 'lost').length, 19, results.join(', '));
+    assert.equal(existsSync(`${p}.takeover`), false);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
+
+test('interleaved takeover: a start that judged the file stale never removes the lock another start won meanwhile', () => {
+  const d = tmp();
+  try {
+    const p = join(d, 'waagent.pid');
+    writeFileSync(p, '999999');
+    const live = new Set<number>();
+    let bWon: PidLock | undefined;
+    // A reads the stale pid; while A decides, B runs its whole start and wins the lock.
+    const aliveForA = (x: number) => {
+      if (x === 999999 && !bWon) {
+        bWon = PidLock.acquire(p, { pid: 2002, alive: (y) => live.has(y) });
+        live.add(2002);
+      }
+      return live.has(x);
+    };
+    assert.throws(() => PidLock.acquire(p, { pid: 1001, alive: aliveForA }), (e: unknown) => e instanceof AlreadyRunningError && e.pid === 2002);
+    assert.equal(readFileSync(p, 'utf8'), '2002', 'B keeps its lock');
+    assert.equal(bWon?.valid, true);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
