@@ -1,7 +1,7 @@
 // -collect-logs: gather the manifest's files (must-collect ones first) within the size budget,
 // redact secrets from every text file, and write <Lib.Dir>/logcollector/logs.zip atomically.
 // Memory stays bounded: one file (at most 30 MiB) is held at a time and entries stream to disk.
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import type { OpenSsl } from '../crypto/openssl.ts';
 import { expandGlob } from '../util/glob.ts';
 import { errorText, redact } from '../util/logger.ts';
@@ -87,6 +87,29 @@ function readTail(path: string, max: number): { data: Buffer; truncated: boolean
   } finally { closeSync(fd); }
 }
 
+/**
+ * The collector's scratch parent for decrypted protected settings: `<outDir>/.scratch-<pid>` (0700,
+ * under Lib.Dir, never /tmp). Ones left by a collector that was killed (its pid is gone) are removed
+ * first; a live collector's are left alone.
+ */
+function scratchParent(outDir: string): string {
+  let names: string[] = [];
+  try { names = readdirSync(outDir); } catch { /* new */ }
+  for (const n of names) {
+    const m = /^\.scratch-(\d{1,10})$/.exec(n);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    rmSync(`${outDir}/${n}`, { recursive: true, force: true });
+  }
+  const dir = `${outDir}/.scratch-${process.pid}`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
 function inside(p: string, dir: string): boolean {
   const d = dir.replace(/\/+$/, '');
   return d !== '' && p.startsWith(d + '/');
@@ -103,9 +126,12 @@ export async function collectLogs(opts: CollectOptions): Promise<CollectResult> 
   const note = (level: string, msg: string) => lines.push(`${stamp(now())} ${level} ${redact(msg)}`);
   note('INFO', `Running log collector mode ${opts.full ? 'full' : 'normal'}`);
   if (opts.openssl) {
+    let scratch: string | undefined;
     try {
-      for (const n of await registerProtectedSettings(opts.vars.libDir, opts.openssl)) note('WARNING', n);
+      scratch = scratchParent(opts.outDir);
+      for (const n of await registerProtectedSettings(opts.vars.libDir, opts.openssl, scratch)) note('WARNING', n);
     } catch (e) { note('WARNING', `protected settings not registered for redaction: ${errorText(e)}`); }
+    finally { if (scratch) rmSync(scratch, { recursive: true, force: true }); }
   }
 
   const ops = manifest(opts.full, opts.vars, (l) => note('WARNING', `Malformed manifest line: ${l}`));

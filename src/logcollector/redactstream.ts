@@ -1,7 +1,7 @@
 // Redaction of a (log) file in pieces, so a 30 MiB log never sits in memory as a whole string (the
 // agent runs the collector under MemoryHigh=170M). Pieces end at a newline: every single-line
 // pattern (SAS URLs, sig=, JSON secret fields, registered secrets) is whole inside one piece. The
-// multi-line ones — a PEM private key, an XML <UserPassword>/<ProtectedSettings> element — are kept
+// multi-line ones — a PEM private key, an XML <UserPassword>/<ProtectedSettings>/<CustomData> element — are kept
 // together by reading on until they end or until their bounded span (redact.ts) is in the piece: an
 // opener nobody closes (a line anyone can write to syslog) drops that span, never the rest of the
 // file. A block still open after `cap` bytes is redacted up to its end marker or its span, whichever
@@ -13,7 +13,7 @@ import { PEM_SPAN, XML_SPAN } from '../util/redact.ts';
 
 const OPENERS: { open: RegExp; close: string; span: number }[] = [
   { open: /-----BEGIN [A-Z0-9 ]{0,64}PRIVATE KEY-----/g, close: '-----END ', span: PEM_SPAN },
-  { open: /<(?:\w{1,64}:)?(?:UserPassword|ProtectedSettings|protectedSettings)\b[^<>]{0,4096}>/gi, close: '</', span: XML_SPAN },
+  { open: /<(?:\w{1,64}:)?(?:UserPassword|ProtectedSettings|CustomData)\b[^<>]{0,4096}>/gi, close: '</', span: XML_SPAN },
 ];
 
 /**

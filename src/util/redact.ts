@@ -1,5 +1,6 @@
 // Redaction every log line (and every collected log file) passes through: SAS signatures, PEM
-// private keys, JSON/XML secret fields and registered secret values are never written.
+// private keys, JSON/XML secret fields (passwords, protected settings, CustomData) and registered
+// secret values are never written.
 //
 // Every pattern runs in time linear in its input, whatever the input (a log line is partly written
 // by anyone who can reach syslog or an extension's output): no pattern has a part that can be
@@ -8,7 +9,7 @@
 
 /** Longest span after an unclosed `-----BEGIN ... PRIVATE KEY-----` that is dropped (a 16384-bit RSA key is ~13 KiB). */
 export const PEM_SPAN = 64 << 10;
-/** Longest span after an unclosed `<UserPassword>`/`<ProtectedSettings>` element that is dropped. */
+/** Longest span after an unclosed `<UserPassword>`/`<ProtectedSettings>`/`<CustomData>` element that is dropped. */
 export const XML_SPAN = 1 << 20;
 
 // The URL part is a run of non-delimiters taken greedily in one go, with the query optional: a run
@@ -22,9 +23,9 @@ const SIG_RE = /([?&]sig=)[^&\s"'<>]+/gi;
 // `[A-Z0-9 ]*` stops at the next '-', so a run of openers is scanned once; an unclosed block
 // drops PEM_SPAN characters and the search goes on after them (amortised linear).
 const PEM_KEY_RE = new RegExp(`-----BEGIN ([A-Z0-9 ]{0,64})PRIVATE KEY-----(?:[\\s\\S]{0,${PEM_SPAN}}?-----END \\1PRIVATE KEY-----|[\\s\\S]{0,${PEM_SPAN}})`, 'g');
-const JSON_SECRET_RE = /("(?:protectedSettings|password|adminPassword|UserPassword|secret|privateKey)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
+const JSON_SECRET_RE = /("(?:protectedSettings|password|adminPassword|UserPassword|secret|privateKey|customData)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
 // The opener's attributes stop at the next '<' or '>'; the body is bounded like the PEM block.
-const XML_SECRET_RE = new RegExp(`(<(?:\\w{1,64}:)?(?:UserPassword|ProtectedSettings|protectedSettings)\\b[^<>]{0,4096}>)(?:[\\s\\S]{0,${XML_SPAN}}?(</)|[\\s\\S]{0,${XML_SPAN}})`, 'gi');
+const XML_SECRET_RE = new RegExp(`(<(?:\\w{1,64}:)?(?:UserPassword|ProtectedSettings|CustomData)\\b[^<>]{0,4096}>)(?:[\\s\\S]{0,${XML_SPAN}}?(</)|[\\s\\S]{0,${XML_SPAN}})`, 'gi');
 
 const secrets = new Set<string>();
 

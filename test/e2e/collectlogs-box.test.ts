@@ -41,7 +41,10 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
       : (JSON.parse(up.body) as { requestUri: string }).requestUri;
     const sig = new URL(sasUrl).searchParams.get('sig')!;
     assert.ok(sig.length >= 8, sasUrl);
-    const secrets = { password: SCENARIO_PASSWORD, protected: SCENARIO_PROTECTED, sig };
+    // CustomData as provisioning kept it in Lib.Dir's ovf-env.xml (the scenario's script, base64).
+    const customData = /<(?:\w+:)?CustomData>([^<]+)</.exec(box.readFile('/var/lib/waagent/ovf-env.xml'))?.[1]?.trim() ?? '';
+    assert.ok(customData.length > 16, 'the ovf-env.xml copy holds CustomData');
+    const secrets = { password: SCENARIO_PASSWORD, protected: SCENARIO_PROTECTED, sig, customData, customDataText: 'custom data from the fabric simulator' };
 
     // Uncooperative writers: the secrets in files the manifest collects.
     box.writeFile(`/var/log/azure/${EXT}/extension.log`, `enable: using secret ${SCENARIO_PROTECTED}\n`);
@@ -86,6 +89,8 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
     }
     const ovf = content.get('var/lib/waagent/ovf-env.xml')!.toString('utf8');
     assert.match(ovf, new RegExp(`<(\\w+:)?UserName>${SCENARIO_USER}<`), 'the ovf-env.xml copy is there, with the user');
+    assert.match(ovf, /<(\w+:)?CustomData><redacted><\//, 'and CustomData redacted');
+    assert.equal((await box.run(['bash', '-c', 'ls -a /tmp /var/lib/waagent/logcollector | grep -c -e waagent-crypto -e "^\\.scratch-" || true'])).stdout.trim(), '0', 'no decryption scratch left');
     assert.match(content.get(`var/log/azure/${EXT}/extension.log`)!.toString(), /using secret <redacted>/);
     assert.match(content.get('var/log/waagent.log.1')!.toString(), /\?<redacted>/);
     const results = content.get('results.txt')!.toString();
