@@ -9,6 +9,7 @@ import { detectDistro } from '../os/distro.ts';
 import { setDhclientHostname, setHostname } from '../os/hostname.ts';
 import { deleteRootPassword } from '../os/rootpassword.ts';
 import { removeSudoers } from '../os/sudoers.ts';
+import { SelinuxLabels } from '../os/selinux.ts';
 import { deleteUser, getUser, isSystemUser } from '../os/users.ts';
 import { errorText, log } from '../util/logger.ts';
 import type { Sysroot } from '../util/sysroot.ts';
@@ -76,6 +77,8 @@ export async function runDeprovision(ctx: Invocation): Promise<number> {
   const distro = detectDistro(root);
   const flatcar = distro.family === 'flatcar';
   const sudoersDir = conf.str('OS.SudoersDir');
+  // Replaced files keep their SELinux context (only on the running system with SELinux enabled).
+  const labels = new SelinuxLabels(ctx.runner, root);
   const os: DeprovisionOs = {
     stopService: async () => {
       if (!existsSync('/run/systemd/system')) return;
@@ -83,10 +86,12 @@ export async function runDeprovision(ctx: Invocation): Promise<number> {
       if (r.code !== 0) log.warn(`systemctl stop waagent.service: exit ${r.code} ${r.stderr.trim()}`);
     },
     resetHostname: async (name) => {
-      await setHostname(ctx.runner, root, name, distro.hostname, { live });
+      await labels.keep(['/etc/hostname'], () => setHostname(ctx.runner, root, name, distro.hostname, { live }));
       setDhclientHostname(root, name);
     },
-    lockRootPassword: async () => { deleteRootPassword(root, { passwordPath: conf.str('OS.PasswordPath') }); },
+    lockRootPassword: async () => {
+      await labels.keep([conf.str('OS.PasswordPath')], () => deleteRootPassword(root, { passwordPath: conf.str('OS.PasswordPath') }));
+    },
     isSystemUser: (u) => isSystemUser(root, u, { neverSystemUsers: distro.user.neverSystemUsers }),
     userHome: (u) => getUser(root, u)?.home,
     deleteUser: async (u) => {

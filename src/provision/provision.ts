@@ -24,6 +24,7 @@ import { readProvisioningMedia, releaseProvisioningMedia, type ProvisioningMedia
 import type { ExecuteResult } from '../os/customdata.ts';
 import { cloudInitEnabled, selectAgent } from './agent.ts';
 import { applyPlan } from './apply.ts';
+import type { SelinuxLabels } from '../os/selinux.ts';
 import { checkMarker, changedIdCleanup, DISABLE_AGENT_FILE, readMarker, writeMarker } from './marker.ts';
 import { checkSettings, planProvisioning, resolveCertificateKeys } from './plan.ts';
 import type { ProvisionPlatform } from './platform.ts';
@@ -54,6 +55,8 @@ export interface ProvisionDeps {
   releaseMedia?: (m: ProvisioningMedia) => Promise<void>;
   /** Called after each completed step (see STEPS). The `-provision` command wires its test-only crash hook here. */
   afterStep?: (step: string) => void;
+  /** SELinux labels of replaced files (default: probed on the running system). */
+  selinux?: SelinuxLabels;
 }
 
 /** Step names passed to afterStep, in order (some are skipped when they have nothing to do). */
@@ -254,7 +257,7 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
   writeFileAtomic(run.lib('ovf-env.xml'), redactedCopy(m.text, ovf.password), { mode: 0o400 });
   run.step('ovf-copy');
 
-  const applied = await applyPlan(plan, { root, runner, distro, settings: s, step: (n) => run.step(n) });
+  const applied = await applyPlan(plan, { root, runner, distro, settings: s, step: (n) => run.step(n), ...(run.d.selinux ? { selinux: run.d.selinux } : {}) });
 
   if (!plan.provisionGuestAgent) {
     log.info('Disabling guest agent in accordance with ovf-env.xml');
