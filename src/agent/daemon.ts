@@ -268,16 +268,20 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       ...(proxyHost && proxyPort !== undefined ? { proxy: { host: proxyHost, port: proxyPort } } : {}),
       limits: { enforce: c.bool('CGroups.EnforceLimits'), excluded },
     });
+    let firewall: FirewallTask | undefined;
     loop = new GoalStateLoop({
       protocol, executor, fastTrack,
       history: new GoalStateHistory(libDir),
       honourOnHold: c.bool('EnableOverProvisioning'),
       guestOS: () => ({ computerName: currentHostname(), osName: distro.os.id, osVersion: distro.os.versionId }),
       beforeFirstProcess: c.bool('Extensions.WaitForCloudInit') ? async () => { await waitForCloudInit(ctx.runner, c.int('Extensions.WaitForCloudInitTimeout')); } : undefined,
+      agentProblem: () => firewall?.problem ?? null,
     });
     if (c.bool('OS.EnableFirewall')) {
       const fw = new FirewallTask({ runner: ctx.runner, root, endpoint: endpoint.replace(/:\d+$/, ''), self: ctx.self, flatcar: distro.family === 'flatcar',
-        onRepair: (what) => events.push(agentOperationEvent('ResetFirewall', true, `firewall rules ${what}`)) });
+        onRepair: (what) => events.push(agentOperationEvent('ResetFirewall', true, `firewall rules ${what}`)),
+        onFailure: (message) => events.push(agentOperationEvent('Firewall', false, message)) });
+      firewall = fw;
       await fw.init();
       scheduler.add({ name: 'EnableFirewall', periodMs: sec(c.int('OS.EnableFirewallPeriod')), initialDelayMs: sec(c.int('OS.EnableFirewallPeriod')), run: () => fw.run() });
     }

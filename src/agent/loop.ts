@@ -14,6 +14,10 @@ import { entryName } from './history.ts';
 
 export interface GuestOsInfo { computerName: string; osName: string; osVersion: string }
 
+function agentMessage(problem: string | null): { agentMessage?: string } {
+  return problem ? { agentMessage: `Guest Agent is running; ERROR: ${problem}` } : {};
+}
+
 export interface LoopOptions {
   protocol: AzureProtocol;
   executor: ExtensionsExecutor;
@@ -26,6 +30,8 @@ export interface LoopOptions {
   /** Before the first extensions goal state is processed (Extensions.WaitForCloudInit). */
   beforeFirstProcess?: () => Promise<void>;
   now?: () => Date;
+  /** A problem the operator must see in the agent's status (e.g. no WireServer firewall); null when none. */
+  agentProblem?: () => string | null;
 }
 
 export interface CycleResult {
@@ -135,6 +141,7 @@ export class GoalStateLoop {
       goalState: this.o.executor.goalStateAggregate,
       guestOS: this.o.guestOS(),
       features: crpSupportedFeatures({ fastTrack: (this.o.fastTrack ?? true) && this.fastTrackSupported }),
+      ...agentMessage(this.o.agentProblem?.() ?? null),
     });
     const out = await this.o.protocol.uploadStatus(text);
     // The history copy is for humans and the log collector: after a new goal state, then once a minute
