@@ -19,7 +19,7 @@ import { GoalStateHistory } from '../../src/agent/history.ts';
 
 const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 2))), random: () => 0 };
 
-async function setup(scenario: Record<string, unknown>, enabled = true) {
+async function setup(scenario: Record<string, unknown>, enabled = true, agentProblem?: () => string | null) {
   const f = await startFabric({ bind: 'loopback', scenario });
   const d = mkdtempSync(join(tmpdir(), 'agent-loop-'));
   const roots = { libDir: join(d, 'lib'), extLogDir: join(d, 'log') };
@@ -31,7 +31,7 @@ async function setup(scenario: Record<string, unknown>, enabled = true) {
     roots, wireServer: '127.0.0.1', extensionsEnabled: enabled, artifacts: platformArtifactSource(protocol.artifacts),
     baseEnv: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, statusRead: { retryDelayMs: 0 },
   });
-  const loop = new GoalStateLoop({ protocol, executor, history: new GoalStateHistory(roots.libDir), guestOS: () => ({ computerName: 'vm', osName: 'flatcar', osVersion: '1' }) });
+  const loop = new GoalStateLoop({ protocol, executor, history: new GoalStateHistory(roots.libDir), guestOS: () => ({ computerName: 'vm', osName: 'flatcar', osVersion: '1' }), ...(agentProblem ? { agentProblem } : {}) });
   return { f, d, http, loop, close: async () => { await http.close(); await f.close(); rmSync(d, { recursive: true, force: true }); } };
 }
 
@@ -77,5 +77,20 @@ test('loop (loopback): Extensions.Enabled=n reports the handler as not processed
     assert.equal(h.code, 1009);
     assert.match(h.formattedMessage!.message, /extension processing is disabled/);
     assert.equal(s.f.requests().filter((q) => q.url.includes('/extensions/')).length, 0, 'no download');
+  } finally { await s.close(); }
+});
+
+test('loop (loopback): a problem the operator must see (no WireServer firewall) is in the guest agent status while it lasts', async () => {
+  let problem: string | null = 'the WireServer firewall for 168.63.129.16 could not be set: iptables: x; nft: y';
+  const s = await setup(baseScenario({ vmSettings: false }), true, () => problem);
+  type Doc = { aggregateStatus: { guestAgentStatus: { status: string; formattedMessage: { message: string } } } };
+  try {
+    await s.loop.cycle();
+    const first = s.f.statusUploads().at(-1)!.json as Doc;
+    assert.equal(first.aggregateStatus.guestAgentStatus.status, 'Ready');
+    assert.equal(first.aggregateStatus.guestAgentStatus.formattedMessage.message, `Guest Agent is running; ERROR: ${problem}`);
+    problem = null;
+    await s.loop.cycle();
+    assert.equal((s.f.statusUploads().at(-1)!.json as Doc).aggregateStatus.guestAgentStatus.formattedMessage.message, 'Guest Agent is running');
   } finally { await s.close(); }
 });
