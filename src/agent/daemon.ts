@@ -187,7 +187,6 @@ async function beforeLoop(ctx: Invocation, distro: DistroProfile, stop: StopSign
     log.verbose(`Hyper-V entropy: ${errorText(e)}`);
   }
   numaNote();
-  if (c.bool('OS.EnableRDMA') || c.bool('OS.UpdateRdmaDriver')) log.once('WARNING', 'rdma', 'OS.EnableRDMA/OS.UpdateRdmaDriver: RDMA setup is not supported by this agent; the setting is ignored');
 
   if (c.bool('ResourceDisk.Format')) {
     const { activateResourceDisk, resourceDiskConfig } = await import('../resourcedisk/index.ts');

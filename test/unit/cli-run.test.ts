@@ -220,3 +220,24 @@ test('-start launches "<self> -daemon -configuration-path:P" detached and return
   for (let i = 0; i < 200 && !existsSync(out); i++) await sleep(10);
   assert.equal(readFileSync(out, 'utf8'), `-daemon\n-configuration-path:${c}\n`);
 });
+
+test('known keys this build does not act on: one warning each at start when set to a non-default value, saying what happens instead', async () => {
+  const { INERT_KEYS } = await import('../../src/config/inert.ts');
+  const c = conf([
+    'Debug.EnableSignatureValidation=y', 'Debug.EnableExtensionPolicy=y', 'OS.EnableRDMA=y', 'Debug.AgentCpuQuota=20',
+    'AutoUpdate.Enabled=n', 'CGroups.Enabled=y', // CGroups.Enabled=y is its default: no warning
+    'Extensions.InitialGoalStatePeriod=6', // defaults to GoalStatePeriod (6): no warning
+    'Logs.Verbose=n', '',
+  ].join('\n'));
+  const registry = registryWith('daemon', async () => 0, { thread: 'Daemon', prefix: 'Daemon' });
+  const r = await run([`-configuration-path:${c}`, '-daemon'], { registry });
+  assert.equal(r.code, 0);
+  const warnings = readFileSync(r.logFile, 'utf8').split('\n').filter((l) => / WARNING .* is set but this agent does not act on it: /.test(l));
+  const keys = warnings.map((l) => / WARNING Daemon Daemon (\S+)=/.exec(l)![1]).sort();
+  assert.deepEqual(keys, ['AutoUpdate.Enabled', 'Debug.AgentCpuQuota', 'Debug.EnableExtensionPolicy', 'Debug.EnableSignatureValidation', 'OS.EnableRDMA']);
+  assert.ok(warnings.some((l) => l.includes('Debug.EnableSignatureValidation=y is set but this agent does not act on it: extension packages are not signature-validated')));
+  // Commands that need no configuration stay quiet; and every inert key is a known key of the table.
+  const v = await run([`-configuration-path:${c}`, '-version']);
+  assert.doesNotMatch(v.out + v.err, /does not act on it/);
+  for (const k of Object.keys(INERT_KEYS)) assert.ok(sortedKeys().includes(k as never), k);
+});
