@@ -33,6 +33,7 @@ import { Scheduler } from './scheduler.ts';
 import { GoalStateLoop } from './loop.ts';
 import { GoalStateHistory } from './history.ts';
 import { FirewallTask } from './firewall.ts';
+import { ensurePrivateDir } from '../util/privdir.ts';
 import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './chores.ts';
 import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
 import { LogCollectTask } from './logcollect.ts';
@@ -121,7 +122,8 @@ function startCommon(ctx: Invocation): PidLock | null {
     }
     throw e;
   }
-  mkdirSync(ctx.root.path(lib(ctx)), { recursive: true, mode: 0o700 });
+  const loose = ensurePrivateDir(ctx.root.path(lib(ctx)));
+  if (loose !== null) log.warn(`${lib(ctx)} was mode ${loose.toString(8).padStart(4, '0')}: tightened to 0700 (it holds keys and certificates)`);
   try { mkdirSync(ctx.root.path(c.str('Extension.LogDir')), { recursive: true, mode: 0o755 }); } catch (e) { log.warn(`Extension.LogDir: ${errorText(e)}`); }
   if (c.bool('OS.EnableFIPS')) process.env['OPENSSL_FIPS'] = '1';
   return lock;

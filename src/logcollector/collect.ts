@@ -2,6 +2,7 @@
 // redact secrets from every text file, and write <Lib.Dir>/logcollector/logs.zip atomically.
 // Memory stays bounded: one file (at most 30 MiB) is held at a time and entries stream to disk.
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { OpenSsl } from '../crypto/openssl.ts';
 import { expandGlob } from '../util/glob.ts';
 import { errorText, redact } from '../util/logger.ts';
@@ -110,6 +111,13 @@ function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
+function rootOnlyDir(dir: string): boolean {
+  try {
+    const d = lstatSync(dir);
+    return d.isDirectory() && d.uid === 0 && (d.mode & 0o022) === 0;
+  } catch { return false; }
+}
+
 function inside(p: string, dir: string): boolean {
   const d = dir.replace(/\/+$/, '');
   return d !== '' && p.startsWith(d + '/');
@@ -164,10 +172,12 @@ export async function collectLogs(opts: CollectOptions): Promise<CollectResult> 
       let st;
       try {
         // Links inside the agent's and the extensions' own trees are not followed: a handler could
-        // otherwise point one of its log names at /etc/shadow. System files (/etc/os-release is a
-        // link on most distros) are followed.
-        if (inside(p, opts.vars.libDir) || inside(p, opts.vars.logDir)) {
-          if (lstatSync(p).isSymbolicLink()) { result.skipped.push({ path: p, reason: 'symbolic link in an agent or extension directory' }); continue; }
+        // otherwise point one of its log names at /etc/shadow. Elsewhere a link is followed only
+        // where nobody but root can have made it (/etc/os-release is a link on most distros): its
+        // directory is root's and not group- or world-writable (Ubuntu's /var/log is group syslog).
+        if (lstatSync(p).isSymbolicLink()) {
+          if (inside(p, opts.vars.libDir) || inside(p, opts.vars.logDir)) { result.skipped.push({ path: p, reason: 'symbolic link in an agent or extension directory' }); continue; }
+          if (!rootOnlyDir(dirname(p))) { result.skipped.push({ path: p, reason: 'symbolic link in a directory others can write to' }); continue; }
         }
         st = statSync(p);
       } catch { continue; }

@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic, syncDir } from '../util/atomic.ts';
+import { readBoundedText } from '../util/fsread.ts';
 import {
   generateKeyPair, fingerprint, thumbprintOf, publicKeyFromPem, parseOpensshPublicKey, isSshKeyType, SshKeyError,
   type SshKeyType, type ParsedPublicKey,
@@ -150,11 +151,11 @@ export function addAuthorizedKeys(root: Sysroot, target: KeyTarget, keys: string
 function addKeysAt(host: string, target: KeyTarget, parsed: ParsedPublicKey[]): AuthorizedKeysResult {
   let old = '';
   try {
-    old = readFileSync(host, 'utf8');
+    // Bounded before reading: the file is the user's, and could be any size.
+    old = readBoundedText(host, 4 << 20, target.path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SshKeyError((e as Error).message);
   }
-  if (old.length > 4 << 20) throw new SshKeyError(`${target.path} is larger than 4 MiB`);
   const have = keyIdentities(old);
   const lines: string[] = [];
   let present = 0;

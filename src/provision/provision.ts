@@ -8,7 +8,7 @@
 // password: every error text passes the logger's redaction) on any failure. Nothing is changed on
 // the machine before every input is checked; the marker is written last, so an interrupted run is
 // completed by the next one; the DVD is released only AFTER Ready.
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Config } from '../config/config.ts';
 import type { Runner } from '../util/exec.ts';
@@ -24,6 +24,7 @@ import { readProvisioningMedia, releaseProvisioningMedia, type ProvisioningMedia
 import type { ExecuteResult } from '../os/customdata.ts';
 import { cloudInitEnabled, selectAgent } from './agent.ts';
 import { applyPlan } from './apply.ts';
+import { ensurePrivateDir } from '../util/privdir.ts';
 import type { SelinuxLabels } from '../os/selinux.ts';
 import { checkMarker, changedIdCleanup, DISABLE_AGENT_FILE, readMarker, writeMarker } from './marker.ts';
 import { checkSettings, planProvisioning, resolveCertificateKeys } from './plan.ts';
@@ -109,7 +110,8 @@ class Run {
   lib(name: string): string { return this.root.path(posix.join(this.s.libDir, name)); }
 
   ensureLibDir(): void {
-    mkdirSync(this.root.path(this.s.libDir), { recursive: true, mode: 0o700 });
+    const loose = ensurePrivateDir(this.root.path(this.s.libDir));
+    if (loose !== null) log.warn(`${this.s.libDir} was mode ${loose.toString(8).padStart(4, '0')}: tightened to 0700 (it holds keys and certificates)`);
   }
 
   /** The goal state, fetched once (a failed fetch is retried by the next caller). */

@@ -59,6 +59,8 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
     // Provisioning's own files do not hold the password (so a leak below would be the collector's).
     assert.ok(!box.readFile('/var/lib/waagent/ovf-env.xml').includes(SCENARIO_PASSWORD));
 
+    // A group-writable /var/log (Ubuntu: root:syslog 0775) where a group member planted a link to /etc/shadow.
+    assertOk(await box.run(['bash', '-c', 'chmod 0775 /var/log && ln -s /etc/shadow /var/log/syslog.9']), 'plant a link in /var/log');
     const r = await box.run([WAAGENT, '-collect-logs'], { timeoutMs: 120_000 });
     assertOk(r, 'collect-logs');
     assert.match(r.stdout, new RegExp(`Log collection successfully completed\\. Archive can be found at ${ZIP}`));
@@ -78,6 +80,7 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
       assert.doesNotMatch(n, /\.(prv|pem)$|CustomData|TransportPrivate|\/shadow$/, `${n} must not be collected`);
     }
     assert.ok(!names.includes('var/lib/waagent/provisioned'), 'provisioned is only in the full set');
+    assert.ok(!names.includes('var/log/syslog.9'), 'a link in a directory others can write to is not followed');
     // Must-collect files come first (os.md §9), in the spec's order.
     assert.deepEqual(names.slice(0, 2), ['var/log/waagent.log', 'var/lib/waagent/history/2026-11-23T08-00-00__1.zip']);
 
@@ -96,6 +99,7 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
     const results = content.get('results.txt')!.toString();
     assert.match(results, /Running log collector mode normal/);
     assert.match(results, /ls -alF \/var\/lib\/waagent:/);
+    assert.match(results, /Skipped \/var\/log\/syslog\.9: symbolic link in a directory others can write to/);
 
     // -full: the larger set.
     const full = await box.run([WAAGENT, '-collect-logs', '-full'], { timeoutMs: 120_000 });

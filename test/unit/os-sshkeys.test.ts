@@ -107,6 +107,17 @@ test('as root: authorized_keys: .ssh swapped for a link between the checks and t
   assert.match(readFileSync(r.p('/home/alice/.ssh-moved/authorized_keys'), 'utf8'), /^ssh-ed25519 /);
 });
 
+test('as root: a user\'s authorized_keys of any size is never read whole: over 4 MiB is a clear error', async (t) => {
+  const { truncateSync } = await import('node:fs');
+  const r = makeRoot();
+  t.after(r.cleanup);
+  const target = home(r);
+  mkdirSync(r.p('/home/alice/.ssh'), { recursive: true });
+  writeFileSync(r.p('/home/alice/.ssh/authorized_keys'), '');
+  truncateSync(r.p('/home/alice/.ssh/authorized_keys'), 64 * 1024 ** 3); // 64 GiB, sparse
+  assert.throws(() => addAuthorizedKeys(r.root, target, [newKey(r.dir, 'ed25519', 'k')]), /authorized_keys is larger than 4194304 bytes/);
+});
+
 test('as root: key pair from <Lib.Dir>/<FP>.prv: private 0600 + owner, OpenSSH .pub 0644 matching the key', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
