@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePrivateDir } from '../../src/util/privdir.ts';
 
-test('ensurePrivateDir: new 0700; existing 0755 tightened (old mode returned); a symlink is refused and its target untouched', (t) => {
+test('ensurePrivateDir: new 0700; existing 0755 tightened (old mode returned); through a link (state kept elsewhere) the directory itself', (t) => {
   const d = mkdtempSync(join(tmpdir(), 'privdir-'));
   t.after(() => rmSync(d, { recursive: true, force: true }));
   assert.equal(ensurePrivateDir(join(d, 'a/b')), null);
@@ -19,6 +19,6 @@ test('ensurePrivateDir: new 0700; existing 0755 tightened (old mode returned); a
   mkdirSync(join(d, 'target'));
   chmodSync(join(d, 'target'), 0o755);
   symlinkSync(join(d, 'target'), join(d, 'link'));
-  assert.throws(() => ensurePrivateDir(join(d, 'link')));
-  assert.equal(statSync(join(d, 'target')).mode & 0o7777, 0o755);
+  assert.equal(ensurePrivateDir(join(d, 'link')), 0o755);
+  assert.equal(statSync(join(d, 'target')).mode & 0o7777, 0o700);
 });
