@@ -6,11 +6,12 @@
 // Deliberately better than the Python agent (os.md §7, §13): SSH host keys and extension state are
 // always removed; a symlinked resolv.conf (systemd-resolved, Flatcar) is never deleted; system
 // users are really skipped; sudoers lines are removed by their first field only.
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 import { dirContents, hostPathNoFollow, matchFiles } from '../os/files.ts';
 import { parseXml } from '../util/xml.ts';
+import { readBoundedText } from '../util/fsread.ts';
 
 export interface DeprovisionConfig {
   libDir: string;
@@ -63,7 +64,7 @@ export const RESET_HOSTNAME = 'localhost.localdomain';
 export function provisionedUser(root: Sysroot, libDir: string): string | undefined {
   let text: string;
   // Resolved as inside the root: on a rescued disk an absolute link must not lead to the rescue VM's file.
-  try { text = readFileSync(root.resolve(`${libDir}/ovf-env.xml`), 'utf8'); } catch { return undefined; }
+  try { text = readBoundedText(root.resolve(`${libDir}/ovf-env.xml`), 4 << 20, `${libDir}/ovf-env.xml`, true); } catch { return undefined; }
   try {
     const doc = parseXml(text, `${libDir}/ovf-env.xml`);
     const find = (el: typeof doc): string | undefined => {

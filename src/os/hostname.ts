@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import type { DistroProfile, PublishKind } from './distro.ts';
 import { validateHostname } from './validate.ts';
 import { delay } from '../util/builtins.ts';
+import { readBoundedText } from '../util/fsread.ts';
 
 /** The running kernel's hostname (what the Python agent compares against for monitoring). */
 export function currentHostname(): string {
@@ -19,7 +20,7 @@ export function currentHostname(): string {
 /** First line of /etc/hostname, trimmed; null when absent or empty. */
 export function readStaticHostname(root: Sysroot): string | null {
   try {
-    const text = readFileSync(root.resolve('/etc/hostname'), 'utf8').slice(0, 4096);
+    const text = readBoundedText(root.resolve('/etc/hostname'), 64 << 10, '/etc/hostname', true).slice(0, 4096);
     const first = text.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
     return first ?? null;
   } catch {
@@ -48,7 +49,7 @@ export async function setHostname(runner: Runner, root: Sysroot, name: string, p
   validateHostname(name);
   const path = root.pathNoFollow('/etc/hostname');
   let old: string | null = null;
-  try { old = readFileSync(path, 'utf8'); } catch { /* absent */ }
+  try { old = readBoundedText(path, 64 << 10, '/etc/hostname', true); } catch { /* absent or not a plain hostname file: replaced */ }
   const text = `${name}\n`;
   const fileChanged = old !== text;
   if (fileChanged) writeFileAtomic(path, text, { mode: 0o644, uid: 0, gid: 0 });
@@ -77,7 +78,7 @@ export function setDhclientHostname(root: Sysroot, name: string): string[] {
     let text: string;
     try {
       if (!statSync(host).isFile()) continue;
-      text = readFileSync(host, 'utf8');
+      text = readBoundedText(host, 1 << 20, inner, true);
     } catch { continue; }
     const lines = text.split('\n');
     const sending = lines.some((l) => /^\s*send\s+host-name\b/.test(l) && (l.includes('gethostname()') || l.includes(`"${name}"`)));
@@ -96,7 +97,7 @@ export function setIfcfgHostname(root: Sysroot, iface: string, name: string): bo
   if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(iface)) return false;
   const host = root.resolve(`/etc/sysconfig/network-scripts/ifcfg-${iface}`);
   let text: string;
-  try { text = readFileSync(host, 'utf8'); } catch { return false; }
+  try { text = readBoundedText(host, 1 << 20, host, true); } catch { return false; }
   const lines = text.split('\n').filter((l) => !/^\s*DHCP_HOSTNAME=/.test(l));
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   lines.push(`DHCP_HOSTNAME=${name}`, '');

@@ -14,12 +14,13 @@ export function readFully(fd: number, length: number, position = 0): Buffer {
 }
 
 /**
- * The whole text of a file someone else may control (a user's authorized_keys), read with a bound
- * whatever its size claims or becomes: never through a final symbolic link, regular files only, and
- * an error naming the file when it holds more than `max` bytes. ENOENT is passed through.
+ * The whole text of a file someone else may control (a user's authorized_keys, a rescued disk's
+ * /etc/passwd), read with a bound whatever its size claims or becomes: regular files only, and an
+ * error naming the file when it holds more than `max` bytes. Never through a final symbolic link
+ * unless `follow` (for paths a Sysroot already resolved). ENOENT is passed through.
  */
-export function readBoundedText(path: string, max: number, name = path): string {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+export function readBoundedText(path: string, max: number, name = path, follow = false): string {
+  const fd = openSync(path, constants.O_RDONLY | (follow ? 0 : constants.O_NOFOLLOW) | constants.O_NONBLOCK);
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error(`${name} is not a regular file`);
