@@ -34,6 +34,7 @@ import { GoalStateLoop } from './loop.ts';
 import { GoalStateHistory } from './history.ts';
 import { FirewallTask } from './firewall.ts';
 import { ensurePrivateDir } from '../util/privdir.ts';
+import { tightenLogFiles } from '../util/logfile.ts';
 import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './chores.ts';
 import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
 import { LogCollectTask } from './logcollect.ts';
@@ -125,6 +126,9 @@ function startCommon(ctx: Invocation): PidLock | null {
   const loose = ensurePrivateDir(ctx.root.path(lib(ctx)));
   if (loose !== null) log.warn(`${lib(ctx)} was mode ${loose.toString(8).padStart(4, '0')}: tightened to 0700 (it holds keys and certificates)`);
   try { mkdirSync(ctx.root.path(c.str('Extension.LogDir')), { recursive: true, mode: 0o755 }); } catch (e) { log.warn(`Extension.LogDir: ${errorText(e)}`); }
+  // Extension output may hold secrets: command logs from an older agent (0644) are made 0600.
+  const tightened = tightenLogFiles(ctx.root.path(c.str('Extension.LogDir')), /^CommandExecution.*\.log(\.\d+)?$/);
+  if (tightened) log.info(`${tightened} extension command log(s) made 0600`);
   if (c.bool('OS.EnableFIPS')) process.env['OPENSSL_FIPS'] = '1';
   return lock;
 }

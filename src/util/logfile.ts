@@ -3,7 +3,7 @@
 // never opened through a symbolic link (O_NOFOLLOW): a link in the way is removed and reported, and
 // a new file takes its place. O_NONBLOCK: a FIFO planted at the path can never hang the agent
 // (libuv opens every file close-on-exec, so extension processes never inherit the descriptor).
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, unlinkSync, writeSync } from 'node:fs';
 
 const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NOCTTY | constants.O_NONBLOCK;
 export const LOG_FILE_MODE = 0o600;
@@ -62,4 +62,34 @@ export function appendLogFile(path: string, text: string): { size: number; note?
   } finally {
     closeSync(o.fd);
   }
+}
+
+/**
+ * Start-up: log files named by `name` one directory level below `dir` (the extensions'
+ * CommandExecution logs under Extension.LogDir/<name>/) made 0600 if they are looser; links and
+ * non-files are left alone (never followed). Bounded: at most `maxDirs` directories. Returns how many
+ * files were tightened.
+ */
+export function tightenLogFiles(dir: string, name: RegExp, maxDirs = 512): number {
+  let n = 0;
+  let subdirs: string[] = [];
+  try { subdirs = readdirSync(dir).slice(0, maxDirs); } catch { return 0; }
+  for (const sub of subdirs) {
+    let files: string[] = [];
+    try {
+      if (!lstatSync(`${dir}/${sub}`).isDirectory()) continue;
+      files = readdirSync(`${dir}/${sub}`).filter((f) => name.test(f)).slice(0, 64);
+    } catch { continue; }
+    for (const f of files) {
+      let fd = -1;
+      try {
+        fd = openSync(`${dir}/${sub}/${f}`, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+        const st = fstatSync(fd);
+        if (st.isFile() && (st.mode & 0o077) !== 0) { fchmodSync(fd, LOG_FILE_MODE); n++; }
+      } catch { /* a link or gone: left alone */ } finally {
+        if (fd >= 0) closeSync(fd);
+      }
+    }
+  }
+  return n;
 }

@@ -174,6 +174,23 @@ test('extension CommandExecution logs: 0600, an existing 0644 one tightened, a l
   assert.match(readFileSync(q, 'utf8'), /third\n.*was a symbolic link/s);
 });
 
+test('start-up: existing extension command logs (0644 from an older agent) made 0600; links left alone', async () => {
+  const { tightenLogFiles } = await import('../../src/util/logfile.ts');
+  const { mkdirSync } = await import('node:fs');
+  const base = join(dir, 'extlogs');
+  mkdirSync(join(base, 'Ext.One'), { recursive: true });
+  for (const f of ['CommandExecution.log', 'CommandExecution_1.log', 'handler.log']) { writeFileSync(join(base, 'Ext.One', f), 'x\n'); chmodSync(join(base, 'Ext.One', f), 0o644); }
+  const target = join(dir, 'ext-link-target');
+  writeFileSync(target, 'y\n');
+  chmodSync(target, 0o644);
+  symlinkSync(target, join(base, 'Ext.One', 'CommandExecution_2.log'));
+  assert.equal(tightenLogFiles(base, /^CommandExecution.*\.log(\.\d+)?$/), 2);
+  assert.equal(statSync(join(base, 'Ext.One', 'CommandExecution.log')).mode & 0o7777, 0o600);
+  assert.equal(statSync(join(base, 'Ext.One', 'CommandExecution_1.log')).mode & 0o7777, 0o600);
+  assert.equal(statSync(join(base, 'Ext.One', 'handler.log')).mode & 0o7777, 0o644, 'the extension\'s own log is its business');
+  assert.equal(statSync(target).mode & 0o7777, 0o644, 'a link is not followed');
+});
+
 test('DeviceAppender writes per line and survives a missing device; removeAppenders detaches it', () => {
   const dev = join(dir, 'console');
   writeFileSync(dev, '');
