@@ -103,3 +103,18 @@ test('a syslog line with an unclosed key opener does not drop the rest of a coll
   const lost = text.length - out.length;
   assert.ok(lost <= PEM_SPAN + 64, `${lost} characters dropped`);
 });
+
+test('goal-state history redaction (redactDocument) is linear too and still hides protected settings and URL queries', async () => {
+  const { redactDocument } = await import('../../src/agent/history.ts');
+  const doc = '<Plugin><ProtectedSettings certificateThumbprint="AB">MIIBsecret</ProtectedSettings><StatusUploadBlob>https://a.blob/c?sv=1&sig=XYZ</StatusUploadBlob></Plugin>'
+    + '{"protectedSettings":"MIIBjson","url":"https://h/p?token=abc"}';
+  const out = redactDocument(doc);
+  for (const s of ['MIIBsecret', 'XYZ', 'MIIBjson', 'token=abc']) assert.ok(!out.includes(s), `${s}: ${out}`);
+  assert.match(out, /<ProtectedSettings certificateThumbprint="AB">\*\*\*REDACTED\*\*\*<\/ProtectedSettings>/);
+  assert.match(out, /https:\/\/h\/p\?\*\*\*REDACTED\*\*\*/);
+  for (const make of [CRAFTED['SAS URL without a query']!, CRAFTED['XML secret elements, never closed']!, (n: number) => fill('<ProtectedSettings>', n)]) {
+    const tSmall = bestMs(() => redactDocument(make(256 * KiB)));
+    const tBig = bestMs(() => redactDocument(make(1024 * KiB)));
+    assert.ok(tBig < 3_000 && tBig <= 12 * tSmall + 50, `256 KiB ${tSmall.toFixed(1)} ms -> 1 MiB ${tBig.toFixed(1)} ms`);
+  }
+});
