@@ -4,8 +4,9 @@
 // multi-line ones — a PEM private key, an XML <UserPassword>/<ProtectedSettings>/<CustomData> element — are kept
 // together by reading on until they end or until their bounded span (redact.ts) is in the piece: an
 // opener nobody closes (a line anyone can write to syslog) drops that span, never the rest of the
-// file. A block still open after `cap` bytes is redacted up to its end marker or its span, whichever
-// comes first (never: copied because it was long). Linear in the file's size.
+// file. A block still open after `cap` bytes (or after its piece was carried once) is redacted up to
+// its end marker or its span, whichever comes first (never: copied because it was long). Linear in
+// the file's size.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { redact } from '../util/logger.ts';
@@ -55,10 +56,17 @@ export function* redactedPieces(fd: number, start: number, end: number, o: Redac
   let carry: Buffer = Buffer.alloc(0);
   /** Inside a secret block that was too long to keep together: drop text until this marker, at most `left` characters. */
   let skip: { until: string; left: number } | null = null;
+  /**
+   * Set when the piece was carried over to complete an open block: the next read takes its whole
+   * missing span at once, and the piece is not carried again (so every byte is decoded and scanned
+   * at most twice, however many openers a hostile file holds: linear).
+   */
+  let readAhead = 0;
   while (pos < end || carry.length) {
     let data = carry;
+    const carried = readAhead > 0;
     if (pos < end) {
-      const buf = Buffer.alloc(Math.min(block, end - pos));
+      const buf = Buffer.alloc(Math.min(Math.max(block, readAhead), end - pos));
       let off = 0;
       while (off < buf.length) {
         const n = readSync(fd, buf, off, buf.length - off, pos + off);
@@ -84,9 +92,14 @@ export function* redactedPieces(fd: number, start: number, end: number, o: Redac
       else text = text.slice(skip.left);
       skip = null;
     }
+    readAhead = 0;
     const open = openBlock(text);
     if (open) {
-      if (!last && data.length + carry.length < cap) { carry = Buffer.concat([data, carry]); continue; }
+      if (!last && !carried && data.length + carry.length < cap) {
+        carry = Buffer.concat([data, carry]);
+        readAhead = Math.min(cap, open.beyond + block);
+        continue;
+      }
       // Too long to keep together, or the file ends inside it: keep the opener, drop the rest up to
       // the end marker or the end of its span (in later pieces too).
       if (!last) skip = { until: open.close, left: open.beyond };
