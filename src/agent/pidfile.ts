@@ -64,7 +64,8 @@ function takeOver(path: string, tmp: string, me: number, alive: (pid: number) =>
   const guard = `${path}.takeover`;
   if (!tryLink(tmp, guard)) {
     try {
-      if (Date.now() - lstatSync(guard).mtimeMs > TAKEOVER_STALE_MS) rmSync(guard, { force: true });
+      // ctime: link(2) sets it, so it is when the guard was taken (the temp file itself may be older).
+      if (Date.now() - lstatSync(guard).ctimeMs > TAKEOVER_STALE_MS) rmSync(guard, { force: true });
     } catch { /* gone meanwhile */ }
     return false;
   }

@@ -72,21 +72,34 @@ test('20 processes racing for a stale pid file: exactly one wins, the file holds
     const p = join(d, 'waagent.pid');
     writeFileSync(p, '999999'); // stale: no such process
     const go = join(d, 'go');
+    const done = join(d, 'done');
+    const wait = (f: string) => `while (!existsSync(${JSON.stringify(f)})) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);`;
+    // Every child says "ready", waits for "go", races, prints its verdict; the winner holds the lock
+    // until every verdict is in (so a child slowed down by a loaded machine cannot start after it).
     const script = [
       `import { existsSync } from 'node:fs';`,
       `import { PidLock } from ${JSON.stringify(join(import.meta.dirname, '../../src/agent/pidfile.ts'))};`,
-      `while (!existsSync(${JSON.stringify(go)})) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);`,
+      `console.log('ready');`,
+      wait(go),
       `const alive = (x) => { try { process.kill(x, 0); return true; } catch { return false; } };`,
-      `try { const l = PidLock.acquire(${JSON.stringify(p)}, { alive }); console.log('won'); setTimeout(() => l.release(), 2000); }`,
+      `let lock;`,
+      `try { lock = PidLock.acquire(${JSON.stringify(p)}, { alive }); console.log('won'); }`,
       `catch (e) { console.log(e.name === 'AlreadyRunningError' ? 'lost' : 'error ' + e.message); }`,
+      `if (lock) { ${wait(done)} lock.release(); }`,
     ].join('\n');
     const kids = Array.from({ length: 20 }, () => spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
-    const outs = kids.map((k) => new Promise<string>((r) => { let o = ''; k.stdout!.on('data', (c) => { o += c; }); k.on('close', () => r(o.trim())); }));
-    await new Promise((r) => setTimeout(r, 1500)); // all started and waiting
+    const outs = kids.map(() => '');
+    const lines = (i: number) => outs[i]!.split('\n').filter(Boolean);
+    const closed = kids.map((k, i) => new Promise<void>((r) => { k.stdout!.on('data', (c) => { outs[i] += c; }); k.on('close', () => r()); }));
+    const until = async (pred: () => boolean) => { const end = Date.now() + 120_000; while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 20)); };
+    await until(() => outs.every((_, i) => lines(i).includes('ready')));
     writeFileSync(go, '');
-    const results = await Promise.all(outs);
-    assert.equal(results.filter((r) => r === 'won').length, 1, results.join(', '));
-    assert.equal(results.filter((r) => r === 'lost').length, 19, results.join(', '));
+    await until(() => outs.every((_, i) => lines(i).length >= 2));
+    writeFileSync(done, '');
+    await Promise.all(closed);
+    const verdicts = outs.map((_, i) => lines(i)[1]);
+    assert.equal(verdicts.filter((r) => r === 'won').length, 1, verdicts.join(', '));
+    assert.equal(verdicts.filter((r) => r === 'lost').length, 19, verdicts.join(', '));
     assert.equal(existsSync(`${p}.takeover`), false);
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
