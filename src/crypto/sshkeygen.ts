@@ -69,18 +69,6 @@ export async function publicKeyFromPrivate(runner: Runner, privPath: string, opt
   return line;
 }
 
-/** publicKeyFromPrivate for a PEM held in memory: written to a private (0700) temp directory, removed after. */
-export async function publicKeyFromPem(runner: Runner, pem: string, opts: { bin?: string } = {}): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'waagent-pk-'));
-  try {
-    const f = join(dir, 'key');
-    writeFileSync(f, pem, { mode: 0o600 });
-    return await publicKeyFromPrivate(runner, f, opts);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** `ssh-keygen -i -m PKCS8`: a PEM public key (SubjectPublicKeyInfo, from `openssl x509 -pubkey`) to OpenSSH. */
 export async function opensshFromPkcs8(runner: Runner, pem: string, opts: { bin?: string } = {}): Promise<string> {
   if (!/-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(pem)) throw new SshKeyError('not a PEM public key');

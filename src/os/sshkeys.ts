@@ -9,7 +9,7 @@ import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic, syncDir } from '../util/atomic.ts';
 import { readBoundedText } from '../util/fsread.ts';
 import {
-  generateKeyPair, fingerprint, thumbprintOf, publicKeyFromPem, parseOpensshPublicKey, isSshKeyType, SshKeyError,
+  generateKeyPair, fingerprint, thumbprintOf, publicKeyFromPrivate, parseOpensshPublicKey, isSshKeyType, SshKeyError,
   type SshKeyType, type ParsedPublicKey,
 } from '../crypto/sshkeygen.ts';
 
@@ -180,8 +180,8 @@ function addKeysAt(host: string, target: KeyTarget, parsed: ParsedPublicKey[]): 
  */
 export async function deployKeyPair(runner: Runner, root: Sysroot, target: KeyTarget, privateKeyInner: string): Promise<{ publicKey: string }> {
   let pem: string;
+  const src = root.resolve(privateKeyInner);
   try {
-    const src = root.resolve(privateKeyInner);
     if (lstatSync(src).size > 64 * 1024) throw new SshKeyError(`${privateKeyInner} is larger than 64 KiB`);
     pem = readFileSync(src, 'utf8');
   } catch (e) {
@@ -193,8 +193,9 @@ export async function deployKeyPair(runner: Runner, root: Sysroot, target: KeyTa
   let publicKey: string;
   try {
     writeFileAtomic(leaf.host, pem, { mode: 0o600, uid: target.owner.uid, gid: target.owner.gid });
-    // From the PEM we hold, not from the file: ssh-keygen (another process) could only be given its plain path.
-    publicKey = await publicKeyFromPem(runner, pem);
+    // From the source in Lib.Dir (root's), not from the copy in the user's directory, which
+    // ssh-keygen (another process) could only be given by its plain path.
+    publicKey = await publicKeyFromPrivate(runner, src);
     const pub = leafPath(root, { ...target, path: target.path + '.pub' });
     try { writeFileAtomic(pub.host, publicKey + '\n', { mode: 0o644, uid: target.owner.uid, gid: target.owner.gid }); } finally { pub.close(); }
   } finally {
