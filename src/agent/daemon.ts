@@ -33,6 +33,8 @@ import { Scheduler } from './scheduler.ts';
 import { GoalStateLoop } from './loop.ts';
 import { GoalStateHistory } from './history.ts';
 import { FirewallTask } from './firewall.ts';
+import { ensurePrivateDir } from '../util/privdir.ts';
+import { tightenLogFiles } from '../util/logfile.ts';
 import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './chores.ts';
 import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
 import { LogCollectTask } from './logcollect.ts';
@@ -125,8 +127,12 @@ function startCommon(ctx: Invocation): PidLock | null {
     }
     throw e;
   }
-  mkdirSync(ctx.root.path(lib(ctx)), { recursive: true, mode: 0o700 });
+  const loose = ensurePrivateDir(ctx.root.path(lib(ctx)));
+  if (loose !== null) log.warn(`${lib(ctx)} was mode ${loose.toString(8).padStart(4, '0')}: tightened to 0700 (it holds keys and certificates)`);
   try { mkdirSync(ctx.root.path(c.str('Extension.LogDir')), { recursive: true, mode: 0o755 }); } catch (e) { log.warn(`Extension.LogDir: ${errorText(e)}`); }
+  // Extension output may hold secrets: command logs from an older agent (0644) are made 0600.
+  const tightened = tightenLogFiles(ctx.root.path(c.str('Extension.LogDir')), /^CommandExecution.*\.log(\.\d+)?$/);
+  if (tightened) log.info(`${tightened} extension command log(s) made 0600`);
   if (c.bool('OS.EnableFIPS')) process.env['OPENSSL_FIPS'] = '1';
   return lock;
 }
@@ -191,7 +197,6 @@ async function beforeLoop(ctx: Invocation, distro: DistroProfile, stop: StopSign
     log.verbose(`Hyper-V entropy: ${errorText(e)}`);
   }
   numaNote();
-  if (c.bool('OS.EnableRDMA') || c.bool('OS.UpdateRdmaDriver')) log.once('WARNING', 'rdma', 'OS.EnableRDMA/OS.UpdateRdmaDriver: RDMA setup is not supported by this agent; the setting is ignored');
 
   if (c.bool('ResourceDisk.Format')) {
     const { activateResourceDisk, resourceDiskConfig } = await import('../resourcedisk/index.ts');
@@ -199,7 +204,7 @@ async function beforeLoop(ctx: Invocation, distro: DistroProfile, stop: StopSign
     log.info(`Resource disk: ${r.outcome}${r.message ? ` (${r.message})` : ''}`);
   }
   // A VHD may have moved to another host: the endpoint is discovered again (§3.2 body step 4).
-  for (const f of ['WireServerEndpoint', 'Protocol']) rmSync(root.path(posix.join(lib(ctx), f)), { force: true });
+  for (const f of ['WireServerEndpoint', 'Protocol']) rmSync(root.pathNoFollow(posix.join(lib(ctx), f)), { force: true });
 
   const code = await provisionStep(ctx);
   if (code !== null) return code;
@@ -288,6 +293,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       signature: { enabled: c.bool('Debug.EnableSignatureValidation'), openssl: protocolOpenssl, libDir },
       onEvent: (op, ok, msg) => events.push(agentOperationEvent(op, ok, msg)),
     });
+    let firewall: FirewallTask | undefined;
     loop = new GoalStateLoop({
       protocol, executor, fastTrack,
       history,
@@ -296,10 +302,13 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       onNewGoalState: (id) => summary.newGoalState(id),
       onReport: (handlers) => summary.reported(handlers),
       beforeFirstProcess: c.bool('Extensions.WaitForCloudInit') ? async () => { await waitForCloudInit(ctx.runner, c.int('Extensions.WaitForCloudInitTimeout')); } : undefined,
+      agentProblem: () => firewall?.problem ?? null,
     });
     if (c.bool('OS.EnableFirewall')) {
       const fw = new FirewallTask({ runner: ctx.runner, root, endpoint: endpoint.replace(/:\d+$/, ''), self: ctx.self, flatcar: distro.family === 'flatcar',
-        onRepair: (what) => events.push(agentOperationEvent('ResetFirewall', true, `firewall rules ${what}`)) });
+        onRepair: (what) => events.push(agentOperationEvent('ResetFirewall', true, `firewall rules ${what}`)),
+        onFailure: (message) => events.push(agentOperationEvent('Firewall', false, message)) });
+      firewall = fw;
       await fw.init();
       scheduler.add({ name: 'EnableFirewall', periodMs: sec(c.int('OS.EnableFirewallPeriod')), initialDelayMs: sec(c.int('OS.EnableFirewallPeriod')), run: () => fw.run() });
     }

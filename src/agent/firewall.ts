@@ -17,6 +17,8 @@ export interface FirewallTaskOptions {
   now?: () => number;
   /** Told about every repair (telemetry: ResetFirewall, like waagent). */
   onRepair?: (what: string) => void;
+  /** Told when no tool can set the rules (an error event); the text is also in `problem`. */
+  onFailure?: (message: string) => void;
 }
 
 export class FirewallTask {
@@ -24,6 +26,8 @@ export class FirewallTask {
   private readonly o: FirewallTaskOptions;
   private repairs = 0;
   private lastRepairLog = 0;
+  /** Why the VM runs without the WireServer firewall right now (for the status); null when the rules are in place. */
+  problem: string | null = null;
 
   constructor(o: FirewallTaskOptions) {
     this.o = o;
@@ -33,12 +37,16 @@ export class FirewallTask {
   /** Start-up: legacy rule out, rules in, persistence unit. Errors are logged, not thrown (the periodic check retries). */
   async init(): Promise<void> {
     try {
-      const legacy = await this.fw.removeLegacy();
-      if (legacy) log.info(`Removed ${legacy} legacy firewall rule(s)`);
+      try {
+        const legacy = await this.fw.removeLegacy();
+        if (legacy) log.info(`Removed ${legacy} legacy firewall rule(s)`);
+      } catch (e) { log.warn(`Removing the legacy firewall rule: ${errorText(e)}`); }
       const r = await this.fw.ensure();
+      this.reportFallback();
       log.info(`Firewall rules for ${this.fw.dst}: ${r} (${await this.fw.detect()})`);
+      this.problem = null;
     } catch (e) {
-      log.warn(`Setting up the firewall rules: ${errorText(e)}`);
+      this.failed(e);
     }
     try {
       await this.persist();
@@ -58,9 +66,32 @@ export class FirewallTask {
     if (r.written) log.info(`Wrote ${r.path} and enabled it`);
   }
 
+  private reportFallback(): void {
+    if (!this.fw.fallback) return;
+    log.warn(`Firewall rules for ${this.fw.dst}: ${this.fw.fallback}`);
+    this.fw.fallback = null;
+  }
+
+  /** No tool could set the rules: an error in the log, an error event, and the status says so until fixed. */
+  private failed(e: unknown): void {
+    const first = this.problem === null;
+    this.problem = `the WireServer firewall for ${this.fw.dst} could not be set: ${errorText(e)}`;
+    if (!first) return;
+    log.error(`${this.problem}; any local user can reach the WireServer`);
+    this.o.onFailure?.(this.problem);
+  }
+
   /** Periodic: check and restore. */
   async run(): Promise<void> {
-    const r = await this.fw.ensure();
+    let r: 'unchanged' | 'created' | 'repaired';
+    try {
+      r = await this.fw.ensure();
+    } catch (e) {
+      this.failed(e);
+      throw e;
+    }
+    this.reportFallback();
+    if (this.problem !== null) { log.info(`Firewall rules for ${this.fw.dst} are in place again`); this.problem = null; }
     if (r === 'unchanged') return;
     this.repairs++;
     this.o.onRepair?.(r);

@@ -15,11 +15,13 @@ const MAX_DOC_BYTES = 4 << 20;
 
 /** Secret parts of goal-state documents: protected settings and SAS query strings. */
 export function redactDocument(text: string): string {
+  // Linear on any input (util/redact.ts): redact() has already replaced every protected element's
+  // body by <redacted>; URL queries are found by taking each run of non-delimiters once.
   return redact(text)
     .replace(/("protectedSettings"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, '$1"***REDACTED***"')
-    .replace(/(<ProtectedSettings[^>]*>)[\s\S]*?(<\/ProtectedSettings>)/gi, '$1***REDACTED***$2')
-    .replace(/("protectedSettings"\s*:\s*)"<redacted>"/gi, '$1"***REDACTED***"')
-    .replace(/(https?:\/\/[^\s"'<>?]+\?)[^\s"'<>]*/gi, '$1***REDACTED***');
+    .replace(/(<ProtectedSettings\b[^<>]{0,4096}>)<redacted>/gi, '$1***REDACTED***')
+    .replace(/([^\s"'<>?]+)(\?[^\s"'<>]*)?/g, (m: string, run: string, query: string | undefined) =>
+      query && /https?:\/\/[^\s"'<>?]/i.test(run) ? `${run}?***REDACTED***` : m);
 }
 
 function stamp(d: Date): string {

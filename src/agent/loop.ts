@@ -14,6 +14,10 @@ import { entryName } from './history.ts';
 
 export interface GuestOsInfo { computerName: string; osName: string; osVersion: string }
 
+function agentMessage(problem: string | null): { agentMessage?: string } {
+  return problem ? { agentMessage: `Guest Agent is running; ERROR: ${problem}` } : {};
+}
+
 export interface LoopOptions {
   protocol: AzureProtocol;
   executor: ExtensionsExecutor;
@@ -30,6 +34,8 @@ export interface LoopOptions {
   onNewGoalState?: (id: string) => void;
   /** The handler entries of every status report (extensions summary). */
   onReport?: (handlers: HandlerReport[]) => void;
+  /** A problem the operator must see in the agent's status (e.g. no WireServer firewall); null when none. */
+  agentProblem?: () => string | null;
 }
 
 export interface CycleResult {
@@ -145,6 +151,7 @@ export class GoalStateLoop {
       goalState: this.o.executor.goalStateAggregate,
       guestOS: this.o.guestOS(),
       features: crpSupportedFeatures({ fastTrack: (this.o.fastTrack ?? true) && this.fastTrackSupported }),
+      ...agentMessage(this.o.agentProblem?.() ?? null),
     });
     const out = await this.o.protocol.uploadStatus(text);
     // The history copy is for humans and the log collector: after a new goal state, then once a minute

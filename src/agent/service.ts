@@ -70,6 +70,7 @@ export async function runSetupFirewall(ctx: Invocation): Promise<number> {
   try {
     const fw = new Firewall({ runner: ctx.runner, dst: ip, uid: process.getuid?.() ?? 0 });
     const r = await fw.ensure();
+    if (fw.fallback) log.warn(`Firewall rules for ${fw.dst}: ${fw.fallback}`);
     log.info(`Firewall rules for ${fw.dst} (${await fw.detect()}): ${r}`);
     return EXIT.OK;
   } catch (e) {

@@ -4,6 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, DEFAULT_CONFIG_PATH, defaultConfig, loadConfig } from '../config/config.ts';
+import { inertKeyWarnings } from '../config/inert.ts';
 import type { Config } from '../config/config.ts';
 import { realRunner } from '../util/exec.ts';
 import type { Runner } from '../util/exec.ts';
@@ -91,6 +92,8 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
       log.appenders.push(new DeviceAppender(opts.consoleDevice ?? CONSOLE_DEVICE, fileLevel));
     }
   }
+  // Keys known but not acted upon: one warning each at start, where the agent runs with its configuration.
+  if (spec.config === 'required') warnings.push(...inertKeyWarnings(config));
   for (const w of warnings) log.warn(w);
 
   let root: Sysroot = hostRoot;

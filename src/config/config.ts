@@ -72,6 +72,15 @@ export class Config {
     return this.values.get(key) !== undefined;
   }
 
+  /** True when the file set the key to a valid value that differs from what applies without it. */
+  isNonDefault(key: ConfigKey): boolean {
+    const v = this.values.get(key);
+    if (v === undefined) return false;
+    const def: KeyDef = KEYS[key];
+    const d = def.defaultFrom && isConfigKey(def.defaultFrom) ? this.resolve(def.defaultFrom) : def.default ?? undefined;
+    return v !== d;
+  }
+
   /** The raw text of any key as written in the file, known or not (None -> undefined). */
   raw(key: string): string | undefined {
     return this.raws.get(key)?.value ?? undefined;

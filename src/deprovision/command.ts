@@ -9,8 +9,9 @@ import { detectDistro } from '../os/distro.ts';
 import { setDhclientHostname, setHostname } from '../os/hostname.ts';
 import { deleteRootPassword } from '../os/rootpassword.ts';
 import { removeSudoers } from '../os/sudoers.ts';
+import { SelinuxLabels } from '../os/selinux.ts';
 import { deleteUser, getUser, isSystemUser } from '../os/users.ts';
-import { log } from '../util/logger.ts';
+import { errorText, log } from '../util/logger.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { planDeprovision, type DeprovisionOs } from './plan.ts';
 import { describePlan, runPlan } from './run.ts';
@@ -43,7 +44,11 @@ function targetConfig(ctx: Invocation): Config {
   if (ctx.root.isHost || ctx.args.configPath !== undefined) return ctx.config;
   // Resolved as inside the root (Flatcar links /etc/waagent.conf to ../usr/share/waagent/waagent.conf): an absolute
   // link on the rescued disk must never pick up the rescue VM's own configuration.
-  const inner = ctx.root.resolve('/etc/waagent.conf');
+  let inner: string;
+  try { inner = ctx.root.resolve('/etc/waagent.conf'); } catch (e) {
+    log.warn(`${errorText(e)}: the target's waagent.conf cannot be read; using the built-in defaults`);
+    return defaultConfig();
+  }
   return existsSync(inner) ? loadConfig(inner, { onWarning: (m) => log.warn(m) }) : defaultConfig();
 }
 
@@ -72,6 +77,8 @@ export async function runDeprovision(ctx: Invocation): Promise<number> {
   const distro = detectDistro(root);
   const flatcar = distro.family === 'flatcar';
   const sudoersDir = conf.str('OS.SudoersDir');
+  // Replaced files keep their SELinux context (only on the running system with SELinux enabled).
+  const labels = new SelinuxLabels(ctx.runner, root);
   const os: DeprovisionOs = {
     stopService: async () => {
       if (!existsSync('/run/systemd/system')) return;
@@ -79,10 +86,12 @@ export async function runDeprovision(ctx: Invocation): Promise<number> {
       if (r.code !== 0) log.warn(`systemctl stop waagent.service: exit ${r.code} ${r.stderr.trim()}`);
     },
     resetHostname: async (name) => {
-      await setHostname(ctx.runner, root, name, distro.hostname, { live });
+      await labels.keep(['/etc/hostname'], () => setHostname(ctx.runner, root, name, distro.hostname, { live }));
       setDhclientHostname(root, name);
     },
-    lockRootPassword: async () => { deleteRootPassword(root, { passwordPath: conf.str('OS.PasswordPath') }); },
+    lockRootPassword: async () => {
+      await labels.keep([conf.str('OS.PasswordPath')], () => deleteRootPassword(root, { passwordPath: conf.str('OS.PasswordPath') }));
+    },
     isSystemUser: (u) => isSystemUser(root, u, { neverSystemUsers: distro.user.neverSystemUsers }),
     userHome: (u) => getUser(root, u)?.home,
     deleteUser: async (u) => {

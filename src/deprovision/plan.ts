@@ -6,11 +6,12 @@
 // Deliberately better than the Python agent (os.md §7, §13): SSH host keys and extension state are
 // always removed; a symlinked resolv.conf (systemd-resolved, Flatcar) is never deleted; system
 // users are really skipped; sudoers lines are removed by their first field only.
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 import { dirContents, hostPathNoFollow, matchFiles } from '../os/files.ts';
 import { parseXml } from '../util/xml.ts';
+import { readBoundedText } from '../util/fsread.ts';
 
 export interface DeprovisionConfig {
   libDir: string;
@@ -63,7 +64,7 @@ export const RESET_HOSTNAME = 'localhost.localdomain';
 export function provisionedUser(root: Sysroot, libDir: string): string | undefined {
   let text: string;
   // Resolved as inside the root: on a rescued disk an absolute link must not lead to the rescue VM's file.
-  try { text = readFileSync(root.resolve(`${libDir}/ovf-env.xml`), 'utf8'); } catch { return undefined; }
+  try { text = readBoundedText(root.resolve(`${libDir}/ovf-env.xml`), 4 << 20, `${libDir}/ovf-env.xml`, true); } catch { return undefined; }
   try {
     const doc = parseXml(text, `${libDir}/ovf-env.xml`);
     const find = (el: typeof doc): string | undefined => {
@@ -94,6 +95,8 @@ function isSymlink(root: Sysroot, p: string): boolean {
 export function planDeprovision(root: Sysroot, conf: DeprovisionConfig, os: DeprovisionOs, opts: { deleteUser: boolean; flatcar: boolean; liveSystem: boolean }): Plan {
   const warnings: string[] = [];
   const steps: Step[] = [];
+  // Paths of a hostile or broken disk that cannot be resolved inside the root (link loops): skipped and named.
+  const problems: string[] = [];
   const add = (id: string, title: string, remove: string[], action?: () => Promise<void>, extra: string[] = []) =>
     steps.push({ id, title, items: [...remove.map((p) => `remove ${p}`), ...extra], remove, action });
 
@@ -103,10 +106,10 @@ export function planDeprovision(root: Sysroot, conf: DeprovisionConfig, os: Depr
   }
 
   warnings.push('WARNING! All SSH host key pairs will be deleted.');
-  add('hostkeys', 'SSH host key pairs', matchFiles(root, [`${conf.sshDir}/ssh_host_*key*`]));
+  add('hostkeys', 'SSH host key pairs', matchFiles(root, [`${conf.sshDir}/ssh_host_*key*`], problems));
 
   warnings.push('WARNING! Cached DHCP leases will be deleted.');
-  add('leases', 'cached DHCP leases', [...LEASE_DIRS.flatMap((d) => dirContents(root, d)), ...matchFiles(root, LEASE_GLOBS)]);
+  add('leases', 'cached DHCP leases', [...LEASE_DIRS.flatMap((d) => dirContents(root, d, problems)), ...matchFiles(root, LEASE_GLOBS, problems)]);
 
   add('hostname', `hostname reset to ${RESET_HOSTNAME}`, [], () => os.resetHostname(RESET_HOSTNAME),
     [`write ${RESET_HOSTNAME} to /etc/hostname${opts.liveSystem ? ' and set the running hostname' : ''}`]);
@@ -139,15 +142,15 @@ export function planDeprovision(root: Sysroot, conf: DeprovisionConfig, os: Depr
       throw new Error(`refusing to empty ${bad.join(' and ')}: not an agent directory (check Lib.Dir and Extension.LogDir)`);
     }, bad.map((d) => `refuse to empty ${d}`));
   } else {
-    add('agentstate', 'agent and extension state', [...dirContents(root, conf.libDir), ...dirContents(root, conf.extensionLogDir)]);
+    add('agentstate', 'agent and extension state', [...dirContents(root, conf.libDir, problems), ...dirContents(root, conf.extensionLogDir, problems)]);
   }
-  add('history', 'shell history and agent log', matchFiles(root, ['/root/.bash_history', '/var/log/waagent.log', '/var/log/waagent.log.*', ...OPENBSD_FILES]));
+  add('history', 'shell history and agent log', matchFiles(root, ['/root/.bash_history', '/var/log/waagent.log', '/var/log/waagent.log.*', ...OPENBSD_FILES], problems));
 
   if (isSymlink(root, '/etc/resolv.conf')) {
     warnings.push('WARNING! /etc/resolv.conf is a symbolic link (managed by the system resolver) and will NOT be removed.');
   } else {
     warnings.push('WARNING! /etc/resolv.conf will be deleted.');
-    add('resolv', 'resolv.conf', matchFiles(root, ['/etc/resolv.conf']));
+    add('resolv', 'resolv.conf', matchFiles(root, ['/etc/resolv.conf'], problems));
   }
 
   if (user) {
@@ -164,11 +167,12 @@ export function planDeprovision(root: Sysroot, conf: DeprovisionConfig, os: Depr
     `${d}/waagent.service.d/10-Slice.conf`, `${d}/waagent.service.d/11-CPUAccounting.conf`,
     `${d}/waagent.service.d/12-CPUQuota.conf`, `${d}/waagent.service.d/13-MemoryAccounting.conf`,
     `${d}/azure-walinuxagent-logcollector.slice`, `${d}/azure-vmextensions.slice`,
-  ])));
+  ]), problems));
 
   if (opts.flatcar) {
     warnings.push('WARNING! /etc/machine-id will be removed.');
-    add('machineid', 'machine-id', matchFiles(root, ['/etc/machine-id']));
+    add('machineid', 'machine-id', matchFiles(root, ['/etc/machine-id'], problems));
   }
+  for (const p of problems) warnings.push(`WARNING! ${p}: skipped (nothing outside the target is ever followed)`);
   return { warnings, steps, user };
 }

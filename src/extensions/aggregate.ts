@@ -91,13 +91,15 @@ export interface AggregateInput {
   features: Feature[];
   now?: Date;
   agentVersion?: string;
+  /** guestAgentStatus message when something needs the operator (default "Guest Agent is running"). */
+  agentMessage?: string;
 }
 
 export function buildAggregateStatus(input: AggregateInput): Record<string, unknown> {
   const ts = utcSeconds(input.now);
   const version = input.agentVersion ?? AGENT_VERSION;
   const agg: Record<string, unknown> = {
-    guestAgentStatus: { version, status: 'Ready', formattedMessage: fm('Guest Agent is running') },
+    guestAgentStatus: { version, status: 'Ready', formattedMessage: fm(input.agentMessage ?? 'Guest Agent is running') },
     handlerAggregateStatus: input.handlers.map((h) => handlerEntry(h, ts)),
   };
   if (input.goalState) {

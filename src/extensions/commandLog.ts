@@ -1,10 +1,11 @@
 // EXTLOG/<Name>/CommandExecution*.log: the per-extension log of commands run and their output. Bounded:
 // trimmed to its last 10 MiB at a line boundary (the Python agent trims at each handler instance; we trim
 // when an append would cross the cap). Every line is redacted (SAS tokens, secrets) before it is written.
-import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readSync, constants } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { redact, timestamp } from '../util/logger.ts';
+import { appendLogFile, LOG_FILE_MODE } from '../util/logfile.ts';
 
 export const COMMAND_LOG_MAX_BYTES = 10 * 1024 * 1024;
 
@@ -20,7 +21,7 @@ export function trimLogHead(path: string, max = COMMAND_LOG_MAX_BYTES): void {
     const nl = buf.subarray(0, n).indexOf(0x0a);
     closeSync(fd);
     fd = -1;
-    writeFileAtomic(path, nl >= 0 ? buf.subarray(nl + 1, n) : Buffer.alloc(0), { mode: 0o644 });
+    writeFileAtomic(path, nl >= 0 ? buf.subarray(nl + 1, n) : Buffer.alloc(0), { mode: LOG_FILE_MODE });
   } catch { /* missing log: nothing to trim */ } finally {
     if (fd >= 0) closeSync(fd);
   }
@@ -30,7 +31,9 @@ export function appendCommandLog(path: string, message: string, max = COMMAND_LO
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
     const line = `${timestamp()} ${redact(message)}\n`;
-    appendFileSync(path, line, { mode: 0o644 });
+    // 0600, never through a link (extension output may hold secrets; see util/logfile.ts).
+    const r = appendLogFile(path, line);
+    if (r.note) appendLogFile(path, `${timestamp()} ${r.note}\n`);
     trimLogHead(path, max);
   } catch { /* a full disk must not fail the extension command */ }
 }

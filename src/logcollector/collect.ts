@@ -1,7 +1,8 @@
 // -collect-logs: gather the manifest's files (must-collect ones first) within the size budget,
 // redact secrets from every text file, and write <Lib.Dir>/logcollector/logs.zip atomically.
 // Memory stays bounded: one file (at most 30 MiB) is held at a time and entries stream to disk.
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { OpenSsl } from '../crypto/openssl.ts';
 import { expandGlob } from '../util/glob.ts';
 import { errorText, redact } from '../util/logger.ts';
@@ -88,6 +89,36 @@ function readTail(path: string, max: number): { data: Buffer; truncated: boolean
   } finally { closeSync(fd); }
 }
 
+/**
+ * The collector's scratch parent for decrypted protected settings: `<outDir>/.scratch-<pid>` (0700,
+ * under Lib.Dir, never /tmp). Ones left by a collector that was killed (its pid is gone) are removed
+ * first; a live collector's are left alone.
+ */
+function scratchParent(outDir: string): string {
+  let names: string[] = [];
+  try { names = readdirSync(outDir); } catch { /* new */ }
+  for (const n of names) {
+    const m = /^\.scratch-(\d{1,10})$/.exec(n);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    rmSync(`${outDir}/${n}`, { recursive: true, force: true });
+  }
+  const dir = `${outDir}/.scratch-${process.pid}`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+function rootOnlyDir(dir: string): boolean {
+  try {
+    const d = lstatSync(dir);
+    return d.isDirectory() && d.uid === 0 && (d.mode & 0o022) === 0;
+  } catch { return false; }
+}
+
 function inside(p: string, dir: string): boolean {
   const d = dir.replace(/\/+$/, '');
   return d !== '' && p.startsWith(d + '/');
@@ -104,9 +135,12 @@ export async function collectLogs(opts: CollectOptions): Promise<CollectResult> 
   const note = (level: string, msg: string) => lines.push(`${stamp(now())} ${level} ${redact(msg)}`);
   note('INFO', `Running log collector mode ${opts.full ? 'full' : 'normal'}`);
   if (opts.openssl) {
+    let scratch: string | undefined;
     try {
-      for (const n of await registerProtectedSettings(opts.vars.libDir, opts.openssl)) note('WARNING', n);
+      scratch = scratchParent(opts.outDir);
+      for (const n of await registerProtectedSettings(opts.vars.libDir, opts.openssl, scratch)) note('WARNING', n);
     } catch (e) { note('WARNING', `protected settings not registered for redaction: ${errorText(e)}`); }
+    finally { if (scratch) rmSync(scratch, { recursive: true, force: true }); }
   }
 
   const ops = manifest(opts.full, opts.vars, (l) => note('WARNING', `Malformed manifest line: ${l}`));
@@ -139,10 +173,12 @@ export async function collectLogs(opts: CollectOptions): Promise<CollectResult> 
       let st;
       try {
         // Links inside the agent's and the extensions' own trees are not followed: a handler could
-        // otherwise point one of its log names at /etc/shadow. System files (/etc/os-release is a
-        // link on most distros) are followed.
-        if (inside(p, opts.vars.libDir) || inside(p, opts.vars.logDir)) {
-          if (lstatSync(p).isSymbolicLink()) { result.skipped.push({ path: p, reason: 'symbolic link in an agent or extension directory' }); continue; }
+        // otherwise point one of its log names at /etc/shadow. Elsewhere a link is followed only
+        // where nobody but root can have made it (/etc/os-release is a link on most distros): its
+        // directory is root's and not group- or world-writable (Ubuntu's /var/log is group syslog).
+        if (lstatSync(p).isSymbolicLink()) {
+          if (inside(p, opts.vars.libDir) || inside(p, opts.vars.logDir)) { result.skipped.push({ path: p, reason: 'symbolic link in an agent or extension directory' }); continue; }
+          if (!rootOnlyDir(dirname(p))) { result.skipped.push({ path: p, reason: 'symbolic link in a directory others can write to' }); continue; }
         }
         st = statSync(p);
       } catch { continue; }

@@ -26,8 +26,11 @@ function leaves(v: unknown, out: string[], depth = 0): void {
   if (v && typeof v === 'object') for (const x of Object.values(v)) leaves(x, out, depth + 1);
 }
 
-/** Registers the decrypted protected settings of every handler; returns notes for results.txt. */
-export async function registerProtectedSettings(libDir: string, openssl: OpenSsl): Promise<string[]> {
+/**
+ * Registers the decrypted protected settings of every handler; returns notes for results.txt.
+ * `scratchParent`: where openssl's private scratch directories go (the collector's own, under Lib.Dir).
+ */
+export async function registerProtectedSettings(libDir: string, openssl: OpenSsl, scratchParent?: string): Promise<string[]> {
   const notes: string[] = [];
   const files = [...expandGlob(`${libDir}/*/config/*.settings`)].slice(0, MAX_FILES);
   for (const file of files) {
@@ -48,7 +51,7 @@ export async function registerProtectedSettings(libDir: string, openssl: OpenSsl
       if (typeof b64 !== 'string' || !b64 || typeof tp !== 'string') continue;
       if (!/^[0-9A-Fa-f]{40}$/.test(tp)) { notes.push(`${file}: bad certificate thumbprint field`); continue; }
       try {
-        const plain = (await decryptCms(openssl, Buffer.from(b64, 'base64'), `${libDir}/${tp.toUpperCase()}.crt`, `${libDir}/${tp.toUpperCase()}.prv`)).toString('utf8');
+        const plain = (await decryptCms(openssl, Buffer.from(b64, 'base64'), `${libDir}/${tp.toUpperCase()}.crt`, `${libDir}/${tp.toUpperCase()}.prv`, scratchParent)).toString('utf8');
         addSecret(plain.trim());
         const values: string[] = [];
         try { leaves(JSON.parse(plain), values); } catch { /* not JSON: the whole text is registered */ }

@@ -58,7 +58,7 @@ export function saveCustomData(root: Sysroot, raw: string, opts: SaveOptions): {
   const decoded = opts.decode || opts.execute === true;
   const data = decoded ? decodeCustomData(raw) : Buffer.from(raw, 'utf8');
   const path = posix.join(opts.libDir, CUSTOM_DATA_FILE);
-  writeFileAtomic(root.path(path), data, { mode: 0o600, uid: 0, gid: 0, mkdirMode: 0o700 });
+  writeFileAtomic(root.pathNoFollow(path), data, { mode: 0o600, uid: 0, gid: 0, mkdirMode: 0o700 });
   return { path, bytes: data.length, decoded };
 }
 
@@ -96,7 +96,7 @@ export async function executeCustomDataOnce(runner: Runner, root: Sysroot, opts:
   if (!(opts.live ?? root.isHost)) return { ran: false, reason: 'not-live' };
   const digest = nodeCrypto().createHash('sha256').update(readFileSync(host)).digest('hex');
   // The marker goes to disk (writeFileAtomic fsyncs the file and the directory) before the start.
-  writeFileAtomic(root.path(markerInner), JSON.stringify({ startedAt: new Date().toISOString(), sha256: digest }) + '\n', { mode: 0o600 });
+  writeFileAtomic(root.pathNoFollow(markerInner), JSON.stringify({ startedAt: new Date().toISOString(), sha256: digest }) + '\n', { mode: 0o600 });
   chmodSync(host, 0o700);
   const r = await runner.run(['/bin/sh', '-c', '"$0"', host], {
     cwd: root.path(opts.libDir),

@@ -1,8 +1,8 @@
 // Which Linux this is, and the small set of per-distro choices the OS actions need. Differences are
 // data (a DistroProfile) chosen once from os-release, so the action modules stay free of
 // distro if-chains.
-import { readFileSync } from 'node:fs';
 import type { Sysroot } from '../util/sysroot.ts';
+import { readBoundedText } from '../util/fsread.ts';
 
 export type DistroFamily = 'debian' | 'ubuntu' | 'rhel' | 'flatcar' | 'generic';
 
@@ -76,7 +76,7 @@ export function readOsRelease(root: Sysroot): OsRelease {
   for (const p of ['/etc/os-release', '/usr/lib/os-release']) {
     try {
       // Bounded read: os-release is tiny; a huge file is not an os-release.
-      const text = readFileSync(root.resolve(p), 'utf8');
+      const text = readBoundedText(root.resolve(p), 1 << 20, p, true);
       return parseOsRelease(text.slice(0, 64 * 1024));
     } catch { /* try the next one */ }
   }

@@ -5,13 +5,22 @@ import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 import { expandGlob } from '../util/glob.ts';
 
-/** Regular files and symlinks matching any of the patterns (inner paths). Directories are skipped. */
-export function matchFiles(root: Sysroot, patterns: string[]): string[] {
+/**
+ * Regular files and symlinks matching any of the patterns (inner paths). Directories are skipped.
+ * A pattern whose directories cannot be resolved inside the root (a link loop on a hostile disk)
+ * matches nothing and is reported through `problems`.
+ */
+export function matchFiles(root: Sysroot, patterns: string[], problems?: string[]): string[] {
   const out = new Set<string>();
   for (const pat of patterns) {
-    for (const p of expandGlob(pat, (x) => root.path(x))) {
+    let found: string[];
+    try { found = expandGlob(pat, (x) => root.pathNoFollow(x)); } catch (e) {
+      problems?.push(`${pat}: ${(e as Error).message}`);
+      continue;
+    }
+    for (const p of found) {
       try {
-        const st = lstatSync(root.path(p));
+        const st = lstatSync(root.pathNoFollow(p));
         if (st.isFile() || st.isSymbolicLink()) out.add(p);
       } catch { /* vanished */ }
     }
@@ -25,19 +34,23 @@ export function matchFiles(root: Sysroot, patterns: string[]): string[] {
  * such as var/log -> /data/log then points into that disk, never at the rescue VM's own files.
  */
 export function hostPathNoFollow(root: Sysroot, p: string): string {
-  const dir = root.resolveInner(posix.dirname(p));
-  return root.path(posix.join(dir, posix.basename(p)));
+  return root.pathNoFollow(p);
 }
 
 /**
  * The entries directly inside a directory (inner paths, the directory resolved as inside the root);
- * the directory itself stays.
+ * the directory itself stays. A directory that cannot be resolved (a loop) is reported in `problems`.
  */
-export function dirContents(root: Sysroot, dir: string): string[] {
+export function dirContents(root: Sysroot, dir: string, problems?: string[]): string[] {
   let names: string[] = [];
   let real: string;
   try {
     real = root.resolveInner(dir);
+  } catch (e) {
+    problems?.push(`${dir}: ${(e as Error).message}`);
+    return [];
+  }
+  try {
     if (!lstatSync(root.path(real)).isDirectory()) return [];
     names = readdirSync(root.path(real));
   } catch { return []; }

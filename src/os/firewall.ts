@@ -1,7 +1,10 @@
 // The WireServer firewall (os.md §6.6): only root (the agent) may open new TCP connections to the
 // WireServer; TCP 53 (DNS on the WireServer) stays open to everyone; UDP is never touched, so DNS cannot
 // break. iptables in the `security` table when `iptables --version` runs, else one nft table. Rule texts,
-// order and table are waagent's, so tools and humans that know them find them.
+// order and table are waagent's, so tools and humans that know them find them. When the tool in use
+// cannot set or verify all of its rules (an iptables whose `owner`/`conntrack` match modules do not
+// load), what it set is removed and the other tool is used: a VM never stays without a firewall
+// because one tool is broken.
 import type { Runner } from '../util/exec.ts';
 
 export type FirewallTool = 'iptables' | 'nft';
@@ -100,14 +103,28 @@ export class Firewall {
   readonly uid: number;
   private readonly runner: Runner;
   private tool: FirewallTool | undefined;
+  private readonly forced: boolean;
   private wait = false;
   private detected = false;
+  /** Set when ensure() moved to the other tool: why. */
+  fallback: string | null = null;
 
   constructor(o: FirewallOptions) {
     this.runner = o.runner;
     this.dst = checkAddress(o.dst);
     this.uid = o.uid ?? 0;
     this.tool = o.tool;
+    this.forced = o.tool !== undefined;
+  }
+
+  /** Does `tool` run here? Switches to it when it does. */
+  private async use(tool: FirewallTool): Promise<boolean> {
+    const r = await this.runner.run([tool, '--version'], T);
+    if (r.code !== 0) return false;
+    this.tool = tool;
+    this.wait = tool === 'iptables' && iptablesSupportsWait(r.stdout + r.stderr);
+    this.detected = true;
+    return true;
   }
 
   /** iptables if it runs (and whether it takes -w), else nft if it runs, else an error. */
@@ -196,8 +213,42 @@ export class Firewall {
     return this.deleteAll(legacyRule(this.dst));
   }
 
-  /** Check, then set up what is missing; a partial set is removed and set up again. */
+  /**
+   * Check, then set up what is missing; a partial set is removed and set up again. When the tool in
+   * use fails (a rule cannot be set, checked or verified), its rules are removed and the other tool,
+   * if it runs, is used instead; both failing is an error naming both reasons.
+   */
   async ensure(): Promise<'unchanged' | 'created' | 'repaired'> {
+    const first = await this.detect();
+    try {
+      return await this.ensureWithTool();
+    } catch (e) {
+      if (this.forced) throw e;
+      const other: FirewallTool = first === 'iptables' ? 'nft' : 'iptables';
+      const why = `${first}: ${(e as Error).message}`;
+      await this.removeQuietly();
+      if (!(await this.use(other))) throw new FirewallError(`${why}; ${other} is not available`);
+      try {
+        const r = await this.ensureWithTool();
+        this.fallback = `${why}; using ${other} instead`;
+        return r === 'unchanged' ? 'unchanged' : 'created';
+      } catch (e2) {
+        await this.removeQuietly();
+        await this.use(first);
+        throw new FirewallError(`${why}; ${other}: ${(e2 as Error).message}`);
+      }
+    }
+  }
+
+  /** Removes what the current tool may have set, rule by rule, ignoring failures (cleanup after a failure). */
+  private async removeQuietly(): Promise<void> {
+    if (this.tool === 'nft') { try { await this.remove(); } catch { /* nothing to remove */ } return; }
+    for (const rule of iptablesRules(this.dst, this.uid)) {
+      try { await this.deleteAll(rule); } catch { /* this rule cannot even be named: it was never set */ }
+    }
+  }
+
+  private async ensureWithTool(): Promise<'unchanged' | 'created' | 'repaired'> {
     const s = await this.check();
     if (s === 'ok') return 'unchanged';
     if (s === 'partial') await this.remove();

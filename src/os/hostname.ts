@@ -13,6 +13,7 @@ import { delay } from '../util/builtins.ts';
 import { log } from '../util/logger.ts';
 import { dhcpcdRebindArgv, dhcpcdRunning, setDhcpcdHostname } from './dhcp/dhcpcd.ts';
 import { INTERFACES, setInterfacesHostname, udhcpcRunning } from './dhcp/udhcpc.ts';
+import { readBoundedText } from '../util/fsread.ts';
 
 /** The running kernel's hostname (what the Python agent compares against for monitoring). */
 export function currentHostname(): string {
@@ -22,7 +23,7 @@ export function currentHostname(): string {
 /** First line of /etc/hostname, trimmed; null when absent or empty. */
 export function readStaticHostname(root: Sysroot): string | null {
   try {
-    const text = readFileSync(root.resolve('/etc/hostname'), 'utf8').slice(0, 4096);
+    const text = readBoundedText(root.resolve('/etc/hostname'), 64 << 10, '/etc/hostname', true).slice(0, 4096);
     const first = text.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
     return first ?? null;
   } catch {
@@ -49,9 +50,9 @@ export interface SetHostnameResult {
  */
 export async function setHostname(runner: Runner, root: Sysroot, name: string, profile: DistroProfile['hostname'], opts: LiveOption = {}): Promise<SetHostnameResult> {
   validateHostname(name);
-  const path = root.path('/etc/hostname');
+  const path = root.pathNoFollow('/etc/hostname');
   let old: string | null = null;
-  try { old = readFileSync(path, 'utf8'); } catch { /* absent */ }
+  try { old = readBoundedText(path, 64 << 10, '/etc/hostname', true); } catch { /* absent or not a plain hostname file: replaced */ }
   const text = `${name}\n`;
   const fileChanged = old !== text;
   if (fileChanged) writeFileAtomic(path, text, { mode: 0o644, uid: 0, gid: 0 });
@@ -80,7 +81,7 @@ export function setDhclientHostname(root: Sysroot, name: string): string[] {
     let text: string;
     try {
       if (!statSync(host).isFile()) continue;
-      text = readFileSync(host, 'utf8');
+      text = readBoundedText(host, 1 << 20, inner, true);
     } catch { continue; }
     const lines = text.split('\n');
     const sending = lines.some((l) => /^\s*send\s+host-name\b/.test(l) && (l.includes('gethostname()') || l.includes(`"${name}"`)));
@@ -99,7 +100,7 @@ export function setIfcfgHostname(root: Sysroot, iface: string, name: string): bo
   if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(iface)) return false;
   const host = root.resolve(`/etc/sysconfig/network-scripts/ifcfg-${iface}`);
   let text: string;
-  try { text = readFileSync(host, 'utf8'); } catch { return false; }
+  try { text = readBoundedText(host, 1 << 20, host, true); } catch { return false; }
   const lines = text.split('\n').filter((l) => !/^\s*DHCP_HOSTNAME=/.test(l));
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   lines.push(`DHCP_HOSTNAME=${name}`, '');
@@ -197,7 +198,7 @@ export interface PublishResult {
 export async function publishHostname(runner: Runner, root: Sysroot, name: string, opts: PublishOptions): Promise<PublishResult> {
   validateHostname(name);
   const dhcpFilesChanged = [...setDhclientHostname(root, name), ...setDhcpcdHostname(root, name)];
-  writeFileAtomic(root.path(posix.join(opts.libDir, 'published_hostname')), name, { mode: 0o644, mkdirMode: 0o700 });
+  writeFileAtomic(root.pathNoFollow(posix.join(opts.libDir, 'published_hostname')), name, { mode: 0o644, mkdirMode: 0o700 });
   const iface = primaryInterface(root);
   const stanza = iface ? setInterfacesHostname(root, iface, name) : { stanza: false, changed: false };
   if (stanza.changed) dhcpFilesChanged.push(INTERFACES);

@@ -1,9 +1,10 @@
 // Provisioning.DeleteRootPassword (os.md §4.11): root's password field in the shadow file becomes
 // `*LOCK*`, so no password can log in as root. Done on the file through the Sysroot (works for a
 // rescue root too), atomically, keeping the file's mode and owner.
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
+import { readBoundedText } from '../util/fsread.ts';
 
 export class ShadowError extends Error {
   constructor(message: string) {
@@ -45,7 +46,7 @@ export function deleteRootPassword(root: Sysroot, opts: { passwordPath?: string 
   try { st = lstatSync(host); } catch { throw new ShadowError(`${inner} not found`); }
   if (!st.isFile()) throw new ShadowError(`${inner} is not a regular file`);
   if (st.size > 16 << 20) throw new ShadowError(`${inner} is larger than 16 MiB`);
-  const old = readFileSync(host, 'utf8');
+  const old = readBoundedText(host, 16 << 20, inner, true);
   const next = lockRootInShadow(old);
   if (next === old) return false;
   writeFileAtomic(host, next, { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });

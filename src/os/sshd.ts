@@ -149,7 +149,7 @@ export function configureSshd(root: Sysroot, opts: SshdOptions): SshdResult {
     (opts.profile.dropInWithoutInclude || (mainText !== null && includesDropIn(mainText, sshDir, dropInner, names)));
   if (useDropIn) {
     const text = settings.map(([n, v]) => `${n} ${v}`).join('\n') + '\n';
-    const host = root.path(dropInner);
+    const host = root.pathNoFollow(dropInner);
     const old = readText(host, dropInner);
     if (old === text) return result({ mode: 'dropin', path: dropInner, changed: false });
     if (old !== null && lstatSync(host).isSymbolicLink()) throw new SshdConfigError(`${dropInner} is a symbolic link`);
@@ -168,7 +168,7 @@ export function configureSshd(root: Sysroot, opts: SshdOptions): SshdResult {
   // Writing at the link path replaces a symlink (Flatcar: into read-only /usr) by a real file, like
   // the Flatcar agent's copy-then-edit; the mode of the file it pointed to is kept.
   const mode = statSync(root.resolve(mainInner)).mode & 0o7777;
-  writeFileAtomic(root.path(mainInner), next, { mode, uid: 0, gid: 0 });
+  writeFileAtomic(root.pathNoFollow(mainInner), next, { mode, uid: 0, gid: 0 });
   return result({ mode: 'main', path: mainInner, changed: true });
 }
 

@@ -1,12 +1,13 @@
 // SSH keys on the machine (os.md §4.12, §4.14): the user's authorized_keys (append, never
 // overwrite: Ignition's keys on Flatcar must survive), key pairs from the goal-state certificates,
 // and the SSH host keys with the thumbprint reported to the platform.
-import { lstatSync, mkdirSync, chownSync, chmodSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { randomHex } from '../util/unique.ts';
 import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic, syncDir } from '../util/atomic.ts';
+import { readBoundedText } from '../util/fsread.ts';
 import {
   generateKeyPair, fingerprint, thumbprintOf, publicKeyFromPrivate, parseOpensshPublicKey, isSshKeyType, SshKeyError,
   type SshKeyType, type ParsedPublicKey,
@@ -37,47 +38,81 @@ function rel(base: string, path: string): string[] {
 }
 
 /**
+ * A directory held open without following a link (O_NOFOLLOW|O_DIRECTORY). `path` (/proc/self/fd/N)
+ * reaches that very directory afterwards, even if the user renames it and plants a link in its place
+ * between our check and our write (the home is user-owned: a lstat-then-write sequence could be
+ * raced into writing root's files). Without /proc the plain path is used.
+ */
+interface HeldDir { fd: number; path: string }
+let procFd: boolean | undefined;
+
+function hold(host: string, inner: string): HeldDir {
+  let fd: number;
+  try {
+    fd = openSync(host, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR') {
+      let link = code === 'ELOOP';
+      try { link = lstatSync(host).isSymbolicLink(); } catch { /* gone */ }
+      throw new SshKeyError(`${inner} is ${link ? 'a symbolic link' : 'not a directory'}; refusing to write keys through it`);
+    }
+    throw e;
+  }
+  procFd ??= existsSync(`/proc/self/fd/${fd}`);
+  return { fd, path: procFd ? `/proc/self/fd/${fd}` : host };
+}
+
+/**
  * Create the directories between `base` and the file without following any symlink (the home is
  * user-owned: a planted link must not redirect our root writes). New directories are 0700 and owned
  * by the user; the leaf directory is forced to 0700 + owner even if it existed (upstream does so).
- * Returns the host path of the leaf directory.
+ * Returns the leaf directory, held open (close its fd), and its plain host path.
  */
-export function ensureKeyDir(root: Sysroot, target: KeyTarget): string {
+export function ensureKeyDir(root: Sysroot, target: KeyTarget): { dir: HeldDir; real: string } {
   const parts = rel(target.base, target.path);
-  let host = root.resolve(target.base);
+  let real = root.resolve(target.base);
   let inner = posix.normalize(target.base);
-  const baseStat = lstatSync(host);
-  if (!baseStat.isDirectory()) throw new SshKeyError(`${target.base} is not a directory`);
-  for (const part of parts.slice(0, -1)) {
-    host = posix.join(host, part);
-    inner = posix.join(inner, part);
-    let st;
-    try { st = lstatSync(host); } catch { st = null; }
-    if (st === null) {
-      mkdirSync(host, { mode: 0o700 });
-      chownSync(host, target.owner.uid, target.owner.gid);
-    } else if (!st.isDirectory()) {
-      throw new SshKeyError(`${inner} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to write keys through it`);
+  let dir = hold(real, inner);
+  try {
+    for (const part of parts.slice(0, -1)) {
+      real = posix.join(real, part);
+      inner = posix.join(inner, part);
+      let created = false;
+      try { mkdirSync(`${dir.path}/${part}`, { mode: 0o700 }); created = true; } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const next = hold(`${dir.path}/${part}`, inner);
+      closeSync(dir.fd);
+      dir = next;
+      if (created) fchownSync(dir.fd, target.owner.uid, target.owner.gid);
     }
+    if (parts.length > 1) {
+      fchmodSync(dir.fd, 0o700);
+      fchownSync(dir.fd, target.owner.uid, target.owner.gid);
+    }
+    return { dir, real };
+  } catch (e) {
+    closeSync(dir.fd);
+    throw e;
   }
-  if (parts.length > 1) {
-    chmodSync(host, 0o700);
-    chownSync(host, target.owner.uid, target.owner.gid);
-  }
-  return host;
 }
 
-/** Host path of the file after its directories are made safe; refuses a file that is a link or not regular. */
-function leafPath(root: Sysroot, target: KeyTarget): string {
-  const dir = ensureKeyDir(root, target);
-  const host = posix.join(dir, posix.basename(target.path));
+/**
+ * The file's directories made safe and held; refuses a file that is a link or not regular. `host`
+ * writes through the held directory; `real` is the plain path (for a child process); close() when done.
+ */
+function leafPath(root: Sysroot, target: KeyTarget): { host: string; real: string; close: () => void } {
+  const { dir, real } = ensureKeyDir(root, target);
+  const name = posix.basename(target.path);
+  const host = `${dir.path}/${name}`;
   try {
     const st = lstatSync(host);
     if (!st.isFile()) throw new SshKeyError(`${target.path} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}`);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') { closeSync(dir.fd); throw e; }
   }
-  return host;
+  return { host, real: posix.join(real, name), close: () => closeSync(dir.fd) };
 }
 
 const identity = (k: { type: string; blob: string }) => `${k.type} ${k.blob}`;
@@ -109,14 +144,18 @@ export interface AuthorizedKeysResult {
  */
 export function addAuthorizedKeys(root: Sysroot, target: KeyTarget, keys: string[], opts: { acceptAllKeyTypes?: boolean } = {}): AuthorizedKeysResult {
   const parsed: ParsedPublicKey[] = keys.map((k) => parseOpensshPublicKey(k, opts));
-  const host = leafPath(root, target);
+  const leaf = leafPath(root, target);
+  try { return addKeysAt(leaf.host, target, parsed); } finally { leaf.close(); }
+}
+
+function addKeysAt(host: string, target: KeyTarget, parsed: ParsedPublicKey[]): AuthorizedKeysResult {
   let old = '';
   try {
-    old = readFileSync(host, 'utf8');
+    // Bounded before reading: the file is the user's, and could be any size.
+    old = readBoundedText(host, 4 << 20, target.path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SshKeyError((e as Error).message);
   }
-  if (old.length > 4 << 20) throw new SshKeyError(`${target.path} is larger than 4 MiB`);
   const have = keyIdentities(old);
   const lines: string[] = [];
   let present = 0;
@@ -141,8 +180,8 @@ export function addAuthorizedKeys(root: Sysroot, target: KeyTarget, keys: string
  */
 export async function deployKeyPair(runner: Runner, root: Sysroot, target: KeyTarget, privateKeyInner: string): Promise<{ publicKey: string }> {
   let pem: string;
+  const src = root.resolve(privateKeyInner);
   try {
-    const src = root.resolve(privateKeyInner);
     if (lstatSync(src).size > 64 * 1024) throw new SshKeyError(`${privateKeyInner} is larger than 64 KiB`);
     pem = readFileSync(src, 'utf8');
   } catch (e) {
@@ -150,11 +189,18 @@ export async function deployKeyPair(runner: Runner, root: Sysroot, target: KeyTa
     throw new SshKeyError(`Can't find ${posix.basename(privateKeyInner)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new SshKeyError(`${privateKeyInner} is not a PEM private key`);
-  const host = leafPath(root, target);
-  writeFileAtomic(host, pem, { mode: 0o600, uid: target.owner.uid, gid: target.owner.gid });
-  const publicKey = await publicKeyFromPrivate(runner, host);
-  const pubTarget = { ...target, path: target.path + '.pub' };
-  writeFileAtomic(leafPath(root, pubTarget), publicKey + '\n', { mode: 0o644, uid: target.owner.uid, gid: target.owner.gid });
+  const leaf = leafPath(root, target);
+  let publicKey: string;
+  try {
+    writeFileAtomic(leaf.host, pem, { mode: 0o600, uid: target.owner.uid, gid: target.owner.gid });
+    // From the source in Lib.Dir (root's), not from the copy in the user's directory, which
+    // ssh-keygen (another process) could only be given by its plain path.
+    publicKey = await publicKeyFromPrivate(runner, src);
+    const pub = leafPath(root, { ...target, path: target.path + '.pub' });
+    try { writeFileAtomic(pub.host, publicKey + '\n', { mode: 0o644, uid: target.owner.uid, gid: target.owner.gid }); } finally { pub.close(); }
+  } finally {
+    leaf.close();
+  }
   return { publicKey };
 }
 

@@ -1,12 +1,13 @@
 // The provisioned user's sudo rule in `<OS.SudoersDir>/waagent` (os.md §4.9): file name and line
 // forms kept for compatibility; created 0440 from the start and checked with `visudo -cf` first.
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { randomHex } from '../util/unique.ts';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { validateUserName, show } from './validate.ts';
+import { readBoundedText } from '../util/fsread.ts';
 
 export class SudoersError extends Error {
   constructor(message: string) {
@@ -34,7 +35,7 @@ function readOr(path: string, dflt: string): string {
     const st = lstatSync(path);
     if (!st.isFile()) throw new SudoersError(`${path} is not a regular file`);
     if (st.size > MAX_SUDOERS) throw new SudoersError(`${path} is larger than ${MAX_SUDOERS} bytes`);
-    return readFileSync(path, 'utf8');
+    return readBoundedText(path, MAX_SUDOERS, path, true);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return dflt;
     throw e;

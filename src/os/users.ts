@@ -1,11 +1,11 @@
 // User accounts through the shadow tools (useradd, usermod, chpasswd, userdel), always with
 // `--root <dir>` when the Sysroot is not `/`, so tests and rescue mode act on another tree.
-import { readFileSync } from 'node:fs';
 import type { Runner, ExecResult } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { validateUserName, show } from './validate.ts';
 import { log } from '../util/logger.ts';
 import { hashPassword, verifyPassword, type HashOptions } from '../crypto/password.ts';
+import { readBoundedText } from '../util/fsread.ts';
 
 export class UserError extends Error {
   constructor(message: string) {
@@ -28,7 +28,7 @@ const MAX_DB_BYTES = 16 << 20;
 function readDb(root: Sysroot, path: string): string {
   let text: string;
   try {
-    text = readFileSync(root.resolve(path), 'utf8');
+    text = readBoundedText(root.resolve(path), MAX_DB_BYTES, path, true);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
@@ -161,7 +161,7 @@ export async function ensureUser(runner: Runner, root: Sysroot, opts: EnsureUser
 
 function shellExists(root: Sysroot, shell: string): boolean {
   try {
-    return readFileSync(root.resolve('/etc/shells'), 'utf8').split('\n').some((l) => l.trim() === shell);
+    return readBoundedText(root.resolve('/etc/shells'), 1 << 20, '/etc/shells', true).split('\n').some((l) => l.trim() === shell);
   } catch {
     return false;
   }

@@ -7,7 +7,7 @@ export class ProtocolError extends Error {
   readonly doc: string;
   constructor(doc: string, message: string) {
     // Credentials in a URL (a proxy's user:password@) never reach a message either.
-    super(redact(`${doc}: ${message}`).replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@'));
+    super(redact(`${doc}: ${message}`).replace(/(\b[a-z][a-z0-9+.-]{0,31}:\/\/)[^\s/@]{1,1024}@/gi, '$1***@'));
     this.name = 'ProtocolError';
     this.doc = doc;
   }

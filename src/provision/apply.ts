@@ -19,6 +19,7 @@ import { hostKeyThumbprint } from './hostkey.ts';
 import { executeCustomDataOnce, saveCustomData, type ExecuteResult } from '../os/customdata.ts';
 import { deleteRootPassword } from '../os/rootpassword.ts';
 import { validateKeyPath } from '../os/validate.ts';
+import { SelinuxLabels } from '../os/selinux.ts';
 import type { ProvisionPlan } from './plan.ts';
 import type { ProvisionSettings } from './settings.ts';
 
@@ -29,6 +30,8 @@ export interface ApplyContext {
   settings: ProvisionSettings;
   /** Called after each step (progress log; the test-only crash hook). */
   step: (name: string) => void;
+  /** SELinux labels of replaced files (default: probed on the running system). */
+  selinux?: SelinuxLabels;
 }
 
 export interface ApplyResult {
@@ -40,14 +43,16 @@ export interface ApplyResult {
 }
 
 function exists(root: Sysroot, inner: string): boolean {
-  try { lstatSync(root.path(inner)); return true; } catch { return false; }
+  try { lstatSync(root.pathNoFollow(inner)); return true; } catch { return false; }
 }
 
 export async function applyPlan(plan: ProvisionPlan, c: ApplyContext): Promise<ApplyResult> {
   const { root, runner, distro, settings: s } = c;
   const sys = { allowResetSysUser: s.allowResetSysUser, neverSystemUsers: distro.user.neverSystemUsers };
+  // Files replaced by rename keep their SELinux context (a no-op without SELinux).
+  const labels = c.selinux ?? new SelinuxLabels(runner, root);
 
-  await setHostname(runner, root, plan.hostname, distro.hostname);
+  await labels.keep(['/etc/hostname'], () => setHostname(runner, root, plan.hostname, distro.hostname));
   const pub = await publishHostname(runner, root, plan.hostname, { libDir: s.libDir, publishers: distro.publishers });
   if (!pub.ok) log.verbose(`Hostname ${plan.hostname} not published by DHCP (interface ${pub.iface ?? 'none'}, network stack ${pub.publisher ?? 'none'})`);
   c.step('hostname');
@@ -64,13 +69,15 @@ export async function applyPlan(plan: ProvisionPlan, c: ApplyContext): Promise<A
     c.step('password');
   }
 
-  await ensureSudoers(runner, root, plan.user, plan.password === undefined, { sudoersDir: s.sudoersDir });
+  await labels.keep([posix.join(s.sudoersDir, 'waagent'), '/etc/sudoers'],
+    () => ensureSudoers(runner, root, plan.user, plan.password === undefined, { sudoersDir: s.sudoersDir }));
   c.step('sudoers');
 
   // No sshd_config and no drop-in directory: sshd is not installed, there is nothing to configure.
   let sshdChanged = false;
   if (exists(root, posix.join(s.sshDir, 'sshd_config')) || exists(root, posix.join(s.sshDir, 'sshd_config.d'))) {
-    sshdChanged = configureSshd(root, { sshDir: s.sshDir, disablePasswordAuth: plan.disablePasswordAuth, clientAliveInterval: s.clientAliveInterval, profile: distro.sshd }).changed;
+    const sshdFiles = [posix.join(s.sshDir, 'sshd_config'), posix.join(s.sshDir, 'sshd_config.d', distro.sshd.dropInName)];
+    sshdChanged = (await labels.keep(sshdFiles, () => configureSshd(root, { sshDir: s.sshDir, disablePasswordAuth: plan.disablePasswordAuth, clientAliveInterval: s.clientAliveInterval, profile: distro.sshd }))).changed;
   } else {
     log.warn(`${s.sshDir}/sshd_config not found: sshd settings not written (is sshd installed?)`);
   }
@@ -84,6 +91,7 @@ export async function applyPlan(plan: ProvisionPlan, c: ApplyContext): Promise<A
     const path = validateKeyPath(root, f.path, allowed(f.base));
     const r = addAuthorizedKeys(root, { path, base: f.base, owner }, f.keys);
     log.info(`${path}: ${r.added} SSH key(s) added, ${r.present} already present`);
+    await labels.sshHome([root.path(posix.dirname(path)), root.path(path)]);
   }
   c.step('keys');
 
@@ -104,7 +112,7 @@ export async function applyPlan(plan: ProvisionPlan, c: ApplyContext): Promise<A
   }
 
   if (s.deleteRootPassword) {
-    deleteRootPassword(root, { passwordPath: s.passwordPath });
+    await labels.keep([s.passwordPath], () => deleteRootPassword(root, { passwordPath: s.passwordPath }));
     c.step('rootpassword');
   }
 

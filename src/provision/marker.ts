@@ -30,7 +30,7 @@ export function readMarker(root: Sysroot, libDir: string): string | null {
 
 /** The id without a newline, 0644 inside the 0700 Lib.Dir (os.md §4.3 recommendation). */
 export function writeMarker(root: Sysroot, libDir: string, vmId: string): void {
-  writeFileAtomic(root.path(markerPath(libDir)), vmId, { mode: 0o644, mkdirMode: 0o700 });
+  writeFileAtomic(root.pathNoFollow(markerPath(libDir)), vmId, { mode: 0o644, mkdirMode: 0o700 });
 }
 
 export type MarkerState =

@@ -8,7 +8,7 @@
 // password: every error text passes the logger's redaction) on any failure. Nothing is changed on
 // the machine before every input is checked; the marker is written last, so an interrupted run is
 // completed by the next one; the DVD is released only AFTER Ready.
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Config } from '../config/config.ts';
 import type { Runner } from '../util/exec.ts';
@@ -24,6 +24,8 @@ import { readProvisioningMedia, releaseProvisioningMedia, type ProvisioningMedia
 import type { ExecuteResult } from '../os/customdata.ts';
 import { cloudInitEnabled, selectAgent } from './agent.ts';
 import { applyPlan } from './apply.ts';
+import { ensurePrivateDir } from '../util/privdir.ts';
+import type { SelinuxLabels } from '../os/selinux.ts';
 import { checkMarker, changedIdCleanup, DISABLE_AGENT_FILE, readMarker, writeMarker } from './marker.ts';
 import { checkSettings, planProvisioning, resolveCertificateKeys } from './plan.ts';
 import type { ProvisionPlatform } from './platform.ts';
@@ -65,6 +67,8 @@ export interface ProvisionDeps {
   primaryLink?: () => string | null;
   /** Pre-provisioned VMs: bound on waiting in the pool for the reprovisioning data. Default 24 h. */
   ppsWaitMs?: number;
+  /** SELinux labels of replaced files (default: probed on the running system). */
+  selinux?: SelinuxLabels;
 }
 
 export const PPS_WAIT_MS = 24 * 3600_000;
@@ -132,7 +136,8 @@ class Run {
   lib(name: string): string { return this.root.path(posix.join(this.s.libDir, name)); }
 
   ensureLibDir(): void {
-    mkdirSync(this.root.path(this.s.libDir), { recursive: true, mode: 0o700 });
+    const loose = ensurePrivateDir(this.root.path(this.s.libDir));
+    if (loose !== null) log.warn(`${this.s.libDir} was mode ${loose.toString(8).padStart(4, '0')}: tightened to 0700 (it holds keys and certificates)`);
   }
 
   /** The goal state, fetched once (a failed fetch is retried by the next caller). */
@@ -318,7 +323,7 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
   writeFileAtomic(run.lib('ovf-env.xml'), redactedCopy(text, ovf.password), { mode: 0o400 });
   run.step('ovf-copy');
 
-  const applied = await applyPlan(plan, { root, runner, distro, settings: s, step: (n) => run.step(n) });
+  const applied = await applyPlan(plan, { root, runner, distro, settings: s, step: (n) => run.step(n), ...(run.d.selinux ? { selinux: run.d.selinux } : {}) });
 
   if (!plan.provisionGuestAgent) {
     log.info('Disabling guest agent in accordance with ovf-env.xml');

@@ -1,5 +1,5 @@
 // Positioned reads that handle short reads: the one loop every bounded file reader here needs.
-import { readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 /** Reads up to `length` bytes from `fd` at `position`; shorter only at end of file. */
 export function readFully(fd: number, length: number, position = 0): Buffer {
@@ -11,4 +11,24 @@ export function readFully(fd: number, length: number, position = 0): Buffer {
     off += n;
   }
   return off === length ? buf : buf.subarray(0, off);
+}
+
+/**
+ * The whole text of a file someone else may control (a user's authorized_keys, a rescued disk's
+ * /etc/passwd), read with a bound whatever its size claims or becomes: regular files only, and an
+ * error naming the file when it holds more than `max` bytes. Never through a final symbolic link
+ * unless `follow` (for paths a Sysroot already resolved). ENOENT is passed through.
+ */
+export function readBoundedText(path: string, max: number, name = path, follow = false): string {
+  const fd = openSync(path, constants.O_RDONLY | (follow ? 0 : constants.O_NOFOLLOW) | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${name} is not a regular file`);
+    if (st.size > max) throw new Error(`${name} is larger than ${max} bytes`);
+    const buf = readFully(fd, max + 1);
+    if (buf.length > max) throw new Error(`${name} is larger than ${max} bytes`);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }

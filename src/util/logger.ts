@@ -1,6 +1,10 @@
 // waagent's log line format, several appenders, and a redaction layer that every line passes
-// through: SAS signatures, PEM private keys and registered secret values can never be written.
-import { appendFileSync, closeSync, constants, existsSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+// through (redact.ts): SAS signatures, PEM private keys and registered secret values can never be written.
+import { closeSync, constants, existsSync, openSync, renameSync, writeSync } from 'node:fs';
+import { appendLogFile, openLogFile } from './logfile.ts';
+import { redact } from './redact.ts';
+
+export { addSecret, redact } from './redact.ts';
 
 export type Level = 'VERBOSE' | 'INFO' | 'WARNING' | 'ERROR';
 const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 };
@@ -8,30 +12,6 @@ const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 
 export interface Appender {
   level: Level;
   write(line: string): void;
-}
-
-const SAS_RE = /(https?:\/\/[^\s?"'<>]+\?)((?:sv|st|se|sr|sp|sip|spr|sig|skoid|sktid|skt|ske|sks|skv|ss|srt|spr)=[^\s"'<>]*)/gi;
-const SIG_RE = /([?&]sig=)[^&\s"'<>]+/gi;
-const PEM_KEY_RE = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g;
-const JSON_SECRET_RE = /("(?:protectedSettings|password|adminPassword|UserPassword|secret|privateKey)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
-const XML_SECRET_RE = /(<(?:[\w]+:)?(?:UserPassword|ProtectedSettings|protectedSettings)[^>]*>)[\s\S]*?(<\/)/gi;
-
-const secrets = new Set<string>();
-
-/** Register a value that must never be written anywhere (a password, a decrypted setting...). */
-export function addSecret(value: string | undefined | null): void {
-  if (value && value.length >= 4) secrets.add(value);
-}
-
-export function redact(text: string): string {
-  let out = text
-    .replace(PEM_KEY_RE, '<redacted private key>')
-    .replace(SAS_RE, '$1<redacted>')
-    .replace(SIG_RE, '$1<redacted>')
-    .replace(JSON_SECRET_RE, '$1"<redacted>"')
-    .replace(XML_SECRET_RE, '$1<redacted>$2');
-  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('<redacted>');
-  return out;
 }
 
 /** waagent forces lines to ASCII with backslash escapes. */
@@ -58,7 +38,11 @@ export class StreamAppender implements Appender {
   }
 }
 
-/** Appends per line (so external rotation works) and rotates itself past maxBytes (bounded disk). */
+/**
+ * Appends per line (so external rotation works) and rotates itself past maxBytes (bounded disk).
+ * The file is 0600 and root's (an existing one is tightened when the appender starts) and never
+ * written through a symbolic link: one in the way is replaced, and that is logged in the new file.
+ */
 export class FileAppender implements Appender {
   level: Level;
   readonly path: string;
@@ -67,14 +51,23 @@ export class FileAppender implements Appender {
   private written = 0;
   constructor(path: string, level: Level, maxBytes = 20 << 20, keep = 3) {
     this.path = path; this.level = level; this.maxBytes = maxBytes; this.keep = keep;
-    try { this.written = statSync(path).size; } catch { this.written = 0; }
+    try {
+      const o = openLogFile(path);
+      closeSync(o.fd);
+      this.written = o.size;
+      if (o.note) this.note(o.note);
+    } catch { this.written = 0; }
   }
   write(line: string): void {
     try {
       if (this.written + line.length > this.maxBytes) this.rotate();
-      appendFileSync(this.path, line, { mode: 0o644 });
-      this.written += line.length;
+      const r = appendLogFile(this.path, line);
+      this.written = r.size;
+      if (r.note) this.note(r.note);
     } catch { /* swallowed like upstream: a full disk must not stop the agent */ }
+  }
+  private note(msg: string): void {
+    try { this.written = appendLogFile(this.path, `${timestamp()} WARNING MainThread ${asciiEscape(redact(msg))}\n`).size; } catch { /* as above */ }
   }
   private rotate(): void {
     for (let i = this.keep - 1; i >= 1; i--) {

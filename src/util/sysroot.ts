@@ -23,8 +23,30 @@ export class Sysroot {
 
   get isHost(): boolean { return this.root === '/'; }
 
-  /** Host path of an absolute path inside the root. Lexical: `..` can never climb above the root. */
+  /**
+   * Host path of an absolute path inside the root: the one helper every OS path goes through. On
+   * another root (a rescued disk) every component, the last one included, is resolved as inside
+   * that root (chroot semantics, `resolveInner`), so no link on the disk (absolute, relative, `..`)
+   * leads a read or a write out of it; a loop is an error naming the path. On the running system
+   * (`/`) the kernel resolves links exactly that way, so the path stays lexical and costs nothing.
+   */
   path(p: string): string {
+    return this.root === '/' ? this.lexical(p) : this.lexical(this.resolveInner(p));
+  }
+
+  /**
+   * Like `path`, but the last component itself is not followed (lstat, unlink, readlink, rename onto
+   * it): its parent directories are resolved as inside the root.
+   */
+  pathNoFollow(p: string): string {
+    if (this.root === '/') return this.lexical(p);
+    const inner = posix.normalize(p);
+    if (inner === '/') return this.root;
+    return this.lexical(posix.join(this.resolveInner(posix.dirname(inner)), posix.basename(inner)));
+  }
+
+  /** Lexical mapping: `..` can never climb above the root; links are not looked at. */
+  private lexical(p: string): string {
     if (!p.startsWith('/')) throw new Error(`sysroot path must be absolute: ${p}`);
     if (this.refused) throw new Error(`refusing ${p} on the real root: ${TEST_GUARD_ENV}=1 is set (a test must use a temp root or the box)`);
     const inner = posix.normalize(p);
@@ -48,18 +70,18 @@ export class Sysroot {
       if (part === '..') { done.pop(); continue; }
       const candidate = '/' + [...done, part].join('/');
       let isLink = false;
-      try { isLink = lstatSync(this.path(candidate)).isSymbolicLink(); } catch { /* missing: keep lexically */ }
+      try { isLink = lstatSync(this.lexical(candidate)).isSymbolicLink(); } catch { /* missing: keep lexically */ }
       if (!isLink) { done.push(part); continue; }
-      if (++hops > 40) throw new Error(`too many symbolic links resolving ${p} under ${this.root}`);
-      const target = readlinkSync(this.path(candidate));
+      if (++hops > 40) throw new Error(`${p} under ${this.root}: too many levels of symbolic links (a loop?)`);
+      const target = readlinkSync(this.lexical(candidate));
       if (target.startsWith('/')) done = [];
       pending = [...target.split('/').filter(Boolean), ...pending];
     }
     return '/' + done.join('/');
   }
 
-  /** Host path after resolving symlinks inside the root. */
-  resolve(p: string): string { return this.path(this.resolveInner(p)); }
+  /** Host path after resolving symlinks inside the root (the same as `path`; kept for its callers). */
+  resolve(p: string): string { return this.lexical(this.resolveInner(p)); }
 }
 
 export const hostRoot = new Sysroot('/');

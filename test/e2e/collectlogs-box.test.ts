@@ -43,7 +43,10 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
       : (JSON.parse(up.body) as { requestUri: string }).requestUri;
     const sig = new URL(sasUrl).searchParams.get('sig')!;
     assert.ok(sig.length >= 8, sasUrl);
-    const secrets = { password: SCENARIO_PASSWORD, protected: SCENARIO_PROTECTED, sig };
+    // CustomData as provisioning kept it in Lib.Dir's ovf-env.xml (the scenario's script, base64).
+    const customData = /<(?:\w+:)?CustomData>([^<]+)</.exec(box.readFile('/var/lib/waagent/ovf-env.xml'))?.[1]?.trim() ?? '';
+    assert.ok(customData.length > 16, 'the ovf-env.xml copy holds CustomData');
+    const secrets = { password: SCENARIO_PASSWORD, protected: SCENARIO_PROTECTED, sig, customData, customDataText: 'custom data from the fabric simulator' };
 
     // Uncooperative writers: the secrets in files the manifest collects.
     box.writeFile(`/var/log/azure/${EXT}/extension.log`, `enable: using secret ${SCENARIO_PROTECTED}\n`);
@@ -58,6 +61,8 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
     // Provisioning's own files do not hold the password (so a leak below would be the collector's).
     assert.ok(!box.readFile('/var/lib/waagent/ovf-env.xml').includes(SCENARIO_PASSWORD));
 
+    // A group-writable /var/log (Ubuntu: root:syslog 0775) where a group member planted a link to /etc/shadow.
+    assertOk(await box.run(['bash', '-c', 'chmod 0775 /var/log && ln -s /etc/shadow /var/log/syslog.9']), 'plant a link in /var/log');
     const r = await box.run([WAAGENT, '-collect-logs'], { timeoutMs: 120_000 });
     assertOk(r, 'collect-logs');
     assert.match(r.stdout, new RegExp(`Log collection successfully completed\\. Archive can be found at ${ZIP}`));
@@ -77,6 +82,7 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
       assert.doesNotMatch(n, /\.(prv|pem)$|CustomData|TransportPrivate|\/shadow$/, `${n} must not be collected`);
     }
     assert.ok(!names.includes('var/lib/waagent/provisioned'), 'provisioned is only in the full set');
+    assert.ok(!names.includes('var/log/syslog.9'), 'a link in a directory others can write to is not followed');
     // Must-collect files come first (os.md §9), in the spec's order.
     assert.deepEqual(names.slice(0, 2), ['var/log/waagent.log', 'var/lib/waagent/history/2026-11-23T08-00-00__1.zip']);
 
@@ -88,11 +94,14 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
     }
     const ovf = content.get('var/lib/waagent/ovf-env.xml')!.toString('utf8');
     assert.match(ovf, new RegExp(`<(\\w+:)?UserName>${SCENARIO_USER}<`), 'the ovf-env.xml copy is there, with the user');
+    assert.match(ovf, /<(\w+:)?CustomData><redacted><\//, 'and CustomData redacted');
+    assert.equal((await box.run(['bash', '-c', 'ls -a /tmp /var/lib/waagent/logcollector | grep -c -e waagent-crypto -e "^\\.scratch-" || true'])).stdout.trim(), '0', 'no decryption scratch left');
     assert.match(content.get(`var/log/azure/${EXT}/extension.log`)!.toString(), /using secret <redacted>/);
     assert.match(content.get('var/log/waagent.log.1')!.toString(), /\?<redacted>/);
     const results = content.get('results.txt')!.toString();
     assert.match(results, /Running log collector mode normal/);
     assert.match(results, /ls -alF \/var\/lib\/waagent:/);
+    assert.match(results, /Skipped \/var\/log\/syslog\.9: symbolic link in a directory others can write to/);
 
     // -full: the larger set.
     const full = await box.run([WAAGENT, '-collect-logs', '-full'], { timeoutMs: 120_000 });

@@ -25,7 +25,7 @@ test('deprovision+user in the box (root, namespaces): "n" and EOF change nothing
     assert.ok(box.exists('/var/lib/waagent/Waagent.Test.ShellExt-1.0.0/config/0.settings'), 'extension state');
     assert.ok(box.exists('/var/log/azure/Waagent.Test.ShellExt'), 'extension logs');
     assert.equal((await box.run(['hostname'])).stdout.trim(), 'demovm', 'provisioning set the scenario hostname');
-    assert.ok(lstatSync(box.root.path('/etc/resolv.conf')).isFile(), 'a plain resolv.conf (the host\'s copy)');
+    assert.ok(lstatSync(box.root.pathNoFollow('/etc/resolv.conf')).isFile(), 'a plain resolv.conf (the host\'s copy)');
     const before = await snapshot(box, EXTRA);
 
     // 1. The prompt, answered "n": nothing changes, exit 0 (like waagent).
@@ -63,7 +63,7 @@ test('deprovision+user in the box (root, namespaces): "n" and EOF change nothing
       assert.ok(listed.includes(p), `dry run lists ${p}:\n${dry.stdout}`);
     }
     for (const k of readdirSync(box.root.path('/etc/ssh')).filter((n) => n.startsWith('ssh_host_'))) assert.ok(listed.includes(`/etc/ssh/${k}`), k);
-    for (const p of listed) assert.doesNotThrow(() => lstatSync(box.root.path(p)), `${p} exists before the run`);
+    for (const p of listed) assert.doesNotThrow(() => lstatSync(box.root.pathNoFollow(p)), `${p} exists before the run`);
     assert.match(dry.stdout, /^ {2}delete user azureuser with its home directory \/home\/azureuser \(userdel -r\) and its lines in \/etc\/sudoers\.d\/waagent$/m);
     assert.match(dry.stdout, /^ {2}write localhost\.localdomain to \/etc\/hostname and set the running hostname$/m);
 
@@ -72,7 +72,7 @@ test('deprovision+user in the box (root, namespaces): "n" and EOF change nothing
     assertOk(run, 'deprovision+user -force');
     assert.ok(!run.stdout.includes('(y/n)'), '-force does not prompt');
     assert.deepEqual(removedPaths(run.stdout), listed, 'the run removed exactly what the dry run listed');
-    for (const p of listed) assert.throws(() => lstatSync(box.root.path(p)), `${p} is gone`);
+    for (const p of listed) assert.throws(() => lstatSync(box.root.pathNoFollow(p)), `${p} is gone`);
 
     assert.deepEqual(readdirSync(box.root.path('/etc/ssh')).filter((n) => n.startsWith('ssh_host_')), [], 'no host keys');
     assert.doesNotMatch(box.readFile('/etc/passwd'), new RegExp(`^${SCENARIO_USER}:`, 'm'), 'user gone');
@@ -86,7 +86,7 @@ test('deprovision+user in the box (root, namespaces): "n" and EOF change nothing
     for (const l of LEASES) assert.equal(box.exists(l), false, `${l} gone`);
     assert.equal(box.readFile('/etc/hostname'), 'localhost.localdomain\n');
     assert.equal((await box.run(['hostname'])).stdout.trim(), 'localhost.localdomain', 'running hostname reset');
-    assert.throws(() => lstatSync(box.root.path('/etc/resolv.conf')), 'a plain resolv.conf is deleted');
+    assert.throws(() => lstatSync(box.root.pathNoFollow('/etc/resolv.conf')), 'a plain resolv.conf is deleted');
     assert.equal(box.exists('/root/.bash_history'), false);
 
     // 5. Twice = same state: the user is already gone (ovf-env.xml too), nothing fails.
@@ -121,8 +121,8 @@ test('deprovision in the box (root, namespaces): "Yes" proceeds; a systemd-resol
     assertOk(run, 'deprovision answered Yes');
     assert.match(run.stdout, /Do you want to proceed \(y\/n\)done: /);
     assert.deepEqual(removedPaths(run.stdout), removedPaths(dry.stdout));
-    assert.ok(lstatSync(box.root.path('/etc/resolv.conf')).isSymbolicLink(), 'the symlink is kept');
-    assert.equal(readlinkSync(box.root.path('/etc/resolv.conf')), '../run/systemd/resolve/stub-resolv.conf');
+    assert.ok(lstatSync(box.root.pathNoFollow('/etc/resolv.conf')).isSymbolicLink(), 'the symlink is kept');
+    assert.equal(readlinkSync(box.root.pathNoFollow('/etc/resolv.conf')), '../run/systemd/resolve/stub-resolv.conf');
     assert.equal(box.readFile('/etc/resolv.conf'), 'nameserver 127.0.0.53\n', 'and still resolves');
     assert.equal(box.exists('/etc/machine-id'), false);
     assert.deepEqual(readdirSync(box.root.path('/etc/ssh')).filter((n) => n.startsWith('ssh_host_')), []);

@@ -103,8 +103,8 @@ export async function provisionedBox(files: Record<string, BoxFile | string> = {
  */
 export async function snapshot(box: Box, extra: string[] = []): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const c of box.changes()) out.set(c.path, fingerprintPath(box.root.path(c.path)));
-  for (const p of extra) out.set(p, fingerprintPath(box.root.path(p)));
+  for (const c of box.changes()) out.set(c.path, fingerprintPath(box.root.pathNoFollow(c.path)));
+  for (const p of extra) out.set(p, fingerprintPath(box.root.pathNoFollow(p)));
   out.set('<hostname>', (await box.run(['hostname'])).stdout.trim());
   return out;
 }

@@ -69,6 +69,34 @@ test('-setup-firewall=IP in the box (root, namespaces): without iptables, one nf
   }
 });
 
+test('-setup-firewall=IP in the box (root, namespaces): an iptables whose owner/conntrack matches do not load ends with the nft rules in place', { skip }, async () => {
+  // The box's iptables, first in PATH, fails like one whose xt_owner/xt_conntrack modules are missing.
+  const shim = [
+    '#!/bin/sh',
+    'for a in "$@"; do case "$a" in owner|conntrack) echo "iptables v1.8.9 (legacy): Couldn\'t load match $a:No such file or directory" >&2; exit 2;; esac; done',
+    'exec /usr/sbin/iptables "$@"',
+    '',
+  ].join('\n');
+  const box = await Box.start({ files: { '/usr/local/sbin/iptables': { content: shim, mode: 0o755 } } });
+  try {
+    const r = await box.run([DIST, `-setup-firewall=${WIRESERVER}`]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /WARNING .*iptables: .*Couldn't load match owner:.*; using nft instead/);
+    assert.match(r.stdout, /\(nft\)/);
+    const listing = (await box.run(['nft', 'list', 'table', 'ip', 'walinuxagent'])).stdout;
+    assert.match(listing, /ip daddr 168\.63\.129\.16 tcp dport != 53 meta skuid != 0 ct state invalid,new counter packets \d+ bytes \d+ drop/);
+    const rules = (await box.run(['/usr/sbin/iptables', '-w', '-t', 'security', '-S', 'OUTPUT'])).stdout;
+    assert.equal(rules.split('\n').filter((l) => l.includes(WIRESERVER)).length, 0, `no half set of iptables rules left: ${rules}`);
+    const server = box.spawn([PINNED_NODE, '-e', `require('node:net').createServer((c) => c.end()).listen(80, '${WIRESERVER}')`]);
+    await new Promise((res) => setTimeout(res, 500));
+    assert.equal(await connectAs(box, null), 'CONNECTED');
+    assert.notEqual(await connectAs(box, 65534), 'CONNECTED', 'a non-root process is blocked');
+    server.kill('SIGKILL');
+  } finally {
+    await box.close();
+  }
+});
+
 test('-register-service in the box (root, namespaces): unit for this binary under /etc/systemd/system, default conf only when none', { skip }, async () => {
   const box = await Box.start();
   try {

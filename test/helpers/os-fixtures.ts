@@ -19,7 +19,7 @@ const ACCOUNT_FILES = ['/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow
 export function makeRoot(opts: { accounts?: boolean } = {}): TempRoot {
   const dir = mkdtempSync(join(tmpdir(), 'waagent-os-'));
   const root = new Sysroot(dir);
-  const p = (inner: string) => root.path(inner);
+  const p = (inner: string) => root.pathNoFollow(inner);
   const write = (inner: string, text: string, mode = 0o644) => {
     mkdirSync(dirname(p(inner)), { recursive: true });
     writeFileSync(p(inner), text, { mode });

@@ -13,13 +13,13 @@ import { openProtocol } from '../helpers/protocol.ts';
 
 const clock = quickClock();
 
-async function setup(scenario: Record<string, unknown>, enabled = true) {
+async function setup(scenario: Record<string, unknown>, enabled = true, agentProblem?: () => string | null) {
   const { f, p: protocol, roots, http, close } = await openProtocol(scenario, { clock });
   const executor = new ExtensionsExecutor({
     roots, wireServer: '127.0.0.1', extensionsEnabled: enabled, artifacts: platformArtifactSource(protocol.artifacts),
     baseEnv: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, statusRead: { retryDelayMs: 0 },
   });
-  const loop = new GoalStateLoop({ protocol, executor, history: new GoalStateHistory(roots.libDir), guestOS: () => ({ computerName: 'vm', osName: 'flatcar', osVersion: '1' }) });
+  const loop = new GoalStateLoop({ protocol, executor, history: new GoalStateHistory(roots.libDir), guestOS: () => ({ computerName: 'vm', osName: 'flatcar', osVersion: '1' }), ...(agentProblem ? { agentProblem } : {}) });
   return { f, http, loop, close };
 }
 
@@ -65,5 +65,20 @@ test('loop (loopback): Extensions.Enabled=n reports the handler as not processed
     assert.equal(h.code, 1009);
     assert.match(h.formattedMessage!.message, /extension processing is disabled/);
     assert.equal(s.f.requests().filter((q) => q.url.includes('/extensions/')).length, 0, 'no download');
+  } finally { await s.close(); }
+});
+
+test('loop (loopback): a problem the operator must see (no WireServer firewall) is in the guest agent status while it lasts', async () => {
+  let problem: string | null = 'the WireServer firewall for 168.63.129.16 could not be set: iptables: x; nft: y';
+  const s = await setup(baseScenario({ vmSettings: false }), true, () => problem);
+  type Doc = { aggregateStatus: { guestAgentStatus: { status: string; formattedMessage: { message: string } } } };
+  try {
+    await s.loop.cycle();
+    const first = s.f.statusUploads().at(-1)!.json as Doc;
+    assert.equal(first.aggregateStatus.guestAgentStatus.status, 'Ready');
+    assert.equal(first.aggregateStatus.guestAgentStatus.formattedMessage.message, `Guest Agent is running; ERROR: ${problem}`);
+    problem = null;
+    await s.loop.cycle();
+    assert.equal((s.f.statusUploads().at(-1)!.json as Doc).aggregateStatus.guestAgentStatus.formattedMessage.message, 'Guest Agent is running');
   } finally { await s.close(); }
 });

@@ -67,3 +67,62 @@ test('real processes: a live non-agent pid (pid reuse) does not block; a process
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('20 processes racing for a stale pid file: exactly one wins, the file holds its pid from the first byte', async () => {
+  const d = tmp();
+  try {
+    const p = join(d, 'waagent.pid');
+    writeFileSync(p, '999999'); // stale: no such process
+    const go = join(d, 'go');
+    const done = join(d, 'done');
+    const wait = (f: string) => `while (!existsSync(${JSON.stringify(f)})) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);`;
+    // Every child says "ready", waits for "go", races, prints its verdict; the winner holds the lock
+    // until every verdict is in (so a child slowed down by a loaded machine cannot start after it).
+    const script = [
+      `import { existsSync } from 'node:fs';`,
+      `import { PidLock } from ${JSON.stringify(join(import.meta.dirname, '../../src/agent/pidfile.ts'))};`,
+      `console.log('ready');`,
+      wait(go),
+      `const alive = (x) => { try { process.kill(x, 0); return true; } catch { return false; } };`,
+      `let lock;`,
+      `try { lock = PidLock.acquire(${JSON.stringify(p)}, { alive }); console.log('won'); }`,
+      `catch (e) { console.log(e.name === 'AlreadyRunningError' ? 'lost' : 'error ' + e.message); }`,
+      `if (lock) { ${wait(done)} lock.release(); }`,
+    ].join('\n');
+    const kids = Array.from({ length: 20 }, () => spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const outs = kids.map(() => '');
+    const lines = (i: number) => outs[i]!.split('\n').filter(Boolean);
+    const closed = kids.map((k, i) => new Promise<void>((r) => { k.stdout!.on('data', (c) => { outs[i] += c; }); k.on('close', () => r()); }));
+    const until = async (pred: () => boolean) => { const end = Date.now() + 120_000; while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 20)); };
+    await until(() => outs.every((_, i) => lines(i).includes('ready')));
+    writeFileSync(go, '');
+    await until(() => outs.every((_, i) => lines(i).length >= 2));
+    writeFileSync(done, '');
+    await Promise.all(closed);
+    const verdicts = outs.map((_, i) => lines(i)[1]);
+    assert.equal(verdicts.filter((r) => r === 'won').length, 1, verdicts.join(', '));
+    assert.equal(verdicts.filter((r) => r === 'lost').length, 19, verdicts.join(', '));
+    assert.equal(existsSync(`${p}.takeover`), false);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
+
+test('interleaved takeover: a start that judged the file stale never removes the lock another start won meanwhile', () => {
+  const d = tmp();
+  try {
+    const p = join(d, 'waagent.pid');
+    writeFileSync(p, '999999');
+    const live = new Set<number>();
+    let bWon: PidLock | undefined;
+    // A reads the stale pid; while A decides, B runs its whole start and wins the lock.
+    const aliveForA = (x: number) => {
+      if (x === 999999 && !bWon) {
+        bWon = PidLock.acquire(p, { pid: 2002, alive: (y) => live.has(y) });
+        live.add(2002);
+      }
+      return live.has(x);
+    };
+    assert.throws(() => PidLock.acquire(p, { pid: 1001, alive: aliveForA }), (e: unknown) => e instanceof AlreadyRunningError && e.pid === 2002);
+    assert.equal(readFileSync(p, 'utf8'), '2002', 'B keeps its lock');
+    assert.equal(bWon?.valid, true);
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});

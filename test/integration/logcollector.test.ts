@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,12 +125,29 @@ test('collect-logs: protected settings are decrypted with the tenant certificate
   writeFileSync(join(lib, 'Ext.C-1.0', 'config', '0.settings'), JSON.stringify({ runtimeSettings: [{ handlerSettings: {
     publicSettings: {}, protectedSettings: env.toString('base64'), protectedSettingsCertThumbprint: tp } }] }));
   writeFileSync(join(logs, 'Ext.C', 'extension.log'), 'using key StorageKey-ZXCVBNM-0987 now; ok=true\n');
-  const r = await collectLogs({ full: false, vars: { libDir: lib, logDir: logs }, runner: realRunner, outDir: join(lib, 'logcollector'), openssl: new OpenSsl('openssl') });
+  // CustomData in the provisioning copy of ovf-env.xml (and a line that logged it).
+  const custom = Buffer.from('#!/bin/sh\nexport TOKEN=custom-data-secret-42\n').toString('base64');
+  writeFileSync(join(lib, 'ovf-env.xml'), `<Environment><ns1:LinuxProvisioningConfigurationSet><ns1:UserName>azureuser</ns1:UserName>\n<ns1:CustomData>${custom}</ns1:CustomData></ns1:LinuxProvisioningConfigurationSet></Environment>\n`);
+  writeFileSync(join(logs, 'Ext.C', 'imds.log'), `{"compute":{"customData":"${custom}","name":"vm"}}\n`);
+  // A scratch directory left by a collector that was killed (a pid that does not exist), and a live one's.
+  mkdirSync(join(lib, 'logcollector', '.scratch-999999', '.waagent-crypto-x'), { recursive: true });
+  writeFileSync(join(lib, 'logcollector', '.scratch-999999', '.waagent-crypto-x', 'plain'), 'StorageKey-ZXCVBNM-0987');
+  mkdirSync(join(lib, 'logcollector', `.scratch-${process.ppid}`), { recursive: true });
+  const seenScratch: string[] = [];
+  const ossl = new OpenSsl('openssl');
+  const runOssl = ossl.run.bind(ossl);
+  ossl.run = async (args, o) => { const i = args.indexOf('-in'); if (i >= 0) seenScratch.push(args[i + 1]!); return runOssl(args, o); };
+  const r = await collectLogs({ full: false, vars: { libDir: lib, logDir: logs }, runner: realRunner, outDir: join(lib, 'logcollector'), openssl: ossl });
+  assert.ok(seenScratch.length > 0 && seenScratch.every((f) => f.startsWith(join(lib, 'logcollector', `.scratch-${process.pid}`) + '/')), `scratch under Lib.Dir: ${seenScratch.join(' ')}`);
+  assert.deepEqual(readdirSync(join(lib, 'logcollector')).filter((n) => n.startsWith('.scratch-')), [`.scratch-${process.ppid}`], 'the dead collector\'s scratch and our own are gone; a live one\'s stays');
   const entries = new Map(readZip(r.archive).map((e) => [e.path, e.data.toString('utf8')]));
   const log = entries.get(`${logs.slice(1)}/Ext.C/extension.log`);
   assert.equal(log, 'using key <redacted> now; ok=true\n', 'the secret leaf is redacted, a short common value is not');
   assert.ok(![...entries.values()].some((v) => v.includes('StorageKey-ZXCVBNM-0987')));
   assert.ok(![...entries.keys()].some((k) => k.endsWith('.prv')), 'private keys are not in the manifest');
+  assert.ok(![...entries.values()].some((v) => v.includes(custom) || v.includes(custom.slice(0, 24))), 'no CustomData in the archive');
+  assert.match(entries.get(`${lib.slice(1)}/ovf-env.xml`)!, /<ns1:UserName>azureuser<\/ns1:UserName>\n<ns1:CustomData><redacted><\/ns1:CustomData>/);
+  assert.match(entries.get(`${logs.slice(1)}/Ext.C/imds.log`)!, /"customData":"<redacted>","name":"vm"/);
 });
 
 test('collect-logs cgroup self-check (when the agent started it): slice, controllers, 3 tries, exit 2/4', async () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecordingRunner, realRunner } from '../../src/util/exec.ts';
@@ -224,8 +224,11 @@ test('real tools (root): loop device found by probing on this host, real mount t
     const root = machine();
     const { rdev } = statSync(dev);
     execFileSync('mknod', [root.path('/dev/sr0'), 'b', String((rdev >>> 8) & 0xfff), String((rdev & 0xff) | ((rdev >>> 12) & 0xfff00))]);
-    rmSync(root.path('/sys'), { recursive: true });
-    symlinkSync('/sys', root.path('/sys'));
+    // The host's sysfs entry for that device copied in (the box bind-mounts the real /sys; a link
+    // to /sys would lead out of the root, which Sysroot never follows).
+    const majMin = `${(rdev >>> 8) & 0xfff}:${(rdev & 0xff) | ((rdev >>> 12) & 0xfff00)}`;
+    mkdirSync(root.path(`/sys/dev/block/${majMin}`), { recursive: true });
+    writeFileSync(root.path(`/sys/dev/block/${majMin}/size`), readFileSync(`/sys/dev/block/${majMin}/size`));
     const viaNode = await readProvisioningMedia({ root, runner: failingMount(), attempts: 1 });
     assert.deepEqual(viaNode, { device: '/dev/sr0', text: OVF, via: 'udf', mountedByUs: false });
   } finally {

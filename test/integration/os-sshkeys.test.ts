@@ -84,6 +84,40 @@ test('as root: authorized_keys: symlinks in the path are refused, nothing writte
   assert.throws(() => addAuthorizedKeys(r2.root, t2, ['ssh-rsa garbage']), SshKeyError);
 });
 
+test('as root: authorized_keys: .ssh swapped for a link between the checks and the write (a racing user) -> the write still lands in the checked directory', async (t) => {
+  const { setBeforeRenameHook } = await import('../../src/util/atomic.ts');
+  const { renameSync } = await import('node:fs');
+  const r = makeRoot();
+  t.after(r.cleanup);
+  const target = home(r);
+  const k = newKey(r.dir, 'ed25519', 'k');
+  mkdirSync(r.p('/root/.ssh'), { recursive: true });
+  r.write('/root/.ssh/authorized_keys', 'ssh-ed25519 AAAAroot root\n');
+  let swapped = false;
+  setBeforeRenameHook(() => {
+    if (swapped) return;
+    swapped = true;
+    // The user renames the checked directory away and plants a link to root's .ssh in its place.
+    renameSync(r.p('/home/alice/.ssh'), r.p('/home/alice/.ssh-moved'));
+    symlinkSync(r.p('/root/.ssh'), r.p('/home/alice/.ssh'));
+  });
+  try { addAuthorizedKeys(r.root, target, [k]); } finally { setBeforeRenameHook(null); }
+  assert.ok(swapped);
+  assert.equal(readFileSync(r.p('/root/.ssh/authorized_keys'), 'utf8'), 'ssh-ed25519 AAAAroot root\n', 'root\'s file untouched');
+  assert.match(readFileSync(r.p('/home/alice/.ssh-moved/authorized_keys'), 'utf8'), /^ssh-ed25519 /);
+});
+
+test('as root: a user\'s authorized_keys of any size is never read whole: over 4 MiB is a clear error', async (t) => {
+  const { truncateSync } = await import('node:fs');
+  const r = makeRoot();
+  t.after(r.cleanup);
+  const target = home(r);
+  mkdirSync(r.p('/home/alice/.ssh'), { recursive: true });
+  writeFileSync(r.p('/home/alice/.ssh/authorized_keys'), '');
+  truncateSync(r.p('/home/alice/.ssh/authorized_keys'), 64 * 1024 ** 3); // 64 GiB, sparse
+  assert.throws(() => addAuthorizedKeys(r.root, target, [newKey(r.dir, 'ed25519', 'k')]), /authorized_keys is larger than 4194304 bytes/);
+});
+
 test('as root: key pair from <Lib.Dir>/<FP>.prv: private 0600 + owner, OpenSSH .pub 0644 matching the key', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);

@@ -331,3 +331,39 @@ test('cloud-init: waits (bounded) for its ovf-env.xml copy and the host key, the
   assert.equal(slow.t, 30_000);
   assert.equal(existsSync(d.r.p(`${LIB}/provisioned`)), false);
 });
+
+test('as root: SELinux (recorded; this kernel has none): replaced files keep their context, new ones get restorecon, .ssh and authorized_keys ssh_home_t', { skip }, async (t) => {
+  const { RecordingRunner } = await import('../../src/util/exec.ts');
+  const { SelinuxLabels } = await import('../../src/os/selinux.ts');
+  const keys = mkdtempSync(join(tmpdir(), 'prov-keys-'));
+  t.after(() => rmSync(keys, { recursive: true, force: true }));
+  const c = setup({ password: PASSWORD, host: 'se-vm-1', keys: [{ path: '$HOME/azureuser/.ssh/authorized_keys', value: sshKey(keys, 'k') }] });
+  t.after(c.r.cleanup);
+  const p = c.r.p;
+  writeFileSync(p('/etc/hostname'), 'image\n');
+  const rec = new RecordingRunner()
+    .answer((a) => a[0] === 'stat' && a.at(-1) === p('/etc/hostname'), { stdout: 'system_u:object_r:hostname_etc_t:s0\n' })
+    .answer((a) => a[0] === 'stat' && a.at(-1) === p('/etc/shadow'), { stdout: 'system_u:object_r:shadow_t:s0\n' })
+    .answer((a) => a[0] === 'stat', { stdout: 'system_u:object_r:etc_t:s0\n' })
+    .answer('restorecon -h', { code: 1, stderr: 'usage: restorecon ...' });
+  const selinux = new SelinuxLabels(rec, c.r.root, { enabled: true });
+  const out = await provision(c.deps({ settings: settings({ deleteRootPassword: true }), selinux }));
+  assert.equal(out.status, 'provisioned', out.reason);
+  const cmds = rec.calls.map((x) => x.argv.join(' '));
+  const chcon = cmds.filter((x) => x.startsWith('chcon '));
+  assert.ok(chcon.includes(`chcon system_u:object_r:hostname_etc_t:s0 -- ${p('/etc/hostname')}`), cmds.join('\n'));
+  assert.ok(chcon.includes(`chcon system_u:object_r:shadow_t:s0 -- ${p('/etc/shadow')}`), cmds.join('\n'));
+  assert.ok(cmds.includes(`restorecon -- ${p('/etc/sudoers.d/waagent')}`), 'a new sudoers drop-in gets the policy default');
+  assert.ok(chcon.includes(`chcon -t ssh_home_t -- ${p('/home/azureuser/.ssh')}`));
+  assert.ok(chcon.includes(`chcon -t ssh_home_t -- ${p('/home/azureuser/.ssh/authorized_keys')}`));
+  // The context is read before the replacement and set after it.
+  const i = cmds.indexOf(`stat -c %C -- ${p('/etc/hostname')}`);
+  assert.ok(i >= 0 && i < cmds.indexOf(`chcon system_u:object_r:hostname_etc_t:s0 -- ${p('/etc/hostname')}`));
+  // Without SELinux nothing runs at all.
+  const off = new RecordingRunner();
+  const labels = new SelinuxLabels(off, c.r.root, { enabled: false });
+  await labels.keep(['/etc/hostname'], () => undefined);
+  await labels.sshHome([p('/home/azureuser/.ssh')]);
+  assert.deepEqual(off.calls, []);
+  assert.equal(new SelinuxLabels(off, c.r.root).enabled, false, 'another root is never labelled from here');
+});

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync, statSync, symlinkSync, truncateSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, existsSync, linkSync, lstatSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync, chmodSync } from 'node:fs';
 import { activateResourceDisk } from '../../src/resourcedisk/index.ts';
 import type { ResourceDiskConfig } from '../../src/resourcedisk/index.ts';
 import { config, gen2Tree, lines, makeBox } from '../helpers/resourcedisk-fixture.ts';
@@ -88,16 +88,57 @@ test('swapon refusing a fallocated file: rewritten with zeros and retried once',
   assert.equal(statSync(file).size, 2 * MiB);
 });
 
-test('already active with the right size: no command; loose permissions tightened', async (t) => {
+test('already active with the right size, root 0600: no command', async (t) => {
   const b = mountedBox(t);
   const file = b.host('/mnt/resource/swapfile');
-  fullFile(file, 2 * MiB, 0o644);
+  fullFile(file, 2 * MiB);
   activeSwap(b, file, 2 * 1024 - 4);
   const r = await run(b, { enableSwap: true, swapSizeMB: 2 });
   assert.equal(r.swap?.outcome, 'unchanged');
   assert.deepEqual(b.runner.calls, []);
-  assert.equal(statSync(file).mode & 0o777, 0o600);
   assert.ok(lines(b).some((l) => l.includes('Swap already enabled')));
+});
+
+test('active with loose permissions: not trusted, swapped off and made anew 0600', async (t) => {
+  const b = mountedBox(t);
+  const file = b.host('/mnt/resource/swapfile');
+  fullFile(file, 2 * MiB, 0o644);
+  activeSwap(b, file, 2 * 1024 - 4);
+  b.runner.answer('fallocate', { code: 1 });
+  const r = await run(b, { enableSwap: true, swapSizeMB: 2 });
+  assert.equal(r.swap?.outcome, 'resized');
+  assert.deepEqual(b.runner.commands().map((c) => c.split(' ')[0]), ['swapoff', 'fallocate', 'mkswap', 'swapon']);
+  assert.equal(statSync(file).mode & 0o7777, 0o600);
+  assert.ok(lines(b).some((l) => l.startsWith('WARN') && l.includes('mode 0644, not 0600')));
+});
+
+test('a swap file planted by a user (right size, 0600, mkswap made, owner not root) is not enabled as is', { skip: process.getuid?.() !== 0 ? 'needs root (chown)' : false }, async (t) => {
+  const b = mountedBox(t);
+  const file = b.host('/mnt/resource/swapfile');
+  fullFile(file, 2 * MiB);
+  writeFileSync(file, 'SWAPSPACE2 planted', { flag: 'r+' });
+  chownSync(file, 1000, 1000);
+  b.runner.answer('fallocate', { code: 1 });
+  const r = await run(b, { enableSwap: true, swapSizeMB: 2 });
+  assert.equal(r.swap?.outcome, 'resized');
+  // swapon ran only on the new file: root's, 0600, one link, another inode.
+  assert.deepEqual(b.runner.commands().map((c) => c.split(' ')[0]), ['fallocate', 'mkswap', 'swapon']);
+  const st = lstatSync(file);
+  assert.ok(!readFileSync(file).subarray(0, 18).toString().includes('planted'), 'the planted content is gone');
+  assert.deepEqual([st.isFile(), st.uid, st.gid, st.mode & 0o7777, st.nlink], [true, 0, 0, 0o600, 1]);
+  assert.ok(lines(b).some((l) => l.includes('owned by uid 1000, not root')));
+});
+
+test('a root 0600 swap file with a second hard link (kept by someone else) is made anew', async (t) => {
+  const b = mountedBox(t);
+  const file = b.host('/mnt/resource/swapfile');
+  fullFile(file, 2 * MiB);
+  linkSync(file, b.host('/mnt/resource/copy'));
+  b.runner.answer('fallocate', { code: 1 });
+  const r = await run(b, { enableSwap: true, swapSizeMB: 2 });
+  assert.equal(r.swap?.outcome, 'resized');
+  assert.equal(lstatSync(file).nlink, 1);
+  assert.ok(lines(b).some((l) => l.includes('2 hard links')));
 });
 
 test('right size but not active (after reboot): swapon only, no re-creation', async (t) => {
@@ -148,14 +189,25 @@ test('larger than the free space: refused with a clear message, current swap kep
   assert.ok(lines(b).some((l) => l.startsWith('ERROR') && l.includes('does not fit')));
 });
 
-test('a symlink planted at the swap file path is never followed or replaced', async (t) => {
+test('a symlink planted at the swap file path is never followed: the link is removed, a real file made', async (t) => {
   const b = mountedBox(t);
   const file = b.host('/mnt/resource/swapfile');
+  b.put('/etc/shadow', 'root:x:0:0\n');
   symlinkSync('/etc/shadow', file);
+  b.runner.answer('fallocate', { code: 1 });
+  const r = await run(b, { enableSwap: true, swapSizeMB: 2 });
+  assert.equal(r.swap?.outcome, 'resized');
+  const st = lstatSync(file);
+  assert.ok(st.isFile() && st.size === 2 * MiB && (st.mode & 0o7777) === 0o600);
+  assert.equal(readFileSync(b.host('/etc/shadow'), 'utf8'), 'root:x:0:0\n', 'the link target untouched');
+});
+
+test('a directory at the swap file path is left alone and reported', async (t) => {
+  const b = mountedBox(t);
+  b.put('/mnt/resource/swapfile/x', '');
   const r = await run(b, { enableSwap: true, swapSizeMB: 2 });
   assert.equal(r.swap?.outcome, 'failed');
-  assert.ok(lstatSync(file).isSymbolicLink());
-  assert.equal(readlinkSync(file), '/etc/shadow');
+  assert.match(r.swap!.message, /is a directory/);
   assert.deepEqual(b.runner.calls, []);
 });
 

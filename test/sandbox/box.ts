@@ -18,7 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exec } from '../../src/util/exec.ts';
 import { writeFileAtomic } from '../../src/util/atomic.ts';
@@ -541,7 +541,7 @@ export class Box {
 
   /** stat as inside the box (symlinks followed inside). */
   stat(p: string): Stats { return statSync(this.hostPath(p)); }
-  lstat(p: string): Stats { return lstatSync(this.root.path(`${this.root.resolveInner(dirname(p))}/${basename(p)}`)); }
+  lstat(p: string): Stats { return lstatSync(this.root.pathNoFollow(p)); }
 
   /** Writes a file in the box atomically (parents made 0755). */
   writeFile(p: string, content: string | Uint8Array, o: { mode?: number; uid?: number; gid?: number } = {}): void {

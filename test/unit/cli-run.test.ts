@@ -188,3 +188,24 @@ test('-root:PATH must be an existing directory', async () => {
   assert.match(r.err, /-root:\/nonexistent\/rescue is not a directory/);
   assert.equal(stubbed.length, before, 'the handler did not run');
 });
+
+test('known keys this build does not act on: one warning each at start when set to a non-default value, saying what happens instead', async () => {
+  const { INERT_KEYS } = await import('../../src/config/inert.ts');
+  const c = conf([
+    'OS.EnableRDMA=y', 'Debug.AgentCpuThrottledTimeThreshold=20', 'ResourceDisk.EnableSwapEncryption=y',
+    'AutoUpdate.Enabled=n', 'Debug.EnableGAVersioning=y', // Debug.EnableGAVersioning=y is its default: no warning
+    'Debug.EnableExtensionPolicy=y', 'Debug.AgentCpuQuota=20', // acted upon: no warning
+    'Logs.Verbose=n', '',
+  ].join('\n'));
+  const registry = registryWith('daemon', async () => 0, { thread: 'Daemon', prefix: 'Daemon' });
+  const r = await run([`-configuration-path:${c}`, '-daemon'], { registry });
+  assert.equal(r.code, 0);
+  const warnings = readFileSync(r.logFile, 'utf8').split('\n').filter((l) => / WARNING .* is set but this agent does not act on it: /.test(l));
+  const keys = warnings.map((l) => / WARNING Daemon Daemon (\S+)=/.exec(l)![1]).sort();
+  assert.deepEqual(keys, ['AutoUpdate.Enabled', 'Debug.AgentCpuThrottledTimeThreshold', 'OS.EnableRDMA', 'ResourceDisk.EnableSwapEncryption']);
+  assert.ok(warnings.some((l) => l.includes('AutoUpdate.Enabled=n is set but this agent does not act on it: this agent never updates itself')));
+  // Commands that need no configuration stay quiet; and every inert key is a known key of the table.
+  const v = await run([`-configuration-path:${c}`, '-version']);
+  assert.doesNotMatch(v.out + v.err, /does not act on it/);
+  for (const k of Object.keys(INERT_KEYS)) assert.ok(sortedKeys().includes(k as never), k);
+});

@@ -114,3 +114,85 @@ test('neither tool: a typed error', async () => {
   const r = new RecordingRunner().answer(() => true, { code: 127 });
   await assert.rejects(new Firewall({ runner: r, dst: '168.63.129.16' }).detect(), /neither iptables nor nft/);
 });
+
+/** iptables whose match modules do not load (exit 2 on -m owner/conntrack) and a working nft. */
+function brokenIptables(o: { nftWorks?: boolean; iptablesWorks?: boolean } = {}): RecordingRunner {
+  const r = new RecordingRunner();
+  const ipt = new Set<string>();
+  let table = false;
+  r.run = async (argv, opt) => {
+    r.calls.push({ argv, input: opt?.input === undefined ? undefined : String(opt.input) });
+    const line = argv.join(' ');
+    let code = 0; let stdout = ''; let stderr = '';
+    if (argv[0] === 'iptables') {
+      if (line === 'iptables --version') stdout = 'iptables v1.8.9 (legacy)';
+      else if (o.iptablesWorks !== true && (line.includes('-m owner') || line.includes('-m conntrack'))) {
+        code = 2; stderr = `iptables v1.8.9 (legacy): Couldn't load match \`${line.includes('owner') ? 'owner' : 'conntrack'}':No such file or directory`;
+      } else {
+        const rule = argv.slice(argv.indexOf('OUTPUT') + 1).join(' ');
+        if (argv.includes('-A')) ipt.add(rule);
+        else if (argv.includes('-C')) code = ipt.has(rule) ? 0 : 1;
+        else if (argv.includes('-D')) code = ipt.delete(rule) ? 0 : 1;
+      }
+    } else if (argv[0] === 'nft') {
+      if (o.nftWorks === false && line !== 'nft --version') { code = 1; stderr = 'Error: Could not process rule: Operation not supported'; }
+      else if (line === 'nft --json list table ip walinuxagent') { code = table ? 0 : 1; stdout = table ? NFT_JSON : ''; }
+      else if (line === 'nft -f -') table = true;
+      else if (line === 'nft delete table ip walinuxagent') table = false;
+    }
+    return { argv, code, signal: null, stdout, stderr, timedOut: false, truncated: false, durationMs: 0 };
+  };
+  (r as unknown as { ipt: Set<string> }).ipt = ipt;
+  return r;
+}
+
+test('iptables without its match modules: the rule it did set is removed and the nft table is used instead', async () => {
+  const r = brokenIptables();
+  const fw = new Firewall({ runner: r, dst: '168.63.129.16' });
+  assert.equal(await fw.ensure(), 'created');
+  assert.equal(await fw.detect(), 'nft');
+  assert.match(fw.fallback!, /^iptables: iptables -C failed \(exit 2\): .*Couldn't load match `owner'.*; using nft instead$/);
+  assert.equal((r as unknown as { ipt: Set<string> }).ipt.size, 0, 'no half set of iptables rules is left');
+  assert.ok(r.calls.some((c) => c.argv.join(' ') === 'nft -f -'));
+  // The periodic check now verifies the nft table.
+  assert.equal(await fw.ensure(), 'unchanged');
+  assert.equal(r.calls.at(-1)!.argv.join(' '), 'nft --json list table ip walinuxagent');
+});
+
+test('the reverse: nft failing falls back to iptables; both failing is an error naming both', async () => {
+  const r = brokenIptables({ nftWorks: false, iptablesWorks: true });
+  const fw = new Firewall({ runner: r, dst: '168.63.129.16', uid: 0 });
+  // Start on nft (as after an earlier fallback), then nft breaks.
+  (fw as unknown as { tool: string; detected: boolean }).tool = 'nft';
+  (fw as unknown as { detected: boolean }).detected = true;
+  assert.equal(await fw.ensure(), 'created');
+  assert.equal(await fw.detect(), 'iptables');
+  assert.equal((r as unknown as { ipt: Set<string> }).ipt.size, 3);
+
+  const both = brokenIptables({ nftWorks: false });
+  await assert.rejects(new Firewall({ runner: both, dst: '168.63.129.16' }).ensure(),
+    (e: unknown) => e instanceof FirewallError && /^iptables: .*Couldn't load match.*; nft: nft -f - failed \(exit 1\): .*Operation not supported/.test(e.message));
+});
+
+test('daemon firewall task: no tool can set the rules -> an ERROR, one error event, the problem in the status until fixed', async () => {
+  const { FirewallTask } = await import('../../src/agent/firewall.ts');
+  const { Sysroot } = await import('../../src/util/sysroot.ts');
+  const { MemoryAppender, log } = await import('../../src/util/logger.ts');
+  const { buildAggregateStatus } = await import('../../src/extensions/aggregate.ts');
+  const mem = new MemoryAppender('INFO');
+  log.appenders.push(mem);
+  try {
+    const events: string[] = [];
+    const task = new FirewallTask({ runner: brokenIptables({ nftWorks: false }), root: new Sysroot('/nonexistent-root-for-test'), endpoint: '168.63.129.16', self: ['/x/waagent'], flatcar: false, onFailure: (m) => events.push(m) });
+    await task.init();
+    await assert.rejects(task.run());
+    assert.equal(events.length, 1, 'one event, not one per period');
+    assert.match(events[0]!, /the WireServer firewall for 168\.63\.129\.16 could not be set: iptables: .*; nft: /);
+    assert.ok(mem.lines.some((l) => / ERROR .*could not be set.*any local user can reach the WireServer/.test(l)), mem.lines.join(''));
+    assert.ok(task.problem);
+    const doc = buildAggregateStatus({ handlers: [], guestOS: { computerName: 'vm', osName: 'x', osVersion: '1' }, features: [], agentMessage: `Guest Agent is running; ERROR: ${task.problem}` }) as { aggregateStatus: { guestAgentStatus: { status: string; formattedMessage: { message: string } } } };
+    assert.match(doc.aggregateStatus.guestAgentStatus.formattedMessage.message, /ERROR: the WireServer firewall .* could not be set/);
+  } finally {
+    log.appenders = log.appenders.filter((a) => a !== mem);
+  }
+});

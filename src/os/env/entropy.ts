@@ -16,6 +16,6 @@ export function seedEntropy(root: Sysroot): 'seeded' | 'done-this-boot' | 'absen
   try { data = readFileSync(root.path(OEM0)); } catch { return 'absent'; }
   // The table is small (a few hundred bytes); never push more than 64 KiB whatever it claims.
   writeFileSync(root.path('/dev/random'), data.subarray(0, 64 * 1024));
-  writeFileAtomic(root.path(ENTROPY_MARKER), '', { mode: 0o644 });
+  writeFileAtomic(root.pathNoFollow(ENTROPY_MARKER), '', { mode: 0o644 });
   return 'seeded';
 }

@@ -102,7 +102,7 @@ function sysfsSize(root: Sysroot, name: string): number | undefined {
 }
 
 function exists(root: Sysroot, p: string): boolean {
-  try { lstatSync(root.path(p)); return true; } catch { return false; }
+  try { lstatSync(root.pathNoFollow(p)); return true; } catch { return false; }
 }
 
 /** Does the device carry a UDF or ISO9660 signature? A few KiB read, never throws. */

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendCommandLog } from '../../src/extensions/commandLog.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeviceAppender, FileAppender, Logger, MemoryAppender, addSecret, redact, timestamp } from '../../src/util/logger.ts';
@@ -103,6 +105,90 @@ test('FileAppender appends per line and rotates past its size bound', () => {
   assert.match(readFileSync(p, 'utf8'), /line 9/);
   // Unwritable path: swallowed, never thrown.
   new FileAppender(join(dir, 'no', 'such', 'dir.log'), 'INFO').write('x\n');
+});
+
+test('log files are 0600: a new one, an existing 0644 one tightened at start, rotated ones too', () => {
+  const p = join(dir, 'modes.log');
+  const l = new Logger();
+  l.appenders.push(new FileAppender(p, 'INFO', 300, 2));
+  l.info('first');
+  assert.equal(statSync(p).mode & 0o7777, 0o600);
+  for (let i = 0; i < 10; i++) l.info(`line ${i} ${'x'.repeat(40)}`);
+  assert.equal(statSync(`${p}.1`).mode & 0o7777, 0o600);
+  const old = join(dir, 'old.log');
+  writeFileSync(old, 'before\n', { mode: 0o644 });
+  chmodSync(old, 0o644);
+  new FileAppender(old, 'INFO'); // start: tightened before anything is written
+  assert.equal(statSync(old).mode & 0o7777, 0o600);
+  assert.match(readFileSync(old, 'utf8'), /^before\n.* WARNING MainThread .*old\.log: mode 0644 -> 0600\n$/s);
+});
+
+test('a symlink at the log path is never followed: replaced by a new 0600 file and reported in it', () => {
+  const target = join(dir, 'shadow-like');
+  writeFileSync(target, 'secret target\n', { mode: 0o600 });
+  const p = join(dir, 'linked.log');
+  symlinkSync(target, p);
+  const l = new Logger();
+  l.appenders.push(new FileAppender(p, 'INFO'));
+  l.info('hello');
+  assert.equal(readFileSync(target, 'utf8'), 'secret target\n', 'the target untouched');
+  const st = lstatSync(p);
+  assert.ok(st.isFile() && (st.mode & 0o7777) === 0o600);
+  assert.match(readFileSync(p, 'utf8'), new RegExp(`WARNING MainThread ${p}\\b.*was a symbolic link \\(to ${target}\\): replaced by a new log file\\n.*INFO MainThread hello\\n$`, 's'));
+  // A link planted later (between two lines) is replaced too.
+  const p2 = join(dir, 'linked2.log');
+  const l2 = new Logger();
+  l2.appenders.push(new FileAppender(p2, 'INFO'));
+  l2.info('one');
+  execFileSync('rm', [p2]);
+  symlinkSync(target, p2);
+  l2.info('two');
+  assert.equal(readFileSync(target, 'utf8'), 'secret target\n');
+  assert.match(readFileSync(p2, 'utf8'), /INFO MainThread two\n.*WARNING MainThread .*replaced by a new log file\n$/s);
+});
+
+test('a FIFO at the log path never blocks the agent; the line is dropped', () => {
+  const p = join(dir, 'fifo.log');
+  execFileSync('mkfifo', [p]);
+  const l = new Logger();
+  l.appenders.push(new FileAppender(p, 'INFO'));
+  l.info('not blocked');
+  assert.ok(lstatSync(p).isFIFO());
+});
+
+test('extension CommandExecution logs: 0600, an existing 0644 one tightened, a link replaced', { skip: process.getuid?.() !== 0 ? 'needs root (chown)' : false }, () => {
+  const p = join(dir, 'ext', 'Ext.A', 'CommandExecution.log');
+  appendCommandLog(p, 'Executing command: install');
+  assert.equal(statSync(p).mode & 0o7777, 0o600);
+  chmodSync(p, 0o644);
+  chownSync(p, 1000, 1000);
+  appendCommandLog(p, 'again');
+  assert.deepEqual([statSync(p).mode & 0o7777, statSync(p).uid], [0o600, 0]);
+  const target = join(dir, 'ext-target');
+  writeFileSync(target, 'keep\n');
+  const q = join(dir, 'ext', 'Ext.A', 'CommandExecution_2.log');
+  symlinkSync(target, q);
+  appendCommandLog(q, 'third');
+  assert.equal(readFileSync(target, 'utf8'), 'keep\n');
+  assert.ok(lstatSync(q).isFile() && (lstatSync(q).mode & 0o7777) === 0o600);
+  assert.match(readFileSync(q, 'utf8'), /third\n.*was a symbolic link/s);
+});
+
+test('start-up: existing extension command logs (0644 from an older agent) made 0600; links left alone', async () => {
+  const { tightenLogFiles } = await import('../../src/util/logfile.ts');
+  const { mkdirSync } = await import('node:fs');
+  const base = join(dir, 'extlogs');
+  mkdirSync(join(base, 'Ext.One'), { recursive: true });
+  for (const f of ['CommandExecution.log', 'CommandExecution_1.log', 'handler.log']) { writeFileSync(join(base, 'Ext.One', f), 'x\n'); chmodSync(join(base, 'Ext.One', f), 0o644); }
+  const target = join(dir, 'ext-link-target');
+  writeFileSync(target, 'y\n');
+  chmodSync(target, 0o644);
+  symlinkSync(target, join(base, 'Ext.One', 'CommandExecution_2.log'));
+  assert.equal(tightenLogFiles(base, /^CommandExecution.*\.log(\.\d+)?$/), 2);
+  assert.equal(statSync(join(base, 'Ext.One', 'CommandExecution.log')).mode & 0o7777, 0o600);
+  assert.equal(statSync(join(base, 'Ext.One', 'CommandExecution_1.log')).mode & 0o7777, 0o600);
+  assert.equal(statSync(join(base, 'Ext.One', 'handler.log')).mode & 0o7777, 0o644, 'the extension\'s own log is its business');
+  assert.equal(statSync(target).mode & 0o7777, 0o644, 'a link is not followed');
 });
 
 test('DeviceAppender writes per line and survives a missing device; removeAppenders detaches it', () => {
