@@ -6,7 +6,8 @@
 //   /usr/lib/systemd/system/waagent.service               ExecStart=/usr/bin/waagent -daemon
 //   /usr/lib/systemd/system/waagent-network-setup.service -setup-firewall=168.63.129.16 at boot
 //   /usr/lib/tmpfiles.d/waagent-sea.conf                  copies the default conf to /etc if absent
-//   /usr/share/waagent/waagent.conf                       the default configuration
+//   /usr/share/waagent/waagent-sea.conf                   the default configuration (not waagent.conf:
+//                                                         Flatcar's oem-azure sysext ships that path)
 //   /usr/lib/extension-release.d/extension-release.waagent-sea
 // Nothing is ever written under /usr: it is the (read-only) merged image.
 import { existsSync } from 'node:fs';
@@ -15,7 +16,7 @@ import type { Sysroot } from '../util/sysroot.ts';
 export const SYSEXT_NAME = 'waagent-sea';
 export const SYSEXT_BIN = '/usr/bin/waagent';
 export const SYSEXT_UNIT_DIR = '/usr/lib/systemd/system';
-export const SYSEXT_CONF = '/usr/share/waagent/waagent.conf';
+export const SYSEXT_CONF = '/usr/share/waagent/waagent-sea.conf';
 export const SYSEXT_TMPFILES = `/usr/lib/tmpfiles.d/${SYSEXT_NAME}.conf`;
 export const SYSEXT_RELEASE = `/usr/lib/extension-release.d/extension-release.${SYSEXT_NAME}`;
 /** The WireServer address the shipped firewall unit is made for. */

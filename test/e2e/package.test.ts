@@ -59,7 +59,7 @@ test('npm run package (--fast): one sysext image per architecture with the exact
         '/usr/lib/tmpfiles.d/waagent-sea.conf': '-rw-r--r-- root/root',
         '/usr/share': 'drwxr-xr-x root/root',
         '/usr/share/waagent': 'drwxr-xr-x root/root',
-        '/usr/share/waagent/waagent.conf': '-rw-r--r-- root/root',
+        '/usr/share/waagent/waagent-sea.conf': '-rw-r--r-- root/root',
       }, `${arch}: nothing outside /usr, nothing else in it`);
       const release = cat(image, 'usr/lib/extension-release.d/extension-release.waagent-sea').toString();
       const fields = Object.fromEntries(release.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
@@ -68,8 +68,8 @@ test('npm run package (--fast): one sysext image per architecture with the exact
       assert.match(unit, /^ExecStart=\/usr\/bin\/waagent -daemon$/m);
       assert.match(unit, /^ConditionPathExists=\/etc\/waagent\.conf$/m);
       assert.match(cat(image, 'usr/lib/systemd/system/waagent-network-setup.service').toString(), /^ExecStart=\/usr\/bin\/waagent -setup-firewall=168\.63\.129\.16$/m);
-      assert.match(cat(image, 'usr/lib/tmpfiles.d/waagent-sea.conf').toString(), /^C \/etc\/waagent\.conf - - - - \/usr\/share\/waagent\/waagent\.conf$/m);
-      const conf = cat(image, 'usr/share/waagent/waagent.conf').toString();
+      assert.match(cat(image, 'usr/lib/tmpfiles.d/waagent-sea.conf').toString(), /^C \/etc\/waagent\.conf - - - - \/usr\/share\/waagent\/waagent-sea\.conf$/m);
+      const conf = cat(image, 'usr/share/waagent/waagent-sea.conf').toString();
       assert.match(conf, /^OS\.HomeDir=\/home$/m, 'the Flatcar layout');
       assert.match(conf, /^AutoUpdate\.Enabled=n$/m);
       const shipped = cat(image, 'usr/bin/waagent');

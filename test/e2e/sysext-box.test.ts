@@ -31,7 +31,7 @@ test('sysext image merged read-only over the box\'s /usr (root): -register-servi
   try {
     execFileSync(PINNED_NODE, [join(PROJECT, 'scripts', 'package.mjs'), '--out', out, '--fast', '--arch', 'x64'], { stdio: 'pipe' });
     const image = join(out, `waagent-sea-${VERSION}-x86-64.raw`);
-    const shippedConf = execFileSync('unsquashfs', ['-cat', image, 'usr/share/waagent/waagent.conf'], { encoding: 'utf8' });
+    const shippedConf = execFileSync('unsquashfs', ['-cat', image, 'usr/share/waagent/waagent-sea.conf'], { encoding: 'utf8' });
     const { '/etc/waagent.conf': _conf, ...image_files } = imageFiles('');
     box = await Box.start({
       scenario: baseScenario({ vmSettings: false }),
@@ -61,7 +61,7 @@ test('sysext image merged read-only over the box\'s /usr (root): -register-servi
     // -register-service from the extension.
     const reg = await b.run(['/usr/bin/waagent', '-register-service']);
     assert.equal(reg.code, 0, reg.stdout + reg.stderr);
-    assert.match(reg.stdout, /Copied \/usr\/share\/waagent\/waagent\.conf to \/etc\/waagent\.conf/);
+    assert.match(reg.stdout, /Copied \/usr\/share\/waagent\/waagent-sea\.conf to \/etc\/waagent\.conf/);
     assert.match(reg.stdout, /Enabled the shipped waagent\.service/);
     assert.equal(b.readFile('/etc/waagent.conf'), shippedConf);
     assert.deepEqual(b.readFile(CALLS).split('\n').filter((l) => /^(enable|daemon-reload|disable)/.test(l)), ['enable waagent.service']);

@@ -46,7 +46,7 @@ test('extension-release: Flatcar only, SYSEXT_LEVEL 1.0, systemd architecture na
   assert.equal(extensionRelease({ arch: 'x64' }), 'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64\nEXTENSION_RELOAD_MANAGER=1\n');
   assert.match(extensionRelease({ arch: 'arm64' }), /^ARCHITECTURE=arm64$/m);
   assert.throws(() => extensionRelease({ arch: 'ia32' }), /no sysext architecture/);
-  assert.match(tmpfilesConf(), /^C \/etc\/waagent\.conf - - - - \/usr\/share\/waagent\/waagent\.conf$/m);
+  assert.match(tmpfilesConf(), /^C \/etc\/waagent\.conf - - - - \/usr\/share\/waagent\/waagent-sea\.conf$/m);
   const shipped = agentUnit({ self: ['/usr/bin/waagent'], flatcar: true, shipped: true });
   assert.match(shipped, /^# Shipped in the waagent-sea system extension/);
   assert.match(shipped, /^ExecStart=\/usr\/bin\/waagent -daemon$/m);
@@ -119,7 +119,7 @@ test('-register-service from the extension: the shipped conf copied once (an exi
     assert.equal(await runRegisterService(invocation(root, '/usr/bin/waagent', io)), 0, io.stderr);
     assert.equal(readFileSync(join(d, 'etc/waagent.conf'), 'utf8'), readFileSync(join(d, SYSEXT_CONF), 'utf8'));
     assert.equal(statSync(join(d, 'etc/waagent.conf')).mode & 0o777, 0o644);
-    assert.match(io.stdout, /Copied \/usr\/share\/waagent\/waagent\.conf to \/etc\/waagent\.conf/);
+    assert.match(io.stdout, /Copied \/usr\/share\/waagent\/waagent-sea\.conf to \/etc\/waagent\.conf/);
     assert.match(io.stdout, /the shipped waagent\.service was not enabled/, 'a temp root is not a running systemd');
     assert.deepEqual(Object.keys(tree(join(d, 'etc'))), ['/waagent.conf'], 'no unit under /etc/systemd/system');
 
