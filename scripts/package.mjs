@@ -25,7 +25,7 @@ const { values } = parseArgs({
 });
 const out = resolve(values.out ?? join(root, 'dist'));
 const arches = values.arch ?? ['x64', 'arm64'];
-for (const a of arches) if (!sysext.SYSEXT_ARCH[a]) throw new Error(`--arch must be x64 or arm64, got ${JSON.stringify(a)}`);
+for (const a of arches) if (!Object.hasOwn(sysext.SYSEXT_ARCH, a)) throw new Error(`--arch must be x64 or arm64, got ${JSON.stringify(a)}`);
 const fast = values.fast === true;
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 if (!/^[0-9A-Za-z.+-]+$/.test(version)) throw new Error(`package.json version ${JSON.stringify(version)} cannot be part of a file name`);

@@ -30,7 +30,7 @@ export const SYSEXT_ARCH: Readonly<Record<string, string>> = { x64: 'x86-64', ar
  * which systemd would compare with the host's when SYSEXT_LEVEL were absent), on this architecture.
  */
 export function extensionRelease(o: { arch: string }): string {
-  const arch = SYSEXT_ARCH[o.arch];
+  const arch = Object.hasOwn(SYSEXT_ARCH, o.arch) ? SYSEXT_ARCH[o.arch] : undefined;
   if (!arch) throw new Error(`no sysext architecture for ${JSON.stringify(o.arch)}`);
   return [
     'ID=flatcar',

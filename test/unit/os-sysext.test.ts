@@ -46,6 +46,7 @@ test('extension-release: Flatcar only, SYSEXT_LEVEL 1.0, systemd architecture na
   assert.equal(extensionRelease({ arch: 'x64' }), 'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64\nEXTENSION_RELOAD_MANAGER=1\n');
   assert.match(extensionRelease({ arch: 'arm64' }), /^ARCHITECTURE=arm64$/m);
   assert.throws(() => extensionRelease({ arch: 'ia32' }), /no sysext architecture/);
+  assert.throws(() => extensionRelease({ arch: 'constructor' }), /no sysext architecture/);
   assert.match(tmpfilesConf(), /^C \/etc\/waagent\.conf - - - - \/usr\/share\/waagent\/waagent-sea\.conf$/m);
   const shipped = agentUnit({ self: ['/usr/bin/waagent'], flatcar: true, shipped: true });
   assert.match(shipped, /^# Shipped in the waagent-sea system extension/);
