@@ -32,8 +32,8 @@ if (!/^[0-9A-Za-z.+-]+$/.test(version)) throw new Error(`package.json version ${
 const BIN = { x64: join(root, 'dist', 'waagent'), arm64: join(root, 'dist', 'waagent-arm64') };
 // xz's branch/call filter for each architecture's machine code, then LZMA2 at preset 9 (64 MiB dictionary):
 // measured on these binaries, x86 -6: 26.30 MB (27.20 without the filter), x86 -9: 25.97 MB, -9e with a
-// 128 MiB dictionary only 20 KB less for twice the time; arm64 -9e: 25.66 MB plain, 24.70 MB with the
-// ARM64 filter. The ARM64 filter needs xz >= 5.4 to decompress (docs/flatcar.md); x86's is in every xz.
+// 128 MiB dictionary only 20 KB less for twice the time; arm64: 25.66 MB plain (-9e), 24.73 MB with the
+// ARM64 filter (-9). The ARM64 filter needs xz >= 5.4 to decompress (docs/flatcar.md); x86's is in every xz.
 const BCJ = { x64: ['--x86'], arm64: ['--arm64'] };
 
 function sourceDateEpoch() {
