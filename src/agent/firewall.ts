@@ -1,11 +1,13 @@
 // The wireserver firewall as the daemon runs it (os.md §6.6): at start remove the legacy rule and make
 // sure the three rules are there; persist them across reboots with a unit under /etc/systemd/system that
-// runs THIS binary with -setup-firewall=<ip>; every OS.EnableFirewallPeriod check and restore (a partial
+// runs THIS binary with -setup-firewall=<ip> (from our system extension, for the usual WireServer address:
+// the shipped unit, enabled, nothing written); every OS.EnableFirewallPeriod check and restore (a partial
 // set is rebuilt). Repairs are logged for the first 3, then at most once every 12 h.
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { Firewall } from '../os/firewall.ts';
-import { FIREWALL_UNIT, firewallUnit, installUnit, systemdRunning } from '../os/service.ts';
+import { FIREWALL_UNIT, enableShippedUnit, firewallUnit, installUnit, systemdRunning } from '../os/service.ts';
+import { SYSEXT_FIREWALL_ENDPOINT, runsFromSysext } from '../os/sysext.ts';
 import { errorText, log } from '../util/logger.ts';
 
 export interface FirewallTaskOptions {
@@ -59,6 +61,12 @@ export class FirewallTask {
   async persist(): Promise<void> {
     if (!systemdRunning(this.o.root)) {
       log.once('INFO', 'fw-nosystemd', 'systemd is not running: the firewall rules are not persisted across reboots (the daemon sets them at start)');
+      return;
+    }
+    if (this.fw.dst === SYSEXT_FIREWALL_ENDPOINT && runsFromSysext(this.o.root, this.o.self[0])) {
+      const s = await enableShippedUnit(this.o.root, this.o.runner, FIREWALL_UNIT);
+      if (s.removed) log.info(`Removed ${s.removed}: the system extension's ${FIREWALL_UNIT} replaces it`);
+      if (s.shadowedBy) log.once('WARNING', 'fw-shadowed', `${s.shadowedBy} hides the ${FIREWALL_UNIT} shipped in the system extension`);
       return;
     }
     const unit = firewallUnit({ self: this.o.self, endpoint: this.fw.dst, flatcar: this.o.flatcar });

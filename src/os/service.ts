@@ -1,12 +1,14 @@
 // systemd units for this agent (os.md §3.4, §6.6, §11): the agent service and the boot-time firewall
 // unit, written under /etc/systemd/system (never /lib or /usr: read-only on Flatcar) and enabled with
 // systemctl where systemd runs. ExecStart names the real path of this binary. Rewritten only when the
-// content differs, so running twice changes nothing.
+// content differs, so running twice changes nothing. From our system extension (sysext.ts) the units
+// shipped in /usr/lib/systemd/system are enabled instead (enableShippedUnit): nothing is written to /usr.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
+import { SYSEXT_NAME, SYSEXT_UNIT_DIR } from './sysext.ts';
 
 export const UNIT_DIR = '/etc/systemd/system';
 export const AGENT_UNIT = 'waagent.service';
@@ -37,13 +39,18 @@ export interface AgentUnitOptions {
   flatcar?: boolean;
   /** Debug.AgentCpuQuota (percent of one CPU) as the unit's CPUQuota; absent: no quota (2.15: cgroups off). */
   cpuQuotaPercent?: number;
+  /** The unit shipped in our system extension (its header says so). */
+  shipped?: boolean;
 }
+
+const AGENT_UNIT_HEADER = '# Written by waagent -register-service (waagent-sea).';
+const SHIPPED_HEADER = `# Shipped in the ${SYSEXT_NAME} system extension; enable it with: waagent -register-service`;
 
 export function agentUnit(o: AgentUnitOptions): string {
   const exec = [...o.self, '-daemon', ...(o.configPath && o.configPath !== '/etc/waagent.conf' ? [`-configuration-path:${o.configPath}`] : [])];
   const conf = o.configPath ?? '/etc/waagent.conf';
   return [
-    '# Written by waagent -register-service (waagent-sea).',
+    o.shipped ? SHIPPED_HEADER : AGENT_UNIT_HEADER,
     '[Unit]',
     'Description=Azure Linux Agent',
     'Wants=network-online.target sshd.service sshd-keygen.service',
@@ -105,9 +112,11 @@ export function firewallUnit(o: FirewallUnitOptions): string {
 }
 
 /** Default /etc/waagent.conf for -register-service; the Flatcar layout mirrors the OEM sysext's file. */
-export function defaultConf(o: { flatcar: boolean }): string {
+export function defaultConf(o: { flatcar: boolean; shipped?: boolean }): string {
   const common = [
-    '# Azure Linux Agent configuration (written by waagent -register-service).',
+    o.shipped
+      ? `# Azure Linux Agent default configuration, shipped in the ${SYSEXT_NAME} system extension: copied to /etc/waagent.conf when none exists.`
+      : '# Azure Linux Agent configuration (written by waagent -register-service).',
     '# Every key and its default: waagent -show-configuration',
     'Provisioning.Agent=auto',
     'Provisioning.DeleteRootPassword=n',
@@ -168,4 +177,43 @@ export async function installUnit(root: Sysroot, runner: Runner, name: string, t
     throw new ServiceError(`systemctl enable ${name} failed (exit ${r.code}): ${r.stderr.trim().slice(0, 300)}`);
   }
   return { path: inner, written, enabled: true };
+}
+
+export interface ShippedUnitResult {
+  /** An /etc/systemd/system/<name> written by an agent, removed because it would hide the shipped unit. */
+  removed: string | null;
+  /** An /etc/systemd/system/<name> of someone else's, left alone: systemd runs it instead of the shipped one. */
+  shadowedBy: string | null;
+  enabled: boolean | null;
+}
+
+/**
+ * Our system extension is merged: its unit in /usr/lib/systemd/system is enabled (`systemctl enable`
+ * links it from /etc) and nothing is written. A unit of the same name in /etc/systemd/system would hide
+ * it: one an agent wrote (an earlier /opt/bin install) is removed, any other is left and reported.
+ */
+export async function enableShippedUnit(root: Sysroot, runner: Runner, name: string, o: { systemd?: boolean } = {}): Promise<ShippedUnitResult> {
+  if (!/^[A-Za-z0-9@._-]+\.service$/.test(name)) throw new ServiceError(`bad unit name ${JSON.stringify(name)}`);
+  const shipped = posix.join(SYSEXT_UNIT_DIR, name);
+  if (!existsSync(root.path(shipped))) throw new ServiceError(`${shipped} is missing: is the ${SYSEXT_NAME} system extension merged?`);
+  const local = posix.join(UNIT_DIR, name);
+  let removed: string | null = null;
+  let shadowedBy: string | null = null;
+  let text: string | null = null;
+  try { text = readFileSync(root.path(local), 'utf8'); } catch { /* none */ }
+  if (text !== null) {
+    const first = text.split('\n', 1)[0];
+    if (first === AGENT_UNIT_HEADER || /^# This unit file \(Version=[0-9.]+\) was created by the Azure VM Agent\.$/.test(first)) {
+      rmSync(root.path(local), { force: true });
+      removed = local;
+    } else {
+      shadowedBy = local;
+    }
+  }
+  const systemd = o.systemd ?? systemdRunning(root);
+  if (!systemd) return { removed, shadowedBy, enabled: null };
+  if (removed) await runner.run(['systemctl', 'daemon-reload'], { timeoutMs: 60_000 });
+  const r = await runner.run(['systemctl', 'enable', name], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new ServiceError(`systemctl enable ${name} failed (exit ${r.code}): ${r.stderr.trim().slice(0, 300)}`);
+  return { removed, shadowedBy, enabled: true };
 }
