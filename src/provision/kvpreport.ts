@@ -36,8 +36,11 @@ export function encodeReport(fields: string[]): string {
   return fields.map((f) => (/[|'\r\n]/.test(f) ? `'${f.replace(/'/g, "''")}'` : f)).join('|');
 }
 
+/** Our agent field at a field boundary, any version: a report an earlier version of ours left is ours too. */
+const OUR_AGENT_FIELD = new RegExp(`(?:^|\\|)agent=${PRODUCT.replace(/[^A-Za-z0-9]/g, '\\$&')}/`);
+
 export function isOurRecord(r: KvpRecord): boolean {
-  return r.key.startsWith(KEY_PREFIX) || (r.key === REPORT_KEY && r.value.includes(`agent=${REPORT_AGENT}`));
+  return r.key.startsWith(KEY_PREFIX) || (r.key === REPORT_KEY && OUR_AGENT_FIELD.test(r.value));
 }
 
 function iso(ms: number): string { return new Date(ms).toISOString(); }
