@@ -65,13 +65,19 @@ export function reportValue(o: { ok: boolean; reason?: string; pps: PpsType; vmI
   return build(`${reason.slice(0, lo)}...`);
 }
 
-function bootTimeMs(root: Sysroot, nowMs: number): number | undefined {
+/** Seconds since boot (/proc/uptime of the root), or undefined. */
+export function uptimeSeconds(root: Sysroot): number | undefined {
   try {
     const up = Number(readFileSync(root.path('/proc/uptime'), 'utf8').split(/\s+/)[0]);
-    return Number.isFinite(up) ? nowMs - up * 1000 : undefined;
+    return Number.isFinite(up) ? up : undefined;
   } catch {
     return undefined;
   }
+}
+
+function bootTimeMs(root: Sysroot, nowMs: number): number | undefined {
+  const up = uptimeSeconds(root);
+  return up === undefined ? undefined : nowMs - up * 1000;
 }
 
 interface Step { name: string; start: number; end: number; ok: boolean }
