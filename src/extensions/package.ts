@@ -120,14 +120,3 @@ export function checkMultiConfig(name: string, manifest: HandlerManifest, isMult
     throw new ExtensionsGoalStateError(`Handler ${name} does not support MultiConfig but CRP expects it, failing due to inconsistent data`);
   }
 }
-
-/** §4.5 signingInfo check (telemetry only): type/publisher from the name split at the last dot, and version. */
-export function signingInfoMatches(manifest: HandlerManifest, name: string, version: string): boolean {
-  const si = manifest.signingInfo;
-  if (!si) return false;
-  const dot = name.lastIndexOf('.');
-  const type = dot >= 0 ? name.slice(dot + 1) : name;
-  const publisher = dot >= 0 ? name.slice(0, dot) : '';
-  const eq = (a: string | undefined, b: string) => a !== undefined && a.toLowerCase() === b.toLowerCase();
-  return eq(si.type, type) && eq(si.publisher, publisher) && eq(si.version, version);
-}

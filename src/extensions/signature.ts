@@ -13,6 +13,7 @@ import { ExecError } from '../util/exec.ts';
 import type { OpenSsl } from '../crypto/openssl.ts';
 import { MICROSOFT_ROOT_2011_PEM } from '../crypto/msroot.ts';
 import { ErrorCodes } from './errors.ts';
+import { compareVersions } from './versions.ts';
 import type { HandlerLayout } from './layout.ts';
 import type { HandlerManifest } from './manifest.ts';
 
@@ -47,13 +48,6 @@ export class PackageValidationError extends Error {
 
 function parseOpensslVersion(output: string): string {
   return /OpenSSL (\d+\.\d+\.\d+)/.exec(output)?.[1] ?? '0.0.0';
-}
-
-function versionBelow(v: string, min: string): boolean {
-  const a = v.split('.').map(Number);
-  const b = min.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
-  return false;
 }
 
 /** The root named by TEST_ROOT_ENV when the seam applies (see above), else null. */
@@ -92,7 +86,7 @@ export class SignatureValidator {
       return '0.0.0';
     });
     const v = await this.version;
-    if (versionBelow(v, MIN_OPENSSL_VERSION)) {
+    if (compareVersions(v, MIN_OPENSSL_VERSION) < 0) {
       log.once('INFO', 'openssl-version', opensslTooOld(v));
       return false;
     }

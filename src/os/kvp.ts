@@ -11,10 +11,11 @@
 // file size read, the number of records; when a write would exceed the bounds, only OUR oldest
 // records (the caller's `ours` predicate) are removed, never another writer's. A write never
 // throws: the outcome says what happened, and provisioning goes on either way.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, writeSync, ftruncateSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 import { childProcess } from '../util/builtins.ts';
+import { readFully } from '../util/fsread.ts';
 
 export const KVP_KEY_SIZE = 512;
 export const KVP_VALUE_SIZE = 2048;
@@ -141,14 +142,8 @@ export class KvpPool {
       const st = fstatSync(fd);
       if (st.size % KVP_RECORD_SIZE !== 0) return { ok: false, error: `${this.inner} is ${st.size} bytes, not whole ${KVP_RECORD_SIZE}-byte records: left alone` };
       if (st.size > KVP_MAX_RECORDS * KVP_RECORD_SIZE) return { ok: false, error: `${this.inner} holds more than ${KVP_MAX_RECORDS} records: left alone` };
-      const buf = Buffer.alloc(st.size);
-      let got = 0;
-      while (got < st.size) {
-        const n = readSync(fd, buf, got, st.size - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      const existing = decodeRecords(buf.subarray(0, got - (got % KVP_RECORD_SIZE)));
+      const buf = readFully(fd, st.size);
+      const existing = decodeRecords(buf);
       const stale = this.o.staleBeforeMs !== undefined && st.mtimeMs < this.o.staleBeforeMs;
       const drop = new Set<number>();
       existing.forEach((r, i) => { if (this.o.ours(r) && (stale || w.replaces?.(r))) drop.add(i); });

@@ -36,8 +36,11 @@ export function encodeReport(fields: string[]): string {
   return fields.map((f) => (/[|'\r\n]/.test(f) ? `'${f.replace(/'/g, "''")}'` : f)).join('|');
 }
 
+/** Our agent field at a field boundary, any version: a report an earlier version of ours left is ours too. */
+const OUR_AGENT_FIELD = new RegExp(`(?:^|\\|)agent=${PRODUCT.replace(/[^A-Za-z0-9]/g, '\\$&')}/`);
+
 export function isOurRecord(r: KvpRecord): boolean {
-  return r.key.startsWith(KEY_PREFIX) || (r.key === REPORT_KEY && r.value.includes(`agent=${REPORT_AGENT}`));
+  return r.key.startsWith(KEY_PREFIX) || (r.key === REPORT_KEY && OUR_AGENT_FIELD.test(r.value));
 }
 
 function iso(ms: number): string { return new Date(ms).toISOString(); }
@@ -62,13 +65,19 @@ export function reportValue(o: { ok: boolean; reason?: string; pps: PpsType; vmI
   return build(`${reason.slice(0, lo)}...`);
 }
 
-function bootTimeMs(root: Sysroot, nowMs: number): number | undefined {
+/** Seconds since boot (/proc/uptime of the root), or undefined. */
+export function uptimeSeconds(root: Sysroot): number | undefined {
   try {
     const up = Number(readFileSync(root.path('/proc/uptime'), 'utf8').split(/\s+/)[0]);
-    return Number.isFinite(up) ? nowMs - up * 1000 : undefined;
+    return Number.isFinite(up) ? up : undefined;
   } catch {
     return undefined;
   }
+}
+
+function bootTimeMs(root: Sysroot, nowMs: number): number | undefined {
+  const up = uptimeSeconds(root);
+  return up === undefined ? undefined : nowMs - up * 1000;
 }
 
 interface Step { name: string; start: number; end: number; ok: boolean }

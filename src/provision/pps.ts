@@ -25,10 +25,9 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { errorText, log, redact } from '../util/logger.ts';
 import { hasCarrier, listLinks, type LinkEvent, type LinkWatcher } from '../os/network/links.ts';
 import type { ProvisionPlatform } from './platform.ts';
-import type { ProvisionKvp } from './kvpreport.ts';
+import type { PpsType, ProvisionKvp } from './kvpreport.ts';
 
 export const PPS_MARKER = 'pps_reported_ready';
-export type PoolType = 'None' | 'Running' | 'Savable' | 'PreprovisionedOSDisk' | 'Unknown';
 
 /** Fast polling (cloud-init's 1 s) once the awaited link change happened; the slow safety-net poll before it. */
 export const FAST_POLL_MS = 1_000;
@@ -42,7 +41,7 @@ export class PpsError extends Error {
 }
 
 /** cloud-init's resolution order: marker, then Savable, OS disk, Running, from ovf-env or IMDS. */
-export function poolType(markerExists: boolean, ovf: OvfEnv | null, imds: ImdsInstance | null): PoolType {
+export function poolType(markerExists: boolean, ovf: OvfEnv | null, imds: ImdsInstance | null): PpsType {
   if (markerExists) return 'Unknown';
   const t = (ovf?.preprovisionedVmType ?? '').trim().toLowerCase();
   const i = (imds?.ppsType ?? '').trim().toLowerCase();
@@ -53,7 +52,7 @@ export function poolType(markerExists: boolean, ovf: OvfEnv | null, imds: ImdsIn
 }
 
 export interface PpsContext {
-  platform: ProvisionPlatform & { reprovisionData(): Promise<{ status: number; text?: string }> };
+  platform: ProvisionPlatform;
   clock: Clock;
   root: Sysroot;
   libDir: string;
@@ -89,7 +88,7 @@ class LinkSwitch {
   private stopped = false;
   constructor(w: LinkWatcher) { this.w = w; }
 
-  start(type: PoolType, primary: string | null, known: string[]): void {
+  start(type: PpsType, primary: string | null, known: string[]): void {
     void this.run(type, primary, new Set(known)).catch((e) => { log.warn(`PPS: link watch: ${errorText(e)}`); this.done = true; });
   }
 
@@ -101,7 +100,7 @@ class LinkSwitch {
     }
   }
 
-  private async run(type: PoolType, primary: string | null, known: Set<string>): Promise<void> {
+  private async run(type: PpsType, primary: string | null, known: Set<string>): Promise<void> {
     if (type === 'Running') {
       if (!primary) { log.info('PPS: no network interface to watch for the VNet switch; polling IMDS'); this.done = true; return; }
       log.info(`PPS: waiting for the VNet switch (carrier loss and return) on ${primary}`);
@@ -171,7 +170,7 @@ async function pollReprovisionData(ctx: PpsContext, sw: LinkSwitch, start: numbe
  * From Ready in the pool to the new ovf-env.xml text. Throws PpsError (reported by the caller as
  * ProvisioningFailed, with the KVP record) when Ready in the pool fails (Running) or the wait is over.
  */
-export async function awaitReprovisioning(ctx: PpsContext, type: PoolType): Promise<string> {
+export async function awaitReprovisioning(ctx: PpsContext, type: PpsType): Promise<string> {
   const start = ctx.clock.now();
   const marker = ppsMarkerPath(ctx.root, ctx.libDir);
   const primary = ctx.primaryLink();

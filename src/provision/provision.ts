@@ -32,7 +32,7 @@ import type { ProvisionPlatform } from './platform.ts';
 import { settingsFromConfig, type ProvisionSettings } from './settings.ts';
 import { readVmId } from './vmid.ts';
 import { hostKeyPubPath, hostKeyThumbprint } from './hostkey.ts';
-import { ProvisionKvp } from './kvpreport.ts';
+import { ProvisionKvp, uptimeSeconds } from './kvpreport.ts';
 import { awaitReprovisioning, poolType, ppsMarkerExists, removePpsMarker } from './pps.ts';
 import { primaryLink, watchLinks, type LinkWatcher } from '../os/network/links.ts';
 import { readRouteTable } from '../os/network/leases.ts';
@@ -194,7 +194,7 @@ class Run {
 }
 
 function uptime(root: Sysroot): string {
-  try { return readFileSync(root.path('/proc/uptime'), 'utf8').split(/\s+/)[0] ?? '?'; } catch { return '?'; }
+  return String(uptimeSeconds(root) ?? '?');
 }
 
 /** Provision this VM once; afterwards only report Ready. Never throws: failures are in the outcome. */

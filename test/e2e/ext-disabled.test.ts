@@ -3,7 +3,7 @@
 // message, in the handler status and in the extension status.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExtBox, skip } from './ext-helpers.ts';
+import { assertRefused, ExtBox, skip } from './ext-helpers.ts';
 
 test('Extensions.Enabled=n in the box (root, namespaces): no command, no download, NotReady 1009 with the message', { skip, timeout: 120_000 }, async (t) => {
   const x = await ExtBox.start('ext-lifecycle.json', { extensionsEnabled: false }, undefined, ['Extensions.Enabled=n']);
@@ -15,15 +15,7 @@ test('Extensions.Enabled=n in the box (root, namespaces): no command, no downloa
     assert.deepEqual((await x.box.fabric!.requests({ path: '/extensionArtifact' })), []);
     const blob = await x.lastStatus();
     for (const name of ['Waagent.Test.Probe', 'Waagent.Test.NoInstall']) {
-      const h = x.handler(blob, name)!;
-      const message = `Extension '${name}' will not be processed since extension processing is disabled. To enable extension processing, set Extensions.Enabled=y in '/etc/waagent.conf'`;
-      assert.equal(h.status, 'NotReady');
-      assert.equal(h.code, 1009);
-      assert.equal(h.formattedMessage?.message, message);
-      const st = h.runtimeSettingsStatus!.settingsStatus.status;
-      assert.equal(st.status, 'error');
-      assert.equal(st.code, 1009);
-      assert.equal(st.formattedMessage?.message, message);
+      assertRefused(x.handler(blob, name), 1009, `Extension '${name}' will not be processed since extension processing is disabled. To enable extension processing, set Extensions.Enabled=y in '/etc/waagent.conf'`);
     }
     assert.equal(blob.aggregateStatus.vmArtifactsAggregateStatus?.goalStateAggregateStatus.status, 'Success');
   } finally {

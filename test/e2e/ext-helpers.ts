@@ -62,6 +62,18 @@ export interface HandlerEntry {
   formattedMessage?: { message: string };
   runtimeSettingsStatus?: { sequenceNumber: number; extensionName?: string; settingsStatus: { status: StatusStatus } };
 }
+/** A handler that was refused (disabled, policy): NotReady with `code` and `message` on the handler and, as error, on its extension. */
+export function assertRefused(h: HandlerEntry | undefined, code: number, message: string, what = h?.handlerName ?? ''): void {
+  assert.ok(h, `${what}: a handler entry`);
+  assert.equal(h.status, 'NotReady', what);
+  assert.equal(h.code, code, what);
+  assert.equal(h.formattedMessage?.message, message, what);
+  const st = h.runtimeSettingsStatus!.settingsStatus.status;
+  assert.equal(st.status, 'error', what);
+  assert.equal(st.code, code, what);
+  assert.equal(st.formattedMessage?.message, message, what);
+}
+
 export interface StatusBlob {
   aggregateStatus: {
     guestAgentStatus: { version: string; status: string };

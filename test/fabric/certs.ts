@@ -5,7 +5,7 @@
 // nor disagree on a key).
 import { X509Certificate, createHash, createPublicKey } from 'node:crypto';
 import { linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { exec, execOk } from '../../src/util/exec.ts';
 import { writeFileAtomic } from '../../src/util/atomic.ts';
@@ -79,32 +79,37 @@ function readCached(file: string): CertKey | undefined {
   return undefined;
 }
 
-async function cached(workDir: string, name: string, cn: string): Promise<CertKey> {
-  const file = join(workDir, `${name}.json`);
-  const have = readCached(file);
+/**
+ * `file` (JSON) in workDir, made by `generate` in a private temp dir on first use. First writer wins:
+ * with a cold cache, simulators started at the same time (one renders ovf-env.xml for a box's DVD,
+ * another answers that box) must all end up with the SAME material, not each their own with the last
+ * rename winning. link() fails if the file appeared meanwhile; a damaged file is replaced.
+ */
+export async function cachedJson<T>(file: string, read: (file: string) => T | undefined, generate: (tmp: string) => Promise<T>): Promise<T> {
+  const have = read(file);
   if (have) return have;
-  const tmp = mkdtempSync(join(workDir, '.gen-'));
+  const tmp = mkdtempSync(join(dirname(file), '.gen-'));
   try {
-    const c = await generateCertKey(tmp, cn);
     const made = join(tmp, 'made.json');
-    writeFileAtomic(made, JSON.stringify(c), { mode: 0o600 });
-    // First writer wins: with a cold cache, simulators started at the same time (one renders
-    // ovf-env.xml for a box's DVD, another answers that box) must all end up with the SAME key,
-    // not each their own with the last rename winning. link() fails if the file appeared meanwhile.
+    const value = await generate(tmp);
+    writeFileAtomic(made, JSON.stringify(value), { mode: 0o600 });
     try {
       linkSync(made, file);
-      return c;
+      return value;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const winner = readCached(file);
+    const winner = read(file);
     if (winner) return winner;
-    // A damaged file is replaced.
     renameSync(made, file);
-    return c;
+    return value;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+function cached(workDir: string, name: string, cn: string): Promise<CertKey> {
+  return cachedJson(join(workDir, `${name}.json`), readCached, (tmp) => generateCertKey(tmp, cn));
 }
 
 export async function loadKeyMaterial(workDir: string, sshIds: string[]): Promise<KeyMaterial> {

@@ -3,10 +3,10 @@
 // writer wins), and detached CMS signatures of package zips — the shape of Azure's `encodedSignature`
 // (base64 DER), which agents check with `openssl cms -verify`. The root is NOT Microsoft's: the agent
 // trusts it only through its test-only seam (WAAGENT_SEA_TEST_SIGNING_ROOT, honoured only inside the box).
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execOk } from '../../src/util/exec.ts';
-import { writeFileAtomic } from '../../src/util/atomic.ts';
+import { cachedJson } from './certs.ts';
 
 export interface SigningMaterial {
   rootCertPem: string;
@@ -38,27 +38,7 @@ function readCached(file: string): SigningMaterial | undefined {
 /** The test root and signer (cached as `signing-root.json` in workDir). */
 export async function loadSigningMaterial(workDir: string): Promise<SigningMaterial> {
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
-  const file = join(workDir, 'signing-root.json');
-  const have = readCached(file);
-  if (have) return have;
-  const tmp = mkdtempSync(join(workDir, '.sign-'));
-  try {
-    const m = await generate(tmp);
-    const made = join(tmp, 'made.json');
-    writeFileAtomic(made, JSON.stringify(m), { mode: 0o600 });
-    try {
-      linkSync(made, file);
-      return m;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    const winner = readCached(file);
-    if (winner) return winner;
-    renameSync(made, file);
-    return m;
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  return cachedJson(join(workDir, 'signing-root.json'), readCached, generate);
 }
 
 /** base64 of a detached DER CMS signature of `data` by the test signer. */

@@ -8,7 +8,7 @@
 // multi-config handler not allowed reports every extension, and with the flag off a policy file changes nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createZip } from '../../src/util/zipwrite.ts';
@@ -139,6 +139,20 @@ test('invalid policy blocks every handler with the reason; a corrected policy ap
     t.writePolicy(allowOnly(A));
     await x.process(gs([handler(A)], 2));
     assert.deepEqual(t.commands(), [`${A} 1.0.0 install`, `${A} 1.0.0 enable`]);
+  } finally { t.close(); }
+});
+
+test('a policy file owned by another user blocks every handler (that user could loosen the allow-list); needs root (chown)', { skip: process.getuid?.() === 0 ? false : 'needs root (chown)' }, async () => {
+  const t = setup();
+  try {
+    t.writePolicy(allowOnly(A, B));
+    chownSync(join(t.d, 'waagent_policy.json'), 65534, 65534);
+    await t.ex().process(gs([handler(A)]));
+    assert.deepEqual(t.commands(), []);
+    assert.deepEqual(t.fetched, []);
+    const st = readHandlerStatus(t.layout(A))!;
+    assert.equal(st.code, 1009);
+    assert.match(st.message!, /\[InvalidPolicyError\] .*unable to read or load policy file\.\nInner error: the file is owned by uid 65534; make it owned by root/);
   } finally { t.close(); }
 });
 

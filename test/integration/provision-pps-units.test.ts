@@ -31,6 +31,10 @@ test('ours: our key prefix, or a PROVISIONING_REPORT with our agent; never cloud
   assert.equal(isOurRecord({ key: 'PROVISIONING_REPORT', value: 'result=success|agent=Cloud-Init/24.1' }), false);
   assert.equal(isOurRecord({ key: 'CLOUD_INIT|1|start|x', value: '' }), false);
   assert.equal(isOurRecord({ key: 'azure-init-1.0|vm|INFO|x|y', value: '' }), false);
+  // A report an earlier version of ours left (e.g. in a captured image) is replaced, not kept beside ours.
+  assert.equal(isOurRecord({ key: 'PROVISIONING_REPORT', value: 'result=success|agent=waagent-sea/2.9.0.0|pps_type=None' }), true);
+  // Our agent text inside another writer's quoted reason is not our field.
+  assert.equal(isOurRecord({ key: 'PROVISIONING_REPORT', value: "result=error|reason='x agent=waagent-sea/3.0.0.0'|agent=Cloud-Init/24.1" }), false);
 });
 
 test('pool type in cloud-init\'s order: marker, Savable, OS disk, Running (PreprovisionedVm or type), from ovf or IMDS', () => {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createZip } from '../../src/util/zipwrite.ts';
 import { HandlerLayout } from '../../src/extensions/layout.ts';
-import { checkMultiConfig, extractPackage, initializeHandler, signingInfoMatches } from '../../src/extensions/package.ts';
+import { checkMultiConfig, extractPackage, initializeHandler } from '../../src/extensions/package.ts';
+import { PackageValidationError, validateSigningInfo } from '../../src/extensions/signature.ts';
 import { ExtensionDownloadError, ExtensionError, ExtensionsGoalStateError } from '../../src/extensions/errors.ts';
 import { readHandlerState, writeHandlerState } from '../../src/extensions/state.ts';
 
@@ -49,8 +50,8 @@ test('extracts a package: manifest from a subfolder (BOM stripped) copied to the
     assert.deepEqual(warnings, []);
     assert.equal(JSON.parse(readFileSync(layout.environmentPath, 'utf8'))[0].name, NAME);
     assert.ok(existsSync(layout.eventsDir));
-    assert.equal(signingInfoMatches(m, NAME, '1.0.0'), true);
-    assert.equal(signingInfoMatches(m, NAME, '1.0.1'), false);
+    assert.doesNotThrow(() => validateSigningInfo(m, NAME, '1.0.0'));
+    assert.throws(() => validateSigningInfo(m, NAME, '1.0.1'), PackageValidationError);
     assert.throws(() => checkMultiConfig(NAME, m, true), (e: unknown) => e instanceof ExtensionsGoalStateError && /does not support MultiConfig but CRP expects it/.test(e.message));
   } finally { rmSync(d, { recursive: true, force: true }); }
 });

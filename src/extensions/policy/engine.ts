@@ -12,6 +12,7 @@
 // Unknown attributes and wrong types are errors; a JSON null counts as an absent attribute (as in 2.15).
 // Extension names are matched case-insensitively (CRP ignores case). `runtimePolicy` is kept as given:
 // 2.15 validates and keeps it but hands it to no extension, and neither do we.
+import { compareVersions } from '../versions.ts';
 
 /** Highest policyVersion this agent understands (2.15's _MAX_SUPPORTED_POLICY_VERSION). */
 export const MAX_POLICY_VERSION = '0.1.0';
@@ -82,23 +83,13 @@ function getValue(o: Record<string, unknown>, attr: string, prefix: string, kind
   return v;
 }
 
-/** Numeric comparison of dotted versions, missing parts as 0 ("0.1" == "0.1.0"). */
-function compareDotted(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
-
 function parseVersion(policy: Record<string, unknown>): string {
   const version = getValue(policy, 'policyVersion', '', STRING, false) as string;
   if (!/^[0-9]{1,9}(\.[0-9]{1,9}(\.[0-9]{1,9})?)?$/.test(version)) {
     throw new SchemaError(`invalid value for attribute 'policyVersion': '${version.slice(0, 100)}'; it should be in format 'major[.minor[.patch]]' (e.g., '1', '1.0', '1.0.0')`);
   }
-  if (compareDotted(MAX_POLICY_VERSION, version) < 0) {
+  // compareVersions: numeric per component, missing parts as 0 ("0.1" == "0.1.0"), as 2.15's FlexibleVersion.
+  if (compareVersions(MAX_POLICY_VERSION, version) < 0) {
     throw new SchemaError(`policy version '${version}' is not supported. The agent supports policy versions up to '${MAX_POLICY_VERSION}'.`);
   }
   return version;

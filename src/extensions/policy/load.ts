@@ -1,8 +1,8 @@
 // Reads the operator's policy file for one extensions goal state (2.15 reads it anew for each goal state,
 // so an edited policy applies to the next one without a restart). Enforcement is on only when
 // Debug.EnableExtensionPolicy=y AND the file exists, as in 2.15. Anything wrong with an existing file —
-// unreadable, not a regular file, too large, writable by other users, not JSON, not the schema — is an
-// InvalidPolicyError, and the caller then blocks every extension with it (fail closed).
+// unreadable, not a regular file, too large, owned by another user or writable by every user, not JSON,
+// not the schema — is an InvalidPolicyError, and the caller then blocks every extension with it (fail closed).
 import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
 import { readFully } from '../../util/fsread.ts';
 import { log } from '../../util/logger.ts';
@@ -45,6 +45,8 @@ function readPolicyText(path: string, displayPath: string): string {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error('not a regular file');
+    // Whoever can write the file decides which root code runs: only root (or the agent's own user).
+    if (st.uid !== 0 && st.uid !== process.getuid?.()) throw new Error(`the file is owned by uid ${st.uid}; make it owned by root`);
     if (st.mode & 0o002) throw new Error(`the file is writable by every user (mode ${(st.mode & 0o777).toString(8)}); make it writable by root only`);
     if (st.size > MAX_POLICY_BYTES) throw new Error(`the file is ${st.size} bytes, more than the ${MAX_POLICY_BYTES} a policy may have`);
     return readFully(fd, st.size).toString('utf8');
