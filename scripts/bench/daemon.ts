@@ -15,7 +15,7 @@
 //          running one 6 s interval timer (bare-timer.cjs): the runtime's own RSS.
 //   floor  the same Node and flags running floor-client.cjs: per period exactly the requests of our idle poll
 //          (goal state GET, vmSettings GET while supported, status PUT of our size), node:net only, a new
-//          connection with Connection: close each (protocol.md §1.2).
+//          connection with Connection: close each (docs/protocol.md §1.2).
 // --status-bytes: the size of the floor's status PUT body; default the median of ours' status PUTs when ours
 //   ran before it in this run, else DEFAULT_STATUS_BYTES (measured from ours in this scenario).
 // --ours-bin: another build of ours (e.g. a copy of the previous dist/waagent) instead of dist/waagent.

@@ -1,5 +1,5 @@
 // The "floor" of scripts/bench/daemon.ts: the least any Node-based agent that follows the spec must do per
-// idle goal-state poll (protocol.md §1.2: every request on a new connection with Connection: close, status
+// idle goal-state poll (docs/protocol.md §1.2: every request on a new connection with Connection: close, status
 // uploaded every period), written with node:net only. Per period: GET the WireServer goal state, GET
 // HostGAPlugin /vmSettings with If-None-Match only while the plugin supports it (after a 404 our agent asks
 // again only after 6 h: src/platform/hostplugin.ts VMSETTINGS_RECHECK_MS), PUT HostGAPlugin /status with an

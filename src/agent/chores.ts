@@ -1,4 +1,4 @@
-// Environment chores of the daemon (os.md §6.2–6.5, §6.7, §8.2–8.5), each a small function the scheduler
+// Environment chores of the daemon (docs/os.md §6.2–6.5, §6.7, §8.2–8.5), each a small function the scheduler
 // runs on its own period. OS work is in src/os (through the Sysroot and the Runner); here only the
 // decisions and what is logged.
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// `waagent -daemon` and `-run-exthandlers` (os.md §3, §6; design.md "One process"): start-up chores,
+// `waagent -daemon` and `-run-exthandlers` (docs/os.md §3, §6; docs/architecture.md "One process"): start-up chores,
 // provisioning, then the goal-state loop and the periodic environment tasks IN THIS PROCESS, until
 // SIGTERM/SIGINT. -run-exthandlers is the loop alone (no provisioning, no resource disk).
 //
@@ -48,7 +48,7 @@ import { delay } from '../util/builtins.ts';
 
 /** How long running work (an extension command) may finish after SIGTERM before it is killed. */
 export const STOP_GRACE_MS = 20_000;
-/** Extensions.Enabled=n: the loop only reports, every 5 minutes (extensions.md §6.3). */
+/** Extensions.Enabled=n: the loop only reports, every 5 minutes (docs/extensions.md §6.3). */
 export const DISABLED_PERIOD_MS = 300_000;
 
 /** Resolves when SIGTERM or SIGINT arrives; the handlers are removed by dispose(). */
@@ -173,7 +173,7 @@ export async function runExtHandlers(ctx: Invocation): Promise<number> {
   }
 }
 
-/** Daemon body up to the loop (os.md §3.2 body). Returns an exit code to stop early, or null to go on. */
+/** Daemon body up to the loop (docs/os.md §3.2 body). Returns an exit code to stop early, or null to go on. */
 async function beforeLoop(ctx: Invocation, distro: DistroProfile, stop: StopSignal): Promise<number | null> {
   const c = ctx.config;
   const root = ctx.root;

@@ -1,4 +1,4 @@
-// The wireserver firewall as the daemon runs it (os.md §6.6): at start remove the legacy rule and make
+// The wireserver firewall as the daemon runs it (docs/os.md §6.6): at start remove the legacy rule and make
 // sure the three rules are there; persist them across reboots with a unit under /etc/systemd/system that
 // runs THIS binary with -setup-firewall=<ip> (from our system extension, for the usual WireServer address:
 // the shipped unit, enabled, nothing written); every OS.EnableFirewallPeriod check and restore (a partial

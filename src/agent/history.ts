@@ -1,4 +1,4 @@
-// Goal-state history (extensions.md §6.6, protocol.md §1.14): LIB/history/<timestamp>__<incarnation>[-<etag>]/
+// Goal-state history (docs/extensions.md §6.6, docs/protocol.md §1.14): LIB/history/<timestamp>__<incarnation>[-<etag>]/
 // with the (redacted) documents of each new goal state and the last status blob. Bounded twice — by count
 // (50 entries, like waagent) AND by bytes (waagent's history filled disks) — and older directories are
 // zipped. Every failure is logged by the caller, never fatal.

@@ -1,4 +1,4 @@
-// JIT remote access (2.15 ga/remoteaccess.py; protocol.md §1.9, os.md §4.17): the RemoteAccess document of
+// JIT remote access (2.15 ga/remoteaccess.py; docs/protocol.md §1.9, docs/os.md §4.17): the RemoteAccess document of
 // the goal state lists temporary accounts. Each is validated like provisioning input (name rules, reserved
 // and system names refused, expiration parsed strictly, password bounds); then
 //   * absent and not expired -> created (`useradd -m -e <expiration + 1 day> -c JIT_Account`), password

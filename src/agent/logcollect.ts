@@ -1,4 +1,4 @@
-// Periodic log collection (os.md §9): `<self> -collect-logs` runs as a child — under systemd-run in its own
+// Periodic log collection (docs/os.md §9): `<self> -collect-logs` runs as a child — under systemd-run in its own
 // scope with CPUQuota=5% and MemoryHigh=170M where systemd runs, with a timeout everywhere — and the zip
 // it leaves in <Lib.Dir>/logcollector/logs.zip is PUT to the HostGAPlugin's /vmAgentLog. Exit code 2/3 of
 // the child (cgroups unusable / memory limit) stops periodic collection until the service restarts.

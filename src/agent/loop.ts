@@ -1,4 +1,4 @@
-// The goal-state loop (protocol.md §1.4, §2.4, §1.13; extensions.md §5.4, §6.3–6.6): one cycle polls the
+// The goal-state loop (docs/protocol.md §1.4, §2.4, §1.13; docs/extensions.md §5.4, §6.3–6.6): one cycle polls the
 // goal state (the idle poll is one small GET and a 304 — nothing re-parsed), hands a NEW extensions goal
 // state to the executor, and uploads the aggregate status. The status goes up every cycle, even when the
 // poll failed (the last known goal state still names the blob), so the portal sees a live agent through a

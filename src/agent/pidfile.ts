@@ -1,4 +1,4 @@
-// Single-instance lock through the pid file (Pid.File, os.md §3.2 step 4). The pid is in the file
+// Single-instance lock through the pid file (Pid.File, docs/os.md §3.2 step 4). The pid is in the file
 // before the file becomes visible: it is written to a private temp file, which is then link(2)ed to
 // the pid file's name (link fails if the name exists, like O_EXCL). So nobody can ever read an empty
 // pid file and take it for stale. A file left by a dead process (or by a process that is not an

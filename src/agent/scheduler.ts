@@ -1,4 +1,4 @@
-// Periodic tasks of the daemon (os.md §6.1), each isolated like one of waagent's threads: a task runs on its
+// Periodic tasks of the daemon (docs/os.md §6.1), each isolated like one of waagent's threads: a task runs on its
 // own timer (setTimeout re-armed after each run, so runs never pile up or overlap), a failure is logged at
 // most once an hour for the same text, the task is backed off (doubling up to a cap, with jitter) and the
 // others carry on. Nothing here knows what a task does.

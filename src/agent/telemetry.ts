@@ -1,4 +1,4 @@
-// Telemetry sending (protocol.md §1.12, extensions.md §6.7): extension events (ETP) and legacy event files
+// Telemetry sending (docs/protocol.md §1.12, docs/extensions.md §6.7): extension events (ETP) and legacy event files
 // in LIB/events are collected, given the agent's common parameters and POSTed in batches below 63 KiB.
 // Bounded: at most MAX_EVENTS_PER_RUN events per run (the rest waits for the next run, files stay), the
 // spool dir is capped at 1000 files and 16 MiB (oldest deleted), and files are deleted once read.

@@ -1,4 +1,4 @@
-// waagent's command line (os.md §1.1). Every argument is matched against `^[-/]*<word>` in a fixed
+// waagent's command line (docs/os.md §1.1). Every argument is matched against `^[-/]*<word>` in a fixed
 // order, anchored at the start only: any number of leading "-" or "/" (zero included) and only the
 // prefix has to match ("-versionXYZ" is -version). The last command wins; the first argument that
 // matches nothing makes the command "help" and stops the scan.

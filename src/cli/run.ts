@@ -1,5 +1,5 @@
 // argv -> exit code: parse, pick the command, load waagent.conf and wire logging as waagent's Agent
-// constructor does (os.md §3.1), run the handler, and turn every failure into a logged error and a
+// constructor does (docs/os.md §3.1), run the handler, and turn every failure into a logged error and a
 // non-zero exit code. In-process and injectable, so tests run it without spawning.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// -show-configuration: every key, sorted, "key = value" (os.md §2.5).
+// -show-configuration: every key, sorted, "key = value" (docs/os.md §2.5).
 import type { Config } from '../config/config.ts';
 
 export function showConfigText(config: Config): string {

@@ -1,5 +1,5 @@
 // Every waagent.conf key the agent knows, with its type and default: ONE table, so the parser, the
-// typed getters and -show-configuration can never disagree. Source: os.md §2.3 (WALinuxAgent 2.15
+// typed getters and -show-configuration can never disagree. Source: docs/os.md §2.3 (WALinuxAgent 2.15
 // conf.py tables and getters).
 //
 // Where Python's table default and its getter default differ, the table below holds the value the

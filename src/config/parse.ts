@@ -1,4 +1,4 @@
-// waagent.conf text -> raw key/value entries, with exactly waagent's rules (os.md §2.2,
+// waagent.conf text -> raw key/value entries, with exactly waagent's rules (docs/os.md §2.2,
 // ConfigurationProvider.load). Pure: no file access, no knowledge of which keys exist.
 //
 //   * split on "\n" only;

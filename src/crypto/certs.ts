@@ -17,7 +17,7 @@ export class CryptoError extends Error {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Transport certificate (protocol.md §1.6.1)
+// Transport certificate (docs/protocol.md §1.6.1)
 
 export interface TransportPair {
   certPath: string;

@@ -1,5 +1,5 @@
 // crypt(3)-style password hashes made by `openssl passwd`, with a CSPRNG salt (the Python agent uses
-// Python's `random`, os.md §4.8). The password travels on stdin only: never argv, never a log.
+// Python's `random`, docs/os.md §4.8). The password travels on stdin only: never argv, never a log.
 import { nodeCrypto } from '../util/builtins.ts';
 import type { Runner } from '../util/exec.ts';
 import { addSecret } from '../util/logger.ts';

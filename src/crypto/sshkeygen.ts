@@ -53,8 +53,8 @@ export async function fingerprint(runner: Runner, pubPath: string, opts: { bin?:
 }
 
 /**
- * The form the Python agent computes for roleProperties' CertificateThumbprint (protocol.md §1.11,
- * os.md §4.12): the fingerprint's second field with the colons removed, e.g. `SHA256uNiVz...`.
+ * The form the Python agent computes for roleProperties' CertificateThumbprint (docs/protocol.md §1.11,
+ * docs/os.md §4.12): the fingerprint's second field with the colons removed, e.g. `SHA256uNiVz...`.
  */
 export function thumbprintOf(fp: Fingerprint): string {
   return fp.hash.replace(/:/g, '');
@@ -104,7 +104,7 @@ function sshStrings(raw: Buffer): Buffer[] | null {
 
 /**
  * OpenSSH public key of an X.509 certificate (`<Lib.Dir>/<FP>.crt`, a PublicKey given by Fingerprint,
- * os.md §4.14 step 5): Node extracts the SubjectPublicKeyInfo (what `openssl x509 -pubkey` prints),
+ * docs/os.md §4.14 step 5): Node extracts the SubjectPublicKeyInfo (what `openssl x509 -pubkey` prints),
  * ssh-keygen converts it as upstream does.
  */
 export async function opensshFromCertificate(runner: Runner, certPem: string, opts: { bin?: string } = {}): Promise<string> {
@@ -132,7 +132,7 @@ const KNOWN_TYPES = new Set([
 /**
  * One OpenSSH public key line `<type> <base64> [comment]`, checked: single line, known type, valid
  * base64 whose embedded type string equals the declared one. Without acceptAllKeyTypes only `ssh-*`
- * types pass, as upstream (os.md §4.14 step 4; the checklist keeps others opt-in).
+ * types pass, as upstream (docs/os.md §4.14 step 4; the checklist keeps others opt-in).
  */
 export function parseOpensshPublicKey(line: string, opts: { acceptAllKeyTypes?: boolean } = {}): ParsedPublicKey {
   const bad = (why: string) => new SshKeyError(`Bad public key: ${why}: ${JSON.stringify(line.slice(0, 40))}${line.length > 40 ? '…' : ''}`);

@@ -3,7 +3,7 @@
 // inner paths of a Sysroot, so deprovisioning an OS disk mounted elsewhere (rescue mode) is the
 // same code with another root.
 //
-// Deliberately better than the Python agent (os.md §7, §13): SSH host keys and extension state are
+// Deliberately better than the Python agent (docs/os.md §7, §13): SSH host keys and extension state are
 // always removed; a symlinked resolv.conf (systemd-resolved, Flatcar) is never deleted; system
 // users are really skipped; sudoers lines are removed by their first field only.
 import { lstatSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The status blob (extensions.md §5.3–5.4, protocol.md §1.13.1): handlerAggregateStatus entries and the
+// The status blob (docs/extensions.md §5.3–5.4, docs/protocol.md §1.13.1): handlerAggregateStatus entries and the
 // whole aggregate document, serialised like Python's json.dumps (ASCII-escaped, key order below), because
 // CRP has only ever parsed that. We report OUR version and advertise only features we implement (never
 // VersioningGovernance: we do not take part in RSM agent updates).

@@ -1,4 +1,4 @@
-// Getting a handler's package onto the disk as an extracted, validated handler directory (extensions.md
+// Getting a handler's package onto the disk as an extracted, validated handler directory (docs/extensions.md
 // §4.4): the cached zip if it is usable, else each package URI (shuffled) on both channels within one
 // budget. Extraction happens INSIDE each channel attempt (as the Python agent does): a package that
 // arrived whole but is unusable (cut short, garbage, bad CRC, refused entries, no/invalid manifest) fails

@@ -2,7 +2,7 @@
 // ("[ExtensionOperationError] Non-zero exit code: 1, ...") because the Python agent's str(error) is what
 // CRP and users have always seen, and the numeric codes are CRP's terminal error codes.
 
-/** CRP error codes (extensions.md §3.5, §3.6, §4.4, §5.2). */
+/** CRP error codes (docs/extensions.md §3.5, §3.6, §4.4, §5.2). */
 export const ErrorCodes = {
   Unknown: -1,
   Success: 0,

@@ -1,4 +1,4 @@
-// Extension Telemetry Pipeline (extensions.md §6.7): events extensions drop as EXTLOG/<H>/events/<n>.json
+// Extension Telemetry Pipeline (docs/extensions.md §6.7): events extensions drop as EXTLOG/<H>/events/<n>.json
 // become GuestAgentGenericLogs telemetry events. Bounded: files over 4 MiB are skipped, at most 360 events
 // per handler per run, every file is deleted once read and the events dir emptied, so a chatty or broken
 // extension can never fill the disk. Invalid events are dropped and counted by reason.

@@ -1,4 +1,4 @@
-// Runs an extensions goal state (extensions.md §3.3–3.9, §4.4, §6.1–6.4) and gathers what to report
+// Runs an extensions goal state (docs/extensions.md §3.3–3.9, §4.4, §6.1–6.4) and gathers what to report
 // (§5.3). It composes the pure planner with the on-disk pieces and the launcher; the network is behind
 // `ArtifactSource` (manifest and package downloads, with their HostGAPlugin fallback), so this module
 // never speaks HTTP itself. One goal state is processed synchronously, item after item, like the Python

@@ -1,4 +1,4 @@
-// HandlerEnvironment.json (extensions.md §1.2): the one file every extension reads to find its folders.
+// HandlerEnvironment.json (docs/extensions.md §1.2): the one file every extension reads to find its folders.
 // Exactly the Python agent's json.dumps output: a one-element array, key order as below, schema
 // version the float 1.0, no seqNo key. CustomScript requires exactly one element.
 import { mkdirSync, chmodSync } from 'node:fs';

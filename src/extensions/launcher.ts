@@ -1,4 +1,4 @@
-// Running one extension command: the launch contract of extensions.md §3.6 and the resource-limit
+// Running one extension command: the launch contract of docs/extensions.md §3.6 and the resource-limit
 // wrapping of §8. Extensions are written against this contract (cwd, environment variables, exit codes,
 // process group, the "[stdout]...[stderr]" message), so it follows the Python agent exactly, except
 // where noted as a deliberate, safer choice.

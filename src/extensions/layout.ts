@@ -1,4 +1,4 @@
-// Where a handler's files live (extensions.md §1.1). The layout must stay exactly the Python agent's:
+// Where a handler's files live (docs/extensions.md §1.1). The layout must stay exactly the Python agent's:
 // extensions find their certificates at configFolder/../../<thumb>.crt, so the handler dir is a direct
 // child of Lib.Dir, and the names below are what extensions and tools read.
 import { readdirSync } from 'node:fs';

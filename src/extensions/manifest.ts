@@ -1,4 +1,4 @@
-// HandlerManifest.json (extensions.md §2): found anywhere in the package, BOM stripped, only element [0]
+// HandlerManifest.json (docs/extensions.md §2): found anywhere in the package, BOM stripped, only element [0]
 // used. Parsing is strict about types where a wrong type would make us run the wrong thing (commands),
 // and lenient where the Python agent is lenient (booleans default to false, unknown keys ignored).
 import { closeSync, fstatSync, openSync, readSync, readdirSync, constants } from 'node:fs';

@@ -1,4 +1,4 @@
-// From a downloaded package zip to an initialised handler directory (extensions.md §4.4, protocol.md
+// From a downloaded package zip to an initialised handler directory (docs/extensions.md §4.4, docs/protocol.md
 // Appendix V): hardened extraction, u+x on every file, HandlerManifest.json located and validated and
 // saved at the root without BOM, config/ and status/ 0700, HandlerEnvironment.json written, the zip
 // deleted afterwards whatever happened. A failure leaves the handler dir as it was before.

@@ -1,4 +1,4 @@
-// The goal state -> what to do, as pure functions (extensions.md §3.3–3.4, §3.9, §6.1–6.2). Nothing here
+// The goal state -> what to do, as pure functions (docs/extensions.md §3.3–3.4, §3.9, §6.1–6.2). Nothing here
 // touches the disk or runs anything: the executor feeds in what it found locally (HandlerState, installed
 // version, MC extension states, the manifest it downloaded) and runs the steps in the order given.
 import type { ExtensionHandler, ExtensionSettings, ManifestVersion } from '../platform/types.ts';

@@ -1,4 +1,4 @@
-// config/<seq>.settings (MC: config/<ext>.<seq>.settings), extensions.md §1.3–1.4. The protected
+// config/<seq>.settings (MC: config/<ext>.<seq>.settings), docs/extensions.md §1.3–1.4. The protected
 // settings stay exactly as the goal state sent them (a base64 CMS envelope): the agent never decrypts
 // them; the extension does, with Lib.Dir/<thumbprint>.prv. All three keys are always present (null when
 // missing) because some extensions depend on that shape.

@@ -1,4 +1,4 @@
-// What the extension handler does once at service start (extensions.md §6.5, §1.2, §6.3): remove what a
+// What the extension handler does once at service start (docs/extensions.md §6.5, §1.2, §6.3): remove what a
 // killed agent left (leftovers.ts), migrate the legacy handler_state/ layout, rewrite HandlerEnvironment.json
 // of every handler dir (which also recreates a missing events/), tighten certificate modes, and optionally
 // wait for cloud-init.

@@ -1,4 +1,4 @@
-// What the agent remembers per handler version (extensions.md §3.2, §5.6, §5.7): config/HandlerState,
+// What the agent remembers per handler version (docs/extensions.md §3.2, §5.6, §5.7): config/HandlerState,
 // config/HandlerStatus, MC config/<ext>.HandlerState. Same names and formats as the Python agent so a VM
 // can switch agents with its extensions in place. Every write is atomic; reads never throw on bad content
 // (a corrupt file reads as "absent" and is logged), because a bad file must not stop the status report.

@@ -1,4 +1,4 @@
-// Reading what an extension reports (extensions.md §5.1–5.2) and its heartbeat (§3.7). Whatever the
+// Reading what an extension reports (docs/extensions.md §5.1–5.2) and its heartbeat (§3.7). Whatever the
 // extension wrote — nothing, garbage, a 10 MB file, unknown values — becomes a well-formed status with the
 // Python agent's codes and messages; nothing here throws on bad content.
 import { closeSync, fstatSync, openSync, statSync, constants } from 'node:fs';

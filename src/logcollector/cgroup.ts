@@ -1,4 +1,4 @@
-// The self-check of a log collector started by the agent itself (os.md §9): only when the agent set
+// The self-check of a log collector started by the agent itself (docs/os.md §9): only when the agent set
 // _AZURE_GUEST_AGENT_LOG_COLLECTOR_MONITOR_CGROUPS_ does the collector verify that it runs in the
 // azure-walinuxagent-logcollector.slice with the cpu and memory controllers (the limits the agent
 // put on it apply only there). Exit codes are the agent's contract with its child: 2 invalid

@@ -1,4 +1,4 @@
-// The log collector's manifests (os.md §9): lines `<command>,<argument>` with $LIB_DIR, $LOG_DIR
+// The log collector's manifests (docs/os.md §9): lines `<command>,<argument>` with $LIB_DIR, $LOG_DIR
 // and $AGENT_LOG substituted. Kept as data so the normal and full lists read like the spec.
 export const AGENT_LOG = '/var/log/waagent.log';
 
@@ -100,7 +100,7 @@ export function parseManifest(text: string, vars: ManifestVars, onBadLine: (line
   return out;
 }
 
-/** Files collected before anything else, in this order (os.md §9 "must collect"). */
+/** Files collected before anything else, in this order (docs/os.md §9 "must collect"). */
 export function mustCollect(vars: ManifestVars): string[] {
   return [AGENT_LOG, `${vars.libDir}/waagent_status.json`, `${vars.libDir}/history/*.zip`, `${vars.logDir}/*/*`, `${vars.logDir}/*/*/*`, `${AGENT_LOG}.*`];
 }

@@ -1,4 +1,4 @@
-// CustomData (os.md §4.10): saved to <Lib.Dir>/CustomData raw or decoded, and — when
+// CustomData (docs/os.md §4.10): saved to <Lib.Dir>/CustomData raw or decoded, and — when
 // Provisioning.ExecuteCustomData=y — executed AT MOST ONCE EVER on this VM.
 //
 // At-most-once: a marker `<Lib.Dir>/CustomData.executed` is written and fsynced (file and directory)

@@ -14,7 +14,7 @@ export interface OsRelease {
   prettyName: string;
 }
 
-/** How a new DHCP request carrying the hostname is triggered (spec os.md §4.6 step 4). */
+/** How a new DHCP request carrying the hostname is triggered (spec docs/os.md §4.6 step 4). */
 export type PublishKind = 'networkd' | 'networkd-restart' | 'networkmanager' | 'ifupdown' | 'iplink' | 'dhcpcd' | 'udhcpc';
 
 export interface DistroProfile {

@@ -1,4 +1,4 @@
-// The WireServer firewall (os.md §6.6): only root (the agent) may open new TCP connections to the
+// The WireServer firewall (docs/os.md §6.6): only root (the agent) may open new TCP connections to the
 // WireServer; TCP 53 (DNS on the WireServer) stays open to everyone; UDP is never touched, so DNS cannot
 // break. iptables in the `security` table when `iptables --version` runs, else one nft table. Rule texts,
 // order and table are waagent's, so tools and humans that know them find them. When the tool in use

@@ -1,4 +1,4 @@
-// Hostname: set it (os.md §4.5) and publish it to Azure DNS through a new DHCP request (§4.6).
+// Hostname: set it (docs/os.md §4.5) and publish it to Azure DNS through a new DHCP request (§4.6).
 // How the DHCP request is triggered is a small strategy per network stack, chosen from the distro's
 // ordered list by what is actually running.
 import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -160,7 +160,7 @@ function present(root: Sysroot, kind: PublishKind): boolean {
 function attemptFor(kind: PublishKind, iface: string): string[][][] {
   switch (kind) {
     // Flatcar/systemd-networkd: reconfigure re-runs DHCP with the (new) system hostname, which
-    // networkd sends by default; `renew` is the fallback on older systemd (os.md §4.6).
+    // networkd sends by default; `renew` is the fallback on older systemd (docs/os.md §4.6).
     case 'networkd': return [[['networkctl', 'reconfigure', iface]], [['networkctl', 'renew', iface]]];
     case 'networkd-restart': return [[['systemctl', 'restart', 'systemd-networkd']]];
     case 'networkmanager': return [[['systemctl', 'restart', 'NetworkManager'], ['ip', 'link', 'set', iface, 'down'], ['ip', 'link', 'set', iface, 'up']]];
@@ -191,7 +191,7 @@ export interface PublishResult {
 }
 
 /**
- * os.md §4.6: point the DHCP client at the name, record it in `<Lib.Dir>/published_hostname`, then
+ * docs/os.md §4.6: point the DHCP client at the name, record it in `<Lib.Dir>/published_hostname`, then
  * make the primary interface send a new DHCP request. Bounded: `tries` attempts, no endless wait.
  * Only on the host root: another root's network is not running here.
  */

@@ -1,4 +1,4 @@
-// The OS side of JIT remote-access accounts (os.md §4.17): which accounts are JIT ones (GECOS exactly
+// The OS side of JIT remote-access accounts (docs/os.md §4.17): which accounts are JIT ones (GECOS exactly
 // `JIT_Account`, as 2.15 marks them), and their expiry date in /etc/shadow (field 8, days since the
 // epoch) read and changed with `usermod -e` (argv, `--root` for a Sysroot that is not /).
 import { readFileSync } from 'node:fs';

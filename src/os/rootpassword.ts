@@ -1,4 +1,4 @@
-// Provisioning.DeleteRootPassword (os.md §4.11): root's password field in the shadow file becomes
+// Provisioning.DeleteRootPassword (docs/os.md §4.11): root's password field in the shadow file becomes
 // `*LOCK*`, so no password can log in as root. Done on the file through the Sysroot (works for a
 // rescue root too), atomically, keeping the file's mode and owner.
 import { lstatSync } from 'node:fs';

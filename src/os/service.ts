@@ -1,4 +1,4 @@
-// systemd units for this agent (os.md §3.4, §6.6, §11): the agent service and the boot-time firewall
+// systemd units for this agent (docs/os.md §3.4, §6.6, §11): the agent service and the boot-time firewall
 // unit, written under /etc/systemd/system (never /lib or /usr: read-only on Flatcar) and enabled with
 // systemctl where systemd runs. ExecStart names the real path of this binary. Rewritten only when the
 // content differs, so running twice changes nothing. From our system extension (sysext.ts) the units

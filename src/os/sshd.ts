@@ -1,4 +1,4 @@
-// sshd settings from provisioning (os.md §4.13): PasswordAuthentication,
+// sshd settings from provisioning (docs/os.md §4.13): PasswordAuthentication,
 // ChallengeResponseAuthentication and ClientAliveInterval — in a drop-in under sshd_config.d when
 // sshd reads it, else by editing sshd_config exactly as the Python agent does.
 import { lstatSync, readFileSync, statSync } from 'node:fs';

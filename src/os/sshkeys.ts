@@ -1,4 +1,4 @@
-// SSH keys on the machine (os.md §4.12, §4.14): the user's authorized_keys (append, never
+// SSH keys on the machine (docs/os.md §4.12, §4.14): the user's authorized_keys (append, never
 // overwrite: Ignition's keys on Flatcar must survive), key pairs from the goal-state certificates,
 // and the SSH host keys with the thumbprint reported to the platform.
 import { closeSync, constants, existsSync, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
@@ -138,7 +138,7 @@ export interface AuthorizedKeysResult {
 }
 
 /**
- * Append keys to an authorized_keys file (os.md §4.14: append semantics, kept from upstream ≥ 2.12):
+ * Append keys to an authorized_keys file (docs/os.md §4.14: append semantics, kept from upstream ≥ 2.12):
  * existing lines stay, keys already present are not added again, the file is replaced atomically
  * with mode 0600 owned by the user (upstream 0644; 0600 is what sshd's StrictModes prefers).
  */
@@ -174,7 +174,7 @@ function addKeysAt(host: string, target: KeyTarget, parsed: ParsedPublicKey[]): 
 }
 
 /**
- * Key pair from the goal-state certificates (os.md §4.14): `<Lib.Dir>/<FP>.prv` copied to the path
+ * Key pair from the goal-state certificates (docs/os.md §4.14): `<Lib.Dir>/<FP>.prv` copied to the path
  * with mode 0600 and the user as owner (upstream leaves it 0644 root-owned, which ssh refuses), and
  * `<path>.pub` in OpenSSH format, 0644 (upstream writes PEM; ssh tools expect OpenSSH).
  */
@@ -222,7 +222,7 @@ function typesFor(type: HostKeyPairType): SshKeyType[] {
 const isHostKeyFile = (name: string) => name.startsWith('ssh_host_') && name.includes('key');
 
 /**
- * Provisioning.RegenerateSshHostKeyPair (os.md §4.12): new keys are generated first under temporary
+ * Provisioning.RegenerateSshHostKeyPair (docs/os.md §4.12): new keys are generated first under temporary
  * names, then the old `ssh_host_*key*` files are deleted and the new ones renamed into place — so
  * a failure during generation leaves the old keys working. Each type is generated explicitly
  * (instead of `ssh-keygen -A`) so a non-default OS.SshDir and a Sysroot both work.
@@ -260,7 +260,7 @@ export async function regenerateHostKeys(runner: Runner, root: Sysroot, opts: Ho
 }
 
 /**
- * Thumbprint of the host key to report (roleProperties CertificateThumbprint, protocol.md §1.11):
+ * Thumbprint of the host key to report (roleProperties CertificateThumbprint, docs/protocol.md §1.11):
  * `ssh-keygen -lf <OS.SshDir>/ssh_host_<type>_key.pub`, colons removed; `auto` means rsa.
  * A missing or unreadable key is an error (upstream fails provisioning too).
  */
@@ -274,7 +274,7 @@ export async function hostKeyThumbprint(runner: Runner, root: Sysroot, opts: Hos
 }
 
 /**
- * os.md §4.2 step 7 / §4.12 in one call: regenerate when Provisioning.RegenerateSshHostKeyPair=y,
+ * docs/os.md §4.2 step 7 / §4.12 in one call: regenerate when Provisioning.RegenerateSshHostKeyPair=y,
  * then always fingerprint the key of the configured type (a missing key fails provisioning, as
  * upstream). Returns what was generated and the thumbprint for roleProperties.
  */

@@ -1,4 +1,4 @@
-// The provisioned user's sudo rule in `<OS.SudoersDir>/waagent` (os.md §4.9): file name and line
+// The provisioned user's sudo rule in `<OS.SudoersDir>/waagent` (docs/os.md §4.9): file name and line
 // forms kept for compatibility; created 0440 from the start and checked with `visudo -cf` first.
 import { existsSync, lstatSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';

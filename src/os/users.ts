@@ -87,7 +87,7 @@ export interface SysUserOptions {
   neverSystemUsers?: string[];
 }
 
-/** os.md §4.7: a system user is one that exists with uid < UID_MIN, unless AllowResetSysUser. */
+/** docs/os.md §4.7: a system user is one that exists with uid < UID_MIN, unless AllowResetSysUser. */
 export function isSystemUser(root: Sysroot, name: string, opts: SysUserOptions = {}): boolean {
   if (opts.allowResetSysUser) return false;
   if (opts.neverSystemUsers?.includes(name)) return false;
@@ -111,7 +111,7 @@ export interface EnsureUserOptions extends SysUserOptions {
   /** Supplementary groups; those missing from /etc/group are ignored. */
   groups?: string[];
   comment?: string;
-  /** YYYY-MM-DD (JIT users, os.md §4.17). */
+  /** YYYY-MM-DD (JIT users, docs/os.md §4.17). */
   expireDate?: string;
 }
 
@@ -176,7 +176,7 @@ function memberOf(root: Sysroot, group: string, user: string): boolean {
 }
 
 /**
- * Set an already-hashed password with `chpasswd -e`, the `user:hash` line on stdin (os.md §4.8
+ * Set an already-hashed password with `chpasswd -e`, the `user:hash` line on stdin (docs/os.md §4.8
  * recommendation: nothing secret in argv, unlike upstream's `usermod -p`). Refused for system users.
  */
 export async function setPasswordHash(runner: Runner, root: Sysroot, name: string, hash: string, opts: SysUserOptions = {}): Promise<void> {
@@ -199,7 +199,7 @@ export function readShadowHash(root: Sysroot, name: string, opts: { passwordPath
 }
 
 /**
- * Give the user this password (os.md §4.8): hashed per PasswordCryptId/SaltLength with a CSPRNG
+ * Give the user this password (docs/os.md §4.8): hashed per PasswordCryptId/SaltLength with a CSPRNG
  * salt, applied with chpasswd -e. When the current hash already matches the password nothing is
  * changed, so a second run leaves the shadow file as it was. Returns whether it was set.
  */
@@ -214,7 +214,7 @@ export async function ensurePassword(runner: Runner, root: Sysroot, name: string
 
 /**
  * Remove a user and its home (`userdel -f -r`), for deprovision+user and expired JIT users.
- * Unlike upstream (os.md §7.2 step 9), a system user is really skipped. Missing user: no-op.
+ * Unlike upstream (docs/os.md §7.2 step 9), a system user is really skipped. Missing user: no-op.
  */
 export async function deleteUser(runner: Runner, root: Sysroot, name: string, opts: SysUserOptions = {}): Promise<boolean> {
   validateUserName(name, { allowResetSysUser: true });

@@ -1,5 +1,5 @@
 // Input from the platform (user name, hostname, key paths) is checked here before any OS tool or
-// file sees it. The Python agent validates nothing (os.md §4.5, §4.7, §4.14); we refuse instead.
+// file sees it. The Python agent validates nothing (docs/os.md §4.5, §4.7, §4.14); we refuse instead.
 import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 
@@ -69,7 +69,7 @@ export function validateHostname(name: unknown): string {
 }
 
 export interface KeyPathOptions {
-  /** OS.HomeDir: what a literal `$HOME` in the ovf path stands for (the home ROOT, os.md §4.14). */
+  /** OS.HomeDir: what a literal `$HOME` in the ovf path stands for (the home ROOT, docs/os.md §4.14). */
   homeRoot: string;
   /** The user's home directory (from passwd, or `<homeRoot>/<user>` before the user exists). */
   userHome: string;

@@ -1,4 +1,4 @@
-// Downloading manifests, packages and the artifacts profile (protocol.md §2.7): URIs shuffled, each tried
+// Downloading manifests, packages and the artifacts profile (docs/protocol.md §2.7): URIs shuffled, each tried
 // on the process-wide default channel then on the other one (direct storage via the proxy, or the
 // HostGAPlugin's /extensionArtifact); a fallback success flips the default channel; one time budget per
 // artifact. Packages stream to the caller's sink (restarted per attempt), never into memory. A body that

@@ -1,4 +1,4 @@
-// The Certificates document (protocol.md §1.6.3–1.6.4) -> <THUMBPRINT>.crt / .prv in Lib.Dir.
+// The Certificates document (docs/protocol.md §1.6.3–1.6.4) -> <THUMBPRINT>.crt / .prv in Lib.Dir.
 // Everything is decrypted in a private scratch directory and only then written, file by file, atomically:
 // a blob that does not decrypt leaves the certificates of the previous goal state untouched.
 import { join } from 'node:path';

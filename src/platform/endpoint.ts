@@ -1,4 +1,4 @@
-// WireServer endpoint discovery (protocol.md §1.1). The OS facts (route table, DHCP leases) are handed in by
+// WireServer endpoint discovery (docs/protocol.md §1.1). The OS facts (route table, DHCP leases) are handed in by
 // the caller (src/os/network/leases.ts): this layer never reads OS files. The result is saved in Lib.Dir
 // (WireServerEndpoint + Protocol, the Python agent's files) for later starts.
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// ExtensionsConfig (protocol.md §1.7, extensions.md §6.3) -> ExtensionsGoalState. A configuration error
+// ExtensionsConfig (docs/protocol.md §1.7, docs/extensions.md §6.3) -> ExtensionsGoalState. A configuration error
 // in one handler marks only that handler invalid (invalidReason); a malformed document is a DocumentError.
 import type { BlobType, DependsOnExtension, ExtensionHandler, ExtensionSettings, ExtensionsGoalState, GAFamily, HandlerRequestedState, RequiredFeature } from './types.ts';
 import { GUID_ZERO } from './types.ts';

@@ -1,4 +1,4 @@
-// HealthService side channel (protocol.md §2.1): POST http://<ws>:80/HealthService with observations about
+// HealthService side channel (docs/protocol.md §2.1): POST http://<ws>:80/HealthService with observations about
 // the plugin and IMDS. Best effort: bounded sizes, one attempt, failures only logged by the caller.
 import type { HttpTransport } from './http.ts';
 import { NO_RETRY, expectOk, realClock, sendWithRetry, type Clock } from './retry.ts';

@@ -1,4 +1,4 @@
-// HostGAPlugin client (protocol.md §2): /health, /versions, /vmSettings (ETag, 304, 404 = unsupported),
+// HostGAPlugin client (docs/protocol.md §2): /health, /versions, /vmSettings (ETag, 304, 404 = unsupported),
 // /status (base64 envelope), /extensionArtifact. Always direct. The container id and config name headers
 // come from the current WireServer goal state through `ids()`, so a refresh is seen at once.
 import { randomId } from '../util/unique.ts';

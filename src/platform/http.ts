@@ -1,5 +1,5 @@
 // HTTP for the platform layer. Platform endpoints (WireServer, HostGAPlugin, IMDS) always go direct; only
-// storage traffic (manifests, packages, the status blob) may use a proxy (protocol.md §4). Every body is
+// storage traffic (manifests, packages, the status blob) may use a proxy (docs/protocol.md §4). Every body is
 // capped, every request has connect/read/total timeouts and `Connection: close` (the WireServer firewall
 // only lets root open new connections, and pooled sockets would outlive a goal-state refresh).
 //
@@ -143,7 +143,7 @@ function safeUrl(s: string): URL | null {
   try { return new URL(s); } catch { return null; }
 }
 
-/** no_proxy rules of protocol.md §4: CIDR or equal IP for IPv4 targets, case-insensitive suffix for names. */
+/** no_proxy rules of docs/protocol.md §4: CIDR or equal IP for IPv4 targets, case-insensitive suffix for names. */
 export function bypassedByNoProxy(host: string, noProxy: string): boolean {
   const entries = noProxy.replace(/\s+/g, '').split(',').filter(Boolean);
   if (entries.length === 0) return false;

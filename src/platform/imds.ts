@@ -1,4 +1,4 @@
-// Instance Metadata Service (protocol.md §3). Optional: when it is absent or keeps failing, callers get an
+// Instance Metadata Service (docs/protocol.md §3). Optional: when it is absent or keeps failing, callers get an
 // ImdsUnavailableError and fall back to other sources (ovf-env, certificates). Always direct, `Metadata: true`.
 import type { ImdsInstance, ImdsOsProfile } from './types.ts';
 import { bodyText, type HttpTransport } from './http.ts';
@@ -104,7 +104,7 @@ export class ImdsClient {
   }
 
   /**
-   * ONE request for the pre-provisioned VM's new ovf-env.xml (protocol.md §3.1): the text on 200,
+   * ONE request for the pre-provisioned VM's new ovf-env.xml (docs/protocol.md §3.1): the text on 200,
    * the status otherwise (404/410 until the VM is assigned). The caller polls; transport errors throw.
    * A fresh x-ms-client-request-id per request, as cloud-init sends.
    */

@@ -1,4 +1,4 @@
-// Extension / agent manifest (protocol.md §1.8): PluginVersionManifest -> versions with package URIs.
+// Extension / agent manifest (docs/protocol.md §1.8): PluginVersionManifest -> versions with package URIs.
 import type { ExtensionManifest, ManifestVersion } from './types.ts';
 import { DocumentError } from './errors.ts';
 import { all, expectRoot, first, firstText, isTrue, parseDoc, type XmlElement } from './xmldoc.ts';

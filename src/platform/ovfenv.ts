@@ -1,4 +1,4 @@
-// ovf-env.xml (protocol.md §5.2, os.md §4.4.1): the provisioning document on the DVD. Parsed
+// ovf-env.xml (docs/protocol.md §5.2, docs/os.md §4.4.1): the provisioning document on the DVD. Parsed
 // namespace-aware (prefixes are irrelevant: cloud-init writes ns0:/ns1:), validated strictly, and
 // turned into a plain typed model. Everything the platform hands us here ends up in argv of useradd,
 // in /etc/hostname or in a file path, so user name, hostname, key paths and fingerprints are checked
@@ -304,7 +304,7 @@ export function parseOvfEnv(text: string | Buffer, opts: OvfParseOptions = {}): 
 }
 
 // ----------------------------------------------------------------------------------------------
-// the saved copy (protocol.md §5.3)
+// the saved copy (docs/protocol.md §5.3)
 
 // Any prefix, any attributes, content across lines (upstream's regex is single-line and only matches
 // the unprefixed tag, which would leave `<wa:UserPassword>` in the clear).
@@ -312,7 +312,7 @@ const PASSWORD_EL_RE = /(<(?:[A-Za-z_][\w.-]*:)?UserPassword(?:\s[^>]*)?>)[\s\S]
 
 /**
  * The copy saved as Lib.Dir/ovf-env.xml: the document with every UserPassword's content replaced by
- * `*`, giving upstream's `<UserPassword>*</UserPassword>` form (protocol.md Appendix V), so tools that
+ * `*`, giving upstream's `<UserPassword>*</UserPassword>` form (docs/protocol.md Appendix V), so tools that
  * read the copy see the same shape. A BOM is dropped. If the parsed password is passed, any remaining
  * occurrence (e.g. inside an odd CDATA section) is blanked as well: the copy can never carry it.
  */

@@ -1,5 +1,5 @@
 // The platform façade the features use: one WireServer client, one HostGAPlugin client, the goal-state
-// poll of protocol.md §2.4 (WireServer always, vmSettings when Fast Track is on), the "410 => refresh
+// poll of docs/protocol.md §2.4 (WireServer always, vmSettings when Fast Track is on), the "410 => refresh
 // the goal state and retry once" rule, and the status upload. No OS side effects besides the protocol's
 // own files in Lib.Dir (§1.14).
 import { existsSync, rmSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // One plain-HTTP/1.1 exchange on a new TCP connection, over node:net. This is the engine of every direct
-// http:// request: the WireServer, the HostGAPlugin and IMDS (protocol.md §1.2: plain http, `Connection:
+// http:// request: the WireServer, the HostGAPlugin and IMDS (docs/protocol.md §1.2: plain http, `Connection:
 // close`), i.e. the three requests of the daemon's idle poll. Why not node:http: measured with
 // scripts/bench/daemon-cycle.ts on 127.0.0.1, an idle cycle (goal state, vmSettings, status PUT) costs ~3.9 ms
 // of CPU through node:http's ClientRequest/IncomingMessage/stream layers and ~1 ms over a bare socket; and the

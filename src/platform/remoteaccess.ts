@@ -1,4 +1,4 @@
-// RemoteAccess (JIT users, protocol.md §1.9): the document and its passwords, which are CMS envelopes to
+// RemoteAccess (JIT users, docs/protocol.md §1.9): the document and its passwords, which are CMS envelopes to
 // the transport certificate holding UTF-16 text. The OS side (creating the accounts) is a feature's job.
 import { DocumentError } from './errors.ts';
 import { all, expectRoot, firstText, parseDoc } from './xmldoc.ts';

@@ -1,4 +1,4 @@
-// Our retry policy for platform HTTP (protocol.md §4, made bounded on purpose): a cap on attempts AND on
+// Our retry policy for platform HTTP (docs/protocol.md §4, made bounded on purpose): a cap on attempts AND on
 // total time, exponential backoff with full jitter, the spec's retry codes, a slower throttle mode for
 // 403/429/503 with its own cap, and 410 / 400 InvalidContainerConfiguration turned into a typed
 // GoalStateChangedError (the caller refreshes the goal state and retries once; blind retries cannot help).

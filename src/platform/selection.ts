@@ -1,4 +1,4 @@
-// Fabric vs Fast Track extensions goal state (protocol.md §2.4): never go back to an older goal state;
+// Fabric vs Fast Track extensions goal state (docs/protocol.md §2.4): never go back to an older goal state;
 // when both sources changed, the newer by created-on ticks wins (tenant-cert rotation bumps the
 // incarnation without new extensions, so "the WireServer changed" alone does not mean "use it").
 import type { CertificateSummary, ExtensionsGoalState } from './types.ts';

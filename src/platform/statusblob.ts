@@ -1,4 +1,4 @@
-// Status blob upload (protocol.md §1.13.2): HostGAPlugin /status first; on 410 / InvalidContainerConfiguration
+// Status blob upload (docs/protocol.md §1.13.2): HostGAPlugin /status first; on 410 / InvalidContainerConfiguration
 // stop (the caller refreshes the goal state) without a direct attempt; on any other failure PUT directly to
 // the SAS URL (storage traffic: proxy honoured) as BlockBlob or PageBlob. Only a successful upload counts.
 import type { StatusUploadBlob, StatusUploadOutcome } from './types.ts';

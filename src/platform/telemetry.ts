@@ -1,4 +1,4 @@
-// Telemetry encoding and batching for POST /machine?comp=telemetrydata (protocol.md §1.12). Events are
+// Telemetry encoding and batching for POST /machine?comp=telemetrydata (docs/protocol.md §1.12). Events are
 // grouped by provider; each request body stays below 64512 bytes; an event that alone reaches the
 // limit is dropped (counted), never sent truncated.
 export const MAX_EVENT_BUFFER_SIZE = 2 ** 16 - 2 ** 10;

@@ -1,4 +1,4 @@
-// Typed models of what the Azure fabric tells the agent (protocol.md §1.4–1.8, §2.3, §3). These are the
+// Typed models of what the Azure fabric tells the agent (docs/protocol.md §1.4–1.8, §2.3, §3). These are the
 // contract between the platform layer (which parses) and the features (which act): keep them stable.
 // Every model is plain data (JSON-serialisable: no bigint, no Date, no class instances), so it can be
 // logged after redaction, saved to history and compared in tests.
@@ -108,7 +108,7 @@ export interface ExtensionSettings {
   state: 'enabled' | 'disabled';
   /** DependsOn dependencyLevel; 0 when absent or not an integer. */
   dependencyLevel: number;
-  /** Informational only: levels drive the order (extensions.md §6.1). */
+  /** Informational only: levels drive the order (docs/extensions.md §6.1). */
   dependsOn: DependsOnExtension[];
   /** Parsed JSON object (vmSettings' JSON string is parsed by the platform layer). null when absent. */
   publicSettings: Record<string, unknown> | null;

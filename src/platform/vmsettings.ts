@@ -1,4 +1,4 @@
-// HostGAPlugin vmSettings JSON (protocol.md §2.3, extensions.md §6.3) -> ExtensionsGoalState.
+// HostGAPlugin vmSettings JSON (docs/protocol.md §2.3, docs/extensions.md §6.3) -> ExtensionsGoalState.
 // Keys are matched case-insensitively at every level (the plugin mixes cases); values (publicSettings
 // contents) are left exactly as sent. Any violation invalidates the whole document (VmSettingsParseError).
 import type { DependsOnExtension, ExtensionHandler, ExtensionSettings, ExtensionsGoalState, GAFamily, HandlerRequestedState, RequiredFeature } from './types.ts';

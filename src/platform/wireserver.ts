@@ -1,4 +1,4 @@
-// WireServer client (protocol.md §1): versions handshake, goal state, its documents, certificates, health,
+// WireServer client (docs/protocol.md §1): versions handshake, goal state, its documents, certificates, health,
 // role properties, telemetry, manifests. Platform traffic is always direct. The idle poll (goal state
 // unchanged) is one small GET: identical text is not re-parsed and no other document is fetched.
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// Who provisions this VM (os.md §4.1): Provisioning.Agent = auto | waagent | cloud-init | disabled,
+// Who provisions this VM (docs/os.md §4.1): Provisioning.Agent = auto | waagent | cloud-init | disabled,
 // with upstream's cloud-init detection. Detection runs two small commands; it is skipped when the
 // configuration already decides (disabled).
 import type { Runner } from '../util/exec.ts';

@@ -1,4 +1,4 @@
-// The built-in provisioning sequence (os.md §4.2 step 6–7) applied from a checked plan. Every step
+// The built-in provisioning sequence (docs/os.md §4.2 step 6–7) applied from a checked plan. Every step
 // converges (running it again leaves the same state), so a run killed anywhere is completed by the
 // next one; CustomData runs at most once ever (customdata.ts writes its marker before starting).
 // Order: hostname, publish, user, password, sudoers, sshd, authorized keys, key pairs, CustomData

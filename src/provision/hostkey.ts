@@ -1,4 +1,4 @@
-// The SSH host key thumbprint for roleProperties (protocol.md §1.11): what `ssh-keygen -lf <pub>`
+// The SSH host key thumbprint for roleProperties (docs/protocol.md §1.11): what `ssh-keygen -lf <pub>`
 // prints as the fingerprint, colons removed (`SHA256<base64>`). Computed in-process — the SHA-256 of
 // the key blob, unpadded base64, exactly OpenSSH's definition — which saves a process start on the
 // way to Ready.

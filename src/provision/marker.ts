@@ -1,4 +1,4 @@
-// The provisioned marker `<Lib.Dir>/provisioned` (os.md §4.3): its presence means "this VM was
+// The provisioned marker `<Lib.Dir>/provisioned` (docs/os.md §4.3): its presence means "this VM was
 // provisioned", its content is the vmId it was provisioned as. Written LAST by a successful run
 // (atomically), so a run killed anywhere before leaves no marker and the next run converges.
 // A marker from another VM (an image captured without deprovisioning) triggers the "changed unique
@@ -28,7 +28,7 @@ export function readMarker(root: Sysroot, libDir: string): string | null {
   }
 }
 
-/** The id without a newline, 0644 inside the 0700 Lib.Dir (os.md §4.3 recommendation). */
+/** The id without a newline, 0644 inside the 0700 Lib.Dir (docs/os.md §4.3 recommendation). */
 export function writeMarker(root: Sysroot, libDir: string, vmId: string): void {
   writeFileAtomic(root.pathNoFollow(markerPath(libDir)), vmId, { mode: 0o644, mkdirMode: 0o700 });
 }

@@ -2,7 +2,7 @@
 // into one plan BEFORE anything on the machine changes: a rejected value fails provisioning with a
 // reason naming the field, and the machine is exactly as before.
 //
-// SSH keys, our order of sources (design.md): IMDS publicKeys first, then ovf-env inline values,
+// SSH keys, our order of sources (docs/architecture.md): IMDS publicKeys first, then ovf-env inline values,
 // then certificates by thumbprint. The certificates endpoint no longer reliably carries SSH keys,
 // so a thumbprint-only ovf key is fetched from the certificates ONLY when IMDS gave no key for the
 // same file; key pairs always need the certificates (their private key lives there).

@@ -25,7 +25,7 @@ export interface ProvisionPlatform {
    * (JSON) when the fabric offers it; the XML report is the one that must succeed.
    */
   reportHealth(report: HealthReport, final: boolean): Promise<void>;
-  /** roleProperties CertificateThumbprint (protocol.md §1.11). */
+  /** roleProperties CertificateThumbprint (docs/protocol.md §1.11). */
   reportHostKeyThumbprint(thumbprint: string): Promise<void>;
   /** Pre-provisioned VMs: ONE request for IMDS reprovisiondata (200 with the new ovf-env.xml, else the status). */
   reprovisionData(): Promise<{ status: number; text?: string }>;

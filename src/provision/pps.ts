@@ -1,4 +1,4 @@
-// Pre-provisioned VM pools (PPS; protocol.md §3.1, cloud-init's semantics; the Python agent has
+// Pre-provisioned VM pools (PPS; docs/protocol.md §3.1, cloud-init's semantics; the Python agent has
 // none). The platform boots VMs ahead of demand with a placeholder ovf-env.xml marking them
 // pre-provisioned; such a VM reports Ready (into the pool), then waits to be handed to a customer,
 // then gets its real ovf-env.xml from IMDS `reprovisiondata` and provisions with it as any first boot.

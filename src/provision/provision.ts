@@ -1,9 +1,9 @@
-// First-boot provisioning (os.md §4): which agent provisions, the provisioned marker, the built-in
+// First-boot provisioning (docs/os.md §4): which agent provisions, the provisioned marker, the built-in
 // sequence and the health reports. The entry point the daemon and `-provision` call:
 //
 //   provision({ settings | config, root, runner, platform, ... }) -> ProvisionOutcome
 //
-// Reports (protocol.md §1.10): NotReady/Provisioning/"Starting" once the goal state is known, then
+// Reports (docs/protocol.md §1.10): NotReady/Provisioning/"Starting" once the goal state is known, then
 // Ready when everything is on disk — or NotReady/ProvisioningFailed with the reason (never the
 // password: every error text passes the logger's redaction) on any failure. Nothing is changed on
 // the machine before every input is checked; the marker is written last, so an interrupted run is
@@ -213,7 +213,7 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionOutcome> 
     const choice = await selectAgent(run.s.agent, () => cloudInitEnabled(deps.runner));
     vmId = await readVmId(deps.root, deps.runner);
     if (choice.agent === 'disabled') {
-      // No DVD, no marker check: the image owner provisions by other means (os.md §4.1).
+      // No DVD, no marker check: the image owner provisions by other means (docs/os.md §4.1).
       log.info('Provisioning is disabled, skipping.');
       run.ensureLibDir();
       // Without a current id (no DMI) an existing marker keeps the id it has.
@@ -230,7 +230,7 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionOutcome> 
   }
 }
 
-/** Marker present (os.md §4.3): compare ids, clean up after an image that was not deprovisioned, report Ready. */
+/** Marker present (docs/os.md §4.3): compare ids, clean up after an image that was not deprovisioned, report Ready. */
 async function secondBoot(run: Run, stored: string, vmId: string): Promise<ProvisionOutcome> {
   const state = checkMarker(stored, vmId);
   let cleanedUp: string[] | undefined;
@@ -368,7 +368,7 @@ function provisionGuestAgentOf(text: string): boolean {
 }
 
 /**
- * cloud-init provisions; we report (os.md §4.16): wait for its ovf-env.xml copy (ProvisionGuestAgent),
+ * cloud-init provisions; we report (docs/os.md §4.16): wait for its ovf-env.xml copy (ProvisionGuestAgent),
  * report Starting, wait for the SSH host key, write the marker, report Ready. Each wait is bounded.
  */
 async function withCloudInit(run: Run, vmId: string): Promise<ProvisionOutcome> {

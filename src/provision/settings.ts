@@ -29,7 +29,7 @@ export interface ProvisionSettings {
   saltLength: number;
   /** Provisioning.KvpReporting: steps and outcome to the Hyper-V KVP pool where /var/lib/hyperv exists. */
   kvpReporting?: boolean;
-  /** Bound of each wait of the cloud-init handler (os.md §4.16: 1800 s; not configurable upstream). */
+  /** Bound of each wait of the cloud-init handler (docs/os.md §4.16: 1800 s; not configurable upstream). */
   cloudInitTimeoutSec: number;
 }
 

@@ -1,5 +1,5 @@
-// The VM's unique id as the provisioned marker records it (os.md §4.3): the SMBIOS system UUID with
-// its first three fields byte-swapped, which is what IMDS calls vmId (protocol.md §3). Read through
+// The VM's unique id as the provisioned marker records it (docs/os.md §4.3): the SMBIOS system UUID with
+// its first three fields byte-swapped, which is what IMDS calls vmId (docs/protocol.md §3). Read through
 // the Sysroot from sysfs; `dmidecode` only when sysfs has no DMI (as upstream).
 import { readFileSync } from 'node:fs';
 import type { Runner } from '../util/exec.ts';

@@ -1,4 +1,4 @@
-// Maps waagent.conf onto the plain values activateResourceDisk takes (keys and defaults: os.md §2.3;
+// Maps waagent.conf onto the plain values activateResourceDisk takes (keys and defaults: docs/os.md §2.3;
 // ResourceDisk.EnableNvme is ours). Only the Config's public getters are used.
 import type { Config } from '../config/config.ts';
 import type { ResourceDiskConfig } from './types.ts';

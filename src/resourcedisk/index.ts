@@ -1,4 +1,4 @@
-// Entry point of the resource disk feature (os.md §5): the daemon calls activateResourceDisk once
+// Entry point of the resource disk feature (docs/os.md §5): the daemon calls activateResourceDisk once
 // per start, before provisioning; tests call it with a temp Sysroot. It never throws: every
 // problem becomes a logged line and an outcome, so the daemon carries on.
 import { posix } from 'node:path';

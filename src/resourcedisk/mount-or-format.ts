@@ -1,4 +1,4 @@
-// Mount first, format second (os.md §5.2): if the disk's filesystem mounts, use it; only when it
+// Mount first, format second (docs/os.md §5.2): if the disk's filesystem mounts, use it; only when it
 // does not, and the disk is safe to format (safety.ts), partition + mkfs + mount. A disk already
 // mounted anywhere is used where it is, with no command run at all.
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // "May this disk be formatted?" The Python agent formats whenever mounting fails; we format only
-// what is provably disposable (os.md §5.2 recommendation, §13 "verify NTFS/blank before mkfs"):
+// what is provably disposable (docs/os.md §5.2 recommendation, §13 "verify NTFS/blank before mkfs"):
 // a blank disk, empty partitions, or the NTFS volume Azure delivers holding only its own notice.
 // Anything else — an unknown filesystem, LVM, RAID, LUKS, data without a signature — is left alone.
 import type { DiskEnv } from '../os/disk/env.ts';

@@ -1,4 +1,4 @@
-// The swap file on the resource disk (os.md §5.3), with the upstream sizing bug fixed: exact size,
+// The swap file on the resource disk (docs/os.md §5.3), with the upstream sizing bug fixed: exact size,
 // no holes, 0600 from creation; converges (kept when right, rebuilt when the size changed, never
 // activated twice); refuses a size that does not fit in the free space, keeping any current swap.
 // An existing file is trusted only when root made it: a regular file owned by root, mode 0600, one

@@ -4,7 +4,7 @@ import type { Runner } from '../util/exec.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 
-/** The waagent.conf values this feature reads (os.md §2.3 names; defaults are the config table's). */
+/** The waagent.conf values this feature reads (docs/os.md §2.3 names; defaults are the config table's). */
 export interface ResourceDiskConfig {
   /** ResourceDisk.Format: n = the disk is neither formatted nor mounted (nothing is touched). */
   format: boolean;

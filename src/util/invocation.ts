@@ -1,5 +1,5 @@
 // What a feature's command entry point receives from the command line. The face layer (src/cli)
-// builds it; it lives down here so that features never import the face layer (design.md: lower
+// builds it; it lives down here so that features never import the face layer (docs/architecture.md: lower
 // layers never import higher ones).
 import type { Config } from '../config/config.ts';
 import type { Runner } from './exec.ts';

@@ -83,7 +83,7 @@ test('collect-logs in the box (root, namespaces): a valid zip with the expected 
     }
     assert.ok(!names.includes('var/lib/waagent/provisioned'), 'provisioned is only in the full set');
     assert.ok(!names.includes('var/log/syslog.9'), 'a link in a directory others can write to is not followed');
-    // Must-collect files come first (os.md §9), in the spec's order.
+    // Must-collect files come first (docs/os.md §9), in the spec's order.
     assert.deepEqual(names.slice(0, 2), ['var/log/waagent.log', 'var/lib/waagent/history/2026-11-23T08-00-00__1.zip']);
 
     const content = allContent(zip);

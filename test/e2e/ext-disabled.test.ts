@@ -1,4 +1,4 @@
-// Extensions.Enabled=n end to end in the VM-in-a-box (root, namespaces), extensions.md §6.3 / §9 item 25:
+// Extensions.Enabled=n end to end in the VM-in-a-box (root, namespaces), docs/extensions.md §6.3 / §9 item 25:
 // nothing is downloaded or run, and every handler is reported NotReady with code 1009 and the spec's
 // message, in the handler status and in the extension status.
 import { test } from 'node:test';

@@ -25,7 +25,7 @@ test('extension failures in the box (root, namespaces): failing install, bad and
     const cmds = x.newCommands();
     t.diagnostic(ops(cmds).join('\n'));
     // The Python agent (peer mode) extracts a `../` entry inside the handler dir (zipfile strips the
-    // `..`) and runs the package; we refuse the package (deliberately: extensions.md §4.4).
+    // `..`) and runs the package; we refuse the package (deliberately: docs/extensions.md §4.4).
     const upstream = x.mode === 'upstream';
     assert.deepEqual(ops(cmds), [
       'Waagent.Test.FailInstall 1.0.0 install',

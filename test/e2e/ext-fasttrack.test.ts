@@ -1,5 +1,5 @@
 // A Fast Track (vmSettings) goal state end to end in the VM-in-a-box (root, namespaces): the simulator's
-// HostGAPlugin serves vmSettings dated after ExtensionsConfig, so the agent must select it (protocol.md
+// HostGAPlugin serves vmSettings dated after ExtensionsConfig, so the agent must select it (docs/protocol.md
 // §2.4), fetch artifacts with the verify header through the HostGAPlugin when direct storage fails, run a
 // single-config handler (protected settings decrypted) and a multi-config one from the vmSettings JSON,
 // report the vmSettings inSvdSeqNo and advertise FastTrack; a new vmSettings (new ETag) runs again.

@@ -1,6 +1,6 @@
 // HttpProxy.Host/Port end to end in the VM-in-a-box (root, namespaces): a forward proxy inside the box
 // (ext-proxy.ts, which only reaches 127.0.0.1) sees the storage traffic (manifest, package) and never the
-// platform endpoints (WireServer, HostGAPlugin: always direct, design.md); extension commands get the
+// platform endpoints (WireServer, HostGAPlugin: always direct, docs/architecture.md); extension commands get the
 // proxy in http_proxy/https_proxy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

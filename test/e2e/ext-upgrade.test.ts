@@ -1,4 +1,4 @@
-// Upgrade edge cases end to end in the VM-in-a-box (root, namespaces), extensions.md §3.4 and §9 items
+// Upgrade edge cases end to end in the VM-in-a-box (root, namespaces), docs/extensions.md §3.4 and §9 items
 // 8, 10: the new version's update fails (FailedUpgrade, NotReady 1008, enable not run, the old version
 // kept), the next goal state retries the upgrade (the old one, already disabled, is not disabled
 // again); an agent restart re-runs only enable; a downgrade runs the *old* (higher) handler's update

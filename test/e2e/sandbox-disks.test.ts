@@ -1,5 +1,5 @@
 // The box's fake Azure hardware: the resource disk found the way the Python agent finds it
-// (os.md §5.1, replayed by a small Python walk inside the box), NVMe temp disks by model,
+// (docs/os.md §5.1, replayed by a small Python walk inside the box), NVMe temp disks by model,
 // partitions appearing in /dev as udev would make them, and the provisioning DVD as /dev/sr0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Box, PINNED_NODE, PROJECT } from '../sandbox/box.ts';
 import { DATA_MARKER } from '../sandbox/disks.ts';
 
-// os.md §5.1 device_for_ide_port(1), as the Python agent walks sysfs (no symlinks followed below V).
+// docs/os.md §5.1 device_for_ide_port(1), as the Python agent walks sysfs (no symlinks followed below V).
 const FIND_RESOURCE_DISK = `
 import os
 g1 = "00000000-0001"

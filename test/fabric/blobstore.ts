@@ -139,7 +139,7 @@ export class StatusBlobStore {
   }
 }
 
-/** The aggregate status shape of protocol.md 1.13.1 / extensions.md 5.4, as far as CRP depends on it. */
+/** The aggregate status shape of docs/protocol.md 1.13.1 / docs/extensions.md 5.4, as far as CRP depends on it. */
 export function checkStatusDocument(doc: unknown): string[] {
   const out: string[] = [];
   const o = doc as { version?: unknown; timestampUTC?: unknown; aggregateStatus?: { guestAgentStatus?: { version?: unknown; status?: unknown }; handlerAggregateStatus?: unknown } };

@@ -1,5 +1,5 @@
 // The documents the fabric answers with, rendered from a scenario in the shapes of
-// shared/spec/protocol.md (element order as in production captures). Pure functions: the
+// docs/protocol.md (element order as in production captures). Pure functions: the
 // server decides when to call them; encrypted values come in already made.
 import { escapeXml } from '../../src/util/xml.ts';
 import type { ExtensionSpec, McExtension, Scenario, DependsOn } from './scenario.ts';
@@ -446,7 +446,7 @@ export function imdsInstance(s: Scenario, publicKeys: Map<string, string>): Reco
   };
 }
 
-/** The RemoteAccess document (protocol.md §1.9); `passwords` are the base64 CMS envelopes, in user order. */
+/** The RemoteAccess document (docs/protocol.md §1.9); `passwords` are the base64 CMS envelopes, in user order. */
 export function renderRemoteAccess(s: Scenario, r: Rendering, passwords: string[]): string {
   const users = (s.remoteAccess?.users ?? []).map((u, i) => `    <User>
       <Name>${x(u.name)}</Name>

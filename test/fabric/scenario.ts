@@ -73,7 +73,7 @@ export interface ExtensionSpec {
   failoverManifest?: boolean;
 }
 
-/** noRoleInstance: the goal state answers without RoleInstanceList (agents re-GET it, protocol.md 1.4). */
+/** noRoleInstance: the goal state answers without RoleInstanceList (agents re-GET it, docs/protocol.md 1.4). */
 export type FaultAction = 'status' | 'delay' | 'reset' | 'truncate' | 'short' | 'flip' | 'garble' | 'gone' | 'noRoleInstance';
 
 export interface Fault {
@@ -123,7 +123,7 @@ export interface Scenario {
   /**
    * `newerBySeconds`: vmSettings' extensionsLastModifiedTickCount lies this much after ExtensionsConfig's
    * createdOnTicks (default 0: the same moment, and the agent keeps the WireServer's goal state on a tie),
-   * so a Fast Track goal state can win the selection of protocol.md §2.4.
+   * so a Fast Track goal state can win the selection of docs/protocol.md §2.4.
    */
   vmSettings: { enabled: boolean; source: 'FastTrack' | 'Fabric'; hostGAPluginVersion: string; newerBySeconds: number };
   statusBlobType: 'BlockBlob' | 'PageBlob';
@@ -148,7 +148,7 @@ export interface Scenario {
   /** The VM is on hold: vmSettings onHold, and ExtensionsConfig names an InVMArtifactsProfileBlob saying so. */
   onHold: boolean;
   extensions: ExtensionSpec[];
-  /** JIT users (RemoteAccess document, protocol.md §1.9); absent: the goal state names no RemoteAccessInfo. */
+  /** JIT users (RemoteAccess document, docs/protocol.md §1.9); absent: the goal state names no RemoteAccessInfo. */
   remoteAccess?: { users: RemoteAccessUserSpec[] };
   timeline: TimelineEvent[];
   faults: Fault[];

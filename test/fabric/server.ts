@@ -1,5 +1,5 @@
 // The fabric simulator: WireServer, HostGAPlugin, IMDS and a blob store, answering from a scenario
-// with the shapes of shared/spec/protocol.md, recording every request, and misbehaving on demand
+// with the shapes of docs/protocol.md, recording every request, and misbehaving on demand
 // (faults, timeline). It only ever listens; it never connects anywhere, so it cannot leak traffic.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { appendFileSync, closeSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -932,7 +932,7 @@ class FabricImpl implements Fabric {
       let v: unknown = imdsInstance(this.current, sshMaps(this.km).publicKeys);
       // Older api-versions answer only the compute fields of their time (the agent asks 2018-02-01
       // and warns about anything else). The exact version cut-off is UNCONFIRMED; 2018-10-01 is used.
-      // extended=true adds what cloud-init reads for pre-provisioning (protocol.md 3, 3.1); shape UNCONFIRMED beyond these keys.
+      // extended=true adds what cloud-init reads for pre-provisioning (docs/protocol.md 3, 3.1); shape UNCONFIRMED beyond these keys.
       if (u.searchParams.get('extended') === 'true') {
         (v as Record<string, unknown>).extended = { compute: { ppsType: this.current.ppsType, hasCustomData: this.current.customData !== undefined } };
       }

@@ -1,4 +1,4 @@
-// On-disk layout (extensions.md §1): paths, HandlerEnvironment.json bytes, settings files (protected
+// On-disk layout (docs/extensions.md §1): paths, HandlerEnvironment.json bytes, settings files (protected
 // settings decryptable by the extension with openssl), HandlerState/HandlerStatus, MC state files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The command launch contract (extensions.md §3.6, §8) with real processes: environment, cwd, process
+// The command launch contract (docs/extensions.md §3.6, §8) with real processes: environment, cwd, process
 // group killed on timeout (grandchildren too), background children not waited for, output capture and
 // truncation, error texts and codes, the systemd-run scope with a fallback when systemd-run fails.
 import { test } from 'node:test';

@@ -25,7 +25,7 @@ before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'fabric-certs-'));
   transportCert = join(tmp, 'TransportCert.pem');
   transportKey = join(tmp, 'TransportPrivate.pem');
-  // The agent's own command (protocol.md 1.6.1).
+  // The agent's own command (docs/protocol.md 1.6.1).
   openssl(['req', '-x509', '-nodes', '-subj', '/CN=LinuxTransport', '-days', '730', '-newkey', 'rsa:2048',
     '-keyout', transportKey, '-out', transportCert]);
   transportB64 = readFileSync(transportCert, 'utf8').split('\n').filter((l) => l && !l.includes('----')).join('');
@@ -49,7 +49,7 @@ async function certificatesUrl(): Promise<string> {
   return textAt(path(gs, 'Container', 'RoleInstanceList', 'RoleInstance', 'Configuration'), 'Certificates')!;
 }
 
-/** The agent's pipeline: MIME wrapper → openssl cms -decrypt → pkcs12 -nodes (protocol.md 1.6.4). */
+/** The agent's pipeline: MIME wrapper → openssl cms -decrypt → pkcs12 -nodes (docs/protocol.md 1.6.4). */
 function decryptLikeTheAgent(data: string, dir: string): string {
   const p7m = join(dir, 'Certificates.p7m');
   writeFileSync(p7m, `MIME-Version:1.0\nContent-Disposition: attachment; filename="${p7m}"\nContent-Type: application/x-pkcs7-mime; name="${p7m}"\nContent-Transfer-Encoding: base64\n\n${data}`);

@@ -1,4 +1,4 @@
-// The simulator's answers against the shapes in shared/spec/protocol.md, parsed with our own XML
+// The simulator's answers against the shapes in docs/protocol.md, parsed with our own XML
 // tree, plus the header checks the real fabric makes. Loopback only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // Simulator additions for the end-to-end extension tests (loopback only): probe packages built from
 // symlinked scripts, the hostile package's `../` entries, and a vmSettings goal state dated after the
-// ExtensionsConfig one so the agent's selection (protocol.md §2.4) can pick Fast Track.
+// ExtensionsConfig one so the agent's selection (docs/protocol.md §2.4) can pick Fast Track.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -44,7 +44,7 @@ async function install(): Promise<{ h: Handler; settings: string; thumb: string 
   writeFileSync(join(dir, 'HandlerEnvironment.json'), env);
   const rs = path(ec, 'PluginSettings', 'Plugin', 'RuntimeSettings')!;
   const hs = (JSON.parse(rs.text) as { runtimeSettings: Array<{ handlerSettings: Record<string, unknown> }> }).runtimeSettings[0]!.handlerSettings;
-  // The agent's settings file: key order publicSettings, protectedSettings, thumbprint (extensions.md 1.3).
+  // The agent's settings file: key order publicSettings, protectedSettings, thumbprint (docs/extensions.md 1.3).
   const settings = JSON.stringify({ runtimeSettings: [{ handlerSettings: {
     publicSettings: hs.publicSettings ?? null, protectedSettings: hs.protectedSettings ?? null,
     protectedSettingsCertThumbprint: hs.protectedSettingsCertThumbprint ?? null } }] });

@@ -1,6 +1,6 @@
 // Disks for a box: sparse image files attached as loop devices.
 //
-// Resource disk contents (what Azure hands a VM, os.md §5.2):
+// Resource disk contents (what Azure hands a VM, docs/os.md §5.2):
 //   blank  raw zeros, no partition table (as NVMe temp disks arrive);
 //   ntfs   MBR, one partition of type 7 with NTFS labelled "Temporary Storage" holding
 //          DATALOSS_WARNING_README.txt (a fresh SCSI resource disk);

@@ -1,6 +1,6 @@
 // The fake part of a box's /sys: directories and symlinks laid (read-only, by overlayfs) over the
 // box's real sysfs, so a loop device looks like an Azure disk to anything that walks sysfs:
-//   - SCSI resource disk (os.md §5.1): /sys/bus/vmbus/devices/<GUID> -> the VMBus device, whose
+//   - SCSI resource disk (docs/os.md §5.1): /sys/bus/vmbus/devices/<GUID> -> the VMBus device, whose
 //     device_id names the IDE port 1 controller (Gen1) or the synthetic SCSI controller (Gen2), with
 //     host/target/H:C:T:L/block/<sdX> below it (Gen2: LUN 1 = resource, LUN 0 OS, LUN 2 DVD);
 //   - NVMe temp disk: /sys/class/nvme/nvmeN with model "Microsoft NVMe Direct Disk" and its
@@ -24,7 +24,7 @@ export interface FakeBlock {
   readOnly?: boolean;
 }
 
-/** Fake device ids as on Azure (os.md §5.1). */
+/** Fake device ids as on Azure (docs/os.md §5.1). */
 export const VMBUS = {
   gen1Ide0: '00000000-0000-8899-0000-000000000000',
   gen1Ide1: '00000000-0001-8899-0000-000000000000',

@@ -1,4 +1,4 @@
-// Units and service installation (os.md §3.4, §6.6, §11) into a temp Sysroot: content, quoting, paths
+// Units and service installation (docs/os.md §3.4, §6.6, §11) into a temp Sysroot: content, quoting, paths
 // under /etc/systemd/system only, idempotence, systemctl calls recorded (never run on this host).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

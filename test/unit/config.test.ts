@@ -149,7 +149,7 @@ test('the key table is consistent: derived defaults name keys of the same type; 
   const keys = sortedKeys();
   assert.ok(keys.indexOf('AutoUpdate.UpdateToLatestVersion') < keys.indexOf('Autoupdate.Frequency'));
   assert.ok(keys.indexOf('DVD.MountPoint') < keys.indexOf('Debug.AgentCpuQuota'));
-  // Every key of os.md §2.3 plus ours, by count: 33 + 3 getter + 3 ours switches, 20 + 1 strings, 23 + 2 ints.
+  // Every key of docs/os.md §2.3 plus ours, by count: 33 + 3 getter + 3 ours switches, 20 + 1 strings, 23 + 2 ints.
   assert.equal(keys.length, 85);
 });
 

@@ -1,4 +1,4 @@
-// Extension telemetry events (extensions.md §6.7): validation, mapping, caps, deletion.
+// Extension telemetry events (docs/extensions.md §6.7): validation, mapping, caps, deletion.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

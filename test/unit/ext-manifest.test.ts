@@ -1,4 +1,4 @@
-// HandlerManifest.json parsing (extensions.md §2) and version matching/pyjson helpers it relies on.
+// HandlerManifest.json parsing (docs/extensions.md §2) and version matching/pyjson helpers it relies on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Package zip -> handler directory (extensions.md §4.4, protocol.md Appendix V), with our own zip writer
+// Package zip -> handler directory (docs/extensions.md §4.4, docs/protocol.md Appendix V), with our own zip writer
 // building the packages and hostile packages refused without writing anything outside.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The pure planner (extensions.md §3.3–3.4, §3.9, §6.1–6.2) on hand-written goal-state fixtures.
+// The pure planner (docs/extensions.md §3.3–3.4, §3.9, §6.1–6.2) on hand-written goal-state fixtures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ExtensionHandler, ExtensionSettings, ManifestVersion } from '../../src/platform/types.ts';

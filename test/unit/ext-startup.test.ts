@@ -1,4 +1,4 @@
-// Extension handler start-up (extensions.md §6.5) and the cloud-init wait.
+// Extension handler start-up (docs/extensions.md §6.5) and the cloud-init wait.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Status files written by extensions (extensions.md §5.1–5.2), heartbeat (§3.7) and the aggregate
+// Status files written by extensions (docs/extensions.md §5.1–5.2), heartbeat (§3.7) and the aggregate
 // status blob (§5.3–5.4): every error mapping, truncation, and the exact serialised document.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The wireserver firewall's commands (os.md §6.6), recorded: iptables argv (table, chain, order, -w),
+// The wireserver firewall's commands (docs/os.md §6.6), recorded: iptables argv (table, chain, order, -w),
 // check -> ok/missing/partial, restore of a partial set, nft script and its JSON check (a fixture
 // captured from nft 1.0.6 in the VM-in-a-box). Nothing is run on this host.
 import { test } from 'node:test';

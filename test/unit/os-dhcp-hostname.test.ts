@@ -1,4 +1,4 @@
-// Hostname publishing on dhcpcd and busybox udhcpc (os.md §4.6): the clients' real configuration files
+// Hostname publishing on dhcpcd and busybox udhcpc (docs/os.md §4.6): the clients' real configuration files
 // (fixtures/dhcp) on a temp root, the client found running through a fake /proc, and the command that makes
 // it send a new request (recording runner: nothing runs on this machine).
 import { test } from 'node:test';

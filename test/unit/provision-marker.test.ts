@@ -1,5 +1,5 @@
-// The provisioned marker and the VM id it records (os.md §4.3), and the choice of provisioning agent
-// (os.md §4.1).
+// The provisioned marker and the VM id it records (docs/os.md §4.3), and the choice of provisioning agent
+// (docs/os.md §4.1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';

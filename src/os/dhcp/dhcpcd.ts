@@ -1,5 +1,5 @@
 // dhcpcd (Alpine, Arch, Raspberry Pi OS, Gentoo images): how it learns the hostname to send and how it is
-// made to send it again (os.md §4.6 for dhcpcd).
+// made to send it again (docs/os.md §4.6 for dhcpcd).
 //   * /etc/dhcpcd.conf: a bare `hostname` option in the global section makes dhcpcd send the system hostname
 //     of the moment (dhcpcd.conf(5)); global options must come before the first `interface`/`ssid`/`profile`
 //     block, or they would only apply to that block. A global `hostname <our name>` is kept as it is; any

@@ -1,4 +1,4 @@
-// mkfs.<fs>: the command line the Python agent uses (os.md §5.2 step 4), nothing more.
+// mkfs.<fs>: the command line the Python agent uses (docs/os.md §5.2 step 4), nothing more.
 import type { Runner } from '../../util/exec.ts';
 import { DiskError } from './errors.ts';
 

@@ -1,4 +1,4 @@
-// Finding the temporary disk in sysfs (os.md §5.1). Only reads files under the Sysroot, so a fake
+// Finding the temporary disk in sysfs (docs/os.md §5.1). Only reads files under the Sysroot, so a fake
 // /sys tree in a temp root or in the sandbox is just another root.
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import type { Sysroot } from '../../util/sysroot.ts';

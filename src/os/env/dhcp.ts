@@ -1,4 +1,4 @@
-// DHCP client restart detection (os.md §6.4, 2.15 ga/env.py monitor_dhcp_client_restart). We record the
+// DHCP client restart detection (docs/os.md §6.4, 2.15 ga/env.py monitor_dhcp_client_restart). We record the
 // DHCP clients' pids; when they all die and new ones appear, a client restarted and may have dropped the
 // route the agent relies on (the caller then checks and restores it). Pids come from a /proc scan, never
 // from a `pidof`/`systemctl` child process: while the known pids live, a check costs one kill(pid, 0)

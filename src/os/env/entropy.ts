@@ -1,4 +1,4 @@
-// Hyper-V entropy (os.md §8.3): the host passes random bytes in the ACPI OEM0 table. Writing them to
+// Hyper-V entropy (docs/os.md §8.3): the host passes random bytes in the ACPI OEM0 table. Writing them to
 // /dev/random mixes them into the kernel pool (without crediting entropy, so it can never weaken it).
 // Recent kernels do this themselves; doing it once more is harmless. Once per boot: a marker in /run
 // (a tmpfs, gone at reboot).

@@ -1,4 +1,4 @@
-// Persistent net rules (os.md §6.3): udev rules that pin interface names to MAC addresses break
+// Persistent net rules (docs/os.md §6.3): udev rules that pin interface names to MAC addresses break
 // networking when the image boots with a new NIC. Present ones are moved into Lib.Dir (a copy is kept
 // so an administrator can restore them). Flatcar and Ubuntu have none: a no-op there.
 import { existsSync, renameSync, rmSync, copyFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// SCSI command timeout (os.md §6.7, OS.RootDeviceScsiTimeout): every /sys/block/sd*/device/timeout
+// SCSI command timeout (docs/os.md §6.7, OS.RootDeviceScsiTimeout): every /sys/block/sd*/device/timeout
 // that differs from the configured value is set. NVMe is left alone (azure-vm-utils sets its own).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Sysroot } from '../../util/sysroot.ts';

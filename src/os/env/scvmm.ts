@@ -1,4 +1,4 @@
-// SCVMM (System Center VMM) detection (os.md §8.4, only with DetectScvmmEnv=y): a VMM-managed VM gets
+// SCVMM (System Center VMM) detection (docs/os.md §8.4, only with DetectScvmmEnv=y): a VMM-managed VM gets
 // an ISO with linuxosconfiguration.xml and an `install` script. Done properly here: the CD driver is
 // loaded with modprobe (not insmod of a guessed path), each candidate drive is mounted read-only ONCE
 // (upstream's retry loop ran zero times and never mounted anything), and a drive without the file is

@@ -1,4 +1,4 @@
-// The provisioning DVD (os.md §4.4, protocol.md §5.1): find the device, get ovf-env.xml off it.
+// The provisioning DVD (docs/os.md §4.4, docs/protocol.md §5.1): find the device, get ovf-env.xml off it.
 // Order per device: already mounted somewhere -> read it there (upstream would wrongly read
 // DVD.MountPoint); else mount read-only (udf, then iso9660) at DVD.MountPoint; else read the file in
 // user space with our own UDF and ISO9660 readers, so hardened kernels without the udf module (or a
@@ -118,7 +118,7 @@ async function probe(root: Sysroot, name: string): Promise<boolean> {
  * Candidate devices, best first: /dev/sr0, other CD-ROM names (sorted), then any block device under
  * /sys/block whose content carries a UDF/ISO9660 signature (a vd* DVD on some hypervisors, a loop
  * device in tests). Links such as /dev/cdrom -> sr0 are folded into their target. No label check:
- * whether Azure's DVD label is stable is UNCONFIRMED (protocol.md §5.1) and no client relies on it.
+ * whether Azure's DVD label is stable is UNCONFIRMED (docs/protocol.md §5.1) and no client relies on it.
  */
 export async function findDvdCandidates(root: Sysroot): Promise<string[]> {
   let devNames: string[] = [];

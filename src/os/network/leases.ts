@@ -1,5 +1,5 @@
 // DHCP option 245 (the WireServer address Azure hands out) from the lease files the DHCP clients leave
-// behind (protocol.md §1.1.1), and the /proc/net/route check. OS reading only, all paths through a Sysroot;
+// behind (docs/protocol.md §1.1.1), and the /proc/net/route check. OS reading only, all paths through a Sysroot;
 // the platform layer receives the result as data.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Sysroot } from '../../util/sysroot.ts';
