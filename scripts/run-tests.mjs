@@ -51,8 +51,9 @@ function find(dir) {
 // starting last on an otherwise idle machine: the slowest files as measured by the clean-clone CI
 // run (the list test-times.mjs prints at the end), then the other e2e files, then integration,
 // then unit (many small files fill the gaps at the end).
-const LONGEST = ['daemon-box', 'ext-failures', 'sandbox-disks', 'provision-crash', 'collectlogs-box', 'crypto-certs',
-  'ext-lifecycle', 'sandbox-box', 'firewall-box', 'sandbox-peer', 'provision-box', 'media-fuzz'];
+const LONGEST = ['daemon-box', 'ext-storage', 'jit-box', 'ext-crash', 'package', 'ext-failures', 'monitor-box',
+  'provision-crash', 'arm64-box', 'sysext-box', 'firewall-box', 'collectlogs-box', 'provision-pps-box', 'ext-lifecycle',
+  'sandbox-disks', 'crypto-certs', 'sandbox-box', 'sandbox-peer', 'provision-box', 'media-fuzz'];
 function rank(file) {
   const rel = relative(root, file);
   const name = rel.split('/').pop().replace(/\.test\.ts$/, '');
