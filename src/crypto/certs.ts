@@ -8,12 +8,10 @@ import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { realRunner, ExecError, type Runner } from '../util/exec.ts';
 import { OpenSsl, readBinary, withScratch, writePrivate } from './openssl.ts';
+import { AgentError } from '../util/errors.ts';
 
-export class CryptoError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CryptoError';
-  }
+export class CryptoError extends AgentError {
+  static override readonly errorName: string = 'CryptoError';
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import { compareVersions } from './versions.ts';
 import { delay } from '../util/builtins.ts';
 import { ExtensionGate, withHeartbeat, type GateOptions } from './policy/gate.ts';
 import { PolicyBlockedError } from './policy/messages.ts';
+import { AgentError } from '../util/errors.ts';
 
 export type { ArtifactSource } from './download.ts';
 
@@ -603,11 +604,11 @@ export class ExtensionsExecutor {
 }
 
 /** An MC extension's enable failed: reported on the extension, the handler status stays as it was. */
-export class MultiConfigEnableError extends Error {
+export class MultiConfigEnableError extends AgentError {
+  static override readonly errorName: string = 'MultiConfigEnableError';
   readonly inner: ExtensionError;
   constructor(inner: ExtensionError) {
     super(inner.message);
-    this.name = 'MultiConfigExtensionEnableError';
     this.inner = inner;
   }
 }

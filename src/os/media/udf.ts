@@ -11,6 +11,7 @@
 // allocation descriptors with continuation extents, and data embedded in the ICB. Not supported
 // (clear error): virtual partitions (VAT, CD-R), ICB strategy 4096.
 import { MediaError, type ByteSource } from './source.ts';
+import { errorText } from '../../util/errors.ts';
 
 export interface UdfLimits {
   /** Files larger than this are refused (ovf-env.xml is a few KiB). Default 1 MiB. */
@@ -514,13 +515,13 @@ async function findAnchor(src: ByteSource): Promise<{ blockSize: number; anchor:
     for (const s of where) {
       if (s < 256 || (sectors !== undefined && s >= sectors)) continue;
       let b: Buffer;
-      try { b = await src.read(s * bs, 512, 'Anchor Volume Descriptor Pointer'); } catch (e) { problems.push((e as Error).message); continue; }
+      try { b = await src.read(s * bs, 512, 'Anchor Volume Descriptor Pointer'); } catch (e) { problems.push(errorText(e)); continue; }
       if (b.readUInt16LE(0) !== TAG.AVDP) continue;
       try {
         checkTag(b, 0, src.name, `Anchor Volume Descriptor Pointer (sector ${s}, ${bs}-byte sectors)`, { location: s });
         return { blockSize: bs, anchor: b };
       } catch (e) {
-        problems.push((e as Error).message);
+        problems.push(errorText(e));
       }
     }
   }
