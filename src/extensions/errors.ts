@@ -66,6 +66,16 @@ export class ExtensionStatusError extends ExtensionError {
   static override readonly defaultCode: number = ErrorCodes.PluginSettingsStatusInvalid;
 }
 
+/** An MC extension's enable failed: reported on the extension, the handler status stays as it was. */
+export class MultiConfigEnableError extends AgentError {
+  static override readonly errorName: string = 'MultiConfigEnableError';
+  readonly inner: ExtensionError;
+  constructor(inner: ExtensionError) {
+    super(inner.message);
+    this.inner = inner;
+  }
+}
+
 /** The text a failure is reported with: ExtensionErrors as "[Class] msg", anything else as its message. */
 export function errorMessage(e: unknown): string {
   if (e instanceof ExtensionError) return e.describe();

@@ -8,10 +8,9 @@ import { join } from 'node:path';
 import { AgentError, errorText } from '../../src/util/errors.ts';
 import {
   ErrorCodes, ExtensionDownloadError, ExtensionError, ExtensionOperationError, ExtensionsGoalStateError,
-  ExtensionStatusError, ExtensionUpdateError, errorMessage,
+  ExtensionStatusError, ExtensionUpdateError, MultiConfigEnableError, errorMessage,
 } from '../../src/extensions/errors.ts';
 import { ManifestValidationError, PackageValidationError, SignatureValidationError } from '../../src/extensions/signature.ts';
-import { MultiConfigEnableError } from '../../src/extensions/executor.ts';
 import { ConfigError } from '../../src/config/config.ts';
 import { ExecError } from '../../src/util/exec.ts';
 
