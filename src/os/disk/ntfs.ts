@@ -4,7 +4,7 @@
 // kernel may lack ntfs3, so we read the Master File Table ourselves. Everything is bounded: a
 // volume too large or too odd to verify is reported as such, and callers must not format it.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { AgentError } from '../../util/errors.ts';
+import { AgentError, errorText } from '../../util/errors.ts';
 
 export interface NtfsEntry { record: number; parent: number; name: string; dir: boolean }
 
@@ -223,6 +223,6 @@ export function inspectNtfs(hostPath: string, limits?: NtfsLimits): NtfsVerdict 
   try {
     return classifyNtfs(listNtfs(hostPath, limits));
   } catch (e) {
-    return { kind: 'unverifiable', reason: e instanceof Error ? e.message : String(e) };
+    return { kind: 'unverifiable', reason: errorText(e) };
   }
 }
