@@ -3,7 +3,8 @@
 // unhandled rejection or exception is logged and exits 1 instead of dumping a stack.
 import { runCli } from './cli/run.ts';
 import { writeFd } from './util/output.ts';
-import { errorText, log } from './util/logger.ts';
+import { log } from './util/logger.ts';
+import { errorText } from './util/errors.ts';
 
 function fatal(kind: string, e: unknown): void {
   const msg = `${kind}: ${errorText(e)}`;

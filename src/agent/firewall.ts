@@ -8,7 +8,8 @@ import type { Sysroot } from '../util/sysroot.ts';
 import { Firewall } from '../os/firewall.ts';
 import { FIREWALL_UNIT, enableShippedUnit, firewallUnit, installUnit, systemdRunning } from '../os/service.ts';
 import { SYSEXT_FIREWALL_ENDPOINT, runsFromSysext } from '../os/sysext.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 export interface FirewallTaskOptions {
   runner: Runner;

@@ -18,7 +18,8 @@ import { posix } from 'node:path';
 import { ensureSudoers, removeSudoers, sudoersLine } from '../os/sudoers.ts';
 import { JIT_COMMENT, accountExpiry, jitAccounts, setAccountExpiry } from '../os/jitaccounts.ts';
 import { show, validateUserName, ValidationError } from '../os/validate.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 /** More than this many users in one document is refused beyond the first ones (Azure sends a handful). */
 export const MAX_JIT_USERS = 100;

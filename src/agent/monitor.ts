@@ -12,7 +12,8 @@ import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
 import type { Observation } from '../platform/healthservice.ts';
 import { takeIoErrors } from '../platform/ioerrors.ts';
 import { randomId } from '../util/unique.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 export type EventSink = (operation: string, success: boolean, message: string) => void;
 

@@ -7,17 +7,18 @@
 // waagent, the file is removed on a clean exit, and only if it still holds our pid.
 import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { AgentError } from '../util/errors.ts';
 
 /** A takeover lock older than this was left by a start that died while holding it (it is held for microseconds). */
 const TAKEOVER_STALE_MS = 10_000;
 /** For a synchronous pause of a few milliseconds (Atomics.wait on memory nobody notifies). */
 const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
-export class AlreadyRunningError extends Error {
+export class AlreadyRunningError extends AgentError {
+  static override readonly errorName: string = 'AlreadyRunningError';
   readonly pid: number;
   constructor(pid: number) {
     super(`Daemon is already running: ${pid}`);
-    this.name = 'AlreadyRunningError';
     this.pid = pid;
   }
 }

@@ -2,7 +2,8 @@
 // own timer (setTimeout re-armed after each run, so runs never pile up or overlap), a failure is logged at
 // most once an hour for the same text, the task is backed off (doubling up to a cap, with jitter) and the
 // others carry on. Nothing here knows what a task does.
-import { errorText, log as rootLog, type Logger } from '../util/logger.ts';
+import { log as rootLog, type Logger } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 export interface PeriodicTask {
   name: string;

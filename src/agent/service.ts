@@ -20,7 +20,8 @@ import { AGENT_UNIT, agentUnit, defaultConf, enableShippedUnit, installUnit, sys
 import { SYSEXT_CONF, SYSEXT_NAME, runsFromSysext } from '../os/sysext.ts';
 import { DEFAULT_CONFIG_PATH } from '../config/config.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 /** The argv for units: the binary's real path (symlinks resolved), then a script when run from source. */
 export function realSelf(self: string[]): string[] {

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HandlerReport } from '../extensions/aggregate.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 export const INITIAL_GOAL_STATE_FILE = 'initial_goal_state';
 const TERMINAL = new Set(['success', 'error', 'Ready', 'NotReady']);

@@ -9,7 +9,8 @@ import type { TelemetryEvent, TelemetryParam } from '../platform/telemetry.ts';
 import { AGENT_EVENTS_PROVIDER, eventTimestamp } from '../platform/telemetry.ts';
 import { collectExtensionEvents } from '../extensions/events.ts';
 import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
-import { errorText, log, redact } from '../util/logger.ts';
+import { log, redact } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { randomHex } from '../util/unique.ts';
 

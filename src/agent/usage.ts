@@ -12,6 +12,7 @@ import { readCgroupUsage, systemMemory, type CgroupUsage } from '../os/cgroup.ts
 import { AGENT_EVENTS_PROVIDER, type TelemetryEvent } from '../platform/telemetry.ts';
 import { log } from '../util/logger.ts';
 import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
+import { AgentError } from '../util/errors.ts';
 
 export const HOUR_MS = 3600_000;
 
@@ -86,8 +87,8 @@ export class ResourceUsage {
   }
 }
 
-export class AgentMemoryExceeded extends Error {
-  constructor(message: string) { super(message); this.name = 'AgentMemoryExceeded'; }
+export class AgentMemoryExceeded extends AgentError {
+  static override readonly errorName: string = 'AgentMemoryExceeded';
 }
 
 /** 2.15's test: anon + cache + swap of the agent's cgroup against the quota (bytes). */

@@ -14,15 +14,16 @@ import { KEYS, OBSOLETE_KEYS, isConfigKey, sortedKeys } from './keys.ts';
 import type { ConfigKey, IntKey, IntValue, KeyDef, StringKey, StringValue, SwitchKey } from './keys.ts';
 import { parseConfText, parsePythonInt, parseSwitch } from './parse.ts';
 import type { RawEntry } from './parse.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/waagent.conf';
 export const MAX_CONFIG_BYTES = 1 << 20;
 
-export class ConfigError extends Error {
+export class ConfigError extends AgentError {
+  static override readonly errorName: string = 'ConfigError';
   readonly path: string;
   constructor(path: string, message: string) {
     super(message);
-    this.name = 'ConfigError';
     this.path = path;
   }
 }
@@ -162,14 +163,14 @@ export function loadConfig(path: string, opts: LoadOptions = {}): Config {
       if (!required) return defaultConfig();
       throw new ConfigError(path, `configuration file ${path} does not exist`);
     }
-    throw new ConfigError(path, `cannot read configuration ${path}: ${(e as Error).message}`);
+    throw new ConfigError(path, `cannot read configuration ${path}: ${errorText(e)}`);
   }
   if (size > MAX_CONFIG_BYTES) throw new ConfigError(path, `configuration ${path} is ${size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`);
   let buf: Buffer;
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new ConfigError(path, `cannot read configuration ${path}: ${(e as Error).message}`);
+    throw new ConfigError(path, `cannot read configuration ${path}: ${errorText(e)}`);
   }
   if (buf.length > MAX_CONFIG_BYTES) throw new ConfigError(path, `configuration ${path} is over the ${MAX_CONFIG_BYTES}-byte limit`);
   // waagent refuses an empty file ("Can't not parse empty configuration"): it usually means a

@@ -8,12 +8,10 @@ import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { realRunner, ExecError, type Runner } from '../util/exec.ts';
 import { OpenSsl, readBinary, withScratch, writePrivate } from './openssl.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
-export class CryptoError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CryptoError';
-  }
+export class CryptoError extends AgentError {
+  static override readonly errorName: string = 'CryptoError';
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -112,7 +110,7 @@ export async function pfxToPem(ossl: OpenSsl, pfx: Uint8Array, scratchParent?: s
 }
 
 function firstLine(e: unknown): string {
-  const m = e instanceof ExecError ? (e.result.stderr.trim().split('\n')[0] ?? e.message) : e instanceof Error ? e.message : String(e);
+  const m = e instanceof ExecError ? (e.result.stderr.trim().split('\n')[0] ?? e.message) : errorText(e);
   return m.slice(0, 300);
 }
 

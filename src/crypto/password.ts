@@ -3,12 +3,10 @@
 import { nodeCrypto } from '../util/builtins.ts';
 import type { Runner } from '../util/exec.ts';
 import { addSecret } from '../util/logger.ts';
+import { AgentError } from '../util/errors.ts';
 
-export class PasswordError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PasswordError';
-  }
+export class PasswordError extends AgentError {
+  static override readonly errorName: string = 'PasswordError';
 }
 
 const SALT_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

@@ -5,12 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Runner } from '../util/exec.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
-export class SshKeyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SshKeyError';
-  }
+export class SshKeyError extends AgentError {
+  static override readonly errorName: string = 'SshKeyError';
 }
 
 export const HOST_KEY_TYPES = ['rsa', 'dsa', 'ecdsa', 'ed25519'] as const;
@@ -112,7 +110,7 @@ export async function opensshFromCertificate(runner: Runner, certPem: string, op
   try {
     spki = new (nodeCrypto().X509Certificate)(certPem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
   } catch (e) {
-    throw new SshKeyError(`not a usable X.509 certificate: ${(e as Error).message}`);
+    throw new SshKeyError(`not a usable X.509 certificate: ${errorText(e)}`);
   }
   return opensshFromPkcs8(runner, spki, opts);
 }

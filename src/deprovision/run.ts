@@ -3,7 +3,7 @@
 // the caller turns any failure into a non-zero exit.
 import type { Sysroot } from '../util/sysroot.ts';
 import { removePaths } from '../os/files.ts';
-import { errorText } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import type { Plan } from './plan.ts';
 
 export interface StepReport { id: string; title: string; items: string[]; ok: boolean; error?: string }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { TelemetryEvent } from '../platform/telemetry.ts';
 import { log, redact } from '../util/logger.ts';
 import { readFully } from '../util/fsread.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
 export const GENERIC_LOGS_PROVIDER = 'FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F';
 export const GENERIC_LOGS_EVENT_ID = 7;
@@ -33,7 +34,8 @@ export interface CollectResult {
   dropped: Record<string, Record<string, number>>;
 }
 
-class InvalidEvent extends Error {
+class InvalidEvent extends AgentError {
+  static override readonly errorName: string = 'InvalidEvent';
   readonly reason: string;
   constructor(reason: string, detail: string) {
     super(`${reason}: ${detail}`);
@@ -143,7 +145,7 @@ export function collectExtensionEvents(extLogDir: string, opts: CollectOptions =
           }
         }
       } catch (e) {
-        log.warn(`Reading event file ${p}: ${(e as Error).message}`);
+        log.warn(`Reading event file ${p}: ${errorText(e)}`);
       } finally {
         rmSync(p, { force: true });
       }

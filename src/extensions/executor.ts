@@ -2,82 +2,49 @@
 // (§5.3). It composes the pure planner with the on-disk pieces and the launcher; the network is behind
 // `ArtifactSource` (manifest and package downloads, with their HostGAPlugin fallback), so this module
 // never speaks HTTP itself. One goal state is processed synchronously, item after item, like the Python
-// agent: extensions rely on that order.
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ExtensionHandler, ExtensionsGoalState, ExtensionSettings, ManifestVersion } from '../platform/types.ts';
+// agent: extensions rely on that order. This module is the processing; the package download is in
+// download.ts, status writing and reporting in reporting.ts, removing outdated handlers in cleanup.ts,
+// the options and what a command launch gets from them in options.ts, handler directories in handlerdirs.ts.
+import type { ExtensionsGoalState, ExtensionSettings, ManifestVersion } from '../platform/types.ts';
 import { log } from '../util/logger.ts';
 import {
-  ErrorCodes, ExtensionDownloadError, ExtensionError, ExtensionUpdateError, errorMessage,
+  ErrorCodes, ExtensionDownloadError, ExtensionError, ExtensionUpdateError, MultiConfigEnableError, errorMessage,
 } from './errors.ts';
-import { HandlerLayout, type LayoutRoots, listHandlerDirs } from './layout.ts';
-import { loadHandlerManifest, manifestCommand, type HandlerManifest, type Operation } from './manifest.ts';
-import { handoverCode, launchCommand, type LaunchOptions } from './launcher.ts';
+import { HandlerLayout } from './layout.ts';
+import { loadHandlerManifest, type HandlerManifest, type Operation } from './manifest.ts';
+import { handoverCode, launchCommand } from './launcher.ts';
 import { checkMultiConfig, initializeHandler } from './package.ts';
-import { DownloadRetries, downloadHandler, shuffled, type ArtifactSource } from './download.ts';
+import { DownloadRetries, downloadHandler, shuffled } from './download.ts';
 import { armCrashPoints } from './crashpoint.ts';
 import { writeSettingsFile } from './settings.ts';
 import {
-  copyStatusFiles, findInstalledVersion, readExtensionState, readHandlerState, readHandlerStatus, removeExtensionFiles,
-  removeHandlerFiles, writeExtensionState, writeHandlerState, writeHandlerStatus, writePlaceholderStatus, utcSeconds,
-  type HandlerStatus,
+  copyStatusFiles, findInstalledVersion, readExtensionState, readHandlerState, removeExtensionFiles,
+  removeHandlerFiles, writeExtensionState, writeHandlerState, writeHandlerStatus, utcSeconds,
 } from './state.ts';
-import { collectExtensionStatus, handlingStatus, readHeartbeat, TERMINAL_STATUSES, type ReadStatusOptions } from './statusFile.ts';
+import { handlingStatus, TERMINAL_STATUSES } from './statusFile.ts';
 import {
   DEPENDENCY_POLL_MS, DEPENDENCY_WAIT_MS, SUCCESS_STATUS, decideVersion, dependencyMessages, enableSetup,
-  extensionsDisabledStatus, failureStatus, invalidHandlerError, isDependedUpon, itemCommand, itemExtName, itemFullName,
+  failureStatus, invalidHandlerError, isDependedUpon, itemCommand, itemExtName, itemFullName,
   maxKey, orderItems, uninstallCodeEnv, uninstallSteps, unsupportedFeatures, updateEnv, upgradeSteps, type CommandStep, type PlanItem,
 } from './plan.ts';
 import { SUPPORTED_REQUIRED_FEATURES, type GoalStateAggregate, type HandlerReport } from './aggregate.ts';
-import { compareVersions } from './versions.ts';
 import { delay } from '../util/builtins.ts';
-import { ExtensionGate, withHeartbeat, type GateOptions } from './policy/gate.ts';
+import { ExtensionGate } from './policy/gate.ts';
 import { PolicyBlockedError } from './policy/messages.ts';
+import { HandlerDirs } from './handlerdirs.ts';
+import {
+  collectHandlerReports, recordDependencySkip, recordDisabled, recordDisabledOf, recordExtensionsDisabled, recordFailure,
+  recordInstalled, statusContext,
+} from './reporting.ts';
+import { launchOptionsFor, type ExecutorOptions } from './options.ts';
+import { removeOutdatedHandlers } from './cleanup.ts';
 
 export type { ArtifactSource } from './download.ts';
-
-/** `policy` / `signature` (GateOptions): extension allow-list policy and package signatures, off when absent. */
-export interface ExecutorOptions extends GateOptions {
-  roots: LayoutRoots;
-  wireServer: string;
-  artifacts: ArtifactSource;
-  /** Extensions.Enabled (default true). */
-  extensionsEnabled?: boolean;
-  /** waagent.conf path named in the "extension processing is disabled" message. */
-  confPath?: string;
-  /** HttpProxy.Host/Port, exported to extension commands. */
-  proxy?: { host: string; port: number };
-  /**
-   * CGroups.EnforceLimits: run commands in systemd scopes with the manifest's CPU quota; handlers named in
-   * `excluded` (CGroups.Excluded) run plainly.
-   */
-  limits?: { enforce: boolean; excluded?: string[]; systemdMarker?: string; systemdRun?: string };
-  baseEnv?: NodeJS.ProcessEnv;
-  etp?: boolean;
-  statusRead?: ReadStatusOptions;
-  dependencyWaitMs?: number;
-  dependencyPollMs?: number;
-  /** Overall budget for one package download across URIs (5 minutes). */
-  downloadBudgetMs?: number;
-  /** Backoff of download-only retries after every URI and channel failed (default 1 min doubling to 30 min). */
-  downloadRetry?: { firstMs?: number; maxMs?: number; random?: () => number };
-  /**
-   * Per-operation command timeouts in seconds (default §3.5: install/disable/update 900, enable/uninstall 300).
-   * Only tests shorten them; the Python agent has no setting for this either.
-   */
-  operationTimeoutsSec?: Partial<Record<Operation, number>>;
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-  /** URI order (default: shuffled, as the Python agent does). Tests pass the identity. */
-  shuffle?: <T>(items: T[]) => T[];
-}
-
-/** The version last resolved for a handler, so reports name the directory actually used. */
-type Resolved = Map<string, string>;
+export type { ExecutorOptions } from './options.ts';
 
 export class ExtensionsExecutor {
   private readonly o: ExecutorOptions;
-  private readonly resolved: Resolved = new Map();
+  private readonly dirs: HandlerDirs;
   private lastAggregate: GoalStateAggregate | null = null;
   private readonly gate: ExtensionGate;
   private readonly retries: DownloadRetries;
@@ -88,6 +55,7 @@ export class ExtensionsExecutor {
 
   constructor(opts: ExecutorOptions) {
     this.o = opts;
+    this.dirs = new HandlerDirs(opts.roots);
     this.gate = new ExtensionGate(opts);
     this.retries = new DownloadRetries(opts.downloadRetry);
     armCrashPoints();
@@ -173,7 +141,7 @@ export class ExtensionsExecutor {
         continue;
       }
       if (depError !== null) {
-        this.reportDependencySkip(item, depError);
+        recordDependencySkip(this.dirs, item, depError);
         // Held back by a download failure: retried with it.
         if (depByDownload) this.downloadFailed.add(itemFullName(item));
         continue;
@@ -191,9 +159,9 @@ export class ExtensionsExecutor {
 
   /** §6.1: poll the status of a depended-upon item until success/error or the goal-state deadline. */
   private async waitForCompletion(item: PlanItem, deadline: number): Promise<string | null> {
-    const layout = this.safeLayoutFor(item.handler);
+    const layout = this.dirs.safeLayoutFor(item.handler);
     if (!layout) return null;
-    const ctx = this.statusContext(item, layout);
+    const ctx = statusContext(item, layout);
     let last: string | null = null;
     for (;;) {
       last = await handlingStatus(layout, ctx, { ...this.o.statusRead, attempts: 1 });
@@ -203,21 +171,6 @@ export class ExtensionsExecutor {
       }
       if (this.now() >= deadline) return dependencyMessages.timedOut(itemFullName(item), last);
       await this.sleep(Math.min(this.o.dependencyPollMs ?? DEPENDENCY_POLL_MS, Math.max(0, deadline - this.now())));
-    }
-  }
-
-  private reportDependencySkip(item: PlanItem, message: string): void {
-    const ext = itemExtName(item);
-    try {
-      const layout = this.layoutFor(item.handler);
-      if (ext === undefined) {
-        writeHandlerStatus(layout, { status: 'NotReady', code: ErrorCodes.Unknown, message, supports_multi_config: false });
-      } else {
-        if (readHandlerStatus(layout) === null) writeHandlerStatus(layout, { status: 'NotReady', code: ErrorCodes.Unknown, message, supports_multi_config: true });
-        writePlaceholderStatus(layout, item.settings!.sequenceNumber, { ext, operation: 'Enable', code: ErrorCodes.Unknown, message, overwrite: false });
-      }
-    } catch (e) {
-      log.warn(`recording the dependency skip of ${itemFullName(item)}: ${errorMessage(e)}`);
     }
   }
 
@@ -249,7 +202,7 @@ export class ExtensionsExecutor {
         throw new ExtensionDownloadError(decision.error.message, decision.error.code);
       }
       layout = new HandlerLayout(this.o.roots, h.name, decision.version);
-      this.resolved.set(h.name, decision.version);
+      this.dirs.resolve(h.name, decision.version);
       switch (h.state) {
         case 'enabled': await this.handleEnable(item, layout, installed, decision.pkg); break;
         case 'disabled': await this.handleDisable(item, layout); break;
@@ -260,51 +213,23 @@ export class ExtensionsExecutor {
       // A policy refusal (e.g. a failed signature) is final for this goal state: not a download to retry.
       if (this.inDownload && !(e instanceof PolicyBlockedError)) this.downloadFailed.add(itemFullName(item));
       this.inDownload = false;
-      const where = layout ?? this.safeLayoutFor(h);
+      const where = layout ?? this.dirs.safeLayoutFor(h);
       if (e instanceof PolicyBlockedError) return this.reportBlocked(item, e, where);
-      if (where) this.reportFailure(item, where, e);
+      if (where) recordFailure(item, where, e);
       else log.warn(`[${itemFullName(item)}] ${failureStatus(e).message}`);
       return false;
     }
   }
 
-  private reportFailure(item: PlanItem, layout: HandlerLayout, e: unknown): void {
-    const f = failureStatus(e);
-    const ext = itemExtName(item);
-    log.warn(`[${itemFullName(item)}] ${f.message}`);
-    try {
-      if (e instanceof MultiConfigEnableError) {
-        // The handler is fine; only this extension failed: its own status says so.
-        writePlaceholderStatus(layout, item.settings!.sequenceNumber, {
-          ext, operation: 'Enable', code: e.inner.code, overwrite: true,
-          message: `Error processing MultiConfig extension ${itemFullName(item)}: ${e.inner.describe()}`,
-        });
-        return;
-      }
-      writeHandlerStatus(layout, { status: 'NotReady', code: f.code, message: f.message, supports_multi_config: item.handler.isMultiConfig });
-      if (ext !== undefined && item.settings) {
-        writePlaceholderStatus(layout, item.settings.sequenceNumber, { ext, operation: f.operation, code: f.code, message: f.message, overwrite: false });
-      }
-    } catch (err) {
-      log.warn(`recording the failure of ${itemFullName(item)}: ${errorMessage(err)}`);
-    }
-  }
-
   /** Blocked by policy or a failed signature check (policy/gate.ts): NotReady with the reason; never throws. */
   private reportBlocked(item: PlanItem, e: PolicyBlockedError, where?: HandlerLayout): boolean {
-    this.gate.record(item, e, where ?? this.safeLayoutFor(item.handler));
+    this.gate.record(item, e, where ?? this.dirs.safeLayoutFor(item.handler));
     return false;
   }
 
   private reportExtensionsDisabled(item: PlanItem): boolean {
-    const layout = this.safeLayoutFor(item.handler);
-    if (!layout) return false;
-    const { message, code } = extensionsDisabledStatus(item, this.o.confPath);
-    writeHandlerStatus(layout, { status: 'NotReady', code, message, supports_multi_config: item.handler.isMultiConfig });
-    if (item.handler.state === 'enabled' && item.settings) {
-      // No command ran, so no operation (the Python agent writes its handler's unset operation: null).
-      writePlaceholderStatus(layout, item.settings.sequenceNumber, { ext: itemExtName(item), operation: null, code, message, overwrite: true });
-    }
+    const layout = this.dirs.safeLayoutFor(item.handler);
+    if (layout) recordExtensionsDisabled(layout, item, this.o.confPath);
     return false;
   }
 
@@ -329,7 +254,7 @@ export class ExtensionsExecutor {
       this.writeSettings(item, layout);
       if (setup.kind === 'install') {
         await this.run(item, layout, manifest, 'install', item.settings, {});
-        this.setInstalled(layout, h);
+        recordInstalled(layout, h);
       } else if (setup.kind === 'upgrade' || setup.kind === 'downgrade') {
         uninstallCode = await this.upgrade(item, installed!, layout, manifest, setup.kind);
       }
@@ -359,7 +284,7 @@ export class ExtensionsExecutor {
         log.warn(`[${itemFullName(item)}] disable failed (ignored): ${errorMessage(e)}`);
       }
       removeExtensionFiles(layout, what.ext!);
-      this.afterDisable(layout, h);
+      recordDisabled(layout, h);
     }
   }
 
@@ -368,34 +293,6 @@ export class ExtensionsExecutor {
     // An MC extension being removed keeps no settings file.
     if (ext !== undefined && item.settings?.state === 'disabled') return;
     writeSettingsFile(layout, item.settings, ext);
-  }
-
-  private setInstalled(layout: HandlerLayout, h: ExtensionHandler): void {
-    writeHandlerState(layout, 'Installed');
-    writeHandlerStatus(layout, { ...SUCCESS_STATUS.installed, supports_multi_config: h.isMultiConfig });
-  }
-
-  /** After one successful disable: an MC extension is marked disabled (or its files go if it was deleted). */
-  private afterDisableOf(layout: HandlerLayout, h: ExtensionHandler, ext: string | undefined, settings: ExtensionSettings | null): void {
-    if (h.isMultiConfig && ext !== undefined) {
-      if (settings?.state === 'disabled') removeExtensionFiles(layout, ext);
-      else writeExtensionState(layout, ext, 'disabled');
-    }
-    this.afterDisable(layout, h);
-  }
-
-  /** SC, or MC once no extension remains enabled: Installed / "Plugin disabled". */
-  private afterDisable(layout: HandlerLayout, h: ExtensionHandler): void {
-    if (h.isMultiConfig) {
-      let anyEnabled = false;
-      try {
-        anyEnabled = readdirSync(layout.configDir).some((n) => n.endsWith('.HandlerState') && n !== 'HandlerState'
-          && readExtensionState(layout, n.slice(0, -'.HandlerState'.length)) === 'enabled');
-      } catch { /* no config dir: nothing enabled */ }
-      if (anyEnabled) return;
-    }
-    writeHandlerState(layout, 'Installed');
-    writeHandlerStatus(layout, { ...SUCCESS_STATUS.disabled, supports_multi_config: h.isMultiConfig });
   }
 
   /** §3.4; returns the old uninstall's code for the new install/enable. */
@@ -428,7 +325,7 @@ export class ExtensionsExecutor {
             // disabled"; MC: per extension) — they stay when the update then fails and the old version is kept.
             const code = await guarded('disable', async () => {
               await this.runOn(item, old, oldManifest, c);
-              this.afterDisableOf(old, h, c.ext, c.settings);
+              recordDisabledOf(old, h, c.ext, c.settings);
             });
             disableCodes.set(c.ext ?? c.settings?.name ?? h.name, code);
           }
@@ -459,7 +356,7 @@ export class ExtensionsExecutor {
           await this.run(item, cur, manifest, 'install', item.settings, uninstallCodeEnv(uninstallCode));
           break;
         case 'setInstalled':
-          this.setInstalled(cur, h);
+          recordInstalled(cur, h);
           break;
       }
     }
@@ -474,7 +371,7 @@ export class ExtensionsExecutor {
     const manifest = loadHandlerManifest(layout.manifestPath);
     await this.run(item, layout, manifest, 'disable', item.settings, {});
     if (itemExtName(item) !== undefined) writeExtensionState(layout, itemExtName(item)!, 'disabled');
-    this.afterDisable(layout, item.handler);
+    recordDisabled(layout, item.handler);
   }
 
   private async handleUninstall(item: PlanItem, layout: HandlerLayout): Promise<void> {
@@ -491,7 +388,7 @@ export class ExtensionsExecutor {
       }
     }
     removeHandlerFiles(layout);
-    this.resolved.delete(h.name);
+    this.dirs.forget(h.name);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -503,78 +400,18 @@ export class ExtensionsExecutor {
   }
 
   private async run(item: PlanItem, layout: HandlerLayout, manifest: HandlerManifest, op: Operation, settings: ExtensionSettings | null, extraEnv: Record<string, string>): Promise<void> {
-    const ext = item.handler.isMultiConfig && settings ? settings.name : undefined;
-    const opts: LaunchOptions = {
-      layout, command: manifestCommand(manifest, op), operation: op, wireServer: this.o.wireServer,
-      seqNo: settings ? settings.sequenceNumber : undefined, extensionName: ext, extraEnv,
-      timeoutSec: this.o.operationTimeoutsSec?.[op],
-      proxy: this.o.proxy, baseEnv: this.o.baseEnv, etp: this.o.etp,
-      limits: this.o.limits ? {
-        enforce: this.o.limits.enforce && !(this.o.limits.excluded ?? []).some((n) => n.toLowerCase() === item.handler.name.toLowerCase()),
-        cpuQuotaPercentage: manifest.resourceLimits.cpuQuotaPercentage,
-        sliceName: ext === undefined ? item.handler.name : `${item.handler.name}.${ext}`,
-        systemdMarker: this.o.limits.systemdMarker, systemdRun: this.o.limits.systemdRun,
-      } : undefined,
-    };
-    await launchCommand(opts);
+    await launchCommand(launchOptionsFor(this.o, item, layout, manifest, op, settings, extraEnv));
   }
 
   // -------------------------------------------------------------------------------------------------
-  // Reporting (§5.3)
-
-  private layoutFor(h: ExtensionHandler): HandlerLayout {
-    const v = this.resolved.get(h.name) ?? findInstalledVersion(this.o.roots, h.name)?.version ?? highestDir(this.o.roots, h.name) ?? h.version;
-    return new HandlerLayout(this.o.roots, h.name, v);
-  }
-
-  private safeLayoutFor(h: ExtensionHandler): HandlerLayout | undefined {
-    try {
-      return this.layoutFor(h);
-    } catch {
-      return undefined; // an invalid name or version never gets a directory
-    }
-  }
-
-  private statusContext(item: PlanItem, layout: HandlerLayout) {
-    return { handlerName: item.handler.name, handlerVersion: layout.version, ext: itemExtName(item), name: item.settings?.name ?? item.handler.name, seq: item.settings?.sequenceNumber ?? -1 };
-  }
+  // Reporting (§5.3, reporting.ts)
 
   /** The handlerAggregateStatus entries for the current goal state (called on every report cycle). */
-  async report(egs: ExtensionsGoalState): Promise<HandlerReport[]> {
-    const out: HandlerReport[] = [];
-    for (const h of egs.handlers) {
-      const layout = this.safeLayoutFor(h);
-      if (!layout) continue;
-      let hs: HandlerStatus | null = readHandlerStatus(layout);
-      if (hs === null) continue;
-      const state = readHandlerState(layout);
-      if (state !== 'NotInstalled') {
-        try {
-          const m = loadHandlerManifest(layout.manifestPath);
-          if (m.reportHeartbeat) {
-            const before = hs;
-            const hb = readHeartbeat(hs, layout, this.now());
-            // A blocked handler keeps its NotReady status and code; the heartbeat only adds to the message (2.15).
-            hs = this.gate.blocked.has(h.name) && !hb.failed ? withHeartbeat(before, hb.status) : hb.status;
-            // Only a failure is persisted, like the Python agent (which then reports it from its next cycle on);
-            // and only when it changed: reports run every few seconds.
-            if (hb.failed && (hs.status !== before.status || hs.code !== before.code || hs.message !== before.message)) writeHandlerStatus(layout, hs);
-          }
-        } catch { /* no manifest: no heartbeat */ }
-      }
-      const items = h.settings.length === 0 ? [null] : h.settings;
-      for (const s of items) {
-        const item: PlanItem = { handler: h, settings: s, key: 0 };
-        const ext = itemExtName(item);
-        if (ext !== undefined && s?.state === 'disabled' && readExtensionState(layout, ext) === 'disabled') continue;
-        let extension = null;
-        if (s !== null && (state !== 'NotInstalled' || h.isMultiConfig || this.o.extensionsEnabled === false || this.gate.blocked.has(h.name))) {
-          extension = await collectExtensionStatus(layout, this.statusContext(item, layout), this.o.statusRead);
-        }
-        out.push({ handler: { ...hs }, extension, isMultiConfig: h.isMultiConfig });
-      }
-    }
-    return out;
+  report(egs: ExtensionsGoalState): Promise<HandlerReport[]> {
+    return collectHandlerReports(egs, {
+      dirs: this.dirs, blocked: this.gate.blocked, now: () => this.now(),
+      extensionsEnabled: this.o.extensionsEnabled, statusRead: this.o.statusRead,
+    });
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -583,40 +420,6 @@ export class ExtensionsExecutor {
   /** Removes handler dirs whose name is not in the goal state (no uninstall command) and orphan zips. */
   cleanup(egs: ExtensionsGoalState): void {
     if (this.lastAggregate?.code === ErrorCodes.GoalStateUnsupportedRequiredFeatures) return;
-    const names = new Set(egs.handlers.map((h) => h.name));
-    for (const d of listHandlerDirs(this.o.roots.libDir)) {
-      if (names.has(d.name)) continue;
-      log.info(`removing ${d.dirName}: no longer in the goal state`);
-      removeHandlerFiles(new HandlerLayout(this.o.roots, d.name, d.version));
-    }
-    let entries: string[] = [];
-    try { entries = readdirSync(this.o.roots.libDir); } catch { return; }
-    for (const n of entries) {
-      const m = /^(.+?)(?:__|-)(\d+(?:\.\d+)*)\.zip$/i.exec(n);
-      if (!m || /^WALinuxAgent/i.test(n)) continue;
-      const p = join(this.o.roots.libDir, n);
-      try {
-        if (statSync(p).isFile() && !existsSync(join(this.o.roots.libDir, `${m[1]}-${m[2]}`))) rmSync(p, { force: true });
-      } catch { /* raced: fine */ }
-    }
+    removeOutdatedHandlers(this.o.roots, egs);
   }
 }
-
-/** An MC extension's enable failed: reported on the extension, the handler status stays as it was. */
-export class MultiConfigEnableError extends Error {
-  readonly inner: ExtensionError;
-  constructor(inner: ExtensionError) {
-    super(inner.message);
-    this.name = 'MultiConfigExtensionEnableError';
-    this.inner = inner;
-  }
-}
-
-function highestDir(roots: LayoutRoots, name: string): string | undefined {
-  let best: string | undefined;
-  for (const d of listHandlerDirs(roots.libDir)) {
-    if (d.name === name && (best === undefined || compareVersions(d.version, best) > 0)) best = d.version;
-  }
-  return best;
-}
-

@@ -6,7 +6,8 @@
 import { closeSync, constants, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomHex } from '../util/unique.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 export const INFLIGHT_RE = /^\.cmd-running-(\d+)-[0-9a-f]{12}$/;
 

@@ -16,6 +16,7 @@ import { appendCommandLog } from './commandLog.ts';
 import { readFully } from '../util/fsread.ts';
 import { confProxyUrl } from '../platform/http.ts';
 import { recordInFlight } from './inflight.ts';
+import { errorText } from '../util/errors.ts';
 
 /** §3.5: per-operation timeout (seconds) and the CRP code of its failure. */
 export const OPERATION_LIMITS: Record<Operation, { timeoutSec: number; code: number }> = {
@@ -248,7 +249,7 @@ export async function launchCommand(o: LaunchOptions): Promise<LaunchResult> {
         se = readHead(fe);
       } catch (e) {
         so = '';
-        se = `Cannot read stdout/stderr: ${(e as Error).message}`;
+        se = `Cannot read stdout/stderr: ${errorText(e)}`;
       }
       return { r, so, se };
     } finally {
@@ -280,7 +281,7 @@ export async function launchCommand(o: LaunchOptions): Promise<LaunchResult> {
   }
   } catch (e) {
     // The output files could not be created (handler dir missing, disk full): the command never ran.
-    throw new ExtensionError(`Failed to launch '${full}': ${(e as Error).message}`, code);
+    throw new ExtensionError(`Failed to launch '${full}': ${errorText(e)}`, code);
   }
 
   const output = formatOutput(out, err);

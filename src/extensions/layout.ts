@@ -5,15 +5,13 @@ import { readdirSync } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { isVersion } from './versions.ts';
+import { AgentError } from '../util/errors.ts';
 
 export const DEFAULT_LIB_DIR = '/var/lib/waagent';
 export const DEFAULT_EXT_LOG_DIR = '/var/log/azure';
 
-export class LayoutError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LayoutError';
-  }
+export class LayoutError extends AgentError {
+  static override readonly errorName: string = 'LayoutError';
 }
 
 // Names come from the goal state and become path components: refuse anything that could climb out of

@@ -7,7 +7,8 @@
 // file comes into place by one rename, so a crash leaves the previous complete one (or none).
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import { listHandlerDirs } from './layout.ts';
 import { INFLIGHT_RE, killInFlight } from './inflight.ts';
 

@@ -5,6 +5,7 @@ import { closeSync, fstatSync, openSync, readSync, readdirSync, constants } from
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, ExtensionError } from './errors.ts';
+import { errorText } from '../util/errors.ts';
 
 export type Operation = 'install' | 'uninstall' | 'update' | 'enable' | 'disable';
 export const OPERATIONS: readonly Operation[] = ['install', 'uninstall', 'update', 'enable', 'disable'];
@@ -69,7 +70,7 @@ export function parseHandlerManifest(input: string | Buffer, source: string): Ha
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw malformed(source, (e as Error).message);
+    throw malformed(source, errorText(e));
   }
   const first = Array.isArray(data) ? data[0] : undefined;
   if (!isObject(first)) throw malformed(source, 'expected a JSON array whose first element is an object');
@@ -136,7 +137,7 @@ export function loadHandlerManifest(path: string): HandlerManifest {
     }
     buf = buf.subarray(0, off);
   } catch (e) {
-    throw new ExtensionError(`Failed to load manifest file (${path}): ${(e as Error).message}`, ErrorCodes.PluginHandlerManifestNotFound);
+    throw new ExtensionError(`Failed to load manifest file (${path}): ${errorText(e)}`, ErrorCodes.PluginHandlerManifestNotFound);
   } finally {
     if (fd >= 0) closeSync(fd);
   }

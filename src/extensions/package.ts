@@ -12,6 +12,7 @@ import { ErrorCodes, ExtensionDownloadError, ExtensionError, ExtensionsGoalState
 import type { HandlerLayout } from './layout.ts';
 import { findHandlerManifest, parseHandlerManifest, type HandlerManifest } from './manifest.ts';
 import { writeHandlerEnvironment } from './handlerEnvironment.ts';
+import { errorText } from '../util/errors.ts';
 
 /** Package limits: real extension packages are a few MB; the largest known are ~200 MB unpacked. */
 export const PACKAGE_LIMITS: ZipLimits = {
@@ -54,7 +55,7 @@ export async function extractPackage(zipPath: string, layout: HandlerLayout, opt
       await extractZip(zipPath, tmp, { ...PACKAGE_LIMITS, ...opts.limits, dirMode: 0o755 });
     } catch (e) {
       if (e instanceof ZipError) throw new ExtensionDownloadError(`Failed to extract ${layout.fullName}: ${e.message}`, ErrorCodes.PluginManifestDownloadError);
-      throw new ExtensionDownloadError(`Failed to extract ${layout.fullName}: ${(e as Error).message}`, ErrorCodes.PluginManifestDownloadError);
+      throw new ExtensionDownloadError(`Failed to extract ${layout.fullName}: ${errorText(e)}`, ErrorCodes.PluginManifestDownloadError);
     }
     addUserExec(tmp);
     const found = findHandlerManifest(tmp);
@@ -109,7 +110,7 @@ export function initializeHandler(layout: HandlerLayout, manifest: HandlerManife
     writeHandlerEnvironment(layout, { etp: opts.etp ?? true });
   } catch (e) {
     if (e instanceof ExtensionError) throw e;
-    throw new ExtensionDownloadError(`Failed to initialize ${layout.fullName}: ${(e as Error).message}`, ErrorCodes.Unknown);
+    throw new ExtensionDownloadError(`Failed to initialize ${layout.fullName}: ${errorText(e)}`, ErrorCodes.Unknown);
   }
   return manifest.warnings;
 }

@@ -8,6 +8,7 @@ import { ENV, NOT_RUN } from './launcher.ts';
 import { pyDumps } from './pyjson.ts';
 import type { ExtensionState, HandlerState } from './state.ts';
 import { compareVersions, selectVersion } from './versions.ts';
+import { errorText } from '../util/errors.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // §6.1 ordering
@@ -233,7 +234,7 @@ export function failureStatus(e: unknown): { message: string; code: number; oper
   if (e instanceof ExtensionUpdateError) return { message: e.describe(), code: e.code, operation: 'Update' };
   if (e instanceof ExtensionDownloadError) return { message: `Failed to download artifacts: ${e.describe()}`, code: e.code, operation: 'Download' };
   if (e instanceof ExtensionError) return { message: e.describe(), code: e.code, operation: 'Enable' };
-  return { message: e instanceof Error ? e.message : String(e), code: ErrorCodes.Unknown, operation: 'Enable' };
+  return { message: errorText(e), code: ErrorCodes.Unknown, operation: 'Enable' };
 }
 
 /** A handler the goal-state parser marked invalid fails with this error (§3.3 step 0). */

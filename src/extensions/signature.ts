@@ -16,6 +16,7 @@ import { ErrorCodes } from './errors.ts';
 import { compareVersions } from './versions.ts';
 import type { HandlerLayout } from './layout.ts';
 import type { HandlerManifest } from './manifest.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
 /** 'openssl cms -verify -no_check_time' needs OpenSSL 1.1.0 (2.15's gate). */
 export const MIN_OPENSSL_VERSION = '1.1.0';
@@ -33,17 +34,28 @@ const MAX_SIGNATURE_BYTES = 256 * 1024;
 export const TEST_ROOT_ENV = 'WAAGENT_SEA_TEST_SIGNING_ROOT';
 
 /** A failed validation: 2.15's PackageValidationError family, reported with 1007 (install). */
-export class PackageValidationError extends Error {
+export class PackageValidationError extends AgentError {
+  static override readonly errorName: string = 'PackageValidationError';
   readonly code = ErrorCodes.PluginInstallProcessingFailed;
   /** Telemetry operation 2.15 reports it under. */
   readonly operation: string;
   readonly detail: string;
-  constructor(kind: 'SignatureValidationError' | 'ManifestValidationError', detail: string, operation: string) {
-    super(`[${kind}] ${detail}`);
-    this.name = kind;
+  constructor(detail: string, operation: string) {
+    // 2.15's message carries the class name: "[SignatureValidationError] ...".
+    super(`[${(new.target as typeof PackageValidationError).errorName}] ${detail}`);
     this.detail = detail;
     this.operation = operation;
   }
+}
+
+/** The package's signature did not verify (or could not be checked). */
+export class SignatureValidationError extends PackageValidationError {
+  static override readonly errorName: string = 'SignatureValidationError';
+}
+
+/** The manifest's signing information is missing or inconsistent. */
+export class ManifestValidationError extends PackageValidationError {
+  static override readonly errorName: string = 'ManifestValidationError';
 }
 
 function parseOpensslVersion(output: string): string {
@@ -82,7 +94,7 @@ export class SignatureValidator {
   /** 2.15's openssl gate (asked once per process): false, with one log line, below 1.1.0. */
   async opensslSupported(): Promise<boolean> {
     this.version ??= this.o.openssl.run(['version'], { timeoutMs: 10_000 }).then((r) => parseOpensslVersion(r.stdout), (e: unknown) => {
-      log.error(`Failed to get OpenSSL version. Error: ${(e as Error).message}`);
+      log.error(`Failed to get OpenSSL version. Error: ${errorText(e)}`);
       return '0.0.0';
     });
     const v = await this.version;
@@ -127,13 +139,13 @@ export class SignatureValidator {
         if (!(e instanceof ExecError)) throw e;
         const r = e.result;
         const rc = r.timedOut ? 'timed out' : String(r.code ?? r.signal);
-        throw new PackageValidationError('SignatureValidationError',
+        throw new SignatureValidationError(
           `Signature validation failed for package '${fullName}'. \nReturn code: ${rc}\nError details:\n${r.stderr.trim().slice(0, 2000)}`, 'PackageSignatureResult');
       }
       log.info(`Successfully validated signature for package '${fullName}'`);
     } catch (e) {
       if (e instanceof PackageValidationError) throw e;
-      throw new PackageValidationError('SignatureValidationError', `Signature validation failed for package '${fullName}'. Error: ${(e as Error).message}`, 'SignatureValidation');
+      throw new SignatureValidationError(`Signature validation failed for package '${fullName}'. Error: ${errorText(e)}`, 'SignatureValidation');
     } finally {
       rmSync(sigPath, { force: true });
     }
@@ -147,7 +159,7 @@ export function opensslTooOld(version: string): string {
 
 /** signingInfo must name this handler (publisher.type split at the last dot) and version, ignoring case. */
 export function validateSigningInfo(manifest: HandlerManifest, name: string, version: string): void {
-  const fail = (detail: string, op = 'PackageSigningInfoResult') => new PackageValidationError('ManifestValidationError', detail, op);
+  const fail = (detail: string, op = 'PackageSigningInfoResult') => new ManifestValidationError(detail, op);
   const dot = name.lastIndexOf('.');
   if (dot <= 0) throw fail(`Error during manifest 'signingInfo' validation for extension '${name}'. Error: the name is not <publisher>.<type>`, 'SignatureValidation');
   const si = manifest.signingInfo;

@@ -5,7 +5,8 @@
 import { chmodSync, existsSync, lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../util/exec.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import { HandlerLayout, listHandlerDirs, type LayoutRoots } from './layout.ts';
 import { writeHandlerEnvironment } from './handlerEnvironment.ts';
 import { sweepExtensionLeftovers } from './leftovers.ts';

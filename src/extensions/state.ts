@@ -9,6 +9,7 @@ import { log, redact } from '../util/logger.ts';
 import { type HandlerLayout, type LayoutRoots, HandlerLayout as Layout, listHandlerDirs } from './layout.ts';
 import { compareVersions } from './versions.ts';
 import { pyDumps, pyFloat } from './pyjson.ts';
+import { errorText } from '../util/errors.ts';
 
 export type HandlerState = 'NotInstalled' | 'Installed' | 'Enabled' | 'FailedUpgrade';
 const HANDLER_STATES: readonly HandlerState[] = ['NotInstalled', 'Installed', 'Enabled', 'FailedUpgrade'];
@@ -99,7 +100,7 @@ export function readHandlerStatus(layout: HandlerLayout): HandlerStatus | null {
       supports_multi_config: j['supports_multi_config'] === true,
     };
   } catch (e) {
-    log.warn(`ignoring corrupt ${layout.handlerStatusPath}: ${(e as Error).message}`);
+    log.warn(`ignoring corrupt ${layout.handlerStatusPath}: ${errorText(e)}`);
     return null;
   }
 }
@@ -164,7 +165,7 @@ export function copyStatusFiles(from: HandlerLayout, to: HandlerLayout): void {
     try {
       if (lstatSync(src).isFile()) copyFileSync(src, join(to.statusDir, n));
     } catch (e) {
-      log.warn(`could not copy ${src} to ${to.statusDir}: ${(e as Error).message}`);
+      log.warn(`could not copy ${src} to ${to.statusDir}: ${errorText(e)}`);
     }
   }
 }

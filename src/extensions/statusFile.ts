@@ -7,6 +7,7 @@ import type { HandlerLayout } from './layout.ts';
 import type { HandlerStatus } from './state.ts';
 import { readFully } from '../util/fsread.ts';
 import { delay as sleep } from '../util/builtins.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
 export const VALID_STATUSES = ['transitioning', 'warning', 'error', 'success'] as const;
 export type ExtStatusValue = (typeof VALID_STATUSES)[number];
@@ -56,7 +57,7 @@ function extFullName(c: StatusContext): string { return c.ext === undefined ? c.
 /** `<H>-<V>` or `<H>.<ext>-<V>` */
 function fullName(c: StatusContext): string { return `${extFullName(c)}-${c.handlerVersion}`; }
 
-class StatusFileMalformed extends Error {}
+class StatusFileMalformed extends AgentError { static override readonly errorName: string = 'StatusFileMalformed'; }
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -119,7 +120,7 @@ export function statusFromText(text: string, c: StatusContext): ExtensionStatus 
     st.code = ErrorCodes.PluginSettingsStatusInvalid;
     // WALinuxAgent 2.15's text: its ExtensionStatusError adds the class prefix and the inner error (the JSON
     // parser's own words necessarily differ from Python's).
-    const why = (e as Error).message;
+    const why = errorText(e);
     st.message = `The status reported by the extension ${fullName(c)}(Sequence number ${c.seq}), was in an incorrect format and the agent could not parse it correctly. `
       + `Failed due to [ExtensionStatusError] ${why} \n First 2000 Bytes of status file:\n ${text.slice(0, 2000)}\nInner error: ${why}`;
     return st;
@@ -258,7 +259,7 @@ export function readHeartbeat(hs: HandlerStatus, layout: HandlerLayout, now = Da
     hb = Array.isArray(parsed) && isObject(parsed[0]) ? parsed[0]['heartbeat'] : undefined;
     if (!isObject(hb)) throw new Error("missing [0]['heartbeat']");
   } catch (e) {
-    return fail(new ExtensionError(`Malformed heartbeat file: ${(e as Error).message}`));
+    return fail(new ExtensionError(`Malformed heartbeat file: ${errorText(e)}`));
   }
   const out: HandlerStatus = { ...hs };
   const s = hb['status'];
@@ -267,7 +268,7 @@ export function readHeartbeat(hs: HandlerStatus, layout: HandlerLayout, now = Da
     try {
       out.message = formattedMessage(hb['formattedMessage'], 'formattedMessage');
     } catch (e) {
-      return fail(new ExtensionError(`Malformed heartbeat file: ${(e as Error).message}`));
+      return fail(new ExtensionError(`Malformed heartbeat file: ${errorText(e)}`));
     }
   }
   return ok(out);

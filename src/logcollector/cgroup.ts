@@ -5,6 +5,7 @@
 // cgroups (periodic collection disabled until restart), 4 wrong slice (disabled after 3 times).
 // A collector run by hand (no variable) never checks and never uses these codes.
 import { readFileSync } from 'node:fs';
+import { errorText } from '../util/errors.ts';
 
 export const MONITOR_ENV = '_AZURE_GUEST_AGENT_LOG_COLLECTOR_MONITOR_CGROUPS_';
 export const LOGCOLLECTOR_SLICE = 'azure-walinuxagent-logcollector.slice';
@@ -54,7 +55,7 @@ export async function checkLogCollectorCgroup(io: CgroupIo = realCgroupIo, tries
   for (let i = 0; i < tries; i++) {
     let p: Paths;
     try { p = paths(io); } catch (e) {
-      return { ok: false, exitCode: CGROUP_EXIT.INVALID_CGROUPS, reason: `cgroups not readable: ${(e as Error).message}` };
+      return { ok: false, exitCode: CGROUP_EXIT.INVALID_CGROUPS, reason: `cgroups not readable: ${errorText(e)}` };
     }
     if (p.cpu === undefined || p.memory === undefined) return { ok: false, exitCode: CGROUP_EXIT.INVALID_CGROUPS, reason: 'cpu or memory controller not mounted' };
     if (p.controllersMissing?.length) return { ok: false, exitCode: CGROUP_EXIT.INVALID_CGROUPS, reason: `controllers missing: ${p.controllersMissing.join(', ')}` };

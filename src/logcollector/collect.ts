@@ -5,7 +5,8 @@ import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdir
 import { dirname } from 'node:path';
 import type { OpenSsl } from '../crypto/openssl.ts';
 import { expandGlob } from '../util/glob.ts';
-import { errorText, redact } from '../util/logger.ts';
+import { redact } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import type { Runner } from '../util/exec.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { createZip, openZipFile, type ZipFileSink } from '../util/zipwrite.ts';
@@ -191,7 +192,7 @@ export async function collectLogs(opts: CollectOptions): Promise<CollectResult> 
       const tname = (truncated: boolean) => truncated ? `truncated_${p.replaceAll('/', '_')}` : p.slice(1);
       if (COMPRESSED.test(p)) {
         let file;
-        try { file = readTail(p, perFile); } catch (e) { result.skipped.push({ path: p, reason: (e as Error).message }); continue; }
+        try { file = readTail(p, perFile); } catch (e) { result.skipped.push({ path: p, reason: errorText(e) }); continue; }
         const data = redactCompressed(p, file.data, perFile);
         if (data === null) { result.skipped.push({ path: p, reason: 'compressed file not readable: left out rather than copied unredacted' }); continue; }
         zip.add(tname(file.truncated), data);

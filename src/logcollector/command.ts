@@ -3,7 +3,8 @@
 import type { Invocation } from '../util/invocation.ts';
 import { EXIT } from '../util/exit.ts';
 import { OpenSsl } from '../crypto/openssl.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import { collectLogs } from './collect.ts';
 import { checkLogCollectorCgroup, MONITOR_ENV } from './cgroup.ts';
 

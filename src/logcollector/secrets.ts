@@ -8,7 +8,8 @@ import { lstatSync, readFileSync } from 'node:fs';
 import { decryptCms } from '../crypto/certs.ts';
 import type { OpenSsl } from '../crypto/openssl.ts';
 import { expandGlob } from '../util/glob.ts';
-import { addSecret, errorText } from '../util/logger.ts';
+import { addSecret } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 const MAX_FILES = 64;
 const MAX_SETTINGS_BYTES = 1 << 20;

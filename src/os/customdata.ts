@@ -13,12 +13,10 @@ import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
+import { AgentError } from '../util/errors.ts';
 
-export class CustomDataError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CustomDataError';
-  }
+export class CustomDataError extends AgentError {
+  static override readonly errorName: string = 'CustomDataError';
 }
 
 /** Azure allows 64 KiB of CustomData; anything far beyond that is not CustomData. */

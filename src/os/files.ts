@@ -4,6 +4,7 @@ import { lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 import { expandGlob } from '../util/glob.ts';
+import { errorText } from '../util/errors.ts';
 
 /**
  * Regular files and symlinks matching any of the patterns (inner paths). Directories are skipped.
@@ -15,7 +16,7 @@ export function matchFiles(root: Sysroot, patterns: string[], problems?: string[
   for (const pat of patterns) {
     let found: string[];
     try { found = expandGlob(pat, (x) => root.pathNoFollow(x)); } catch (e) {
-      problems?.push(`${pat}: ${(e as Error).message}`);
+      problems?.push(`${pat}: ${errorText(e)}`);
       continue;
     }
     for (const p of found) {
@@ -47,7 +48,7 @@ export function dirContents(root: Sysroot, dir: string, problems?: string[]): st
   try {
     real = root.resolveInner(dir);
   } catch (e) {
-    problems?.push(`${dir}: ${(e as Error).message}`);
+    problems?.push(`${dir}: ${errorText(e)}`);
     return [];
   }
   try {

@@ -6,15 +6,13 @@
 // load), what it set is removed and the other tool is used: a VM never stays without a firewall
 // because one tool is broken.
 import type { Runner } from '../util/exec.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
 export type FirewallTool = 'iptables' | 'nft';
 export type FirewallState = 'ok' | 'missing' | 'partial';
 
-export class FirewallError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FirewallError';
-  }
+export class FirewallError extends AgentError {
+  static override readonly errorName: string = 'FirewallError';
 }
 
 export const NFT_TABLE = 'walinuxagent';
@@ -225,7 +223,7 @@ export class Firewall {
     } catch (e) {
       if (this.forced) throw e;
       const other: FirewallTool = first === 'iptables' ? 'nft' : 'iptables';
-      const why = `${first}: ${(e as Error).message}`;
+      const why = `${first}: ${errorText(e)}`;
       await this.removeQuietly();
       if (!(await this.use(other))) throw new FirewallError(`${why}; ${other} is not available`);
       try {
@@ -235,7 +233,7 @@ export class Firewall {
       } catch (e2) {
         await this.removeQuietly();
         await this.use(first);
-        throw new FirewallError(`${why}; ${other}: ${(e2 as Error).message}`);
+        throw new FirewallError(`${why}; ${other}: ${errorText(e2)}`);
       }
     }
   }

@@ -16,6 +16,7 @@ import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 import { childProcess } from '../util/builtins.ts';
 import { readFully } from '../util/fsread.ts';
+import { errorText } from '../util/errors.ts';
 
 export const KVP_KEY_SIZE = 512;
 export const KVP_VALUE_SIZE = 2048;
@@ -173,7 +174,7 @@ export class KvpPool {
       if (drop.size) ftruncateSync(fd, (first * KVP_RECORD_SIZE) + out.length);
       return { ok: true, appended: fresh.length, removed: drop.size, locked };
     } catch (e) {
-      return { ok: false, error: `${this.inner}: ${(e as Error).message}` };
+      return { ok: false, error: `${this.inner}: ${errorText(e)}` };
     } finally {
       if (fd >= 0) closeSync(fd); // releases the flock
     }

@@ -5,12 +5,10 @@ import { lstatSync } from 'node:fs';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { readBoundedText } from '../util/fsread.ts';
+import { AgentError } from '../util/errors.ts';
 
-export class ShadowError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ShadowError';
-  }
+export class ShadowError extends AgentError {
+  static override readonly errorName: string = 'ShadowError';
 }
 
 /** Upstream's whole line, used when the file has no root entry at all. */

@@ -9,6 +9,7 @@ import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { SYSEXT_NAME, SYSEXT_UNIT_DIR } from './sysext.ts';
+import { AgentError } from '../util/errors.ts';
 
 export const UNIT_DIR = '/etc/systemd/system';
 export const AGENT_UNIT = 'waagent.service';
@@ -16,11 +17,8 @@ export const FIREWALL_UNIT = 'waagent-network-setup.service';
 /** Version tag of the firewall unit (waagent's is 1.4; ours runs the binary itself, no helper script). */
 export const FIREWALL_UNIT_VERSION = '2.0';
 
-export class ServiceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ServiceError';
-  }
+export class ServiceError extends AgentError {
+  static override readonly errorName: string = 'ServiceError';
 }
 
 /** systemd's ExecStart quoting: a path with spaces or specials is double-quoted with escapes. */

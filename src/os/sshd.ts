@@ -8,12 +8,10 @@ import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { log } from '../util/logger.ts';
 import type { DistroProfile } from './distro.ts';
+import { AgentError } from '../util/errors.ts';
 
-export class SshdConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SshdConfigError';
-  }
+export class SshdConfigError extends AgentError {
+  static override readonly errorName: string = 'SshdConfigError';
 }
 
 export interface SshdOptions {

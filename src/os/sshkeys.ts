@@ -12,6 +12,7 @@ import {
   generateKeyPair, fingerprint, thumbprintOf, publicKeyFromPrivate, parseOpensshPublicKey, isSshKeyType, SshKeyError,
   type SshKeyType, type ParsedPublicKey,
 } from '../crypto/sshkeygen.ts';
+import { errorText } from '../util/errors.ts';
 
 export { SshKeyError };
 
@@ -154,7 +155,7 @@ function addKeysAt(host: string, target: KeyTarget, parsed: ParsedPublicKey[]): 
     // Bounded before reading: the file is the user's, and could be any size.
     old = readBoundedText(host, 4 << 20, target.path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SshKeyError((e as Error).message);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SshKeyError(errorText(e));
   }
   const have = keyIdentities(old);
   const lines: string[] = [];
@@ -186,7 +187,7 @@ export async function deployKeyPair(runner: Runner, root: Sysroot, target: KeyTa
     pem = readFileSync(src, 'utf8');
   } catch (e) {
     if (e instanceof SshKeyError) throw e;
-    throw new SshKeyError(`Can't find ${posix.basename(privateKeyInner)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new SshKeyError(`Can't find ${posix.basename(privateKeyInner)}: ${(e as NodeJS.ErrnoException).code ?? errorText(e)}`);
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new SshKeyError(`${privateKeyInner} is not a PEM private key`);
   const leaf = leafPath(root, target);

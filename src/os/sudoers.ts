@@ -8,12 +8,10 @@ import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { validateUserName, show } from './validate.ts';
 import { readBoundedText } from '../util/fsread.ts';
+import { AgentError } from '../util/errors.ts';
 
-export class SudoersError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SudoersError';
-  }
+export class SudoersError extends AgentError {
+  static override readonly errorName: string = 'SudoersError';
 }
 
 export interface SudoersOptions {

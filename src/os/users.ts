@@ -6,12 +6,10 @@ import { validateUserName, show } from './validate.ts';
 import { log } from '../util/logger.ts';
 import { hashPassword, verifyPassword, type HashOptions } from '../crypto/password.ts';
 import { readBoundedText } from '../util/fsread.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
-export class UserError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UserError';
-  }
+export class UserError extends AgentError {
+  static override readonly errorName: string = 'UserError';
 }
 
 export interface PasswdEntry {
@@ -31,7 +29,7 @@ function readDb(root: Sysroot, path: string): string {
     text = readBoundedText(root.resolve(path), MAX_DB_BYTES, path, true);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
+    throw new UserError(`cannot read ${path}: ${errorText(e)}`);
   }
   if (text.length > MAX_DB_BYTES) throw new UserError(`${path} is larger than ${MAX_DB_BYTES} bytes`);
   return text;

@@ -2,12 +2,13 @@
 // file sees it. The Python agent validates nothing (docs/os.md §4.5, §4.7, §4.14); we refuse instead.
 import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
-export class ValidationError extends Error {
+export class ValidationError extends AgentError {
+  static override readonly errorName: string = 'ValidationError';
   readonly field: string;
   constructor(field: string, message: string) {
     super(`invalid ${field}: ${message}`);
-    this.name = 'ValidationError';
     this.field = field;
   }
 }
@@ -116,7 +117,7 @@ export function validateKeyPath(root: Sysroot, path: unknown, opts: KeyPathOptio
     resolved = root.resolveInner(norm);
     for (const d of [opts.userHome, ...(opts.allowedDirs ?? [])]) bases.push(root.resolveInner(posix.normalize(d)));
   } catch (e) {
-    throw new ValidationError('key path', `${show(norm)}: ${(e as Error).message}`);
+    throw new ValidationError('key path', `${show(norm)}: ${errorText(e)}`);
   }
   if (!bases.some((b) => within(resolved, b))) {
     throw new ValidationError('key path', `${show(norm)} resolves to ${show(resolved)}, outside the user's home`);

@@ -9,7 +9,8 @@ import type { HttpResponse, HttpTransport } from './http.ts';
 import type { HostPluginClient } from './hostplugin.ts';
 import { DEFAULT_POLICY, expectOk, realClock, sendWithRetry, type Clock, type RetryPolicy } from './retry.ts';
 import { GoalStateChangedError, ProtocolError } from './errors.ts';
-import { errorText, log, redact } from '../util/logger.ts';
+import { log, redact } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 export type ArtifactChannel = 'direct' | 'hgap';
 

@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { log } from '../util/logger.ts';
 import { CryptoError, decryptCms, matchKeys, pfxToPem, splitPem, type TransportPair } from '../crypto/certs.ts';
 import type { OpenSsl } from '../crypto/openssl.ts';
+import { errorText } from '../util/errors.ts';
 
 export const PFX_FORMAT = 'Pkcs7BlobWithPfxContents';
 
@@ -55,13 +56,13 @@ export async function installCertificates(ossl: OpenSsl, libDir: string, xmlText
     const pfx = await decryptCms(ossl, parsed.cms, pair.certPath, pair.keyPath, libDir);
     pem = await pfxToPem(ossl, pfx, libDir);
   } catch (e) {
-    throw new CertificateError(e instanceof CryptoError ? e.message : `decryption failed: ${(e as Error).message}`);
+    throw new CertificateError(e instanceof CryptoError ? e.message : `decryption failed: ${errorText(e)}`);
   }
   let matched;
   try {
     matched = matchKeys(splitPem(pem));
   } catch (e) {
-    throw new CertificateError((e as Error).message);
+    throw new CertificateError(errorText(e));
   }
   if (matched.unmatchedKeys) log.warn(`Certificates: ${matched.unmatchedKeys} private key(s) match no certificate and were not saved`);
   for (const it of matched.items) {

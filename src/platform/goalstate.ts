@@ -17,9 +17,9 @@ export function parseVersions(text: string): { preferred: string; supported: str
 
 /** Thrown (and retried by the caller a few times) when the fabric sends a goal state without RoleInstance. */
 export class NoRoleInstanceError extends DocumentError {
+  static override readonly errorName: string = 'NoRoleInstanceError';
   constructor() {
     super('GoalState', 'fetched goal state without a RoleInstance', 'RoleInstance');
-    this.name = 'NoRoleInstanceError';
   }
 }
 

@@ -17,7 +17,8 @@ import type * as Undici from 'undici';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { AGENT_NAME, AGENT_VERSION } from '../version.ts';
-import { errorText, log, redact } from '../util/logger.ts';
+import { log, redact } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import { BodyTooLargeError, HttpError, TransportError } from './errors.ts';
 import { RawHttpError, rawExchange } from './rawhttp.ts';
 
@@ -263,7 +264,7 @@ export class HttpClient implements HttpTransport {
       });
     } catch (e) {
       // A proxy refusing our credentials is an answer, not a network fault: retrying cannot help.
-      if (proxyUrl && /\b407\b|Proxy Authentication Required/i.test(String((e as Error)?.message))) {
+      if (proxyUrl && /\b407\b|Proxy Authentication Required/i.test(String(errorText(e)))) {
         throw new HttpError(req.doc, `${what}: the proxy refused the credentials (407)`, 407, 1);
       }
       throw transportError(req.doc, what, e);

@@ -5,6 +5,7 @@ import { bodyText, type HttpTransport } from './http.ts';
 import { DEFAULT_POLICY, NO_RETRY, realClock, sendWithRetry, type Clock, type RetryPolicy } from './retry.ts';
 import { DocumentError, HttpError, ImdsUnavailableError } from './errors.ts';
 import { randomId } from '../util/unique.ts';
+import { errorText } from '../util/errors.ts';
 
 export { ImdsUnavailableError };
 
@@ -43,7 +44,7 @@ export class ImdsClient {
           headers: { Metadata: 'true' }, maxBytes: 1 << 20, connectTimeoutMs: 5_000, readTimeoutMs: 10_000,
         }, this.policy, this.clock);
       } catch (e) {
-        throw new ImdsUnavailableError(`instance metadata not available: ${(e as Error).message}`);
+        throw new ImdsUnavailableError(`instance metadata not available: ${errorText(e)}`);
       }
       if (res.status === 200) {
         try {
@@ -79,7 +80,7 @@ export class ImdsClient {
     if (res.status >= 500 || res.status === 410) return { healthy: false, response: `IMDS error in /metadata/instance: HTTP ${res.status}` };
     if (res.status !== 200) return { healthy: true, response: `IMDS error in /metadata/instance: HTTP ${res.status}` };
     let j: unknown;
-    try { j = JSON.parse(bodyText(res)); } catch (e) { return { healthy: false, response: `JSON parsing failed: ${(e as Error).message}` }; }
+    try { j = JSON.parse(bodyText(res)); } catch (e) { return { healthy: false, response: `JSON parsing failed: ${errorText(e)}` }; }
     const path: [string, (v: unknown) => unknown][] = [
       ['network', (v) => (isObj(v) ? v.network : undefined)],
       ['interface', (v) => (isObj(v) && Array.isArray(v.interface) ? v.interface[0] : isObj(v) ? v.interface : undefined)],

@@ -16,9 +16,9 @@ const DOC = 'ovf-env.xml';
 export const OVF_MAX_BYTES = 1 << 20;
 
 export class OvfEnvError extends DocumentError {
+  static override readonly errorName: string = 'OvfEnvError';
   constructor(message: string, element?: string) {
     super(DOC, message, element);
-    this.name = 'OvfEnvError';
   }
 }
 

@@ -16,7 +16,8 @@ import { ArtifactFetcher } from './artifacts.ts';
 import { certPath } from './certificates.ts';
 import { OpenSsl } from '../crypto/openssl.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 export interface AzureProtocolOptions {
   /** WireServer endpoint ('168.63.129.16' or a 127.0.0.1 URL in tests). */

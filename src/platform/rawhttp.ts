@@ -11,6 +11,7 @@
 // body cap, connect / read-silence / total timeouts. Anything malformed is an error with a code, never a guess.
 import type { Socket } from 'node:net';
 import { nodeNet } from '../util/builtins.ts';
+import { AgentError } from '../util/errors.ts';
 
 export interface RawRequest {
   method: string;
@@ -44,7 +45,8 @@ export interface RawResponse {
 }
 
 /** A failure of the exchange; `code` is a Node-style code (ECONNREFUSED...) or one of ours (EHTTP...). */
-export class RawHttpError extends Error {
+export class RawHttpError extends AgentError {
+  static override readonly errorName: string = 'RawHttpError';
   readonly code: string;
   /** Set when the body cap was passed (not a network fault: asking again gives the same body). */
   readonly tooLarge: boolean;

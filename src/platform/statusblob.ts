@@ -6,7 +6,8 @@ import type { HttpTransport } from './http.ts';
 import { GoalStateChangedError, HttpError } from './errors.ts';
 import { DEFAULT_POLICY, realClock, sendWithRetry, type Clock, type RetryPolicy } from './retry.ts';
 import { BLOB_API_VERSION, PAGE_CHUNK, blobDate, pageAlign, withQuery, type HostPluginClient } from './hostplugin.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 export interface UploadOptions {
   blob: StatusUploadBlob;

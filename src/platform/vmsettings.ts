@@ -6,13 +6,14 @@ import { GUID_ZERO } from './types.ts';
 import { DocumentError } from './errors.ts';
 import { normTicks, ticksToIso } from './ticks.ts';
 import { parseBlobType } from './extconfig.ts';
+import { errorText } from '../util/errors.ts';
 
 const DOC = 'vmSettings';
 
 export class VmSettingsParseError extends DocumentError {
+  static override readonly errorName: string = 'VmSettingsParseError';
   constructor(message: string, field?: string) {
     super(DOC, message, field);
-    this.name = 'VmSettingsParseError';
   }
 }
 
@@ -87,7 +88,7 @@ export function parseVmSettings(text: string, etag: string): ParsedVmSettings {
     j = JSON.parse(safe);
   } catch (e) {
     // Only the position: V8's message can quote the text around the error, which may be a protected setting.
-    const pos = /position (\d+)/.exec((e as Error).message);
+    const pos = /position (\d+)/.exec(errorText(e));
     throw new VmSettingsParseError(`malformed JSON${pos ? ` at position ${pos[1]}` : ''}`);
   }
   if (!isObj(j)) throw new VmSettingsParseError('the document is not a JSON object');

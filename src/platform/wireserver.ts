@@ -17,7 +17,8 @@ import { batchEvents, type TelemetryEvent } from './telemetry.ts';
 import { ensureTransportPair, transportCertHeader, type TransportPair } from '../crypto/certs.ts';
 import { OpenSsl, cleanStaleScratch } from '../crypto/openssl.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { log, errorText } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import { AGENT_NAME } from '../version.ts';
 
 export const WS_HEADERS: Readonly<Record<string, string>> = { 'x-ms-agent-name': AGENT_NAME, 'x-ms-version': '2012-11-30' };

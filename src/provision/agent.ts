@@ -3,6 +3,7 @@
 // configuration already decides (disabled).
 import type { Runner } from '../util/exec.ts';
 import { log } from '../util/logger.ts';
+import { AgentError } from '../util/errors.ts';
 
 export type AgentChoice = 'waagent' | 'cloud-init' | 'disabled';
 
@@ -27,11 +28,8 @@ export async function cloudInitEnabled(runner: Runner): Promise<boolean> {
   return enabled;
 }
 
-export class AgentConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AgentConfigError';
-  }
+export class AgentConfigError extends AgentError {
+  static override readonly errorName: string = 'AgentConfigError';
 }
 
 /**

@@ -7,6 +7,7 @@ import { lstatSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
 import { parseOpensshPublicKey, SshKeyError } from '../crypto/sshkeygen.ts';
+import { errorText } from '../util/errors.ts';
 
 export function hostKeyPubPath(sshDir: string, type: string): string {
   return posix.join(sshDir, `ssh_host_${type === 'auto' ? 'rsa' : type}_key.pub`);
@@ -26,7 +27,7 @@ export function hostKeyThumbprint(root: Sysroot, sshDir: string, type: string): 
     if (lstatSync(host).size > 64 * 1024) throw new Error('larger than 64 KiB');
     text = readFileSync(host, 'utf8');
   } catch (e) {
-    throw new SshKeyError(`${inner}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (e as Error).message}`);
+    throw new SshKeyError(`${inner}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : errorText(e)}`);
   }
   return thumbprintOfLine(text.trim().split('\n')[0] ?? '');
 }

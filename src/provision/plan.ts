@@ -20,13 +20,14 @@ import { opensshFromCertificate, parseOpensshPublicKey } from '../crypto/sshkeyg
 import { MAX_PASSWORD_LENGTH } from '../crypto/password.ts';
 import type { HostKeyPairType } from '../os/sshkeys.ts';
 import type { ProvisionSettings } from './settings.ts';
+import { AgentError, errorText } from '../util/errors.ts';
 
 /** A value from the platform or the configuration that provisioning refuses. Nothing was changed. */
-export class ProvisionInputError extends Error {
+export class ProvisionInputError extends AgentError {
+  static override readonly errorName: string = 'ProvisionInputError';
   readonly field: string;
   constructor(field: string, message: string) {
     super(message);
-    this.name = 'ProvisionInputError';
     this.field = field;
   }
 }
@@ -70,7 +71,7 @@ function wrap<T>(field: string, fn: () => T): T {
     return fn();
   } catch (e) {
     if (e instanceof ProvisionInputError) throw e;
-    const msg = (e as Error).message;
+    const msg = errorText(e);
     throw new ProvisionInputError(e instanceof ValidationError ? e.field : field, msg);
   }
 }
@@ -179,7 +180,7 @@ function readLibFile(root: Sysroot, libDir: string, name: string, what: RegExp, 
     if (!st.isFile() || st.size > 64 * 1024) throw new Error('not a regular file of at most 64 KiB');
     text = readFileSync(host, 'utf8');
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not in the goal state\'s certificates' : (e as Error).message;
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not in the goal state\'s certificates' : errorText(e);
     throw new ProvisionInputError(field, `Can't find ${name}: ${why}`);
   }
   if (!what.test(text)) throw new ProvisionInputError(field, `${name} is not a PEM file of the expected kind`);
@@ -199,7 +200,7 @@ export async function resolveCertificateKeys(root: Sysroot, runner: Runner, plan
       try {
         line = await opensshFromCertificate(runner, pem);
       } catch (e) {
-        throw new ProvisionInputError('PublicKey/Fingerprint', `certificate ${tp}: ${(e as Error).message}`);
+        throw new ProvisionInputError('PublicKey/Fingerprint', `certificate ${tp}: ${errorText(e)}`);
       }
       f.keys.push(keyLine('PublicKey/Fingerprint', line));
     }

@@ -11,7 +11,8 @@ import { GoalStateChangedError } from '../platform/errors.ts';
 import { WireServerClient } from '../platform/wireserver.ts';
 import { ImdsClient } from '../platform/imds.ts';
 import { OpenSsl } from '../crypto/openssl.ts';
-import { errorText, log } from '../util/logger.ts';
+import { log } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 
 export interface ProvisionPlatform {
   /** The current WireServer goal state (incarnation, container and instance ids for the reports). */

@@ -22,10 +22,12 @@ import type { Clock } from '../platform/retry.ts';
 import type { GoalState, ImdsInstance } from '../platform/types.ts';
 import type { OvfEnv } from '../platform/ovfenv.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { errorText, log, redact } from '../util/logger.ts';
+import { log, redact } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import { hasCarrier, listLinks, type LinkEvent, type LinkWatcher } from '../os/network/links.ts';
 import type { ProvisionPlatform } from './platform.ts';
 import type { PpsType, ProvisionKvp } from './kvpreport.ts';
+import { AgentError } from '../util/errors.ts';
 
 export const PPS_MARKER = 'pps_reported_ready';
 
@@ -33,11 +35,8 @@ export const PPS_MARKER = 'pps_reported_ready';
 export const FAST_POLL_MS = 1_000;
 export const SLOW_POLL_MS = 30_000;
 
-export class PpsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PpsError';
-  }
+export class PpsError extends AgentError {
+  static override readonly errorName: string = 'PpsError';
 }
 
 /** cloud-init's resolution order: marker, then Savable, OS disk, Running, from ovf-env or IMDS. */

@@ -14,7 +14,8 @@ import type { Config } from '../config/config.ts';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { errorText, log, redact } from '../util/logger.ts';
+import { log, redact } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import { parseXml } from '../util/xml.ts';
 import type { GoalState, HealthReport, ImdsInstance } from '../platform/types.ts';
 import { realClock, type Clock } from '../platform/retry.ts';
@@ -36,12 +37,10 @@ import { ProvisionKvp, uptimeSeconds } from './kvpreport.ts';
 import { awaitReprovisioning, poolType, ppsMarkerExists, removePpsMarker } from './pps.ts';
 import { primaryLink, watchLinks, type LinkWatcher } from '../os/network/links.ts';
 import { readRouteTable } from '../os/network/leases.ts';
+import { AgentError } from '../util/errors.ts';
 
-export class ProvisionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ProvisionError';
-  }
+export class ProvisionError extends AgentError {
+  static override readonly errorName: string = 'ProvisionError';
 }
 
 export interface ProvisionDeps {

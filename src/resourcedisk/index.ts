@@ -2,7 +2,7 @@
 // per start, before provisioning; tests call it with a temp Sysroot. It never throws: every
 // problem becomes a logged line and an outcome, so the daemon carries on.
 import { posix } from 'node:path';
-import { errorText } from '../util/logger.ts';
+import { errorText } from '../util/errors.ts';
 import { realSleep } from '../os/disk/env.ts';
 import type { DiskEnv } from '../os/disk/env.ts';
 import { isValidFsName } from '../os/disk/mkfs.ts';

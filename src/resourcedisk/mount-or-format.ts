@@ -13,6 +13,7 @@ import { labelForSize, writeSinglePartitionTable } from '../os/disk/ptable.ts';
 import type { Label } from '../os/disk/ptable.ts';
 import type { TempDisk } from './discover.ts';
 import { assessPartitionedDisk, assessWholeDisk } from './safety.ts';
+import { errorText } from '../util/errors.ts';
 
 export interface MountSettings { filesystem: string; mountPoint: string; mountOptions: string | null }
 
@@ -28,7 +29,7 @@ function ensureMountPoint(env: DiskEnv, mp: string): void {
     mkdirSync(host, { recursive: true, mode: 0o755 });
     if ((statSync(host).mode & 0o7777) !== 0o755) chmodSync(host, 0o755);
   } catch (e) {
-    throw new DiskError(mp, `cannot create mount point: ${(e as Error).message}`, 'ResourceDisk.MountPoint');
+    throw new DiskError(mp, `cannot create mount point: ${errorText(e)}`, 'ResourceDisk.MountPoint');
   }
 }
 

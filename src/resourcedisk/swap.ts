@@ -10,6 +10,7 @@ import { posix } from 'node:path';
 import type { DiskEnv } from '../os/disk/env.ts';
 import { allocateSwapFile, isActiveSwap, isFullyAllocated, mkswap, swapoff, swapon } from '../os/disk/swapfile.ts';
 import type { SwapResult } from './types.ts';
+import { errorText } from '../util/errors.ts';
 
 export interface SwapSettings { enableSwap: boolean; swapSizeMB: number }
 
@@ -63,7 +64,7 @@ export async function ensureSwap(env: DiskEnv, mountPoint: string, fsType: strin
         env.log.info(message);
         return { outcome: 'enabled', file, sizeBytes: want, message };
       } catch (e) {
-        env.log.warn(`Existing ${file} could not be enabled (${(e as Error).message}); recreating it`);
+        env.log.warn(`Existing ${file} could not be enabled (${errorText(e)}); recreating it`);
       }
     }
 
@@ -86,7 +87,7 @@ export async function ensureSwap(env: DiskEnv, mountPoint: string, fsType: strin
     } catch (e) {
       if (method !== 'fallocate') throw e;
       // Some kernel/filesystem pairs refuse fallocated (unwritten) extents for swap: write zeros instead.
-      env.log.warn(`swapon refused the fallocated ${file} (${(e as Error).message}); writing it out`);
+      env.log.warn(`swapon refused the fallocated ${file} (${errorText(e)}); writing it out`);
       unlinkSync(host);
       method = await allocateSwapFile(env.runner, host, want, fsType, 'zeros');
       await mkswap(env.runner, host);
@@ -96,7 +97,7 @@ export async function ensureSwap(env: DiskEnv, mountPoint: string, fsType: strin
     env.log.info(message);
     return { outcome: st ? 'resized' : 'created', file, sizeBytes: want, message };
   } catch (e) {
-    const message = `Failed to enable swap ${file}: ${(e as Error).message}`;
+    const message = `Failed to enable swap ${file}: ${errorText(e)}`;
     env.log.error(message);
     return { outcome: 'failed', file, message };
   }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import type { DiskEnv } from '../os/disk/env.ts';
+import { errorText } from '../util/errors.ts';
 
 export const DATALOSS_WARNING_FILE = 'DATALOSS_WARNING_README.txt';
 
@@ -27,6 +28,6 @@ export function writeDataLossWarning(env: DiskEnv, mountPoint: string): void {
   try {
     writeFileAtomic(host, DATALOSS_WARNING, { mode: 0o644 });
   } catch (e) {
-    env.log.warn(`Could not write ${posix.join(mountPoint, DATALOSS_WARNING_FILE)}: ${(e as Error).message}`);
+    env.log.warn(`Could not write ${posix.join(mountPoint, DATALOSS_WARNING_FILE)}: ${errorText(e)}`);
   }
 }

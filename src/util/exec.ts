@@ -1,6 +1,7 @@
 // Running system tools: argv arrays only (never a shell string), a timeout that kills the whole
 // process group (grandchildren included), and captured output capped in size.
 import { childProcess } from './builtins.ts';
+import { AgentError } from './errors.ts';
 
 export interface ExecOptions {
   cwd?: string;
@@ -28,7 +29,8 @@ export interface ExecResult {
   durationMs: number;
 }
 
-export class ExecError extends Error {
+export class ExecError extends AgentError {
+  static override readonly errorName: string = 'ExecError';
   readonly result: ExecResult;
   constructor(result: ExecResult, secrets: string[] = []) {
     const how = result.timedOut
@@ -38,7 +40,6 @@ export class ExecError extends Error {
         : `exit code ${result.code}`;
     const err = hideSecrets(result.stderr.trim().slice(0, 500), secrets);
     super(`command ${hideSecrets(result.argv[0] ?? '?', secrets)} failed: ${how}${err ? `: ${err}` : ''}`);
-    this.name = 'ExecError';
     this.result = result;
   }
 }

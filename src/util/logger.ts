@@ -5,6 +5,8 @@ import { appendLogFile, openLogFile } from './logfile.ts';
 import { redact } from './redact.ts';
 
 export { addSecret, redact } from './redact.ts';
+/** errorText lives in errors.ts; re-exported for the modules that import it with the logger. */
+export { errorText } from './errors.ts';
 
 export type Level = 'VERBOSE' | 'INFO' | 'WARNING' | 'ERROR';
 const RANK: Record<Level, number> = { VERBOSE: 0, INFO: 1, WARNING: 2, ERROR: 3 };
@@ -164,6 +166,3 @@ export class Logger {
 /** The process-wide logger; main.ts attaches appenders. */
 export const log = new Logger();
 
-export function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}

@@ -1,6 +1,8 @@
 // A small element tree over saxes tokens, with namespace-aware lookups and hard limits. Azure's
 // documents are small; anything large or deeply nested is hostile or broken and is refused.
 import { SaxesParser } from 'saxes';
+import { AgentError } from './errors.ts';
+import { errorText } from './errors.ts';
 
 export interface XmlElement {
   /** Qualified name as written (may carry a prefix). */
@@ -24,7 +26,8 @@ export interface XmlLimits {
   maxElements?: number;
 }
 
-export class XmlError extends Error {
+export class XmlError extends AgentError {
+  static override readonly errorName: string = 'XmlError';
   readonly source: string;
   readonly element: string | undefined;
   readonly line: number | undefined;
@@ -33,7 +36,6 @@ export class XmlError extends Error {
     const pos = where.line !== undefined ? ` at line ${where.line}, column ${where.column ?? 0}` : '';
     const el = where.element ? ` (element ${where.element})` : '';
     super(`${source}: ${message}${el}${pos}`);
-    this.name = 'XmlError';
     this.source = source;
     this.element = where.element;
     this.line = where.line;
@@ -88,7 +90,7 @@ export function parseXml(input: string | Buffer, source: string, limits: XmlLimi
     parser.write(text);
     parser.close();
   } catch (e) {
-    fail((e as Error).message.replace(/^[^:]*:\d+:\d+: /, ''));
+    fail(errorText(e).replace(/^[^:]*:\d+:\d+: /, ''));
   }
   if (failure) throw failure;
   if (!rootEl) throw new XmlError(source, 'no root element');

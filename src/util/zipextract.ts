@@ -11,6 +11,7 @@ import { nodeZlib } from './builtins.ts';
 import { crc32, METHOD_STORED } from './zipformat.ts';
 import { collectYoung } from './memory.ts';
 import { DEFAULT_LIMITS, openZip, ZipError, type ZipArchive, type ZipEntryInfo, type ZipLimits } from './zipread.ts';
+import { errorText } from './errors.ts';
 
 /** Bytes read from the archive per step (and zlib's output chunk). */
 const CHUNK = 64 << 10;
@@ -87,7 +88,7 @@ async function streamEntry(z: ZipArchive, e: ZipEntryInfo, outFd: number): Promi
         if (failed) return;
         failed = true;
         inf.destroy();
-        reject(err instanceof ZipError ? err : new ZipError(z.source, e.rawName, `corrupt compressed data: ${(err as Error).message}`));
+        reject(err instanceof ZipError ? err : new ZipError(z.source, e.rawName, `corrupt compressed data: ${errorText(err)}`));
       };
       inf.on('data', (c: Buffer) => { if (failed) return; try { sink(c); } catch (err) { stop(err); } });
       inf.on('error', stop);
@@ -135,7 +136,7 @@ export async function extractZip(zipPath: string, destDir: string, opts: Extract
     } catch (err) {
       rmSync(tmp, { recursive: true, force: true });
       if (err instanceof ZipError) throw err;
-      throw new ZipError(zipPath, undefined, `cannot extract: ${(err as Error).message}`);
+      throw new ZipError(zipPath, undefined, `cannot extract: ${errorText(err)}`);
     }
   } finally {
     z.close();
@@ -172,7 +173,7 @@ async function extractInto(z: ZipArchive, tmp: string, limits: Required<ZipLimit
       chmodSync(join(tmp, e.path), (e.mode ?? fileMode) & 0o777);
     } catch (err) {
       if (err instanceof ZipError) throw err;
-      throw new ZipError(z.source, e.rawName, `cannot extract: ${(err as Error).message}`);
+      throw new ZipError(z.source, e.rawName, `cannot extract: ${errorText(err)}`);
     }
   }
 }

@@ -21,6 +21,8 @@ import {
   crc32, FLAG_ENCRYPTED, HOST_UNIX, METHOD_DEFLATE, METHOD_STORED, S_IFDIR, S_IFLNK, S_IFMT,
   SIG_CENTRAL, SIG_EOCD, SIG_LOCAL, SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR,
 } from './zipformat.ts';
+import { AgentError } from './errors.ts';
+import { errorText } from './errors.ts';
 
 export interface ZipLimits {
   /** Size of the archive file itself. Default 512 MiB. */
@@ -43,12 +45,12 @@ export const DEFAULT_LIMITS: Required<ZipLimits> = {
 /** The central directory is read into memory whole: this caps it (20 000 entries with long names fit). */
 export const MAX_CENTRAL_DIRECTORY_BYTES = 16 << 20;
 
-export class ZipError extends Error {
+export class ZipError extends AgentError {
+  static override readonly errorName: string = 'ZipError';
   readonly archive: string;
   readonly entry: string | undefined;
   constructor(archive: string, entry: string | undefined, reason: string) {
     super(`zip ${archive}${entry === undefined ? '' : `: entry ${quoteName(entry)}`}: ${reason}`);
-    this.name = 'ZipError';
     this.archive = archive;
     this.entry = entry;
   }
@@ -142,7 +144,7 @@ function fileSource(path: string, max: number): ZipSource {
   } catch (e) {
     if (fd >= 0) closeSync(fd);
     if (e instanceof ZipError) throw e;
-    throw new ZipError(path, undefined, `cannot read: ${(e as Error).message}`);
+    throw new ZipError(path, undefined, `cannot read: ${errorText(e)}`);
   }
 }
 
@@ -304,7 +306,7 @@ export class ZipArchive {
         // Never inflate past the declared size: a liar header cannot make us allocate more.
         data = nodeZlib().inflateRawSync(comp, { maxOutputLength: Math.max(1, e.size) });
       } catch (err) {
-        const msg = (err as Error).message;
+        const msg = errorText(err);
         if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || /maxOutputLength|too large/i.test(msg)) {
           this.fail(e.rawName, `inflated data exceeds the declared size ${e.size}`);
         }
@@ -351,7 +353,7 @@ export function openZip(input: Buffer | string, limits: ZipLimits = {}): ZipArch
   } catch (e) {
     src.close();
     if (e instanceof ZipError) throw e;
-    throw new ZipError(src.name, undefined, `cannot read: ${(e as Error).message}`);
+    throw new ZipError(src.name, undefined, `cannot read: ${errorText(e)}`);
   }
 }
 

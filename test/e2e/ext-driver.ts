@@ -18,7 +18,8 @@ import { extensionHandlerStartup } from '../../src/extensions/startup.ts';
 import { DEFAULT_EXT_LOG_DIR, DEFAULT_LIB_DIR } from '../../src/extensions/layout.ts';
 import type { Operation } from '../../src/extensions/manifest.ts';
 import type { ExtensionsGoalState } from '../../src/platform/types.ts';
-import { errorText, log, StreamAppender } from '../../src/util/logger.ts';
+import { log, StreamAppender } from '../../src/util/logger.ts';
+import { errorText } from '../../src/util/errors.ts';
 
 export interface DriverConfig {
   /** Goal-state period (Extensions.GoalStatePeriod; the agent's default is 6 s). Default 300 ms. */

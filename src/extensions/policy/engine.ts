@@ -13,6 +13,7 @@
 // Extension names are matched case-insensitively (CRP ignores case). `runtimePolicy` is kept as given:
 // 2.15 validates and keeps it but hands it to no extension, and neither do we.
 import { compareVersions } from '../versions.ts';
+import { AgentError } from '../../util/errors.ts';
 
 /** Highest policyVersion this agent understands (2.15's _MAX_SUPPORTED_POLICY_VERSION). */
 export const MAX_POLICY_VERSION = '0.1.0';
@@ -33,17 +34,17 @@ export interface Policy {
 }
 
 /** An invalid (or unreadable) policy: every extension is blocked with this text. */
-export class InvalidPolicyError extends Error {
+export class InvalidPolicyError extends AgentError {
+  static override readonly errorName: string = 'InvalidPolicyError';
   constructor(policyPath: string, reason: string, inner?: string) {
     let msg = `[InvalidPolicyError] Customer-provided policy file ('${policyPath}') is invalid, please correct the following error: ${reason}`;
     if (inner !== undefined) msg += `\nInner error: ${inner}`;
     super(msg);
-    this.name = 'InvalidPolicyError';
   }
 }
 
 /** Internal: a schema error before the file path is known. */
-class SchemaError extends Error {}
+class SchemaError extends AgentError { static override readonly errorName: string = 'SchemaError'; }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 

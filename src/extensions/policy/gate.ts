@@ -11,11 +11,12 @@ import { itemExtName, itemFullName, type PlanItem } from '../plan.ts';
 import { writeHandlerStatus, writePlaceholderStatus, type HandlerStatus } from '../state.ts';
 import type { HandlerManifest } from '../manifest.ts';
 import {
-  isValidated, opensslTooOld, PackageValidationError, saveValidated, SignatureValidator, validateSigningInfo, type SignatureOptions,
+  isValidated, opensslTooOld, PackageValidationError, saveValidated, SignatureValidationError, SignatureValidator, validateSigningInfo, type SignatureOptions,
 } from '../signature.ts';
 import { ExtensionPolicyEngine } from './engine.ts';
 import { loadPolicy, type LoadedPolicy, type PolicySettings } from './load.ts';
 import { invalidPolicy, notAllowListed, PolicyBlockedError, signatureMissing } from './messages.ts';
+import { errorText } from '../../util/errors.ts';
 
 export interface GateOptions {
   /** Debug.EnableExtensionPolicy and Policy.PolicyFilePath; `saveToHistory` gets the file's text. */
@@ -53,7 +54,7 @@ export class ExtensionGate {
       try {
         this.o.policy.saveToHistory?.(this.loaded.text);
       } catch (e) {
-        log.warn(`Failed to save policy to history, continuing with goal state processing. Error: ${(e as Error).message}`);
+        log.warn(`Failed to save policy to history, continuing with goal state processing. Error: ${errorText(e)}`);
       }
     }
   }
@@ -107,7 +108,7 @@ export class ExtensionGate {
     if (!(await this.validator.opensslSupported())) {
       if (!enforce) return await extract();
       rmSync(layout.zipPath, { force: true });
-      throw refuse(new PackageValidationError('SignatureValidationError',
+      throw refuse(new SignatureValidationError(
         `Signature validation failed for package '${layout.fullName}'. Error: ${opensslTooOld(await this.validator.opensslVersion())}`, 'SignatureValidation'));
     }
     let verified = false;

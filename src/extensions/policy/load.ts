@@ -7,6 +7,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
 import { readFully } from '../../util/fsread.ts';
 import { log } from '../../util/logger.ts';
 import { ExtensionPolicyEngine, InvalidPolicyError, parsePolicy } from './engine.ts';
+import { errorText } from '../../util/errors.ts';
 
 /** A policy is a few hundred bytes; anything near this is not one. */
 export const MAX_POLICY_BYTES = 1 << 20;
@@ -51,7 +52,7 @@ function readPolicyText(path: string, displayPath: string): string {
     if (st.size > MAX_POLICY_BYTES) throw new Error(`the file is ${st.size} bytes, more than the ${MAX_POLICY_BYTES} a policy may have`);
     return readFully(fd, st.size).toString('utf8');
   } catch (e) {
-    throw new InvalidPolicyError(displayPath, 'unable to read or load policy file.', (e as Error).message);
+    throw new InvalidPolicyError(displayPath, 'unable to read or load policy file.', errorText(e));
   } finally {
     if (fd >= 0) closeSync(fd);
   }
@@ -69,11 +70,11 @@ export function loadPolicy(s: PolicySettings): LoadedPolicy {
     try {
       doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
     } catch (e) {
-      throw new InvalidPolicyError(s.displayPath, `policy file does not conform to valid json syntax. File contents: ${quote(text)}`, (e as Error).message);
+      throw new InvalidPolicyError(s.displayPath, `policy file does not conform to valid json syntax. File contents: ${quote(text)}`, errorText(e));
     }
     return { engine: new ExtensionPolicyEngine(parsePolicy(doc, s.displayPath)), error: null, text };
   } catch (e) {
-    const error = e instanceof InvalidPolicyError ? e : new InvalidPolicyError(s.displayPath, 'unable to read or load policy file.', (e as Error).message);
+    const error = e instanceof InvalidPolicyError ? e : new InvalidPolicyError(s.displayPath, 'unable to read or load policy file.', errorText(e));
     log.error(error.message);
     return { engine: new ExtensionPolicyEngine(null), error, text };
   }

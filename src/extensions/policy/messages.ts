@@ -3,15 +3,16 @@
 // "uninstall" with 1010 (CRP has no terminal code for uninstall).
 import { ErrorCodes } from '../errors.ts';
 import type { ExtensionHandler } from '../../platform/types.ts';
+import { AgentError } from '../../util/errors.ts';
 
 /** An extension that policy does not let run: reported NotReady with `code`, no command runs. */
-export class PolicyBlockedError extends Error {
+export class PolicyBlockedError extends AgentError {
+  static override readonly errorName: string = 'PolicyBlockedError';
   readonly code: number;
   /** The telemetry operation 2.15 reports it under (ExtensionPolicy, ExtensionSignaturePolicy, PackageSignatureResult...). */
   readonly operation: string;
   constructor(message: string, code: number, operation: string) {
     super(message);
-    this.name = 'PolicyBlockedError';
     this.code = code;
     this.operation = operation;
   }

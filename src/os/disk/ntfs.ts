@@ -4,6 +4,7 @@
 // kernel may lack ntfs3, so we read the Master File Table ourselves. Everything is bounded: a
 // volume too large or too odd to verify is reported as such, and callers must not format it.
 import { closeSync, openSync, readSync } from 'node:fs';
+import { AgentError, errorText } from '../../util/errors.ts';
 
 export interface NtfsEntry { record: number; parent: number; name: string; dir: boolean }
 
@@ -15,7 +16,7 @@ export type NtfsVerdict =
 export interface NtfsLimits { maxRecords: number }
 const DEFAULT_LIMITS: NtfsLimits = { maxRecords: 65_536 };
 
-class NtfsFormatError extends Error {}
+class NtfsFormatError extends AgentError { static override readonly errorName: string = 'NtfsFormatError'; }
 
 const ROOT_RECORD = 5;
 const EXTEND_RECORD = 11;
@@ -222,6 +223,6 @@ export function inspectNtfs(hostPath: string, limits?: NtfsLimits): NtfsVerdict 
   try {
     return classifyNtfs(listNtfs(hostPath, limits));
   } catch (e) {
-    return { kind: 'unverifiable', reason: e instanceof Error ? e.message : String(e) };
+    return { kind: 'unverifiable', reason: errorText(e) };
   }
 }

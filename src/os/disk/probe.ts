@@ -3,6 +3,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { Runner } from '../../util/exec.ts';
 import { DiskError } from './errors.ts';
+import { errorText } from '../../util/errors.ts';
 
 export interface Signature {
   /** Filesystem or other content type: ext4, xfs, ntfs, swap, LVM2_member, crypto_LUKS... */
@@ -59,7 +60,7 @@ export function isZeroed(hostPath: string, bytes = ZERO_CHECK_BYTES): boolean {
     }
     return true;
   } catch (e) {
-    throw new DiskError(hostPath, `cannot read: ${(e as Error).message}`, 'content');
+    throw new DiskError(hostPath, `cannot read: ${errorText(e)}`, 'content');
   } finally {
     if (fd >= 0) closeSync(fd);
   }

@@ -2,6 +2,7 @@
 // that differs from the configured value is set. NVMe is left alone (azure-vm-utils sets its own).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Sysroot } from '../../util/sysroot.ts';
+import { errorText } from '../../util/errors.ts';
 
 /** Returns the devices changed. A device that refuses the write is reported by the thrown error. */
 export function setScsiTimeouts(root: Sysroot, value: string): string[] {
@@ -20,7 +21,7 @@ export function setScsiTimeouts(root: Sysroot, value: string): string[] {
       writeFileSync(p, want);
       changed.push(dev);
     } catch (e) {
-      errors.push(`${dev}: ${(e as Error).message}`);
+      errors.push(`${dev}: ${errorText(e)}`);
     }
   }
   if (errors.length) throw new Error(`setting SCSI timeouts: ${errors.join('; ')}`);

@@ -9,13 +9,15 @@
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Runner } from '../../util/exec.ts';
-import { errorText, log } from '../../util/logger.ts';
+import { log } from '../../util/logger.ts';
+import { errorText } from '../../util/errors.ts';
 import type { Sysroot } from '../../util/sysroot.ts';
 import { readIsoFile, looksLikeIso9660 } from './iso9660.ts';
 import { MediaError, openSource } from './source.ts';
 import { looksLikeUdf, readUdfFile } from './udf.ts';
 import { naturalCompare } from '../../util/natsort.ts';
 import { delay, fsPromises } from '../../util/builtins.ts';
+import { AgentError } from '../../util/errors.ts';
 
 export const DEFAULT_MOUNT_POINT = '/mnt/cdrom/secure';
 export const OVF_FILE = 'ovf-env.xml';
@@ -63,12 +65,12 @@ export interface DvdOptions {
   devices?: string[];
 }
 
-export class DvdError extends Error {
+export class DvdError extends AgentError {
+  static override readonly errorName: string = 'DvdError';
   /** One line per device and method tried in the last round. */
   readonly tried: string[];
   constructor(message: string, tried: string[]) {
     super(tried.length ? `${message}: ${tried.join('; ')}` : message);
-    this.name = 'DvdError';
     this.tried = tried;
   }
 }

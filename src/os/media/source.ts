@@ -3,14 +3,15 @@
 // truncated or hostile medium gives a clear MediaError instead of garbage or an unbounded allocation.
 import type { FileHandle } from 'node:fs/promises';
 import { fsPromises } from '../../util/builtins.ts';
+import { AgentError } from '../../util/errors.ts';
 
 /** Bad or unsupported medium: names the medium and the on-disc structure that was wrong. */
-export class MediaError extends Error {
+export class MediaError extends AgentError {
+  static override readonly errorName: string = 'MediaError';
   readonly source: string;
   readonly structure: string;
   constructor(source: string, structure: string, message: string) {
     super(`${source}: ${structure}: ${message}`);
-    this.name = 'MediaError';
     this.source = source;
     this.structure = structure;
   }
