@@ -13,18 +13,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { posix } from 'node:path';
 import type { Invocation } from '../util/invocation.ts';
 import { EXIT } from '../util/exit.ts';
-import type { Config } from '../config/config.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { DeviceAppender, errorText, log } from '../util/logger.ts';
 import { detectDistro, type DistroProfile } from '../os/distro.ts';
 import { currentHostname } from '../os/hostname.ts';
-import { findWireServerInLeases, readRouteTable } from '../os/network/leases.ts';
 import { detectScvmm, scvmmInstallArgv } from '../os/env/scvmm.ts';
 import { seedEntropy } from '../os/env/entropy.ts';
-import { discoverEndpoint, saveEndpoint } from '../platform/endpoint.ts';
-import { HttpClient } from '../platform/http.ts';
+import { saveEndpoint } from '../platform/endpoint.ts';
 import { AzureProtocol } from '../platform/protocol.ts';
-import { OpenSsl } from '../crypto/openssl.ts';
+import { openPlatform } from '../provision/connect.ts';
 import { ExtensionsExecutor } from '../extensions/executor.ts';
 import { platformArtifactSource } from '../extensions/artifacts.ts';
 import { extensionHandlerStartup, waitForCloudInit } from '../extensions/startup.ts';
@@ -94,24 +91,6 @@ function killChildren(): number {
 }
 
 function lib(ctx: Invocation): string { return ctx.config.str('Lib.Dir'); }
-
-function discover(ctx: Invocation, skipSaved: boolean): string {
-  const { endpoint, source } = discoverEndpoint({
-    libDir: ctx.root.path(lib(ctx)),
-    discovery: ctx.config.str('Protocol.EndpointDiscovery'),
-    skipSaved,
-    routeTable: () => readRouteTable(ctx.root),
-    leaseEndpoint: () => findWireServerInLeases(ctx.root)?.endpoint ?? null,
-  });
-  log.info(`WireServer endpoint: ${endpoint} (${source})`);
-  return endpoint;
-}
-
-function httpClient(c: Config, endpoint: string): HttpClient {
-  const host = c.str('HttpProxy.Host');
-  const port = c.int('HttpProxy.Port');
-  return new HttpClient({ proxy: { ...(host ? { host } : {}), ...(port !== undefined ? { port } : {}) }, directHosts: [endpoint.replace(/:\d+$/, '')] });
-}
 
 /** Start-up common to -daemon and -run-exthandlers: the lock, Lib.Dir, FIPS. Returns null when another agent runs. */
 function startCommon(ctx: Invocation): PidLock | null {
@@ -230,24 +209,15 @@ function removeConsole(): void {
 }
 
 async function provisionStep(ctx: Invocation): Promise<number | null> {
-  const { provision, outcomeOk } = await import('../provision/provision.ts');
-  const { settingsFromConfig } = await import('../provision/settings.ts');
-  const { WirePlatform } = await import('../provision/platform.ts');
-  const settings = settingsFromConfig(ctx.config);
-  const endpoint = discover(ctx, true);
-  const transport = httpClient(ctx.config, endpoint);
-  try {
-    const platform = new WirePlatform({ endpoint, libDir: ctx.root.path(settings.libDir), transport, openssl: new OpenSsl(settings.openssl ?? 'openssl', ctx.runner) });
-    const outcome = await provision({ settings, root: ctx.root, runner: ctx.runner, platform });
-    if (!outcomeOk(outcome)) {
-      log.error(`Provisioning ${outcome.status === 'failed' ? 'failed' : 'was not reported'}: ${outcome.reason ?? 'unknown reason'}; exiting so that the service manager retries`);
-      return EXIT.FAILURE;
-    }
-    log.info(`Provisioning: ${outcome.status}`);
-    return null;
-  } finally {
-    await transport.close();
+  const { provisionOnce } = await import('../provision/command.ts');
+  const { outcomeOk } = await import('../provision/provision.ts');
+  const outcome = await provisionOnce(ctx);
+  if (!outcomeOk(outcome)) {
+    log.error(`Provisioning ${outcome.status === 'failed' ? 'failed' : 'was not reported'}: ${outcome.reason ?? 'unknown reason'}; exiting so that the service manager retries`);
+    return EXIT.FAILURE;
   }
+  log.info(`Provisioning: ${outcome.status}`);
+  return null;
 }
 
 /** The loop and the periodic tasks until stopped. */
@@ -256,11 +226,10 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
   const root = ctx.root;
   const libDir = root.path(lib(ctx));
   const extLogDir = root.path(c.str('Extension.LogDir'));
-  const endpoint = discover(ctx, false);
+  const conn = openPlatform(ctx, { skipSaved: false });
+  const { endpoint, transport, openssl: protocolOpenssl } = conn;
   setWireServerHost(endpoint);
   const fastTrack = c.bool('Debug.EnableFastTrack');
-  const transport = httpClient(c, endpoint);
-  const protocolOpenssl = new OpenSsl(c.str('OS.OpensslPath') || 'openssl', ctx.runner);
   const protocol = new AzureProtocol({ endpoint, libDir, transport, fastTrack, openssl: protocolOpenssl });
   const scheduler = new Scheduler();
   const events = new EventQueue(200, posix.join(libDir, 'events'));
@@ -285,7 +254,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       },
     });
     const executor = new ExtensionsExecutor({
-      roots, wireServer: endpoint.replace(/:\d+$/, ''), extensionsEnabled: enabled, confPath: ctx.configPath,
+      roots, wireServer: conn.host, extensionsEnabled: enabled, confPath: ctx.configPath,
       artifacts: platformArtifactSource(protocol.artifacts, { fastTrack: () => loop?.extensionsGoalState?.source === 'FastTrack' }),
       ...(proxyHost && proxyPort !== undefined ? { proxy: { host: proxyHost, port: proxyPort } } : {}),
       limits: { enforce: c.bool('CGroups.EnforceLimits'), excluded },
@@ -305,7 +274,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
       agentProblem: () => firewall?.problem ?? null,
     });
     if (c.bool('OS.EnableFirewall')) {
-      const fw = new FirewallTask({ runner: ctx.runner, root, endpoint: endpoint.replace(/:\d+$/, ''), self: ctx.self, flatcar: distro.family === 'flatcar',
+      const fw = new FirewallTask({ runner: ctx.runner, root, endpoint: conn.host, self: ctx.self, flatcar: distro.family === 'flatcar',
         onRepair: (what) => events.push(agentOperationEvent('ResetFirewall', true, `firewall rules ${what}`)),
         onFailure: (message) => events.push(agentOperationEvent('Firewall', false, message)) });
       firewall = fw;
@@ -379,7 +348,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
     return exitCode;
   } finally {
     await Promise.race([scheduler.stop().catch(() => undefined), delay(5000)]);
-    await transport.close().catch(() => undefined);
+    await conn.close().catch(() => undefined);
     // Events not sent yet survive the restart in the spool (bounded by its caps).
     events.spill();
   }
