@@ -9,7 +9,7 @@
 //   * a provisioning failure is reported (NotReady/ProvisioningFailed) and the daemon exits 1, so
 //     systemd retries it; waagent logged and went on to run extensions on a half-provisioned VM;
 //   * no child process, no self-update: the loop runs here; systemd restarts us if we die.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Invocation } from '../util/invocation.ts';
 import { EXIT } from '../util/exit.ts';
@@ -40,6 +40,10 @@ import { addMonitorTasks, remoteAccessDuty } from './duties.ts';
 import { GoalStateErrors } from './monitor.ts';
 import { setWireServerHost } from '../platform/ioerrors.ts';
 import { systemdRunning } from '../os/service.ts';
+import { childPids } from '../os/process.ts';
+import { cgroupV2Mounted } from '../os/cgroup.ts';
+import { keyDef } from '../config/keys.ts';
+import type { Sysroot } from '../util/sysroot.ts';
 import { collectAfterBurst } from '../util/memory.ts';
 import { delay } from '../util/builtins.ts';
 
@@ -70,19 +74,9 @@ export class StopSignal {
   }
 }
 
-/** Direct children of this process (extension commands lead their own process groups). */
-function childPids(): number[] {
-  const out: number[] = [];
-  try {
-    for (const t of readdirSync('/proc/self/task')) {
-      try { out.push(...readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)); } catch { /* thread gone */ }
-    }
-  } catch { /* no procfs */ }
-  return out;
-}
-
-function killChildren(): number {
-  const kids = childPids();
+/** Kills the direct children (extension commands lead their own process groups). */
+function killChildren(root: Sysroot): number {
+  const kids = childPids(root);
   for (const pid of kids) {
     // Extension commands are started detached: their pid is their process group.
     try { process.kill(-pid, 'SIGKILL'); } catch { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
@@ -243,7 +237,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
     const excluded = (c.str('CGroups.Excluded') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     let loop: GoalStateLoop | null = null;
     const history = new GoalStateHistory(libDir);
-    const policyPath = c.str('Policy.PolicyFilePath') || '/etc/waagent_policy.json';
+    const policyPath = c.str('Policy.PolicyFilePath') || String(keyDef('Policy.PolicyFilePath').default);
     const period = enabled ? sec(c.int('Extensions.GoalStatePeriod')) : DISABLED_PERIOD_MS;
     const summary = new SummaryTracker(libDir, {
       event: (ok, msg) => events.push(agentOperationEvent('GoalState', ok, msg)),
@@ -331,7 +325,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
     if (c.bool('Logs.Collect')) {
       const systemd = systemdRunning(root);
       const task = new LogCollectTask({
-        runner: ctx.runner, self: ctx.self, libDir, systemd, cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
+        runner: ctx.runner, self: ctx.self, libDir, systemd, cgroupV2: cgroupV2Mounted(root),
         ...(ctx.args.configPath ? { configPath: ctx.args.configPath } : {}),
         upload: (zip) => protocol.withRefresh(() => protocol.hgap.putAgentLog(zip)),
       });
@@ -341,7 +335,7 @@ async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal
     log.info(`Stopping (${signal}): waiting up to ${STOP_GRACE_MS / 1000} s for running work`);
     const finished = await Promise.race([scheduler.stop().then(() => true), delay(STOP_GRACE_MS).then(() => false)]);
     if (!finished) {
-      const n = killChildren();
+      const n = killChildren(root);
       log.warn(`Running work did not finish within ${STOP_GRACE_MS / 1000} s: killed ${n} child process group(s)`);
     }
     log.info('Agent stopped');
