@@ -14,7 +14,7 @@ import { addHostRoute, parseRoutes, routeTo, type RouteEntry } from '../os/netwo
 import { readRouteTable } from '../os/network/leases.ts';
 import { endpointHost } from '../platform/endpoint.ts';
 import { setScsiTimeouts } from '../os/env/scsi.ts';
-import { pidAlive } from './pidfile.ts';
+import { pidAlive } from '../os/process.ts';
 import { errorText, log } from '../util/logger.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 

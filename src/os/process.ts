@@ -44,3 +44,14 @@ export function childPids(root: Sysroot): number[] {
   }
   return out;
 }
+
+/** kill(pid, 0): alive when it succeeds or fails with EPERM (exists, not ours to signal). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/** The NUL-separated command line of `pid` (at most 64 KiB), or null when it cannot be read. */
+export function processCmdline(pid: number, procRoot = '/proc'): string | null {
+  try { return readFileSync(`${procRoot}/${pid}/cmdline`, 'latin1').slice(0, 65_536); } catch { return null; }
+}
