@@ -12,8 +12,9 @@ import { removePersistentNetRules } from '../os/env/netrules.ts';
 import { DhcpMonitor, dhcpClientPids } from '../os/env/dhcp.ts';
 import { addHostRoute, parseRoutes, routeTo, type RouteEntry } from '../os/network/routes.ts';
 import { readRouteTable } from '../os/network/leases.ts';
+import { endpointHost } from '../platform/endpoint.ts';
 import { setScsiTimeouts } from '../os/env/scsi.ts';
-import { pidAlive } from './pidfile.ts';
+import { pidAlive } from '../os/process.ts';
 import { errorText, log } from '../util/logger.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 
@@ -33,7 +34,7 @@ export function netRulesChore(root: Sysroot, libDir: string): () => void {
  */
 export function dhcpChore(root: Sysroot, runner: Runner, endpoint: string): () => Promise<void> {
   const mon = new DhcpMonitor(() => dhcpClientPids(root), pidAlive);
-  const wire = endpoint.replace(/:\d+$/, '');
+  const wire = endpointHost(endpoint);
   let known: RouteEntry | null = null;
   const current = (): RouteEntry | null => {
     const table = readRouteTable(root);

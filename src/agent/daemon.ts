@@ -9,47 +9,36 @@
 //   * a provisioning failure is reported (NotReady/ProvisioningFailed) and the daemon exits 1, so
 //     systemd retries it; waagent logged and went on to run extensions on a half-provisioned VM;
 //   * no child process, no self-update: the loop runs here; systemd restarts us if we die.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Invocation } from '../util/invocation.ts';
 import { EXIT } from '../util/exit.ts';
-import type { Config } from '../config/config.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { DeviceAppender, errorText, log } from '../util/logger.ts';
 import { detectDistro, type DistroProfile } from '../os/distro.ts';
-import { currentHostname } from '../os/hostname.ts';
-import { findWireServerInLeases, readRouteTable } from '../os/network/leases.ts';
 import { detectScvmm, scvmmInstallArgv } from '../os/env/scvmm.ts';
 import { seedEntropy } from '../os/env/entropy.ts';
-import { discoverEndpoint, saveEndpoint } from '../platform/endpoint.ts';
-import { HttpClient } from '../platform/http.ts';
 import { AzureProtocol } from '../platform/protocol.ts';
-import { OpenSsl } from '../crypto/openssl.ts';
-import { ExtensionsExecutor } from '../extensions/executor.ts';
-import { platformArtifactSource } from '../extensions/artifacts.ts';
-import { extensionHandlerStartup, waitForCloudInit } from '../extensions/startup.ts';
+import { openPlatform } from '../provision/connect.ts';
 import { AlreadyRunningError, PidLock } from './pidfile.ts';
 import { Scheduler } from './scheduler.ts';
-import { GoalStateLoop } from './loop.ts';
-import { GoalStateHistory } from './history.ts';
-import { FirewallTask } from './firewall.ts';
 import { ensurePrivateDir } from '../util/privdir.ts';
 import { tightenLogFiles } from '../util/logfile.ts';
-import { dhcpChore, hostnameChore, netRulesChore, numaNote, scsiChore } from './chores.ts';
-import { EventQueue, agentOperationEvent, defaultOsVersion, sendEventsOnce } from './telemetry.ts';
-import { LogCollectTask } from './logcollect.ts';
+import { numaNote } from './chores.ts';
+import { EventQueue, agentOperationEvent } from './telemetry.ts';
+import { DUTIES } from './tasks/index.ts';
+import type { DutyContext, DutyHooks } from './tasks/context.ts';
+import { interfaceNames, testMonitorPeriod } from './tasks/monitor-period.ts';
 import { SummaryTracker } from './summary.ts';
-import { addMonitorTasks, remoteAccessDuty } from './duties.ts';
 import { GoalStateErrors } from './monitor.ts';
 import { setWireServerHost } from '../platform/ioerrors.ts';
-import { systemdRunning } from '../os/service.ts';
+import { childPids } from '../os/process.ts';
+import type { Sysroot } from '../util/sysroot.ts';
 import { collectAfterBurst } from '../util/memory.ts';
 import { delay } from '../util/builtins.ts';
 
 /** How long running work (an extension command) may finish after SIGTERM before it is killed. */
 export const STOP_GRACE_MS = 20_000;
-/** Extensions.Enabled=n: the loop only reports, every 5 minutes (docs/extensions.md §6.3). */
-export const DISABLED_PERIOD_MS = 300_000;
 
 /** Resolves when SIGTERM or SIGINT arrives; the handlers are removed by dispose(). */
 export class StopSignal {
@@ -73,19 +62,9 @@ export class StopSignal {
   }
 }
 
-/** Direct children of this process (extension commands lead their own process groups). */
-function childPids(): number[] {
-  const out: number[] = [];
-  try {
-    for (const t of readdirSync('/proc/self/task')) {
-      try { out.push(...readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)); } catch { /* thread gone */ }
-    }
-  } catch { /* no procfs */ }
-  return out;
-}
-
-function killChildren(): number {
-  const kids = childPids();
+/** Kills the direct children (extension commands lead their own process groups). */
+function killChildren(root: Sysroot): number {
+  const kids = childPids(root);
   for (const pid of kids) {
     // Extension commands are started detached: their pid is their process group.
     try { process.kill(-pid, 'SIGKILL'); } catch { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
@@ -94,24 +73,6 @@ function killChildren(): number {
 }
 
 function lib(ctx: Invocation): string { return ctx.config.str('Lib.Dir'); }
-
-function discover(ctx: Invocation, skipSaved: boolean): string {
-  const { endpoint, source } = discoverEndpoint({
-    libDir: ctx.root.path(lib(ctx)),
-    discovery: ctx.config.str('Protocol.EndpointDiscovery'),
-    skipSaved,
-    routeTable: () => readRouteTable(ctx.root),
-    leaseEndpoint: () => findWireServerInLeases(ctx.root)?.endpoint ?? null,
-  });
-  log.info(`WireServer endpoint: ${endpoint} (${source})`);
-  return endpoint;
-}
-
-function httpClient(c: Config, endpoint: string): HttpClient {
-  const host = c.str('HttpProxy.Host');
-  const port = c.int('HttpProxy.Port');
-  return new HttpClient({ proxy: { ...(host ? { host } : {}), ...(port !== undefined ? { port } : {}) }, directHosts: [endpoint.replace(/:\d+$/, '')] });
-}
 
 /** Start-up common to -daemon and -run-exthandlers: the lock, Lib.Dir, FIPS. Returns null when another agent runs. */
 function startCommon(ctx: Invocation): PidLock | null {
@@ -230,161 +191,53 @@ function removeConsole(): void {
 }
 
 async function provisionStep(ctx: Invocation): Promise<number | null> {
-  const { provision, outcomeOk } = await import('../provision/provision.ts');
-  const { settingsFromConfig } = await import('../provision/settings.ts');
-  const { WirePlatform } = await import('../provision/platform.ts');
-  const settings = settingsFromConfig(ctx.config);
-  const endpoint = discover(ctx, true);
-  const transport = httpClient(ctx.config, endpoint);
-  try {
-    const platform = new WirePlatform({ endpoint, libDir: ctx.root.path(settings.libDir), transport, openssl: new OpenSsl(settings.openssl ?? 'openssl', ctx.runner) });
-    const outcome = await provision({ settings, root: ctx.root, runner: ctx.runner, platform });
-    if (!outcomeOk(outcome)) {
-      log.error(`Provisioning ${outcome.status === 'failed' ? 'failed' : 'was not reported'}: ${outcome.reason ?? 'unknown reason'}; exiting so that the service manager retries`);
-      return EXIT.FAILURE;
-    }
-    log.info(`Provisioning: ${outcome.status}`);
-    return null;
-  } finally {
-    await transport.close();
+  const { provisionOnce } = await import('../provision/command.ts');
+  const { outcomeOk } = await import('../provision/provision.ts');
+  const outcome = await provisionOnce(ctx);
+  if (!outcomeOk(outcome)) {
+    log.error(`Provisioning ${outcome.status === 'failed' ? 'failed' : 'was not reported'}: ${outcome.reason ?? 'unknown reason'}; exiting so that the service manager retries`);
+    return EXIT.FAILURE;
   }
+  log.info(`Provisioning: ${outcome.status}`);
+  return null;
 }
 
-/** The loop and the periodic tasks until stopped. */
+/** The loop and the periodic tasks (tasks/index.ts) until stopped. */
 async function runAgent(ctx: Invocation, distro: DistroProfile, stop: StopSignal): Promise<number> {
   const c = ctx.config;
   const root = ctx.root;
   const libDir = root.path(lib(ctx));
-  const extLogDir = root.path(c.str('Extension.LogDir'));
-  const endpoint = discover(ctx, false);
-  setWireServerHost(endpoint);
-  const fastTrack = c.bool('Debug.EnableFastTrack');
-  const transport = httpClient(c, endpoint);
-  const protocolOpenssl = new OpenSsl(c.str('OS.OpensslPath') || 'openssl', ctx.runner);
-  const protocol = new AzureProtocol({ endpoint, libDir, transport, fastTrack, openssl: protocolOpenssl });
+  const conn = openPlatform(ctx, { skipSaved: false });
+  setWireServerHost(conn.endpoint);
+  const protocol = new AzureProtocol({ endpoint: conn.endpoint, libDir, transport: conn.transport, fastTrack: c.bool('Debug.EnableFastTrack'), openssl: conn.openssl });
   const scheduler = new Scheduler();
   const events = new EventQueue(200, posix.join(libDir, 'events'));
-  events.push(agentOperationEvent('Start', true, `waagent-sea ${AGENT_VERSION} started (${ctx.command})`));
+  const event = (op: string, ok: boolean, msg: string) => events.push(agentOperationEvent(op, ok, msg));
+  event('Start', true, `waagent-sea ${AGENT_VERSION} started (${ctx.command})`);
   try {
-    const roots = { libDir, extLogDir };
-    extensionHandlerStartup(roots);
-    const enabled = c.bool('Extensions.Enabled');
-    const proxyHost = c.str('HttpProxy.Host');
-    const proxyPort = c.int('HttpProxy.Port');
-    const excluded = (c.str('CGroups.Excluded') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-    let loop: GoalStateLoop | null = null;
-    const history = new GoalStateHistory(libDir);
-    const policyPath = c.str('Policy.PolicyFilePath') || '/etc/waagent_policy.json';
-    const period = enabled ? sec(c.int('Extensions.GoalStatePeriod')) : DISABLED_PERIOD_MS;
-    const summary = new SummaryTracker(libDir, {
-      event: (ok, msg) => events.push(agentOperationEvent('GoalState', ok, msg)),
-      initialCompleted: () => {
-        if (!enabled || scheduler.period('ProcessGoalState') === period) return;
-        scheduler.setPeriod('ProcessGoalState', period);
-        log.info(`Initial goal state completed, switched the goal state period to ${period / 1000}`);
-      },
-    });
-    const executor = new ExtensionsExecutor({
-      roots, wireServer: endpoint.replace(/:\d+$/, ''), extensionsEnabled: enabled, confPath: ctx.configPath,
-      artifacts: platformArtifactSource(protocol.artifacts, { fastTrack: () => loop?.extensionsGoalState?.source === 'FastTrack' }),
-      ...(proxyHost && proxyPort !== undefined ? { proxy: { host: proxyHost, port: proxyPort } } : {}),
-      limits: { enforce: c.bool('CGroups.EnforceLimits'), excluded },
-      policy: { enabled: c.bool('Debug.EnableExtensionPolicy'), path: root.path(policyPath), displayPath: policyPath, saveToHistory: (t) => history.save('waagent_policy.json', t) },
-      signature: { enabled: c.bool('Debug.EnableSignatureValidation'), openssl: protocolOpenssl, libDir },
-      onEvent: (op, ok, msg) => events.push(agentOperationEvent(op, ok, msg)),
-    });
-    let firewall: FirewallTask | undefined;
-    loop = new GoalStateLoop({
-      protocol, executor, fastTrack,
-      history,
-      honourOnHold: c.bool('EnableOverProvisioning'),
-      guestOS: () => ({ computerName: currentHostname(), osName: distro.os.id, osVersion: distro.os.versionId }),
-      onNewGoalState: (id) => summary.newGoalState(id),
-      onReport: (handlers) => summary.reported(handlers),
-      beforeFirstProcess: c.bool('Extensions.WaitForCloudInit') ? async () => { await waitForCloudInit(ctx.runner, c.int('Extensions.WaitForCloudInitTimeout')); } : undefined,
-      agentProblem: () => firewall?.problem ?? null,
-    });
-    if (c.bool('OS.EnableFirewall')) {
-      const fw = new FirewallTask({ runner: ctx.runner, root, endpoint: endpoint.replace(/:\d+$/, ''), self: ctx.self, flatcar: distro.family === 'flatcar',
-        onRepair: (what) => events.push(agentOperationEvent('ResetFirewall', true, `firewall rules ${what}`)),
-        onFailure: (message) => events.push(agentOperationEvent('Firewall', false, message)) });
-      firewall = fw;
-      await fw.init();
-      scheduler.add({ name: 'EnableFirewall', periodMs: sec(c.int('OS.EnableFirewallPeriod')), initialDelayMs: sec(c.int('OS.EnableFirewallPeriod')), run: () => fw.run() });
-    }
-    // 2.15: Extensions.InitialGoalStatePeriod until the first goal state on this VM converged (marker file).
-    const firstPeriod = enabled && summary.isInitial ? sec(c.int('Extensions.InitialGoalStatePeriod')) : period;
-    log.info(`Goal State Period: ${firstPeriod / 1000} sec. This indicates how often the agent checks for new goal states and reports status.`);
-    if (!enabled) log.info(`Extensions.Enabled=n: extensions are not processed; status is reported every ${DISABLED_PERIOD_MS / 1000} s`);
-    const l = loop;
-    // 2.15: remote access (JIT users) after the status report, on each new incarnation.
-    const remoteAccess = remoteAccessDuty(ctx, protocol, libDir, events);
-    let savedEndpoint = false;
-    const gsErrors = new GoalStateErrors((op, ok, msg) => events.push(agentOperationEvent(op, ok, msg)));
+    const hooks: DutyHooks = { agentProblem: () => null, initialCompleted: () => undefined };
     let exitCode: number = EXIT.OK;
-    addMonitorTasks({
-      ctx, protocol, transport, scheduler, events, gsErrors, converged: () => summary.converged,
+    const d: DutyContext = {
+      ctx, distro, libDir, extLogDir: root.path(c.str('Extension.LogDir')), conn, protocol, events, event, scheduler, hooks,
+      summary: new SummaryTracker(libDir, { event: (ok, msg) => event('GoalState', ok, msg), initialCompleted: () => hooks.initialCompleted() }),
+      gsErrors: new GoalStateErrors(event),
+      monitorPeriodMs: testMonitorPeriod(process.env, () => interfaceNames(root)),
       exit: (reason) => { log.info(reason); exitCode = EXIT.FAILURE; stop.trigger('SIGTERM'); },
-    });
-    scheduler.add({
-      name: 'ProcessGoalState', periodMs: firstPeriod, maxBackoffMs: 60_000,
-      run: async () => {
-        const failures = l.stats.pollFailures;
-        try {
-          await l.cycle();
-        } catch (e) {
-          if (l.stats.pollFailures > failures) gsErrors.failed(e);
-          throw e;
-        } finally {
-          if (l.stats.pollFailures === failures) gsErrors.succeeded(`incarnation ${protocol.wire.current?.incarnation ?? '?'}`);
-          await remoteAccess();
-        }
-        if (!savedEndpoint) { savedEndpoint = true; try { saveEndpoint(libDir, endpoint); } catch (e) { log.warn(`saving the endpoint: ${errorText(e)}`); } }
-      },
-    });
-    scheduler.add({ name: 'RemovePersistentNetworkRules', periodMs: sec(c.int('OS.RemovePersistentNetRulesPeriod')), run: netRulesChore(root, lib(ctx)) });
-    scheduler.add({ name: 'MonitorDhcpClientRestart', periodMs: sec(c.int('OS.MonitorDhcpClientRestartPeriod')), run: dhcpChore(root, ctx.runner, endpoint) });
-    const scsi = c.str('OS.RootDeviceScsiTimeout');
-    if (scsi) scheduler.add({ name: 'SetRootDeviceScsiTimeout', periodMs: sec(c.int('OS.RootDeviceScsiTimeoutPeriod')), run: scsiChore(root, scsi) });
-    if (c.bool('Provisioning.MonitorHostName')) {
-      scheduler.add({ name: 'MonitorHostNameChanges', periodMs: sec(c.int('Provisioning.MonitorHostNamePeriod')), run: hostnameChore({ root, runner: ctx.runner, libDir: lib(ctx), distro }) });
-    }
-    scheduler.add({
-      name: 'SendTelemetry', periodMs: sec(c.int('Debug.EtpCollectionPeriod')), initialDelayMs: Math.min(60_000, sec(c.int('Debug.EtpCollectionPeriod'))),
-      run: async () => {
-        const r = await sendEventsOnce({
-          libDir, extLogDir, sender: protocol.wire, queue: events,
-          common: { containerId: () => protocol.wire.current?.containerId ?? '', osVersion: defaultOsVersion(distro.os), roleInstanceName: () => protocol.wire.current?.instanceId },
-        });
-        if (r.collected) log.verbose(`telemetry: ${r.sent} of ${r.collected} events sent`);
-      },
-    });
-    if (c.bool('Logs.Collect')) {
-      const systemd = systemdRunning(root);
-      const task = new LogCollectTask({
-        runner: ctx.runner, self: ctx.self, libDir, systemd, cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
-        ...(ctx.args.configPath ? { configPath: ctx.args.configPath } : {}),
-        upload: (zip) => protocol.withRefresh(() => protocol.hgap.putAgentLog(zip)),
-      });
-      scheduler.add({ name: 'CollectLogs', periodMs: sec(c.int('Logs.CollectPeriod')), initialDelayMs: sec(c.int('Debug.LogCollectorInitialDelay')), run: async () => { try { await task.run(); } finally { collectAfterBurst(); } } });
-    }
+    };
+    for (const duty of DUTIES) for (const task of await duty(d)) scheduler.add(task);
     const signal = await stop.promise;
     log.info(`Stopping (${signal}): waiting up to ${STOP_GRACE_MS / 1000} s for running work`);
     const finished = await Promise.race([scheduler.stop().then(() => true), delay(STOP_GRACE_MS).then(() => false)]);
     if (!finished) {
-      const n = killChildren();
+      const n = killChildren(root);
       log.warn(`Running work did not finish within ${STOP_GRACE_MS / 1000} s: killed ${n} child process group(s)`);
     }
     log.info('Agent stopped');
     return exitCode;
   } finally {
     await Promise.race([scheduler.stop().catch(() => undefined), delay(5000)]);
-    await transport.close().catch(() => undefined);
+    await conn.close().catch(() => undefined);
     // Events not sent yet survive the restart in the spool (bounded by its caps).
     events.spill();
   }
-}
-
-function sec(n: number | undefined): number {
-  return Math.max(1, n ?? 1) * 1000;
 }

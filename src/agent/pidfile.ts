@@ -8,6 +8,7 @@
 import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AgentError } from '../util/errors.ts';
+import { pidAlive, processCmdline } from '../os/process.ts';
 
 /** A takeover lock older than this was left by a start that died while holding it (it is held for microseconds). */
 const TAKEOVER_STALE_MS = 10_000;
@@ -23,20 +24,14 @@ export class AlreadyRunningError extends AgentError {
   }
 }
 
-/** kill(pid, 0): alive when it succeeds or fails with EPERM (exists, not ours to signal). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-}
-
 /**
  * Is `pid` an agent process? A pid file that survived a crash may name a pid the kernel has since given
  * to something else: only a command line that looks like ours (waagent, or our daemon/loop switches)
  * counts. Unreadable /proc entry: assume it is (safe side: do not start a second agent).
  */
 export function looksLikeAgent(pid: number, procRoot = '/proc'): boolean {
-  let cmd: string;
-  try { cmd = readFileSync(`${procRoot}/${pid}/cmdline`, 'latin1'); } catch { return pidAlive(pid); }
+  const cmd = processCmdline(pid, procRoot);
+  if (cmd === null) return pidAlive(pid);
   return /waagent|(^|\0)-+(daemon|run-exthandlers)(\0|$)/i.test(cmd);
 }
 

@@ -2,7 +2,7 @@
 // wrapping of §8. Extensions are written against this contract (cwd, environment variables, exit codes,
 // process group, the "[stdout]...[stderr]" message), so it follows the Python agent exactly, except
 // where noted as a deliberate, safer choice.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, unlinkSync, constants } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, unlinkSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { randomHex, randomId } from '../util/unique.ts';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { readFully } from '../util/fsread.ts';
 import { confProxyUrl } from '../platform/http.ts';
 import { recordInFlight } from './inflight.ts';
 import { errorText } from '../util/errors.ts';
+import { mountHolding, ownMounts } from '../os/mounts.ts';
 
 /** §3.5: per-operation timeout (seconds) and the CRP code of its failure. */
 export const OPERATION_LIMITS: Record<Operation, { timeoutSec: number; code: number }> = {
@@ -172,17 +173,9 @@ const SCOPE_LINE = /^Running scope as unit:? [^\n]*\n?/m;
 
 /** For exit code 126 on a noexec Lib.Dir the Python agent adds a hint; we do the same. */
 function noexecHint(dir: string): string {
-  try {
-    let best = '';
-    let opts = '';
-    for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
-      const f = line.split(' ');
-      const mp = (f[1] ?? '').replace(/\\040/g, ' ');
-      if (mp && (dir === mp || dir.startsWith(mp.endsWith('/') ? mp : mp + '/')) && mp.length > best.length) { best = mp; opts = f[3] ?? ''; }
-    }
-    if (opts.split(',').includes('noexec')) return `\nWARNING: ${best} is mounted with the noexec flag, which can prevent execution of VM Extensions.`;
-  } catch { /* no /proc: no hint */ }
-  return '';
+  // Extension commands run in this process's mount namespace: its own table.
+  const m = mountHolding(ownMounts(), dir);
+  return m?.options.includes('noexec') ? `\nWARNING: ${m.mountPoint} is mounted with the noexec flag, which can prevent execution of VM Extensions.` : '';
 }
 
 /**

@@ -15,6 +15,7 @@ import { manifest, mustCollect, type ManifestVars } from './manifest.ts';
 import { registerProtectedSettings } from './secrets.ts';
 import { redactedTail } from './redactstream.ts';
 import { nodeZlib } from '../util/builtins.ts';
+import { pidAlive } from '../os/process.ts';
 
 export const TOTAL_BUDGET = 150 * 1024 * 1024;
 export const FILE_BUDGET = 30 * 1024 * 1024;
@@ -107,10 +108,6 @@ function scratchParent(outDir: string): string {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { mode: 0o700 });
   return dir;
-}
-
-function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
 function rootOnlyDir(dir: string): boolean {

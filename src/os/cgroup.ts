@@ -1,7 +1,7 @@
 // This process's own cgroup and what the kernel accounts to it (2.15 cgroupcontroller/memorycontroller/
 // cpucontroller): memory (anon, file cache, swap, peak) and CPU time, cgroup v2 or v1. Plain file reads
 // under the Sysroot; null when there is no such cgroup (no cgroupfs, a container without controllers).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Sysroot } from '../util/sysroot.ts';
 
 export interface CgroupUsage {
@@ -97,4 +97,9 @@ export function systemMemory(root: Sysroot): { usedMb: number; availableMb: numb
   const avail = m.get('MemAvailable');
   if (total === undefined || avail === undefined) return null;
   return { usedMb: Math.round((total - avail) / 1024), availableMb: Math.round(avail / 1024) };
+}
+
+/** Is the unified (v2) cgroup hierarchy mounted at /sys/fs/cgroup? */
+export function cgroupV2Mounted(root: Sysroot): boolean {
+  return existsSync(root.path('/sys/fs/cgroup/cgroup.controllers'));
 }

@@ -1,7 +1,7 @@
 // Hostname: set it (docs/os.md §4.5) and publish it to Azure DNS through a new DHCP request (§4.6).
 // How the DHCP request is triggered is a small strategy per network stack, chosen from the distro's
 // ordered list by what is actually running.
-import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
@@ -14,6 +14,8 @@ import { log } from '../util/logger.ts';
 import { dhcpcdRebindArgv, dhcpcdRunning, setDhcpcdHostname } from './dhcp/dhcpcd.ts';
 import { INTERFACES, setInterfacesHostname, udhcpcRunning } from './dhcp/udhcpc.ts';
 import { readBoundedText } from '../util/fsread.ts';
+import { listLinks } from './network/links.ts';
+import { readRouteTable } from './network/leases.ts';
 
 /** The running kernel's hostname (what the Python agent compares against for monitoring). */
 export function currentHostname(): string {
@@ -111,28 +113,23 @@ export function setIfcfgHostname(root: Sysroot, iface: string, name: string): bo
 }
 
 /**
- * Primary interface: the default route (destination 0, RTF_GATEWAY) with the lowest metric in
- * /proc/net/route; else the first non-loopback entry of /sys/class/net. Null when there is none —
- * unlike upstream, which loops forever waiting for one.
+ * Primary interface (the hostname publisher's and the pre-provisioning pool's NIC): the default route
+ * (destination 0, RTF_GATEWAY) with the lowest metric in /proc/net/route whose interface is a NIC of
+ * /sys/class/net (never lo); else the first NIC by ifindex. Null when there is none — unlike upstream,
+ * which loops forever waiting for one.
  */
-export function primaryInterface(root: Sysroot): string | null {
+export function primaryInterface(root: Sysroot, routeTable: string | null = readRouteTable(root)): string | null {
+  const links = listLinks(root);
+  const known = new Set(links.map((l) => l.name));
   let best: { iface: string; metric: number } | null = null;
-  try {
-    const lines = readFileSync(root.path('/proc/net/route'), 'utf8').split('\n').slice(1, 10_000);
-    for (const line of lines) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 8) continue;
-      const flags = parseInt(f[3]!, 16);
-      const metric = Number(f[6]);
-      if (f[1] === '00000000' && (flags & 0x2) && Number.isFinite(metric) && (!best || metric < best.metric)) best = { iface: f[0]!, metric };
-    }
-  } catch { /* no procfs in this root */ }
-  if (best) return best.iface;
-  try {
-    return readdirSync(root.path('/sys/class/net')).filter((n) => n !== 'lo').sort()[0] ?? null;
-  } catch {
-    return null;
+  for (const line of (routeTable ?? '').split('\n').slice(1, 10_000)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8 || !known.has(f[0]!)) continue;
+    const flags = parseInt(f[3]!, 16);
+    const metric = Number(f[6]);
+    if (f[1] === '00000000' && (flags & 0x2) && Number.isFinite(metric) && (!best || metric < best.metric)) best = { iface: f[0]!, metric };
   }
+  return best?.iface ?? links[0]?.name ?? null;
 }
 
 /** Is this network stack running on the machine (so its strategy applies)? */

@@ -7,6 +7,12 @@ import { writeFileAtomic } from '../util/atomic.ts';
 
 export const KNOWN_WIRESERVER_IP = '168.63.129.16';
 
+/** The host part of an endpoint (`168.63.129.16:80` -> `168.63.129.16`): what the proxy bypass, the firewall rules
+ * and the route checks compare against. */
+export function endpointHost(endpoint: string): string {
+  return endpoint.replace(/:\d+$/, '');
+}
+
 export interface EndpointFacts {
   /** Lib.Dir. */
   libDir: string;

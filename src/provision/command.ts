@@ -7,14 +7,11 @@
 // that test) it does nothing.
 import type { Invocation } from '../util/invocation.ts';
 import { EXIT } from '../util/exit.ts';
-import { HttpClient } from '../platform/http.ts';
-import { discoverEndpoint } from '../platform/endpoint.ts';
-import { OpenSsl } from '../crypto/openssl.ts';
-import { findWireServerInLeases, readRouteTable } from '../os/network/leases.ts';
 import { log } from '../util/logger.ts';
 import { outcomeOk, provision, STEPS, type ProvisionOutcome } from './provision.ts';
 import { settingsFromConfig } from './settings.ts';
 import { WirePlatform } from './platform.ts';
+import { openPlatform } from './connect.ts';
 
 export const CRASH_HOOK_ENV = 'WAAGENT_TEST_CRASH_AFTER';
 
@@ -29,29 +26,21 @@ export function crashHook(env: NodeJS.ProcessEnv = process.env): ((step: string)
   };
 }
 
-export async function runProvision(ctx: Invocation): Promise<number> {
+/** One provisioning run over the platform (the wiring shared with `-daemon`); the outcome is reported, not thrown. */
+export async function provisionOnce(ctx: Invocation, afterStep?: (step: string) => void): Promise<ProvisionOutcome> {
   const settings = settingsFromConfig(ctx.config);
-  const root = ctx.root;
-  const { endpoint, source } = discoverEndpoint({
-    libDir: root.path(settings.libDir),
-    discovery: ctx.config.str('Protocol.EndpointDiscovery'),
-    // The daemon deletes the saved endpoint at start (a VHD may have moved); provisioning never trusts it.
-    skipSaved: true,
-    routeTable: () => readRouteTable(root),
-    leaseEndpoint: () => findWireServerInLeases(root)?.endpoint ?? null,
-  });
-  log.verbose(`WireServer endpoint ${endpoint} (${source})`);
-  const transport = new HttpClient({ directHosts: [endpoint.replace(/:\d+$/, '')] });
-  const platform = new WirePlatform({
-    endpoint, libDir: root.path(settings.libDir), transport,
-    openssl: new OpenSsl(settings.openssl ?? 'openssl', ctx.runner),
-  });
-  let outcome: ProvisionOutcome;
+  // The daemon deletes the saved endpoint at start (a VHD may have moved); provisioning never trusts it.
+  const conn = openPlatform(ctx, { skipSaved: true });
   try {
-    outcome = await provision({ settings, root, runner: ctx.runner, platform, afterStep: crashHook() });
+    const platform = new WirePlatform({ endpoint: conn.endpoint, libDir: conn.libDir, transport: conn.transport, openssl: conn.openssl });
+    return await provision({ settings, root: ctx.root, runner: ctx.runner, platform, ...(afterStep ? { afterStep } : {}) });
   } finally {
-    await transport.close();
+    await conn.close();
   }
+}
+
+export async function runProvision(ctx: Invocation): Promise<number> {
+  const outcome = await provisionOnce(ctx, crashHook());
   const ok = outcomeOk(outcome);
   if (!ok) log.error(`Provisioning ${outcome.status === 'failed' ? 'failed' : 'not reported'}: ${outcome.reason ?? 'unknown reason'}`);
   return ok ? EXIT.OK : EXIT.FAILURE;

@@ -9,6 +9,7 @@
 // the machine before every input is checked; the marker is written last, so an interrupted run is
 // completed by the next one; the DVD is released only AFTER Ready.
 import { readFileSync, existsSync } from 'node:fs';
+import { isMounted, readMounts } from '../os/mounts.ts';
 import { posix } from 'node:path';
 import type { Config } from '../config/config.ts';
 import type { Runner } from '../util/exec.ts';
@@ -35,8 +36,8 @@ import { readVmId } from './vmid.ts';
 import { hostKeyPubPath, hostKeyThumbprint } from './hostkey.ts';
 import { ProvisionKvp, uptimeSeconds } from './kvpreport.ts';
 import { awaitReprovisioning, poolType, ppsMarkerExists, removePpsMarker } from './pps.ts';
-import { primaryLink, watchLinks, type LinkWatcher } from '../os/network/links.ts';
-import { readRouteTable } from '../os/network/leases.ts';
+import { watchLinks, type LinkWatcher } from '../os/network/links.ts';
+import { primaryInterface } from '../os/hostname.ts';
 import { AgentError } from '../util/errors.ts';
 
 export class ProvisionError extends AgentError {
@@ -250,10 +251,8 @@ async function secondBoot(run: Run, stored: string, vmId: string): Promise<Provi
 /** A run killed after mounting the DVD leaves it mounted at DVD.MountPoint until reboot: release it. */
 async function releaseLeftoverMount(run: Run): Promise<void> {
   if (!run.root.isHost) return;
-  let mounts = '';
-  try { mounts = readFileSync('/proc/self/mounts', 'utf8'); } catch { return; }
   const mp = posix.normalize(run.s.mountPoint);
-  if (!mounts.split('\n').some((l) => l.split(' ')[1] === mp)) return;
+  if (!isMounted(readMounts(run.root), mp)) return;
   const r = await run.d.runner.run(['umount', mp], { timeoutMs: 30_000 });
   if (r.code !== 0) log.warn(`umount ${mp}: exit ${r.code}`);
 }
@@ -292,7 +291,7 @@ async function builtIn(run: Run, dmiId: string): Promise<ProvisionOutcome> {
     text = await awaitReprovisioning({
       platform, clock: run.clock, root, libDir: s.libDir, kvp: run.kvp, step: (n) => run.step(n), goalState: () => run.goalState(),
       watchLinks: run.d.watchLinks ?? (() => watchLinks()),
-      primaryLink: run.d.primaryLink ?? (() => primaryLink(root, readRouteTable(root))),
+      primaryLink: run.d.primaryLink ?? (() => primaryInterface(root)),
       waitMs: run.d.ppsWaitMs ?? PPS_WAIT_MS,
     }, pool);
     run.step('pps-reprovision-data');

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AlreadyRunningError, PidLock, looksLikeAgent, pidAlive } from '../../src/agent/pidfile.ts';
+import { AlreadyRunningError, PidLock, looksLikeAgent } from '../../src/agent/pidfile.ts';
+import { pidAlive } from '../../src/os/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 function tmp(): string { return mkdtempSync(join(tmpdir(), 'pidlock-')); }

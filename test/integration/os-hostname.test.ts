@@ -49,7 +49,7 @@ test('as root: dhclient.conf: send host-name set once, kept when it already send
   assert.equal(readFileSync(r.p('/etc/dhclient.conf'), 'utf8'), 'send host-name = gethostname();\n');
 });
 
-test('primary interface: lowest-metric default route, else first non-lo NIC, else null', (t) => {
+test('primary interface: lowest-metric default route via a known NIC, else first non-lo NIC, else null', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   assert.equal(primaryInterface(r.root), null);
@@ -57,13 +57,20 @@ test('primary interface: lowest-metric default route, else first non-lo NIC, els
   mkdirSync(r.p('/sys/class/net/ens5'), { recursive: true });
   assert.equal(primaryInterface(r.root), 'ens5');
   r.write('/proc/net/route', ROUTE);
-  assert.equal(primaryInterface(r.root), 'eth0');
+  assert.equal(primaryInterface(r.root), 'ens5', 'default routes via interfaces not in /sys/class/net are ignored');
+  mkdirSync(r.p('/sys/class/net/eth1'), { recursive: true });
+  assert.equal(primaryInterface(r.root), 'eth1');
+  mkdirSync(r.p('/sys/class/net/eth0'), { recursive: true });
+  assert.equal(primaryInterface(r.root), 'eth0', 'the lowest metric wins');
+  r.write('/proc/net/route', ROUTE.replace(/^eth0\t00000000/m, 'lo\t00000000').replace(/^eth1\t00000000/m, 'lo\t00000000'));
+  assert.equal(primaryInterface(r.root), 'ens5', 'lo is never primary');
 });
 
 test('as root: publish on systemd-networkd (Flatcar): published_hostname + networkctl reconfigure, renew as fallback, bounded retries', async (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/proc/net/route', ROUTE);
+  mkdirSync(r.p('/sys/class/net/eth0'), { recursive: true });
   mkdirSync(r.p('/run/systemd/netif'), { recursive: true });
   const rr = new RecordingRunner();
   const opts = { libDir: '/var/lib/waagent', publishers: profileFor(parseOsRelease('ID=flatcar')).publishers, live: true, sleep: async () => {} };
@@ -86,6 +93,7 @@ test('as root: publish on ifupdown (Debian) and NetworkManager (RHEL, with ifcfg
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/proc/net/route', ROUTE);
+  mkdirSync(r.p('/sys/class/net/eth0'), { recursive: true });
   const debPub = profileFor(parseOsRelease('ID=debian')).publishers;
   const none = new RecordingRunner();
   const res0 = await publishHostname(none, r.root, 'vm-1', { libDir: '/var/lib/waagent', publishers: debPub, live: true });
@@ -99,6 +107,7 @@ test('as root: publish on ifupdown (Debian) and NetworkManager (RHEL, with ifcfg
   const r2 = makeRoot();
   t.after(r2.cleanup);
   r2.write('/proc/net/route', ROUTE);
+  mkdirSync(r2.p('/sys/class/net/eth0'), { recursive: true });
   mkdirSync(r2.p('/run/NetworkManager'), { recursive: true });
   r2.write('/etc/sysconfig/network-scripts/ifcfg-eth0', 'DEVICE=eth0\nDHCP_HOSTNAME=old\nONBOOT=yes\n');
   const nm = new RecordingRunner();

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { hasCarrier, parseLinkLine, primaryLink, listLinks, watchLinks, type LinkEvent, type LinkWatcher } from '../../src/os/network/links.ts';
+import { primaryInterface } from '../../src/os/hostname.ts';
+import { hasCarrier, parseLinkLine, listLinks, watchLinks, type LinkEvent, type LinkWatcher } from '../../src/os/network/links.ts';
 import { makeRoot } from '../helpers/os-fixtures.ts';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (a private network namespace)';
@@ -28,15 +29,15 @@ test('ip -o monitor link lines: new, deleted, peer suffix, flags and state', () 
 test('primary NIC: the default route\'s interface, else the lowest ifindex; lo never', (t) => {
   const r = makeRoot();
   t.after(r.cleanup);
-  assert.equal(primaryLink(r.root, null), null);
+  assert.equal(primaryInterface(r.root, null), null);
   r.write('/sys/class/net/lo/ifindex', '1\n');
   r.write('/sys/class/net/eth1/ifindex', '3\n');
   r.write('/sys/class/net/eth0/ifindex', '2\n');
   assert.deepEqual(listLinks(r.root).map((l) => l.name), ['eth0', 'eth1']);
-  assert.equal(primaryLink(r.root, null), 'eth0');
+  assert.equal(primaryInterface(r.root, null), 'eth0');
   const routes = 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nlo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\neth1\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\n';
-  assert.equal(primaryLink(r.root, routes), 'eth1');
-  assert.equal(primaryLink(r.root, routes.replace(/eth1\t00000000/, 'ethX\t00000000')), 'eth0', 'a route via an unknown interface is ignored');
+  assert.equal(primaryInterface(r.root, routes), 'eth1');
+  assert.equal(primaryInterface(r.root, routes.replace(/eth1\t00000000/, 'ethX\t00000000')), 'eth0', 'a route via an unknown interface is ignored');
 });
 
 async function nextMatching(w: LinkWatcher, pred: (e: LinkEvent) => boolean): Promise<LinkEvent> {

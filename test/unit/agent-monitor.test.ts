@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ErrorState, GoalStateErrors, heartbeat, hostPluginHeartbeat, imdsHeartbeat, networkErrors } from '../../src/agent/monitor.ts';
 import { AgentMemoryExceeded, ResourceUsage, checkAgentMemory } from '../../src/agent/usage.ts';
 import { EventQueue, collectSpool } from '../../src/agent/telemetry.ts';
-import { testMonitorPeriod, TEST_PERIOD_ENV } from '../../src/agent/duties.ts';
+import { testMonitorPeriod, TEST_PERIOD_ENV } from '../../src/agent/tasks/monitor-period.ts';
 import { parseProcCgroup, readCgroupUsage, systemMemory } from '../../src/os/cgroup.ts';
 import { ImdsClient } from '../../src/platform/imds.ts';
 import { countIoError, setWireServerHost, takeIoErrors } from '../../src/platform/ioerrors.ts';

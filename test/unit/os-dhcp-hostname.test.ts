@@ -49,6 +49,7 @@ test('as root: publish with dhcpcd running: dhcpcd.conf edited (mode kept), `dhc
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/proc/net/route', ROUTE);
+  r.write('/sys/class/net/eth0/ifindex', '2\n');
   r.write('/proc/321/comm', 'dhcpcd\n');
   r.write('/etc/dhcpcd.conf', fixture('dhcpcd.conf'), 0o640);
   const rr = new RecordingRunner();
@@ -64,6 +65,7 @@ test('as root: publish with busybox udhcpc under ifupdown: stanza edited, ifdown
   const r = makeRoot();
   t.after(r.cleanup);
   r.write('/proc/net/route', ROUTE);
+  r.write('/sys/class/net/eth0/ifindex', '2\n');
   r.write('/proc/77/comm', 'udhcpc\n');
   r.write('/sbin/ifup', '', 0o755);
   r.write('/etc/network/interfaces', fixture('interfaces-alpine'));

@@ -13,7 +13,7 @@ import { dhcpClientPids } from '../../src/os/env/dhcp.ts';
 import { hostRouteArgv, parseRoutes, routeTo } from '../../src/os/network/routes.ts';
 import { dhcpChore } from '../../src/agent/chores.ts';
 import { MemoryAppender, log } from '../../src/util/logger.ts';
-import { pidAlive } from '../../src/agent/pidfile.ts';
+import { pidAlive } from '../../src/os/process.ts';
 
 const HEADER = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n';
 // default via 10.0.0.1 dev eth0; 10.0.0.0/24 dev eth0; 168.63.129.16 via 10.0.0.1 dev eth0

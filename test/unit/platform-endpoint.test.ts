@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Sysroot } from '../../src/util/sysroot.ts';
 import { parseDhclientLeases, parseNetworkdLease, findWireServerInLeases, routeTableHasWireServer, readRouteTable } from '../../src/os/network/leases.ts';
-import { discoverEndpoint, saveEndpoint, readSavedEndpoint, KNOWN_WIRESERVER_IP } from '../../src/platform/endpoint.ts';
+import { discoverEndpoint, endpointHost, saveEndpoint, readSavedEndpoint, KNOWN_WIRESERVER_IP } from '../../src/platform/endpoint.ts';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 
@@ -89,4 +89,11 @@ test('endpoint discovery order: saved (with Protocol), route, lease, default; sa
     writeFileSync(join(lib, 'WireServerEndpoint'), '10.1.1.1');
     assert.deepEqual(discoverEndpoint({ libDir: lib, discovery: 'static' }), { endpoint: '10.1.1.1', source: 'saved' });
   } finally { rmSync(lib, { recursive: true, force: true }); }
+});
+
+test('endpointHost drops a trailing port only', () => {
+  assert.equal(endpointHost('168.63.129.16'), '168.63.129.16');
+  assert.equal(endpointHost('168.63.129.16:80'), '168.63.129.16');
+  assert.equal(endpointHost('127.0.0.1:32526'), '127.0.0.1');
+  assert.equal(endpointHost('wire.test'), 'wire.test');
 });

@@ -16,6 +16,7 @@ import { readIsoFile, looksLikeIso9660 } from './iso9660.ts';
 import { MediaError, openSource } from './source.ts';
 import { looksLikeUdf, readUdfFile } from './udf.ts';
 import { naturalCompare } from '../../util/natsort.ts';
+import { readMounts } from '../mounts.ts';
 import { delay, fsPromises } from '../../util/builtins.ts';
 import { AgentError } from '../../util/errors.ts';
 
@@ -146,20 +147,6 @@ export async function findDvdCandidates(root: Sysroot): Promise<string[]> {
   return out;
 }
 
-/** Mount table entries (device -> mount point), `\040`-style escapes decoded. */
-function mountsOf(root: Sysroot): { dev: string; where: string; type: string }[] {
-  for (const f of ['/proc/self/mounts', '/proc/mounts']) {
-    let text: string;
-    try { text = readFileSync(root.path(f), 'utf8'); } catch { continue; }
-    const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-    return text.split('\n').filter(Boolean).map((l) => {
-      const [dev = '', where = '', type = ''] = l.split(' ');
-      return { dev: unescape(dev), where: unescape(where), type };
-    });
-  }
-  return [];
-}
-
 function decodeText(buf: Buffer, where: string): string {
   let text: string;
   try {
@@ -223,13 +210,13 @@ async function tryDevice(opts: DvdOptions, dev: string, mp: string, tried: strin
   // Already mounted (an automounter, a previous run killed before release): read it where it is.
   let real = dev;
   try { real = root.resolveInner(dev); } catch { /* keep */ }
-  const m = mountsOf(root).find((x) => x.dev === dev || x.dev === real);
+  const m = readMounts(root).find((x) => x.device === dev || x.device === real);
   if (m) {
     try {
-      const ours = posix.normalize(m.where) === posix.normalize(mp);
-      return { device: dev, text: await readFromDir(root, m.where), via: 'already-mounted', mountPoint: m.where, mountedByUs: ours };
+      const ours = posix.normalize(m.mountPoint) === posix.normalize(mp);
+      return { device: dev, text: await readFromDir(root, m.mountPoint), via: 'already-mounted', mountPoint: m.mountPoint, mountedByUs: ours };
     } catch (e) {
-      tried.push(`${dev} (mounted at ${m.where}): ${errorText(e)}`);
+      tried.push(`${dev} (mounted at ${m.mountPoint}): ${errorText(e)}`);
     }
   }
   if (!m && opts.tryMount !== false) {

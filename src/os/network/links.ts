@@ -49,16 +49,6 @@ export function listLinks(root: Sysroot): { name: string; index: number }[] {
   return out.sort((a, b) => a.index - b.index || (a.name < b.name ? -1 : 1));
 }
 
-/** The primary NIC: the interface of the default route, else the first interface by ifindex; null when none. */
-export function primaryLink(root: Sysroot, routeTable: string | null): string | null {
-  const links = listLinks(root);
-  for (const l of (routeTable ?? '').split('\n').slice(1)) {
-    const f = l.trim().split(/\s+/);
-    if (f.length > 2 && f[1] === '00000000' && links.some((x) => x.name === f[0])) return f[0]!;
-  }
-  return links[0]?.name ?? null;
-}
-
 export interface LinkWatcher {
   /** The next event, or null when none came within `timeoutMs` or the monitor ended. */
   next(timeoutMs: number): Promise<LinkEvent | null>;
