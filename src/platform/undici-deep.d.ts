@@ -2,4 +2,5 @@
 declare module 'undici/lib/dispatcher/agent.js' { const Agent: unknown; export default Agent; }
 declare module 'undici/lib/dispatcher/proxy-agent.js' { const ProxyAgent: unknown; export default ProxyAgent; }
 declare module 'undici/lib/dispatcher/dispatcher.js' { const Dispatcher: unknown; export default Dispatcher; }
-declare module 'undici/lib/api/index.js' { const api: Record<string, unknown>; export default api; }
+declare module 'undici/lib/api/api-request.js' { const request: unknown; export default request; }
+declare module 'undici/lib/api/api-connect.js' { const connect: unknown; export default connect; }

@@ -7,11 +7,13 @@ import type * as Undici from 'undici';
 import AgentImpl from 'undici/lib/dispatcher/agent.js';
 import ProxyAgentImpl from 'undici/lib/dispatcher/proxy-agent.js';
 import DispatcherImpl from 'undici/lib/dispatcher/dispatcher.js';
-import api from 'undici/lib/api/index.js';
+import apiRequest from 'undici/lib/api/api-request.js';
+import apiConnect from 'undici/lib/api/api-connect.js';
 
-// What undici's index does: dispatchers get request/stream/pipeline/upgrade/connect as methods
-// (ProxyAgent's CONNECT tunnel calls `connect` on its client).
-Object.assign((DispatcherImpl as unknown as { prototype: object }).prototype, api);
+// What undici's index does, for the two methods anything here calls: dispatchers get `request` (ours)
+// and `connect` (ProxyAgent's CONNECT tunnel calls it on its client). Nothing in undici's Agent,
+// ProxyAgent, Pool or Client path calls stream/pipeline/upgrade, so their modules are not bundled.
+Object.assign((DispatcherImpl as unknown as { prototype: object }).prototype, { request: apiRequest, connect: apiConnect });
 
 export const Agent = AgentImpl as unknown as typeof Undici.Agent;
 export const ProxyAgent = ProxyAgentImpl as unknown as typeof Undici.ProxyAgent;
