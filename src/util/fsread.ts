@@ -25,9 +25,22 @@ export function readBoundedText(path: string, max: number, name = path, follow =
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error(`${name} is not a regular file`);
     if (st.size > max) throw new Error(`${name} is larger than ${max} bytes`);
-    const buf = readFully(fd, max + 1);
-    if (buf.length > max) throw new Error(`${name} is larger than ${max} bytes`);
-    return buf.toString('utf8');
+    // Sized by what the file holds (plus one byte to see it grow), never by the bound: a zero-filled
+    // buffer of `max` bytes per read would touch megabytes for a file of a few hundred bytes, and that
+    // memory stays in the process (measured: +15 MiB daemon RSS). A file still growing is read on, in
+    // steps, up to the bound.
+    let want = Math.min(max + 1, st.size + 1);
+    const parts: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = readFully(fd, want, total);
+      parts.push(buf);
+      total += buf.length;
+      if (total > max) throw new Error(`${name} is larger than ${max} bytes`);
+      if (buf.length < want) break;
+      want = Math.min(max + 1 - total, Math.max(want, 64 << 10));
+    }
+    return (parts.length === 1 ? parts[0]! : Buffer.concat(parts, total)).toString('utf8');
   } finally {
     closeSync(fd);
   }
