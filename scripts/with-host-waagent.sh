@@ -56,7 +56,7 @@ lib=$R/var/lib/waagent
 install -d -m 0700 "$lib" "$lib/history/2026-01-01T00-00-00__1" "$lib/events" \
   "$lib/Microsoft.Azure.Extensions.CustomScript-2.1.10/config" "$lib/Microsoft.Azure.Extensions.CustomScript-2.1.10/status"
 printf '%s' '00000000-1111-2222-3333-444444444444' > "$lib/provisioned"
-printf '%s' '168.63.129.16' > "$lib/WireServerEndpoint"
+printf '%s' '168.63.129.16' > "$lib/WireServerEndpoint"  # file content only (the namespace view; nothing connects)
 printf '%s' 'WireProtocol' > "$lib/Protocol"
 printf '%s\n' '<?xml version="1.0"?><Environment><ProvisioningSection><LinuxProvisioningConfigurationSet>' \
   '<HostName>host-image</HostName><UserName>hostuser</UserName><UserPassword>*</UserPassword>' \
