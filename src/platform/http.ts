@@ -21,6 +21,7 @@ import { log, redact } from '../util/logger.ts';
 import { errorText } from '../util/errors.ts';
 import { BodyTooLargeError, HttpError, TransportError } from './errors.ts';
 import { RawHttpError, rawExchange } from './rawhttp.ts';
+import { selectProxy, type ProxyConfig } from './proxy.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'HEAD';
 
@@ -79,106 +80,8 @@ export function isOk(status: number): boolean {
   return status === 200 || status === 201 || status === 202;
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Proxy selection (pure, unit-tested)
-
-export interface ProxyConfig {
-  /** waagent.conf HttpProxy.Host: a host name, or a URL that may carry user:password@. */
-  host?: string;
-  /** waagent.conf HttpProxy.Port. */
-  port?: number;
-}
-
-/** Hosts that are platform endpoints: never proxied, whatever the caller asked. */
-const ALWAYS_DIRECT = new Set(['168.63.129.16', '169.254.169.254']);
-
-/**
- * The proxy URL (with credentials, if any) to use for `target`, or null for a direct connection.
- * Precedence as the Python agent: conf HttpProxy.Host(+Port), else https_proxy/HTTPS_PROXY for https URLs,
- * http_proxy/HTTP_PROXY for http URLs (lower case first); no_proxy/NO_PROXY excludes targets.
- * DEVIATION (on purpose): the Python agent silently disables a proxy whose URL has no explicit port; we use
- * the proxy scheme's default port (80 for http://, 443 for https://), which is what curl and every other
- * client do, so a proxy the admin configured is not ignored.
- */
-export function selectProxy(target: string, conf: ProxyConfig = {}, env: NodeJS.ProcessEnv = process.env, extraDirect: Iterable<string> = []): string | null {
-  let u: URL;
-  try { u = new URL(target); } catch { return null; }
-  const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (ALWAYS_DIRECT.has(host) || new Set(extraDirect).has(host)) return null;
-  if (bypassedByNoProxy(host, env.no_proxy ?? env.NO_PROXY ?? '')) return null;
-
-  let raw: string | undefined;
-  if (conf.host && conf.host.trim()) {
-    raw = confProxyUrl(conf) ?? undefined;
-    if (raw === undefined) return null;
-  } else if (u.protocol === 'https:') {
-    raw = env.https_proxy ?? env.HTTPS_PROXY;
-  } else if (u.protocol === 'http:') {
-    raw = env.http_proxy ?? env.HTTP_PROXY;
-  }
-  if (!raw || !raw.trim()) return null;
-  const r = raw.trim();
-  const p = safeUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(r) ? r : `http://${r}`);
-  if (!p || (p.protocol !== 'http:' && p.protocol !== 'https:')) {
-    log.once('WARNING', `bad-proxy:${redact(r)}`, `ignoring a proxy setting that is not an http(s) URL`);
-    return null;
-  }
-  // An empty port means the scheme's default (80 / 443): the URL parser drops explicit default ports.
-  return p.href.replace(/\/$/, '');
-}
-
-/**
- * HttpProxy.Host(+Port) as one URL: the host may already carry a scheme (`http://proxy`), credentials or
- * a port of its own (which wins over HttpProxy.Port); a bare host gets `http://`. Null when unusable.
- */
-export function confProxyUrl(conf: ProxyConfig): string | null {
-  const h = (conf.host ?? '').trim();
-  if (!h) return null;
-  const p = safeUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(h) ? h : `http://${h}`);
-  if (!p || (p.protocol !== 'http:' && p.protocol !== 'https:') || !p.hostname) return null;
-  if (conf.port && !p.port) p.port = String(conf.port);
-  return p.href.replace(/\/$/, '');
-}
-
-function safeUrl(s: string): URL | null {
-  try { return new URL(s); } catch { return null; }
-}
-
-/** no_proxy rules of docs/protocol.md §4: CIDR or equal IP for IPv4 targets, case-insensitive suffix for names. */
-export function bypassedByNoProxy(host: string, noProxy: string): boolean {
-  const entries = noProxy.replace(/\s+/g, '').split(',').filter(Boolean);
-  if (entries.length === 0) return false;
-  const ip = parseIpv4(host);
-  for (const raw of entries) {
-    const e = raw.toLowerCase();
-    if (e === '*') return true;
-    if (ip !== null) {
-      const m = /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?$/.exec(e);
-      if (!m) continue;
-      const net = parseIpv4(m[1]!);
-      if (net === null) continue;
-      if (m[2] === undefined) { if (net === ip) return true; continue; }
-      const bits = Number(m[2]);
-      if (bits < 1 || bits > 32) continue;
-      const mask = bits === 32 ? 0xffffffff : (~(0xffffffff >>> bits)) >>> 0;
-      if (((ip & mask) >>> 0) === ((net & mask) >>> 0)) return true;
-    } else if (host.endsWith(e.replace(/^\*/, ''))) {
-      return true;
-    }
-  }
-  return false;
-}
-
-function parseIpv4(s: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return null;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((n) => n > 255)) return null;
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The real client
+// Proxy selection lives in proxy.ts (pure, unit-tested); re-exported for the platform's callers.
+export { bypassedByNoProxy, confProxyUrl, selectProxy, type ProxyConfig } from './proxy.ts';
 
 type UndiciLite = typeof import('./undici.ts');
 let undiciPromise: Promise<UndiciLite> | null = null;
@@ -231,7 +134,8 @@ export class HttpClient implements HttpTransport {
     const what = () => `${req.method} ${redact(req.url)}${proxyUrl ? ' via proxy' : ''}`;
     if (log.enabled('VERBOSE')) log.verbose(`HTTP ${what()}`);
     const total = req.totalTimeoutMs ?? 60_000;
-    if (!proxyUrl && req.url.startsWith('http://')) return sendRaw(req, headers, connectTimeout, readTimeout, total, max, what);
+    const call: EngineCall = { req, headers, connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout, totalTimeoutMs: total, maxBytes: max, what };
+    if (!proxyUrl && req.url.startsWith('http://')) return sendRaw(call);
     // Our own controller (not AbortSignal.timeout) so that nothing fires after the exchange is over.
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error(`no complete answer within ${total} ms`)), total);
@@ -239,9 +143,9 @@ export class HttpClient implements HttpTransport {
       let opened: Opened;
       if (proxyUrl) {
         const undici = await loadUndici();
-        opened = await this.openUndici(undici, req, headers, this.dispatcher(undici, proxyUrl, connectTimeout), readTimeout, what(), ac.signal, proxyUrl);
+        opened = await this.openUndici(undici, call, this.dispatcher(undici, proxyUrl, connectTimeout), proxyUrl, ac.signal);
       } else {
-        opened = await openNative(req, headers, connectTimeout, readTimeout, what(), ac.signal);
+        opened = await openNative(call, ac.signal);
       }
       return await readBody(req, opened, max, what(), ac.signal);
     } finally {
@@ -249,8 +153,9 @@ export class HttpClient implements HttpTransport {
     }
   }
 
-  private async openUndici(undici: UndiciLite, req: HttpRequest, headers: Record<string, string>, dispatcher: Undici.Dispatcher,
-    readTimeout: number, what: string, signal: AbortSignal, proxyUrl: string | null): Promise<Opened> {
+  private async openUndici(undici: UndiciLite, call: EngineCall, dispatcher: Undici.Dispatcher, proxyUrl: string, signal: AbortSignal): Promise<Opened> {
+    const { req, headers, readTimeoutMs: readTimeout } = call;
+    const what = call.what();
     let res: Undici.Dispatcher.ResponseData;
     try {
       res = await undici.request(req.url, {
@@ -301,9 +206,24 @@ export class HttpClient implements HttpTransport {
   }
 }
 
+/**
+ * What each engine gets for one exchange (one options object instead of positional parameters): the
+ * request, its final headers (User-Agent, Connection: close), the three timeouts, the body cap and the
+ * request's name for logs and errors (built only when used).
+ */
+interface EngineCall {
+  req: HttpRequest;
+  headers: Record<string, string>;
+  connectTimeoutMs: number;
+  readTimeoutMs: number;
+  totalTimeoutMs: number;
+  maxBytes: number;
+  what: () => string;
+}
+
 /** A direct plain-http request on the lean engine (rawhttp.ts); errors mapped to the platform's types. */
-async function sendRaw(req: HttpRequest, headers: Record<string, string>, connectTimeout: number, readTimeout: number, total: number,
-  max: number, what: () => string): Promise<HttpResponse> {
+async function sendRaw(call: EngineCall): Promise<HttpResponse> {
+  const { req, headers, connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout, totalTimeoutMs: total, maxBytes: max, what } = call;
   let url: URL;
   try { url = new URL(req.url); } catch (e) { throw transportError(req.doc, what(), e); }
   const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body;
@@ -339,8 +259,9 @@ function timeoutError(code: string, message: string): Error {
  * connection with node:https (no agent: nothing pooled). Timeouts as undici's: connect, then the longest
  * silence of the socket (headers and body), and the caller's total (signal).
  */
-async function openNative(req: HttpRequest, headers: Record<string, string>, connectTimeout: number, readTimeout: number,
-  what: string, signal: AbortSignal): Promise<Opened> {
+async function openNative(call: EngineCall, signal: AbortSignal): Promise<Opened> {
+  const { req, headers, connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout } = call;
+  const what = call.what();
   const u = new URL(req.url);
   if (u.protocol !== 'https:') throw new TransportError(req.doc, `${what} failed: unsupported URL scheme ${u.protocol}`, 'EPROTO');
   const https = await loadHttps();
