@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { networkConfigurationTask, nicStates } from '../../src/agent/netconfig.ts';
-import { MemoryAppender, log } from '../../src/util/logger.ts';
 import { Sysroot } from '../../src/util/sysroot.ts';
+import { captureLog } from '../helpers/log.ts';
 
 const HEADER = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n';
 
@@ -22,10 +22,7 @@ test('network configuration: once when off; on change only when on; NICs from sy
   const root = new Sysroot(dir);
   const addrs = { eth0: [{ address: '10.0.0.4', netmask: '255.255.255.0', family: 'IPv4' as const, mac: '', internal: false, cidr: '10.0.0.4/24' }] };
   assert.deepEqual(nicStates(root, addrs)[0], { name: 'eth0', link: 'up', mac: '00:0d:3a:00:00:01', ipv4: ['10.0.0.4/24'], ipv6: [] });
-  const mem = new MemoryAppender();
-  const saved = log.appenders;
-  log.appenders = [mem];
-  t.after(() => { log.appenders = saved; });
+  const mem = captureLog(t);
   const off = networkConfigurationTask(root, false, () => nicStates(root, addrs));
   off(); off();
   assert.equal(mem.lines.filter((l) => l.includes('Monitor.NetworkConfigurationChanges is disabled.')).length, 1);

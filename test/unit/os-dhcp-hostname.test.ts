@@ -10,8 +10,8 @@ import { interfacesWithHostname, setInterfacesHostname } from '../../src/os/dhcp
 import { publishHostname } from '../../src/os/hostname.ts';
 import { parseOsRelease, profileFor } from '../../src/os/distro.ts';
 import { RecordingRunner } from '../../src/util/exec.ts';
-import { MemoryAppender, log } from '../../src/util/logger.ts';
 import { makeRoot } from '../helpers/os-fixtures.ts';
+import { captureLog } from '../helpers/log.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'dhcp');
 const fixture = (n: string) => readFileSync(join(FIX, n), 'utf8');
@@ -78,10 +78,7 @@ test('as root: publish with busybox udhcpc under ifupdown: stanza edited, ifdown
 
   // udhcpc started by hand (no stanza for eth0): it cannot be told the name; said once, no command.
   r.write('/etc/network/interfaces', 'auto lo\niface lo inet loopback\n');
-  const mem = new MemoryAppender();
-  const saved = log.appenders;
-  log.appenders = [mem];
-  t.after(() => { log.appenders = saved; });
+  const mem = captureLog(t);
   const none = new RecordingRunner();
   const res2 = await publishHostname(none, r.root, 'vm-2', { libDir: '/var/lib/waagent', publishers: alpine, live: true });
   await publishHostname(none, r.root, 'vm-3', { libDir: '/var/lib/waagent', publishers: alpine, live: true });

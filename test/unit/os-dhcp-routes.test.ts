@@ -12,8 +12,8 @@ import { pidsByName, pidRuns } from '../../src/os/process.ts';
 import { dhcpClientPids } from '../../src/os/env/dhcp.ts';
 import { hostRouteArgv, parseRoutes, routeTo } from '../../src/os/network/routes.ts';
 import { dhcpChore } from '../../src/agent/chores.ts';
-import { MemoryAppender, log } from '../../src/util/logger.ts';
 import { pidAlive } from '../../src/os/process.ts';
+import { captureLog } from '../helpers/log.ts';
 
 const HEADER = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n';
 // default via 10.0.0.1 dev eth0; 10.0.0.0/24 dev eth0; 168.63.129.16 via 10.0.0.1 dev eth0
@@ -69,10 +69,7 @@ test('parseRoutes/routeTo: longest prefix wins, then the lowest metric; down rou
 test('dhcpChore: a restart that dropped the WireServer route restores it through the gateway seen before; a live client costs nothing', async (t) => {
   const f = fakeRoot();
   t.after(() => rmSync(f.dir, { recursive: true, force: true }));
-  const mem = new MemoryAppender();
-  const saved = log.appenders;
-  log.appenders = [mem];
-  t.after(() => { log.appenders = saved; });
+  const mem = captureLog(t);
   // A pid that is surely dead on this machine for the "old" client, a live one (ours) for the new.
   let dead = 999_999;
   while (pidAlive(dead)) dead--;
@@ -97,10 +94,7 @@ test('dhcpChore: a restart that dropped the WireServer route restores it through
 test('dhcpChore: a restart that kept the route changes nothing; no route ever seen is said, not guessed', async (t) => {
   const f = fakeRoot();
   t.after(() => rmSync(f.dir, { recursive: true, force: true }));
-  const mem = new MemoryAppender();
-  const saved = log.appenders;
-  log.appenders = [mem];
-  t.after(() => { log.appenders = saved; });
+  const mem = captureLog(t);
   let dead = 999_998;
   while (pidAlive(dead)) dead--;
   f.proc(dead, 'systemd-network');
