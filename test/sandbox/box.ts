@@ -344,8 +344,7 @@ export class Box {
         loop: this.resourceDisk.loop, boxName: name, group: 'disk',
         diskLinks: name === 'sdb' ? ['disk/azure/resource'] : [],
       }, this.root.path('/dev'), settleDir);
-      await this.mirror.tick();
-      this.mirror.start();
+      await this.mirror.start();
     }
     // What the box itself wrote is not a change of the command's.
     for (const c of scanUpper(this.upper, (p) => p, [])) {

@@ -72,8 +72,13 @@ export class DevMirror {
 
   private get sep(): string { return /\d$/.test(this.t.boxName) ? 'p' : ''; }
 
-  start(everyMs = 50): void {
+  /**
+   * Opens the disk, runs the first pass (announces the table: partx may renumber partitions that
+   * exist already, so this must happen before the box is handed out), then polls.
+   */
+  async start(everyMs = 50): Promise<void> {
     this.fd = openSync(this.t.loop.path, 'r');
+    await this.tick();
     this.timer = setInterval(() => { if (!this.busy) this.busy = this.tick().finally(() => { this.busy = null; }); }, everyMs);
     this.timer.unref();
   }
