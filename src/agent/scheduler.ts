@@ -1,7 +1,12 @@
-// Periodic tasks of the daemon (docs/os.md §6.1), each isolated like one of waagent's threads: a task runs on its
-// own timer (setTimeout re-armed after each run, so runs never pile up or overlap), a failure is logged at
-// most once an hour for the same text, the task is backed off (doubling up to a cap, with jitter) and the
-// others carry on. Nothing here knows what a task does.
+// Periodic tasks of the daemon (docs/os.md §6.1), each isolated like one of waagent's threads: a task is due a
+// period after its previous run ENDED (runs never pile up or overlap), a failure is logged at most once an hour
+// for the same text, the task is backed off (doubling up to a cap, with jitter) and the others carry on.
+// Nothing here knows what a task does.
+//
+// Wake-ups are coalesced (docs/architecture.md "idle cost"): ONE timer for all tasks, armed for the earliest due
+// time; when it fires, every task whose due time is at most its slack away runs too (slack: a quarter of the
+// task's delay, at most 30 s). With the 6 s goal-state poll and the 30 s..1 h chores, the idle daemon wakes
+// once per poll instead of once per task (as waagent's own threads, which wake on a few-second tick).
 import { log as rootLog, type Logger } from '../util/logger.ts';
 import { errorText } from '../util/errors.ts';
 
@@ -26,11 +31,22 @@ export interface SchedulerOptions {
   errorLogPeriodMs?: number;
   /** Jitter as a fraction of the delay (default 0.1: ±10 %), so tasks of many VMs do not align. */
   jitter?: number;
+  /** Monotonic milliseconds for due times (default: process uptime; tests pass a mocked clock). */
+  clock?: () => number;
 }
+
+/** A task may run this fraction of its delay early, to share a wake-up with another task. */
+export const COALESCE_FRACTION = 0.25;
+export const MAX_SLACK_MS = 30_000;
 
 interface TaskState {
   task: PeriodicTask;
-  timer: NodeJS.Timeout | null;
+  /** Monotonic time the task is due (null while it runs, or before it was armed). */
+  due: number | null;
+  /** How much earlier than `due` it may run when the timer fires for another task. */
+  slack: number;
+  /** How much earlier than due the current run started: added to the next delay, so the average period stays. */
+  early: number;
   running: Promise<void> | null;
   failures: number;
   runs: number;
@@ -54,11 +70,16 @@ export class Scheduler {
   private readonly tasks = new Map<string, TaskState>();
   private readonly o: Required<Omit<SchedulerOptions, 'log'>> & { log: Logger };
   private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  /** Timer callbacks so far (the daemon's own wake-ups; `wakeups()`). */
+  private fired = 0;
 
   constructor(o: SchedulerOptions = {}) {
     this.o = {
       now: o.now ?? Date.now, random: o.random ?? Math.random, log: o.log ?? rootLog,
       maxBackoffMs: o.maxBackoffMs ?? 3600_000, errorLogPeriodMs: o.errorLogPeriodMs ?? 3600_000, jitter: o.jitter ?? 0.1,
+      clock: o.clock ?? (() => process.uptime() * 1000),
     };
   }
 
@@ -66,14 +87,14 @@ export class Scheduler {
   add(task: PeriodicTask): void {
     if (this.tasks.has(task.name)) throw new Error(`scheduler: task ${task.name} already added`);
     if (!(task.periodMs > 0)) throw new Error(`scheduler: task ${task.name} needs a positive period`);
-    const st: TaskState = { task, timer: null, running: null, failures: 0, runs: 0, logged: new Map() };
+    const st: TaskState = { task, due: null, slack: 0, early: 0, running: null, failures: 0, runs: 0, logged: new Map() };
     this.tasks.set(task.name, st);
-    if (!this.stopped) this.arm(st, task.initialDelayMs ?? 0);
+    this.due(st, task.initialDelayMs ?? 0);
   }
 
   /**
    * Changes a task's period from its next run on (Extensions.InitialGoalStatePeriod -> GoalStatePeriod).
-   * A timer already armed with the old period is re-armed with the new one when that is sooner.
+   * A task waiting with the old period is re-armed with the new one when that is sooner.
    */
   setPeriod(name: string, periodMs: number): void {
     const st = this.tasks.get(name);
@@ -81,7 +102,7 @@ export class Scheduler {
     if (!(periodMs > 0)) throw new Error(`scheduler: task ${name} needs a positive period`);
     const shorter = periodMs < st.task.periodMs;
     st.task = { ...st.task, periodMs };
-    if (shorter && st.timer && st.failures === 0) { clearTimeout(st.timer); st.timer = null; this.arm(st, periodMs); }
+    if (shorter && st.due !== null && st.failures === 0) this.due(st, periodMs);
   }
 
   /** A task's current period (undefined: no such task). */
@@ -91,9 +112,45 @@ export class Scheduler {
     return [...this.tasks.values()].map((s) => ({ name: s.task.name, runs: s.runs, failures: s.failures }));
   }
 
-  private arm(st: TaskState, delayMs: number): void {
+  /** How many times the scheduler's timer fired (one wake-up may run several tasks). */
+  wakeups(): number { return this.fired; }
+
+  /** The task is due in `delayMs` (+ `shiftMs`: the earliness of its last run); its slack follows the delay. */
+  private due(st: TaskState, delayMs: number, shiftMs = 0): void {
+    st.due = this.o.clock() + delayMs + shiftMs;
+    st.slack = Math.min(delayMs * COALESCE_FRACTION, MAX_SLACK_MS);
+    this.arm();
+  }
+
+  /** (Re)arms the one timer for the earliest due time of the waiting tasks. */
+  private arm(): void {
     if (this.stopped) return;
-    st.timer = setTimeout(() => { st.timer = null; st.running = this.runTask(st); }, delayMs);
+    let next = Infinity;
+    for (const st of this.tasks.values()) if (st.due !== null && st.due < next) next = st.due;
+    if (this.timer && next === this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = next;
+    if (next === Infinity) return;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.ceil(next - this.o.clock())));
+  }
+
+  private fire(): void {
+    this.timer = null;
+    this.timerAt = Infinity;
+    this.fired++;
+    // +1 ms: a timer may fire within its millisecond before the clock shows it.
+    const now = this.o.clock() + 1;
+    for (const st of this.tasks.values()) {
+      if (st.due !== null && st.due - st.slack <= now) this.start(st);
+    }
+    this.arm();
+  }
+
+  private start(st: TaskState): void {
+    st.early = st.due === null ? 0 : Math.max(0, st.due - this.o.clock());
+    st.due = null;
+    st.running = this.runTask(st);
   }
 
   private async runTask(st: TaskState): Promise<void> {
@@ -107,7 +164,8 @@ export class Scheduler {
       st.runs++;
       st.running = null;
     }
-    this.arm(st, nextDelay(st.task.periodMs, st.failures, { maxBackoffMs: st.task.maxBackoffMs ?? this.o.maxBackoffMs, jitter: this.o.jitter, random: this.o.random }));
+    if (this.stopped) return;
+    this.due(st, nextDelay(st.task.periodMs, st.failures, { maxBackoffMs: st.task.maxBackoffMs ?? this.o.maxBackoffMs, jitter: this.o.jitter, random: this.o.random }), st.early);
   }
 
   private logFailure(st: TaskState, e: unknown): void {
@@ -129,17 +187,19 @@ export class Scheduler {
     const st = this.tasks.get(name);
     if (!st || this.stopped) return;
     if (st.running) { await st.running; return; }
-    if (st.timer) { clearTimeout(st.timer); st.timer = null; }
-    st.running = this.runTask(st);
+    this.start(st);
+    this.arm();
     await st.running;
   }
 
   /** Disarms every timer; waits (bounded by the caller) for runs in progress. */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     const running: Promise<void>[] = [];
     for (const st of this.tasks.values()) {
-      if (st.timer) { clearTimeout(st.timer); st.timer = null; }
+      st.due = null;
       if (st.running) running.push(st.running);
     }
     await Promise.allSettled(running);

@@ -29,6 +29,7 @@ import {
 } from './plan.ts';
 import { SUPPORTED_REQUIRED_FEATURES, type GoalStateAggregate, type HandlerReport } from './aggregate.ts';
 import { delay } from '../util/builtins.ts';
+import { FileCache } from '../util/filecache.ts';
 import { ExtensionGate } from './policy/gate.ts';
 import { PolicyBlockedError } from './policy/messages.ts';
 import { HandlerDirs } from './handlerdirs.ts';
@@ -48,6 +49,8 @@ export class ExtensionsExecutor {
   private lastAggregate: GoalStateAggregate | null = null;
   private readonly gate: ExtensionGate;
   private readonly retries: DownloadRetries;
+  /** What the report cycle made of unchanged status/state files (read again only when they change). */
+  private readonly reportCache = new FileCache();
   /** True while the current item is fetching its manifest or package (nothing run yet). */
   private inDownload = false;
   /** Items of the current run that failed in the download stage, or were held back by such a failure. */
@@ -410,7 +413,7 @@ export class ExtensionsExecutor {
   report(egs: ExtensionsGoalState): Promise<HandlerReport[]> {
     return collectHandlerReports(egs, {
       dirs: this.dirs, blocked: this.gate.blocked, now: () => this.now(),
-      extensionsEnabled: this.o.extensionsEnabled, statusRead: this.o.statusRead,
+      extensionsEnabled: this.o.extensionsEnabled, statusRead: this.o.statusRead, cache: this.reportCache,
     });
   }
 

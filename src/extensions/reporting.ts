@@ -16,6 +16,7 @@ import { collectExtensionStatus, readHeartbeat, type ReadStatusOptions } from '.
 import { SUCCESS_STATUS, extensionsDisabledStatus, failureStatus, itemExtName, itemFullName, type PlanItem } from './plan.ts';
 import type { HandlerReport } from './aggregate.ts';
 import { withHeartbeat } from './policy/gate.ts';
+import type { FileCache } from '../util/filecache.ts';
 
 /** Who an item's status file belongs to, as statusFile.ts reads it. */
 export function statusContext(item: PlanItem, layout: HandlerLayout) {
@@ -107,6 +108,8 @@ export interface ReportContext {
   now: () => number;
   extensionsEnabled: boolean | undefined;
   statusRead: ReadStatusOptions | undefined;
+  /** Results of unchanged files from the previous cycles (the idle poll stats instead of reading; util/filecache.ts). */
+  cache?: FileCache;
 }
 
 /** The handlerAggregateStatus entries for the current goal state (called on every report cycle). */
@@ -115,12 +118,13 @@ export async function collectHandlerReports(egs: ExtensionsGoalState, c: ReportC
   for (const h of egs.handlers) {
     const layout = c.dirs.safeLayoutFor(h);
     if (!layout) continue;
-    let hs: HandlerStatus | null = readHandlerStatus(layout);
+    const cached = <T>(kind: string, path: string, load: () => T): T => (c.cache ? c.cache.get(kind, path, load) : load());
+    let hs: HandlerStatus | null = cached('HandlerStatus', layout.handlerStatusPath, () => readHandlerStatus(layout));
     if (hs === null) continue;
-    const state = readHandlerState(layout);
+    const state = cached('HandlerState', layout.handlerStatePath, () => readHandlerState(layout));
     if (state !== 'NotInstalled') {
       try {
-        const m = loadHandlerManifest(layout.manifestPath);
+        const m = cached('HandlerManifest', layout.manifestPath, () => loadHandlerManifest(layout.manifestPath));
         if (m.reportHeartbeat) {
           const before = hs;
           const hb = readHeartbeat(hs, layout, c.now());
@@ -136,10 +140,12 @@ export async function collectHandlerReports(egs: ExtensionsGoalState, c: ReportC
     for (const s of items) {
       const item: PlanItem = { handler: h, settings: s, key: 0 };
       const ext = itemExtName(item);
-      if (ext !== undefined && s?.state === 'disabled' && readExtensionState(layout, ext) === 'disabled') continue;
+      if (ext !== undefined && s?.state === 'disabled' && cached('ExtensionState', layout.extensionStatePath(ext), () => readExtensionState(layout, ext)) === 'disabled') continue;
       let extension = null;
       if (s !== null && (state !== 'NotInstalled' || h.isMultiConfig || c.extensionsEnabled === false || c.blocked.has(h.name))) {
-        extension = await collectExtensionStatus(layout, statusContext(item, layout), c.statusRead);
+        const sc = statusContext(item, layout);
+        const collect = () => collectExtensionStatus(layout, sc, c.statusRead);
+        extension = c.cache && sc.seq >= 0 ? await c.cache.getAsync(`status:${sc.name}`, layout.statusPath(sc.seq, sc.ext), collect) : await collect();
       }
       out.push({ handler: { ...hs }, extension, isMultiConfig: h.isMultiConfig });
     }

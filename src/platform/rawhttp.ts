@@ -195,7 +195,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
     const finish = (err: Error | null) => {
       if (settled) return;
       settled = true;
-      clearTimeout(connectTimer);
+      clearTimeout(idleTimer);
       clearTimeout(totalTimer);
       sock.destroy();
       if (err) { reject(err); return; }
@@ -264,6 +264,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
 
     const onData = (data: Buffer) => {
       if (settled) return;
+      idleTimer.refresh();
       try {
         let buf = data;
         while (!parsed) {
@@ -285,14 +286,18 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
       }
     };
 
-    const connectTimer = setTimeout(() => finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`)), r.connectTimeoutMs);
+    // Timeouts with plain timers only: the idle timer (connect, then no data) is refreshed, never re-created per
+    // chunk. Not socket.setTimeout: its unreferenced timer, cleared when the socket closes, left libuv's timer
+    // armed for its old expiry, so the idle daemon woke once more per poll for nothing (docs/architecture.md
+    // "idle cost").
+    let idleTimer = setTimeout(() => finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`)), r.connectTimeoutMs);
     const totalTimer = setTimeout(() => finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`)), r.totalTimeoutMs);
     sock = nodeNet().connect({ host, port, noDelay: true });
     sock.once('connect', () => {
-      clearTimeout(connectTimer);
-      sock.setTimeout(r.readTimeoutMs, () => finish(new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`)));
-      // Head and body in one write: one segment for the small requests of the protocol.
-      sock.write(r.body && r.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : head, 'latin1');
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => finish(new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`)), r.readTimeoutMs);
+      // Head and body in one write: one segment for the small requests of the protocol. Its flush is activity.
+      sock.write(r.body && r.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : head, 'latin1', () => { if (!settled) idleTimer.refresh(); });
     });
     sock.on('data', onData);
     // Errors are built only when they are the outcome (an Error captures a stack: not for every close).

@@ -75,3 +75,32 @@ test('a task whose error text changes every time cannot grow memory without boun
   await s.stop();
   assert.ok(mem.lines.length >= 250, 'distinct texts are each logged');
 });
+
+test('one wake-up serves every task due within its slack: a 6 s poll and five chores wake once per poll, periods kept', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let clock = 0;
+  const s = new Scheduler({ jitter: 0, clock: () => clock });
+  const runs = new Map<string, number>();
+  const add = (name: string, periodMs: number, initialDelayMs?: number) =>
+    s.add({ name, periodMs, ...(initialDelayMs !== undefined ? { initialDelayMs } : {}), run: () => { runs.set(name, (runs.get(name) ?? 0) + 1); } });
+  add('Poll', 6000);
+  const chores: [string, number][] = [['Firewall', 30_000], ['Hostname', 30_000], ['NetRules', 30_000], ['Telemetry', 60_000], ['Heartbeat', 1_800_000]];
+  for (const [name, p] of chores) add(name, p, p === 60_000 ? 60_000 : 0);
+  const hour = 3600_000;
+  for (let ms = 0; ms < hour; ms += 250) {
+    clock += 250;
+    t.mock.timers.tick(250);
+    await new Promise((r) => setImmediate(r));
+  }
+  await s.stop();
+  const polls = runs.get('Poll')!;
+  assert.ok(polls >= 590 && polls <= 601, `polls ${polls}`);
+  // Without coalescing every run is its own wake-up (about 600 + 3 x 120 + 60 + 2).
+  assert.ok(s.wakeups() <= polls + 1, `wake-ups ${s.wakeups()} for ${polls} polls`);
+  // Running early to share a wake-up does not make a chore run more often over time.
+  for (const [name, p] of chores) {
+    const n = runs.get(name)!;
+    const nominal = hour / p;
+    assert.ok(n >= nominal - 1 && n <= nominal + 1, `${name}: ${n} runs in an hour, nominal ${nominal}`);
+  }
+});

@@ -1,0 +1,79 @@
+// util/filecache.ts: a file's derived value is reused while the file is unchanged, reloaded when anything about
+// it changed, never kept while the file is "racily" new, and never for a missing file.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileCache, RACY_MS } from '../../src/util/filecache.ts';
+
+function setup(t: { after: (f: () => void) => void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'filecache-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let clock = Date.now() + 10 * RACY_MS;
+  const cache = new FileCache({ now: () => clock });
+  let loads = 0;
+  const read = (p: string) => cache.get('k', p, () => { loads++; return `v${loads}`; });
+  const old = (p: string) => { const t0 = new Date(Date.now() - 60_000); utimesSync(p, t0, t0); };
+  return { dir, cache, read, loads: () => loads, old, advance: (ms: number) => { clock += ms; } };
+}
+
+test('an unchanged file is loaded once; a change of content, size, inode or mode loads it again', (t) => {
+  const s = setup(t);
+  const f = join(s.dir, 'HandlerStatus');
+  writeFileSync(f, '{"status":"Ready"}');
+  s.old(f);
+  assert.equal(s.read(f), 'v1');
+  assert.equal(s.read(f), 'v1');
+  assert.equal(s.loads(), 1);
+  writeFileSync(f, '{"status":"NotReady"}'); // in place, new size
+  s.old(f);
+  assert.equal(s.read(f), 'v2');
+  const tmp = join(s.dir, 'tmp');
+  writeFileSync(tmp, '{"status":"Ready!!!!"}'); // same size as before, new inode (atomic write)
+  s.old(tmp);
+  renameSync(tmp, f);
+  assert.equal(s.read(f), 'v3');
+  assert.equal(s.read(f), 'v3');
+});
+
+test('a file changed within RACY_MS is not kept (same-size rewrites in one timestamp tick); a missing file never is', (t) => {
+  const s = setup(t);
+  const f = join(s.dir, '0.status');
+  writeFileSync(f, 'x');
+  const cache = new FileCache(); // the real clock: the file is brand new
+  let n = 0;
+  cache.get('k', f, () => ++n);
+  cache.get('k', f, () => ++n);
+  assert.equal(n, 2, 'racily new: read every time');
+  const gone = join(s.dir, 'missing');
+  s.read(gone);
+  s.read(gone);
+  assert.equal(s.loads(), 2);
+  assert.equal(s.cache.size, 0);
+});
+
+test('a path that becomes a symlink is a change (the loader decides what a link means)', (t) => {
+  const s = setup(t);
+  const f = join(s.dir, 'HandlerState');
+  writeFileSync(f, 'Enabled');
+  s.old(f);
+  s.read(f);
+  rmSync(f);
+  const other = join(s.dir, 'elsewhere');
+  writeFileSync(other, 'Enabled');
+  symlinkSync(other, f);
+  s.read(f);
+  assert.equal(s.loads(), 2);
+});
+
+test('bounded: past MAX entries the cache starts over', (t) => {
+  const s = setup(t);
+  const small = new FileCache({ max: 3, now: () => Date.now() + 10 * RACY_MS });
+  for (let i = 0; i < 5; i++) {
+    const f = join(s.dir, `f${i}`);
+    writeFileSync(f, 'x');
+    small.get('k', f, () => i);
+  }
+  assert.ok(small.size <= 3);
+});
