@@ -183,7 +183,7 @@ function strip(arch, file) {
 // the flag the signal is ignored (neither an inspector nor the default action, which would end us).
 // --expose-gc: for src/util/memory.ts alone (one major GC after a burst of work: native memory behind
 // dead objects is otherwise kept for hours by an idle daemon). The binary runs no code but its own.
-const V8_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1', '--single-threaded-gc', '--no-opt', '--no-maglev', '--disable-sigusr1', '--expose-gc'];
+const V8_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1', '--single-threaded-gc', '--no-opt', '--no-maglev', '--disable-sigusr1', '--expose-gc', '--no-memory-reducer'];
 
 async function seaBinary({ arch, nodeBin, bundlePath, hostNode }) {
   const suffix = arch === 'x64' ? '' : `-${arch}`;

@@ -1,12 +1,12 @@
 // Daemon bench: dist/waagent -daemon (and Debian's waagent 2.7.3, the peer) in the VM-in-a-box for a while,
 // against a scenario whose extensions goal state changes every minute. Samples the RSS of every agent
 // process of the box and their CPU time, and prints: the RSS curve (per minute), its growth, and the CPU
-// per IDLE goal-state poll (CPU time of all their threads from schedstat, in ns, over sample windows in which the incarnation did not change,
-// divided by the goal-state GETs the simulator saw in those windows), and which requests make up an idle poll.
+// per IDLE goal-state poll (CPU time of all their threads from schedstat, in ns, over sample windows in which the incarnation did not change
+// and the platform saw only poll requests, divided by the goal-state GETs in those windows), and which requests make up an idle poll.
 //
 //   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian,bare,floor] [--sample SEC (5)]
 //                                        [--change SEC (60)] [--ours-bin PATH] [--node-flags '--flag,--flag'] [--smaps]
-//                                        [--status-bytes N] [--settle SEC (20)]
+//                                        [--status-bytes N] [--settle SEC (20)] [--ours-env K=V,...]
 //
 // Idle windows: no incarnation change in them, and the last change seen at least --settle s before they began.
 //
@@ -35,7 +35,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Box, PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import type { RecordedRequest } from '../../test/fabric/server.ts';
 
-const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect', 'status-bytes', 'settle'], boolean: ['smaps'] });
+const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect', 'status-bytes', 'settle', 'ours-env'], boolean: ['smaps'] });
 const DURATION = Number(a.duration ?? 600);
 const SAMPLE = Number(a.sample ?? 5);
 const CHANGE = Number(a.change ?? 60);
@@ -73,7 +73,45 @@ const OURS_CONF = ['Provisioning.Agent=waagent', 'OS.EnableFirewall=y', 'Logs.Co
 const SSHD_CONFIG = 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n';
 const NOOP = { content: '#!/bin/sh\nexit 0\n', mode: 0o755 };
 
-interface Sample { t: number; rssKiB: number; cpuTicks: number; polls: number; incarnation: number; procs: number; reqs: number }
+interface Sample { t: number; rssKiB: number; cpuTicks: number; polls: number; incarnation: number; procs: number; reqs: number; wakes: number; switches: number; lastPid: number }
+
+/**
+ * Wake-ups, counted from outside: every WAKE_MS the summed run time of the agent's threads is read; a wake-up is a
+ * reading that grew after one that did not (activity closer together than WAKE_MS, e.g. one poll's connect, answer
+ * and status PUT, is one wake-up). Also the voluntary context switches of all threads (each time a thread slept and
+ * was woken, e.g. for every network answer inside a poll).
+ */
+const WAKE_MS = 20;
+function runNs(pids: number[]): number {
+  let ns = 0;
+  for (const p of pids) {
+    try {
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        try { ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
+      }
+    } catch { /* gone */ }
+  }
+  return ns;
+}
+/**
+ * The last PID handed out in the box's PID namespace (only the agent runs there). ns_last_pid answers for the
+ * reader's namespace, so it is read by a process in the box: that reader takes one PID itself (subtracted).
+ */
+async function lastPid(box: Box): Promise<number> {
+  const r = await box.run(['cat', '/proc/sys/kernel/ns_last_pid']);
+  return r.code === 0 ? Number(r.stdout.trim()) - 1 : NaN;
+}
+function voluntarySwitches(pids: number[]): number {
+  let n = 0;
+  for (const p of pids) {
+    try {
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        try { n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${p}/task/${t}/status`, 'utf8'))?.[1] ?? 0); } catch { /* gone */ }
+      }
+    } catch { /* gone */ }
+  }
+  return n;
+}
 interface Run { samples: Sample[]; requests: RecordedRequest[] }
 
 /** The V8 flags build.mjs bakes into the SEA, read out of build.mjs (importing it would run a build). */
@@ -154,6 +192,8 @@ async function runAgent(name: string): Promise<Run | string> {
   const files: Record<string, string | { content: string; mode: number }> = {};
   if (name === 'ours') {
     conf = OURS_CONF;
+    // --ours-env K=V,K=V: environment of ours only (e.g. UV_THREADPOOL_SIZE=1, what a variable would buy).
+    if (a['ours-env']) env = Object.fromEntries(String(a['ours-env']).split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
     if (NODE_FLAGS) {
       marker = join(PROJECT, 'src', 'main.ts');
       argv = [PINNED_NODE, ...NODE_FLAGS, marker, '-daemon'];
@@ -201,6 +241,10 @@ async function runAgent(name: string): Promise<Run | string> {
     }
     if (proc.exited) return `${name} exited: ${proc.stderr().slice(-500)}`;
     const t0 = Date.now();
+    let wakes = 0;
+    let readers = 0; // PIDs taken by the ns_last_pid readers before this sample's
+    let lastNs = runNs(agentPids(box, marker));
+    let active = false;
     process.stderr.write(`${name}: running for ${DURATION} s\n`);
     while (Date.now() - t0 < DURATION * 1000 && !proc.exited) {
       // The incarnation first: a change after this read shows in the next sample and keeps its window out.
@@ -209,10 +253,17 @@ async function runAgent(name: string): Promise<Run | string> {
       const u = usage(pids);
       const reqs = box.requests();
       const polls = reqs.filter((q) => q.endpoint === 'wire' && q.url.includes('comp=goalstate')).length;
-      samples.push({ t: (Date.now() - t0) / 1000, ...u, polls, incarnation, procs: pids.length, reqs: reqs.length });
-      await new Promise((r) => setTimeout(r, SAMPLE * 1000));
+      samples.push({ t: (Date.now() - t0) / 1000, ...u, polls, incarnation, procs: pids.length, reqs: reqs.length, wakes, switches: voluntarySwitches(pids), lastPid: await lastPid(box) - readers++ });
+      const until = Date.now() + SAMPLE * 1000;
+      while (Date.now() < until) {
+        await new Promise((r) => setTimeout(r, WAKE_MS));
+        const ns = runNs(pids);
+        if (ns > lastNs && !active) wakes++;
+        active = ns > lastNs;
+        lastNs = ns;
+      }
     }
-    if (a.smaps && name === 'ours') memoryReport(agentPids(box, marker));
+    if (a.smaps && name !== "debian") memoryReport(name, agentPids(box, marker));
     // SIGTERM to the agent itself (the box's wrapper may stand in between), then wait until it is gone:
     // a --cpu-prof profile is written at its exit, before the box is torn down.
     const live = agentPids(box, marker);
@@ -240,7 +291,7 @@ async function runAgent(name: string): Promise<Run | string> {
 }
 
 /** Where the RSS is: smaps_rollup, and the Rss of each mapping summed by path (anonymous = heap, stacks...). */
-function memoryReport(pids: number[]): void {
+function memoryReport(name: string, pids: number[]): void {
   for (const p of pids) {
     try {
       const byPath = new Map<string, number>();
@@ -260,7 +311,7 @@ function memoryReport(pids: number[]): void {
       const top = [...byPath].sort((x, y) => y[1] - x[1]).slice(0, 12).map(([k, v]) => `${(v / 1024).toFixed(1)} MiB ${k}`);
       const roll = readFileSync(`/proc/${p}/smaps_rollup`, 'utf8').split('\n').filter((l) => /^(Rss|Pss|Anonymous|Private_Clean|Private_Dirty|Shared_Clean):/.test(l)).map((l) => l.replace(/\s+/g, ' ')).join('; ');
       const threads = /Threads:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
-      process.stderr.write(`ours pid ${p}: ${threads} threads; ${roll}\n  ${top.join('\n  ')}\n`);
+      process.stderr.write(`${name} pid ${p}: ${threads} threads; ${roll}\n  ${top.join('\n  ')}\n`);
     } catch (e) { process.stderr.write(`smaps of ${p}: ${(e as Error).message}\n`); }
   }
 }
@@ -273,11 +324,14 @@ function requestKind(q: RecordedRequest): string {
   return `${q.endpoint} ${q.method} ${path}${kept.length ? `?${kept.join('&')}` : ''}`;
 }
 
-interface Summary { text: string; cpuMs: number; cpuPer6sMs: number; rssLastMiB: number }
+/** The requests of an idle goal-state poll (and of the floor client). */
+const POLL_KINDS = /^(wire GET \/machine\/\?comp=goalstate|hgap PUT \/status|hgap GET \/vmSettings)$/;
+
+interface Summary { text: string; cpuMs: number; cpuPer6sMs: number; rssLastMiB: number; wakesPer6s: number; spawnsPerPoll: number; slopeMiBh: number }
 
 function summarize(name: string, run: Run): Summary {
   const s = run.samples;
-  if (s.length < 3) return { text: `${name}: not enough samples`, cpuMs: NaN, cpuPer6sMs: NaN, rssLastMiB: NaN };
+  if (s.length < 3) return { text: `${name}: not enough samples`, cpuMs: NaN, cpuPer6sMs: NaN, rssLastMiB: NaN, wakesPer6s: NaN, spawnsPerPoll: NaN, slopeMiBh: NaN };
   const mib = (k: number) => (k / 1024).toFixed(1);
   let idleTicks = 0;
   let idlePolls = 0;
@@ -288,10 +342,20 @@ function summarize(name: string, run: Run): Summary {
   // which must not count as idle polling (the request mix below shows whether any of it slipped in).
   const firstSeen = new Map<number, number>();
   for (const x of s) if (!firstSeen.has(x.incarnation)) firstSeen.set(x.incarnation, x.t);
+  let choreWindows = 0;
+  let idleWakes = 0;
+  let idleSwitches = 0;
+  let idleSpawns = 0;
   for (let i = 1; i < s.length; i++) {
     if (s[i]!.incarnation !== s[i - 1]!.incarnation || s[i - 1]!.t - firstSeen.get(s[i]!.incarnation)! < SETTLE) continue;
+    // Only the poll's own requests (what the floor client sends): a window in which a periodic chore talked to
+    // the platform too (health reports, telemetry, IMDS) measures that chore, not the poll.
+    if (run.requests.slice(s[i - 1]!.reqs, s[i]!.reqs).some((q) => !POLL_KINDS.test(requestKind(q)))) { choreWindows++; continue; }
     idleTicks += s[i]!.cpuTicks - s[i - 1]!.cpuTicks;
     idlePolls += s[i]!.polls - s[i - 1]!.polls;
+    idleWakes += s[i]!.wakes - s[i - 1]!.wakes;
+    idleSwitches += s[i]!.switches - s[i - 1]!.switches;
+    idleSpawns += s[i]!.lastPid - s[i - 1]!.lastPid;
     idleSeconds += s[i]!.t - s[i - 1]!.t;
     for (const q of run.requests.slice(s[i - 1]!.reqs, s[i]!.reqs)) mix.set(requestKind(q), (mix.get(requestKind(q)) ?? 0) + 1);
   }
@@ -304,6 +368,18 @@ function summarize(name: string, run: Run): Summary {
   const lastMin = s.filter((x) => x.t >= s.at(-1)!.t - 60).map((x) => x.rssKiB);
   const avg = (v: number[]) => v.reduce((p, q) => p + q, 0) / Math.max(1, v.length);
   const cpuMs = idlePolls ? (idleTicks * 1000 / TICK) / idlePolls : NaN;
+  // RSS growth from minute 10 on (least squares over the samples), MiB per hour; NaN for runs under 20 minutes.
+  const late = s.filter((x) => x.t >= 600);
+  let slopeMiBh = NaN;
+  if (s.at(-1)!.t >= 1200 && late.length > 2) {
+    const mt = avg(late.map((x) => x.t));
+    const mr = avg(late.map((x) => x.rssKiB));
+    const num = late.reduce((p, x) => p + (x.t - mt) * (x.rssKiB - mr), 0);
+    const den = late.reduce((p, x) => p + (x.t - mt) ** 2, 0);
+    slopeMiBh = (num / den) * 3600 / 1024;
+  }
+  const wakesPer6s = idleSeconds ? idleWakes / (idleSeconds / 6) : NaN;
+  const allWakesPer6s = (s.at(-1)!.wakes - s[0]!.wakes) / ((s.at(-1)!.t - s[0]!.t) / 6);
   // For the bare floor, which never polls: CPU per goal-state period (6 s) of idle time.
   const cpuPer6sMs = idleSeconds ? (idleTicks * 1000 / TICK) / (idleSeconds / 6) : NaN;
   const totalCpuS = (s.at(-1)!.cpuTicks - s[0]!.cpuTicks) / TICK;
@@ -311,11 +387,14 @@ function summarize(name: string, run: Run): Summary {
   const text = [
     `${name}: ${s.length} samples over ${s.at(-1)!.t.toFixed(0)} s, ${s.at(-1)!.incarnation} goal states, up to ${Math.max(...s.map((x) => x.procs))} agent process(es)`,
     `  RSS MiB (max per minute): ${perMinute.join(' ')}`,
+    `  RSS slope from minute 10: ${Number.isNaN(slopeMiBh) ? 'n/a (run shorter than 20 min)' : `${slopeMiBh.toFixed(2)} MiB/hour`}`,
     `  RSS first minute avg ${mib(avg(firstMin))} MiB, last minute avg ${mib(avg(lastMin))} MiB, max ${mib(Math.max(...s.map((x) => x.rssKiB)))} MiB`,
     `  CPU per idle goal-state poll: ${cpuMs.toFixed(2)} ms (${idlePolls} idle polls); CPU per idle 6 s: ${cpuPer6sMs.toFixed(2)} ms; CPU total ${totalCpuS.toFixed(1)} s`,
-    `  requests per idle poll: ${mixText}`,
+    `  wake-ups per 6 s: ${wakesPer6s.toFixed(2)} in idle windows (${idleWakes} in ${idleSeconds.toFixed(0)} s), ${allWakesPer6s.toFixed(2)} over the whole run; voluntary context switches per idle 6 s: ${(idleSeconds ? idleSwitches / (idleSeconds / 6) : NaN).toFixed(1)}`,
+    `  processes created per idle poll: ${(idlePolls ? idleSpawns / idlePolls : NaN).toFixed(2)} (${idleSpawns} in ${idlePolls} idle polls)`,
+    `  requests per idle poll: ${mixText} (${choreWindows} idle windows with other requests left out)`,
   ].join('\n');
-  return { text, cpuMs, cpuPer6sMs, rssLastMiB: avg(lastMin) / 1024 };
+  return { text, cpuMs, cpuPer6sMs, rssLastMiB: avg(lastMin) / 1024, wakesPer6s, spawnsPerPoll: idlePolls ? idleSpawns / idlePolls : NaN, slopeMiBh };
 }
 
 const results: Record<string, Run | string> = {};
@@ -333,3 +412,27 @@ const row = (pick: (x: Summary) => number, digits: number, names: string[]) => n
 console.log('against the floors:');
 console.log(`  CPU ms per idle goal-state poll: ${row((x) => x.cpuMs, 2, ['ours', 'debian', 'floor'])}${sums.bare ? ` (bare node: ${sums.bare.cpuPer6sMs.toFixed(2)} ms per 6 s)` : ''}`);
 console.log(`  RSS MiB, last minute avg: ${row((x) => x.rssLastMiB, 1, ['ours', 'debian', 'bare', 'floor'])}`);
+
+// The targets of issue 17, each a ratio to a peer measured in this run.
+const verdict = (ok: boolean | null) => (ok === null ? 'n/a' : ok ? 'MET' : 'NOT MET');
+const o = sums.ours;
+const fl = sums.floor;
+const deb = sums.debian;
+console.log('targets (issue 17):');
+if (o && fl) {
+  const r = o.cpuMs / fl.cpuMs;
+  console.log(`  CPU per idle poll <= 1.25 x floor: ${o.cpuMs.toFixed(2)} / ${fl.cpuMs.toFixed(2)} ms = ${r.toFixed(2)}x  ${verdict(Number.isNaN(r) ? null : r <= 1.25)}`);
+  const d = o.rssLastMiB - fl.rssLastMiB;
+  console.log(`  RSS <= floor + 4 MiB: ${o.rssLastMiB.toFixed(1)} - ${fl.rssLastMiB.toFixed(1)} = +${d.toFixed(1)} MiB  ${verdict(d <= 4)}`);
+  console.log(`  wake-ups per 6 s <= 2 (floor: ${fl.wakesPer6s.toFixed(2)}): ${o.wakesPer6s.toFixed(2)}  ${verdict(Number.isNaN(o.wakesPer6s) ? null : o.wakesPer6s <= 2)}`);
+}
+if (o) {
+  console.log(`  RSS slope from minute 10 <= 0.5 MiB/hour: ${Number.isNaN(o.slopeMiBh) ? 'n/a (run shorter than 20 min)' : `${o.slopeMiBh.toFixed(2)} MiB/hour`}  ${verdict(Number.isNaN(o.slopeMiBh) ? null : o.slopeMiBh <= 0.5)}`);
+  console.log(`  no child process per idle poll: ${o.spawnsPerPoll.toFixed(2)} per poll  ${verdict(Number.isNaN(o.spawnsPerPoll) ? null : o.spawnsPerPoll === 0)}`);
+}
+if (o && deb) {
+  const rc = o.cpuMs / deb.cpuMs;
+  const rr = o.rssLastMiB / deb.rssLastMiB;
+  console.log(`  CPU per idle poll <= 0.4 x Debian's waagent: ${o.cpuMs.toFixed(2)} / ${deb.cpuMs.toFixed(2)} ms = ${rc.toFixed(2)}x  ${verdict(Number.isNaN(rc) ? null : rc <= 0.4)}`);
+  console.log(`  RSS <= 0.6 x Debian's waagent: ${o.rssLastMiB.toFixed(1)} / ${deb.rssLastMiB.toFixed(1)} MiB = ${rr.toFixed(2)}x  ${verdict(rr <= 0.6)}`);
+}
