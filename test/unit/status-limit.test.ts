@@ -7,6 +7,7 @@ import { statusFromText } from '../../src/extensions/statusFile.ts';
 import { pyDumps } from '../../src/extensions/pyjson.ts';
 import { MAX_STATUS_BLOB_BYTES, TEXT_FLOOR, cutText, escapedLength } from '../../src/extensions/statusLimit.ts';
 import type { HandlerStatus } from '../../src/extensions/state.ts';
+import { captureLog } from '../helpers/log.ts';
 
 interface Sub { name: string; status: string; code: number; formattedMessage: { lang: string; message: string } }
 interface Entry {
@@ -120,11 +121,16 @@ test('many small substatus items: texts at the floor, then each extension keeps 
   });
 });
 
-test('a small limit: no substatus, texts cut to what fits; an impossible one keeps every entry anyway', () => {
+test('a small limit: no substatus, texts cut to what fits; an impossible one keeps every entry anyway', (t) => {
+  const logged = captureLog(t);
   const file = (i: number): string => statusFile('x'.repeat(5000), Array.from({ length: 5 }, (_, j) => ({ name: `n${i}.${j}`, message: 'y'.repeat(3000) })));
   const hs = reports(50, file);
   const text = aggregateStatusJson(input(hs, 60_000));
   assert.ok(text.length <= 60_000, `${text.length}`);
+  assert.equal(aggregateStatusJson(input(hs, 60_000)), text);
+  const warned = logged.lines.filter((l) => l.includes('over the 60000-byte limit'));
+  assert.equal(warned.length, 1, 'one warning, not one per poll');
+  assert.match(warned[0]!, /Status blob of 50 handler entries is \d+ bytes, over the 60000-byte limit: no substatus, texts over \d+ bytes cut; uploading \d+ bytes/);
   for (const e of assertEntriesKept(text, hs)) {
     const st = e.runtimeSettingsStatus!.settingsStatus.status;
     assert.equal(st.substatus, undefined);
