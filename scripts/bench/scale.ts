@@ -18,6 +18,8 @@
 //   scripts/node scripts/bench/scale.ts [--handlers 50] [--agents ours,debian] [--idle SEC (60)] [--settle SEC (20)]
 //                                       [--timeout SEC (900)] [--dump DIR]
 // --dump DIR: write each agent's last status blob to DIR/<agent>-status.json.
+// --node-flags: run ours FROM SOURCE (pinned node, src/main.ts) with these flags, e.g.
+//   --cpu-prof,--cpu-prof-dir=/tmp/prof; --collect /tmp/prof then copies that box dir to .tmp/bench-collect/.
 //
 // The packages are generated into a temp dir from the demo extension (test/fabric/extensions/Waagent.Test.ShellExt:
 // on enable it decrypts its protected settings with openssl and writes its status) and served by the simulator
@@ -28,10 +30,11 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Box, PROJECT } from '../../test/sandbox/box.ts';
+import { Box, PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import type { StatusUpload } from '../../test/fabric/blobstore.ts';
 
-const a = mri(process.argv.slice(2), { string: ['handlers', 'agents', 'idle', 'settle', 'timeout', 'dump'] });
+const a = mri(process.argv.slice(2), { string: ['handlers', 'agents', 'idle', 'settle', 'timeout', 'dump', 'node-flags', 'collect'] });
+const NODE_FLAGS = a['node-flags'] ? String(a['node-flags']).split(',').filter(Boolean) : null;
 const HANDLERS = Number(a.handlers ?? 50);
 const IDLE = Number(a.idle ?? 60);
 const SETTLE = Number(a.settle ?? 20);
@@ -163,13 +166,18 @@ async function runAgent(name: string, extDir: string): Promise<Result | string> 
   let marker: string;
   const files: Record<string, string | { content: string; mode: number }> = {};
   if (name === 'ours') {
-    if (!existsSync(DIST)) return `${DIST} is not built (scripts/node build.mjs)`;
     conf = OURS_CONF;
-    argv = [DIST, '-daemon'];
-    marker = DIST;
-    // As after a boot: the binary's pages not in the page cache (see daemon.ts).
-    spawnSync('sync', [DIST]);
-    spawnSync('dd', [`if=${DIST}`, 'iflag=nocache', 'count=0', 'status=none']);
+    if (NODE_FLAGS) {
+      marker = join(PROJECT, 'src', 'main.ts');
+      argv = [PINNED_NODE, ...NODE_FLAGS, marker, '-daemon'];
+    } else {
+      if (!existsSync(DIST)) return `${DIST} is not built (scripts/node build.mjs)`;
+      argv = [DIST, '-daemon'];
+      marker = DIST;
+      // As after a boot: the binary's pages not in the page cache (see daemon.ts).
+      spawnSync('sync', [DIST]);
+      spawnSync('dd', [`if=${DIST}`, 'iflag=nocache', 'count=0', 'status=none']);
+    }
   } else {
     if (!existsSync(join(PEER, 'usr/sbin/waagent'))) {
       const r = spawnSync('bash', [join(PROJECT, 'test/sandbox/debian-waagent.sh'), PEER], { encoding: 'utf8', timeout: 300_000 });
@@ -242,6 +250,11 @@ async function runAgent(name: string, extDir: string): Promise<Result | string> 
     for (let i = 0; i < 300 && agentTree(box, marker).own.length > 0; i++) await sleep(100);
     proc.kill('SIGTERM');
     await proc.wait(30_000);
+    if (a.collect && name === 'ours') {
+      const to = join(PROJECT, '.tmp', 'bench-collect');
+      cpSync(box.hostPath(String(a.collect)), to, { recursive: true });
+      process.stderr.write(`copied the box's ${a.collect} to ${to}\n`);
+    }
     return {
       toEnabledMs, readyToEnabledMs, peakOwnKiB: peakOwn, peakTreeKiB: peakTree, hwmKiB: [...hwm.values()].reduce((t, x) => t + x, 0), maxProcs,
       blobBytes: Buffer.byteLength(last.text), putBytes: lastPut ? Buffer.byteLength(lastPut.body, lastPut.bodyEncoding) : NaN,
