@@ -18,6 +18,8 @@
 //   scripts/node scripts/bench/scale.ts [--handlers 50] [--agents ours,debian] [--idle SEC (60)] [--settle SEC (20)]
 //                                       [--timeout SEC (900)] [--dump DIR]
 // --dump DIR: write each agent's last status blob to DIR/<agent>-status.json.
+// --status-kib N: after enable, each handler replaces its status with a file of about N KiB (success; a 2000-char
+//   message and 11000-char substatus texts): 130 or more makes maximal files, the status blob limit's case.
 // --node-flags: run ours FROM SOURCE (pinned node, src/main.ts) with these flags, e.g.
 //   --cpu-prof,--cpu-prof-dir=/tmp/prof; --collect /tmp/prof then copies that box dir to .tmp/bench-collect/.
 //
@@ -27,13 +29,14 @@
 // (run on demand). Not run by CI. Never touches the host network: everything runs in the box's private netns.
 import mri from 'mri';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Box, PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import type { StatusUpload } from '../../test/fabric/blobstore.ts';
 
-const a = mri(process.argv.slice(2), { string: ['handlers', 'agents', 'idle', 'settle', 'timeout', 'dump', 'node-flags', 'collect'] });
+const a = mri(process.argv.slice(2), { string: ['handlers', 'agents', 'idle', 'settle', 'timeout', 'dump', 'node-flags', 'collect', 'status-kib'] });
+const STATUS_KIB = Number(a['status-kib'] ?? 0);
 const NODE_FLAGS = a['node-flags'] ? String(a['node-flags']).split(',').filter(Boolean) : null;
 const HANDLERS = Number(a.handlers ?? 50);
 const IDLE = Number(a.idle ?? 60);
@@ -61,8 +64,28 @@ function makePackages(): string {
     const manifest = readFileSync(join(to, 'HandlerManifest.json'), 'utf8').replace('"name": "ShellExt"', `"name": "${handlerName(i)}"`);
     writeFileSync(join(to, 'HandlerManifest.json'), manifest);
     writeFileSync(join(to, 'bin', 'identity'), `${handlerName(i)} package ${i}\n`);
+    if (STATUS_KIB > 0) bigStatus(to, i);
   }
   return dir;
+}
+
+/** --status-kib: enable goes through bin/enable.sh, which puts bin/status.json (about N KiB) in place after it. */
+function bigStatus(to: string, i: number): void {
+  const subs = Math.max(0, Math.ceil((STATUS_KIB * 1024 - 2000) / 11_100));
+  const status = [{ version: 1.0, timestampUTC: '2026-12-07T00:00:00Z', status: {
+    name: handlerName(i), operation: 'Enable', status: 'success', code: 0,
+    formattedMessage: { lang: 'en-US', message: `${handlerName(i)} enabled `.padEnd(2000, 'm') },
+    substatus: Array.from({ length: subs }, (_, j) => ({ name: `step${j}`, status: 'success', code: 0, formattedMessage: { lang: 'en-US', message: `step ${j} of ${handlerName(i)} `.padEnd(11_000, 's') } })),
+  } }];
+  writeFileSync(join(to, 'bin', 'status.json'), JSON.stringify(status));
+  const script = join(to, 'bin', 'enable.sh');
+  writeFileSync(script, [
+    '#!/bin/sh', 'dir=$(cd "$(dirname "$0")/.." && pwd)', '"$dir/bin/handler.sh" enable || exit $?', 'seq="${ConfigSequenceNumber:-0}"',
+    'cp "$dir/bin/status.json" "$dir/status/.big.$$" && mv -f "$dir/status/.big.$$" "$dir/status/$seq.status"', '',
+  ].join('\n'));
+  chmodSync(script, 0o755);
+  const m = join(to, 'HandlerManifest.json');
+  writeFileSync(m, readFileSync(m, 'utf8').replace('"enableCommand": "bin/handler.sh enable"', '"enableCommand": "bin/enable.sh"'));
 }
 
 function scenario(): Record<string, unknown> {
@@ -275,7 +298,7 @@ try {
   rmSync(extDir, { recursive: true, force: true });
 }
 const mib = (k: number) => (k / 1024).toFixed(1);
-console.log(`scale bench: ${HANDLERS} handlers (each its own package, settings, status), idle ${IDLE} s after ${SETTLE} s settle (CLK_TCK ${TICK})`);
+console.log(`scale bench: ${HANDLERS} handlers (each its own package, settings, status${STATUS_KIB ? ` of ~${STATUS_KIB} KiB` : ''}), idle ${IDLE} s after ${SETTLE} s settle (CLK_TCK ${TICK})`);
 for (const [name, r] of Object.entries(results)) {
   if (typeof r === 'string') { console.log(`${LABELS[name]}: ${r}`); continue; }
   console.log([

@@ -21,8 +21,12 @@ const NOTE_ROOM = 96;
 
 type Obj = Record<string, unknown>;
 
+/** Any character pyDumps writes as more than itself (control characters, quote, backslash, >= U+007F). */
+const ESCAPED = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
+
 /** Bytes of `s` inside pyDumps' quotes (ASCII-escaped: control characters, quote, backslash, >= U+007F). */
 export function escapedLength(s: string): number {
+  if (!ESCAPED.test(s)) return s.length; // the common case, scanned natively
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -35,6 +39,7 @@ export function escapedLength(s: string): number {
 
 /** `s` cut so that its serialised form is at most `cap` bytes, plus the suffix; never splits a surrogate pair. */
 export function cutText(s: string, cap: number): string {
+  if (!ESCAPED.test(s.slice(0, cap))) return s.slice(0, cap) + TRUNCATED_SUFFIX; // plain text: one byte each
   let n = 0;
   let i = 0;
   for (; i < s.length; i++) {
