@@ -3,8 +3,9 @@
 // CRP has only ever parsed that. We report OUR version and advertise only features we implement (never
 // VersioningGovernance: we do not take part in RSM agent updates).
 import { AGENT_VERSION } from '../version.ts';
-import { redact } from '../util/logger.ts';
+import { log, redact } from '../util/logger.ts';
 import { pyDumps, pyFloat } from './pyjson.ts';
+import { MAX_STATUS_BLOB_BYTES, fitStatusBlob } from './statusLimit.ts';
 import type { HandlerStatus } from './state.ts';
 import type { ExtensionStatus } from './statusFile.ts';
 import { utcSeconds } from './state.ts';
@@ -93,6 +94,8 @@ export interface AggregateInput {
   agentVersion?: string;
   /** guestAgentStatus message when something needs the operator (default "Guest Agent is running"). */
   agentMessage?: string;
+  /** The blob's size limit in bytes (default MAX_STATUS_BLOB_BYTES; tests use smaller ones). */
+  maxBytes?: number;
 }
 
 export function buildAggregateStatus(input: AggregateInput): Record<string, unknown> {
@@ -118,7 +121,25 @@ export function buildAggregateStatus(input: AggregateInput): Record<string, unkn
   return doc;
 }
 
-/** The status blob text: pure ASCII, so its length in characters is its length in bytes. */
+/** The last truncation logged: one warning when what had to be cut changes, not one per poll. */
+let lastFit: string | null = null;
+
+/**
+ * The status blob text: pure ASCII, so its length in characters is its length in bytes. Over the limit it is
+ * rebuilt by the truncation rule of statusLimit.ts (below it, that costs one comparison).
+ */
 export function aggregateStatusJson(input: AggregateInput): string {
-  return pyDumps(buildAggregateStatus(input));
+  const doc = buildAggregateStatus(input);
+  const text = pyDumps(doc);
+  const limit = input.maxBytes ?? MAX_STATUS_BLOB_BYTES;
+  if (text.length <= limit) {
+    lastFit = null;
+    return text;
+  }
+  const fit = fitStatusBlob(doc, text.length, limit);
+  const what = `Status blob of ${input.handlers.length} handler entries is ${text.length} bytes, over the ${limit}-byte limit: ${fit.summary}`;
+  const key = `${input.handlers.length}:${fit.summary}`;
+  if (key !== lastFit) log.warn(`${what}; uploading ${fit.text.length} bytes`);
+  lastFit = key;
+  return fit.text;
 }
