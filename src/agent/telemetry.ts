@@ -30,17 +30,25 @@ export function defaultOsVersion(distro: { id: string; versionId: string }): str
   return `Linux:${distro.id}-${distro.versionId}-:${release()}`;
 }
 
+/** RAM and processors: read once (os.cpus() parses /proc/cpuinfo and /proc/stat; events are sent every minute). */
+let machine: { ramMiB: number; processors: number } | null = null;
+function machineInfo(): { ramMiB: number; processors: number } {
+  machine ??= { ramMiB: Math.round(totalmem() / 1048576), processors: cpus().length };
+  return machine;
+}
+
 /** The common parameters appended to every event (§1.12 order after the event's own ones). */
 export function commonParams(c: CommonInfo, time: Date): TelemetryParam[] {
   const u = (v: string | undefined, n: string) => v || `${n}_UNINITIALIZED`;
+  const m = machineInfo();
   return [
     { name: 'GAVersion', value: `${AGENT_NAME}-${AGENT_VERSION}` },
     { name: 'ContainerId', value: u(c.containerId(), 'ContainerId') },
     { name: 'OpcodeName', value: eventTimestamp(time) },
     { name: 'OSVersion', value: c.osVersion },
     { name: 'ExecutionMode', value: 'IAAS' },
-    { name: 'RAM', value: Math.round(totalmem() / 1048576) },
-    { name: 'Processors', value: cpus().length },
+    { name: 'RAM', value: m.ramMiB },
+    { name: 'Processors', value: m.processors },
     { name: 'KeywordName', value: `{"CpuArchitecture": "${arch() === 'x64' ? 'x86_64' : arch()}"}` },
     { name: 'RoleName', value: u(c.roleName?.(), 'RoleName') },
     { name: 'RoleInstanceName', value: u(c.roleInstanceName?.(), 'RoleInstanceName') },

@@ -3,8 +3,8 @@
 // CRP has only ever parsed that. We report OUR version and advertise only features we implement (never
 // VersioningGovernance: we do not take part in RSM agent updates).
 import { AGENT_VERSION } from '../version.ts';
-import { log, redact } from '../util/logger.ts';
-import { pyDumps, pyFloat } from './pyjson.ts';
+import { log, redact, secretsGeneration } from '../util/logger.ts';
+import { PyRaw, pyDumps, pyFloat } from './pyjson.ts';
 import { MAX_STATUS_BLOB_BYTES, fitStatusBlob } from './statusLimit.ts';
 import type { HandlerStatus } from './state.ts';
 import type { ExtensionStatus } from './statusFile.ts';
@@ -35,7 +35,23 @@ export interface HandlerReport {
   isMultiConfig?: boolean;
 }
 
-export function extensionStatusObject(s: ExtensionStatus, timestampUTC: string): Record<string, unknown> {
+/**
+ * The serialised `status` of an extension status, kept per ExtensionStatus object: the report cycle reuses the
+ * object while its status file is unchanged (util/filecache.ts), so an idle poll neither redacts nor serialises
+ * it again (with 50 handlers that was a third of the poll). Valid for one secrets generation.
+ */
+const statusTexts = new WeakMap<ExtensionStatus, { gen: number; raw: PyRaw }>();
+
+function statusRaw(s: ExtensionStatus): PyRaw {
+  const gen = secretsGeneration();
+  const hit = statusTexts.get(s);
+  if (hit && hit.gen === gen) return hit.raw;
+  const raw = new PyRaw(pyDumps(statusObject(s)));
+  statusTexts.set(s, { gen, raw });
+  return raw;
+}
+
+function statusObject(s: ExtensionStatus): Record<string, unknown> {
   const status: Record<string, unknown> = {
     name: s.name,
     configurationAppliedTime: s.configurationAppliedTime ?? null,
@@ -50,10 +66,15 @@ export function extensionStatusObject(s: ExtensionStatus, timestampUTC: string):
       formattedMessage: x.message === null ? { lang: 'en-US', message: null } : fm(x.message),
     }));
   }
-  return { status, version: pyFloat(1.0), timestampUTC };
+  return status;
 }
 
-export function handlerEntry(r: HandlerReport, timestampUTC: string): Record<string, unknown> {
+/** `raw`: the status part as kept serialised text (aggregateStatusJson); without: plain objects (the truncation rule walks them). */
+export function extensionStatusObject(s: ExtensionStatus, timestampUTC: string, raw = false): Record<string, unknown> {
+  return { status: raw ? statusRaw(s) : statusObject(s), version: pyFloat(1.0), timestampUTC };
+}
+
+export function handlerEntry(r: HandlerReport, timestampUTC: string, raw = false): Record<string, unknown> {
   const h = r.handler;
   const e: Record<string, unknown> = {
     handlerVersion: h.version,
@@ -65,7 +86,7 @@ export function handlerEntry(r: HandlerReport, timestampUTC: string): Record<str
   if (h.message !== null) e['formattedMessage'] = fm(h.message);
   if (r.extension) {
     const rs: Record<string, unknown> = {
-      settingsStatus: extensionStatusObject(r.extension, timestampUTC),
+      settingsStatus: extensionStatusObject(r.extension, timestampUTC, raw),
       sequenceNumber: r.extension.sequenceNumber,
     };
     if (r.isMultiConfig) rs['extensionName'] = r.extension.name;
@@ -98,12 +119,12 @@ export interface AggregateInput {
   maxBytes?: number;
 }
 
-export function buildAggregateStatus(input: AggregateInput): Record<string, unknown> {
+export function buildAggregateStatus(input: AggregateInput, raw = false): Record<string, unknown> {
   const ts = utcSeconds(input.now);
   const version = input.agentVersion ?? AGENT_VERSION;
   const agg: Record<string, unknown> = {
     guestAgentStatus: { version, status: 'Ready', formattedMessage: fm(input.agentMessage ?? 'Guest Agent is running') },
-    handlerAggregateStatus: input.handlers.map((h) => handlerEntry(h, ts)),
+    handlerAggregateStatus: input.handlers.map((h) => handlerEntry(h, ts, raw)),
   };
   if (input.goalState) {
     const g = input.goalState;
@@ -129,14 +150,13 @@ let lastFit: string | null = null;
  * rebuilt by the truncation rule of statusLimit.ts (below it, that costs one comparison).
  */
 export function aggregateStatusJson(input: AggregateInput): string {
-  const doc = buildAggregateStatus(input);
-  const text = pyDumps(doc);
+  const text = pyDumps(buildAggregateStatus(input, true));
   const limit = input.maxBytes ?? MAX_STATUS_BLOB_BYTES;
   if (text.length <= limit) {
     lastFit = null;
     return text;
   }
-  const fit = fitStatusBlob(doc, text.length, limit);
+  const fit = fitStatusBlob(buildAggregateStatus(input), text.length, limit);
   const what = `Status blob of ${input.handlers.length} handler entries is ${text.length} bytes, over the ${limit}-byte limit: ${fit.summary}`;
   const key = `${input.handlers.length}:${fit.summary}`;
   if (key !== lastFit) log.warn(`${what}; uploading ${fit.text.length} bytes`);

@@ -10,6 +10,12 @@ export class PyFloat {
 
 export function pyFloat(v: number): PyFloat { return new PyFloat(v); }
 
+/** Text already serialised by pyDumps, inserted as it is (a part of a document kept between cycles). */
+export class PyRaw {
+  readonly text: string;
+  constructor(text: string) { this.text = text; }
+}
+
 function floatText(v: number): string {
   if (!Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
   if (Number.isInteger(v) && Math.abs(v) < 1e16) return `${v}.0`;
@@ -36,6 +42,7 @@ export function pyDumps(value: unknown, opts: PyDumpsOptions = {}): string {
     if (depth > maxDepth) throw new Error('pyDumps: nesting too deep');
     if (v === null || v === undefined) return 'null';
     if (v instanceof PyFloat) return floatText(v.value);
+    if (v instanceof PyRaw) return v.text;
     switch (typeof v) {
       case 'boolean': return v ? 'true' : 'false';
       case 'number': return Number.isFinite(v) ? String(v) : floatText(v);

@@ -4,7 +4,7 @@ import { closeSync, constants, existsSync, openSync, renameSync, writeSync } fro
 import { appendLogFile, openLogFile } from './logfile.ts';
 import { redact } from './redact.ts';
 
-export { addSecret, redact } from './redact.ts';
+export { addSecret, redact, secretsGeneration } from './redact.ts';
 /** errorText lives in errors.ts; re-exported for the modules that import it with the logger. */
 export { errorText } from './errors.ts';
 

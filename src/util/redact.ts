@@ -28,11 +28,15 @@ const JSON_SECRET_RE = /("(?:protectedSettings|password|adminPassword|UserPasswo
 const XML_SECRET_RE = new RegExp(`(<(?:\\w{1,64}:)?(?:UserPassword|ProtectedSettings|CustomData)\\b[^<>]{0,4096}>)(?:[\\s\\S]{0,${XML_SPAN}}?(</)|[\\s\\S]{0,${XML_SPAN}})`, 'gi');
 
 const secrets = new Set<string>();
+let generation = 0;
 
 /** Register a value that must never be written anywhere (a password, a decrypted setting...). */
 export function addSecret(value: string | undefined | null): void {
-  if (value && value.length >= 4) secrets.add(value);
+  if (value && value.length >= 4 && !secrets.has(value)) { secrets.add(value); generation++; }
 }
+
+/** Changes whenever a secret is registered: a redacted text kept for reuse is valid only for its generation. */
+export function secretsGeneration(): number { return generation; }
 
 function sasReplace(m: string, run: string, query: string | undefined): string {
   return query && URL_RE.test(run) ? `${run}?<redacted>` : m;

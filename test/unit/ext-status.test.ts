@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { HandlerLayout } from '../../src/extensions/layout.ts';
 import { applyHeartbeat, collectExtensionStatus, handlingStatus, readHeartbeat, statusFromText, type StatusContext } from '../../src/extensions/statusFile.ts';
 import { aggregateStatusJson, buildAggregateStatus, crpSupportedFeatures } from '../../src/extensions/aggregate.ts';
+import { pyDumps } from '../../src/extensions/pyjson.ts';
 import type { HandlerStatus } from '../../src/extensions/state.ts';
 
 const H = 'Microsoft.Azure.Extensions.CustomScript';
@@ -162,4 +163,21 @@ test('aggregate status: exact document, key order, redaction, our version, no Ve
   const noGs = buildAggregateStatus({ ...input, goalState: null, features: crpSupportedFeatures({ fastTrack: false }) });
   assert.equal('vmArtifactsAggregateStatus' in (noGs['aggregateStatus'] as object), false);
   assert.deepEqual(noGs['supportedFeatures'], [{ Key: 'MultipleExtensionsPerHandler', Value: '1.0' }]);
+});
+
+test('aggregate: an unchanged extension status is serialised once and reused; a newly registered secret invalidates it', async () => {
+  const { addSecret } = await import('../../src/util/logger.ts');
+  const h: HandlerStatus = { name: 'Test.Ext', version: '1.0', status: 'Ready', code: 0, message: 'Plugin enabled', supports_multi_config: false };
+  const ext = statusFromText('[{"status":{"status":"success","code":0,"operation":"Enable","formattedMessage":{"lang":"en-US","message":"token hunter2-later-secret used"}}}]',
+    { handlerName: h.name, handlerVersion: '1.0', ext: undefined, name: h.name, seq: 1 });
+  const input = { handlers: [{ handler: h, extension: ext }], guestOS: { computerName: 'vm', osName: 'x', osVersion: '1' }, features: [], now: new Date('2025-01-01T10:00:00Z') };
+  const first = aggregateStatusJson(input);
+  assert.ok(first.includes('hunter2-later-secret'));
+  // Same object, later cycle: the same text (only the timestamps follow the clock).
+  const again = aggregateStatusJson({ ...input, now: new Date('2025-01-01T10:00:06Z') });
+  assert.equal(again.replaceAll('10:00:06', '10:00:00'), first);
+  addSecret('hunter2-later-secret');
+  const after = aggregateStatusJson(input);
+  assert.ok(!after.includes('hunter2-later-secret'), 'the kept text is redacted again with the new secret');
+  assert.equal(after, pyDumps(buildAggregateStatus(input)), 'the same text as serialising the plain objects');
 });
