@@ -1,7 +1,6 @@
 // Entry point of dist/waagent. Everything of substance is in cli/run.ts; here only the process
 // guards a root daemon needs: a closed stdout/stderr pipe (EPIPE) ends output quietly, and an
 // unhandled rejection or exception is logged and exits 1 instead of dumping a stack.
-import { runCli } from './cli/run.ts';
 import { writeFd } from './util/output.ts';
 import { log } from './util/logger.ts';
 import { errorText } from './util/errors.ts';
@@ -22,7 +21,17 @@ process.on('unhandledRejection', (e) => fatal('unhandled rejection', e));
 process.on('uncaughtException', (e) => fatal('uncaught exception', e));
 
 // In the SEA binary argv[1] repeats the executable; from source it is this file.
-runCli(process.argv.slice(2), { argv0: process.argv0 || 'waagent' }).then(
-  (code) => process.exit(code),
-  (e) => fatal('error', e),
-);
+const argv = process.argv.slice(2);
+if (argv.length === 1 && /^[-/]*version$/.test(argv[0]!)) {
+  // `waagent -version` alone, the one command whose whole cost is start-up: answered without loading the
+  // command line's modules (the dynamic imports keep their initialisation out of this path; same output).
+  import('./cli/version.ts').then(
+    ({ versionText }) => { writeFd(1, versionText()); process.exit(0); },
+    (e) => fatal('error', e),
+  );
+} else {
+  import('./cli/run.ts').then(({ runCli }) => runCli(argv, { argv0: process.argv0 || 'waagent' })).then(
+    (code) => process.exit(code),
+    (e) => fatal('error', e),
+  );
+}

@@ -30,6 +30,13 @@ test('-version prints three lines and exits 0', () => {
   assert.match(lines[0]!, /^WALinuxAgent-\d+\.\d+\.\d+\.\d+ running on \S+/);
   assert.match(lines[1]!, /^Node: 24\.\d+\.\d+ \(waagent-sea\)$/);
   assert.match(lines[2]!, /^Goal state agent: \d+\.\d+\.\d+\.\d+$/);
+  // -version alone takes a short path in main.ts (no command-line modules loaded); with another argument it
+  // goes through the command line: the same answer either way, whatever the spelling.
+  for (const args of [['--version'], ['/version'], ['-version', '-verbose'], ['-verbose', '-version']]) {
+    const o = waagent(args);
+    assert.equal(o.code, 0, `${args.join(' ')}: ${o.err}`);
+    assert.equal(o.out, r.out, args.join(' '));
+  }
 });
 
 test('-show-configuration lists every key, sorted, with its default', () => {
