@@ -10,6 +10,7 @@ export class HandlerDirs {
   private readonly roots: LayoutRoots;
   /** The version last resolved for a handler. */
   private readonly resolved = new Map<string, string>();
+  private readonly layouts = new Map<string, HandlerLayout>();
 
   constructor(roots: LayoutRoots) {
     this.roots = roots;
@@ -28,7 +29,15 @@ export class HandlerDirs {
   /** Throws on an invalid name or version (which never gets a directory). */
   layoutFor(h: ExtensionHandler): HandlerLayout {
     const v = this.resolved.get(h.name) ?? findInstalledVersion(this.roots, h.name)?.version ?? highestDir(this.roots, h.name) ?? h.version;
-    return new HandlerLayout(this.roots, h.name, v);
+    // Layouts are immutable: one per name and version, reused by every report cycle (bounded).
+    const key = `${h.name}\0${v}`;
+    let l = this.layouts.get(key);
+    if (!l) {
+      l = new HandlerLayout(this.roots, h.name, v);
+      if (this.layouts.size >= 1024) this.layouts.clear();
+      this.layouts.set(key, l);
+    }
+    return l;
   }
 
   safeLayoutFor(h: ExtensionHandler): HandlerLayout | undefined {

@@ -45,20 +45,24 @@ export class HandlerLayout {
   readonly roots: LayoutRoots;
   readonly name: string;
   readonly version: string;
+  /** `<Lib.Dir>/<Name>-<Version>`, and its config and status directories: joined once (the report cycle asks every poll). */
+  readonly dir: string;
+  readonly configDir: string;
+  readonly statusDir: string;
 
   constructor(roots: LayoutRoots, name: string, version: string) {
     this.roots = roots;
     this.name = checkHandlerName(name);
     this.version = checkVersion(version);
+    this.dir = join(roots.libDir, `${this.name}-${this.version}`);
+    this.configDir = join(this.dir, 'config');
+    this.statusDir = join(this.dir, 'status');
   }
 
   /** `<Name>-<Version>` */
   get fullName(): string { return `${this.name}-${this.version}`; }
-  get dir(): string { return join(this.roots.libDir, this.fullName); }
   /** Transient download: `<Name>__<Version>.zip` (double underscore). */
   get zipPath(): string { return join(this.roots.libDir, `${this.name}__${this.version}.zip`); }
-  get configDir(): string { return join(this.dir, 'config'); }
-  get statusDir(): string { return join(this.dir, 'status'); }
   get manifestPath(): string { return join(this.dir, 'HandlerManifest.json'); }
   get environmentPath(): string { return join(this.dir, 'HandlerEnvironment.json'); }
   get heartbeatPath(): string { return join(this.dir, 'heartbeat.log'); }

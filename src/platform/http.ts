@@ -221,11 +221,23 @@ interface EngineCall {
   what: () => string;
 }
 
+/** Parsed URLs of the plain-http requests (the idle poll asks the same two every 6 s); URL objects are not mutated here. */
+const parsedUrls = new Map<string, URL>();
+function parseUrl(text: string): URL {
+  let u = parsedUrls.get(text);
+  if (!u) {
+    u = new URL(text);
+    if (parsedUrls.size >= 64) parsedUrls.clear();
+    parsedUrls.set(text, u);
+  }
+  return u;
+}
+
 /** A direct plain-http request on the lean engine (rawhttp.ts); errors mapped to the platform's types. */
 async function sendRaw(call: EngineCall): Promise<HttpResponse> {
   const { req, headers, connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout, totalTimeoutMs: total, maxBytes: max, what } = call;
   let url: URL;
-  try { url = new URL(req.url); } catch (e) { throw transportError(req.doc, what(), e); }
+  try { url = parseUrl(req.url); } catch (e) { throw transportError(req.doc, what(), e); }
   const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body;
   try {
     return await rawExchange({

@@ -195,8 +195,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
     const finish = (err: Error | null) => {
       if (settled) return;
       settled = true;
-      clearTimeout(idleTimer);
-      clearTimeout(totalTimer);
+      clearTimeout(timer);
       sock.destroy();
       if (err) { reject(err); return; }
       // Resolve after the last chunk reached the sink (and propagate a sink failure).
@@ -264,7 +263,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
 
     const onData = (data: Buffer) => {
       if (settled) return;
-      idleTimer.refresh();
+      activity();
       try {
         let buf = data;
         while (!parsed) {
@@ -286,18 +285,33 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
       }
     };
 
-    // Timeouts with plain timers only: the idle timer (connect, then no data) is refreshed, never re-created per
-    // chunk. Not socket.setTimeout: its unreferenced timer, cleared when the socket closes, left libuv's timer
-    // armed for its old expiry, so the idle daemon woke once more per poll for nothing (docs/architecture.md
-    // "idle cost").
-    let idleTimer = setTimeout(() => finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`)), r.connectTimeoutMs);
-    const totalTimer = setTimeout(() => finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`)), r.totalTimeoutMs);
+    // One plain timer for all three timeouts (connect, silence, total): armed for whichever comes first and
+    // refreshed on activity, never re-created per chunk. Not socket.setTimeout: its unreferenced timer, cleared
+    // when the socket closes, left libuv's timer armed for its old expiry, so the idle daemon woke once more per
+    // poll for nothing (docs/architecture.md "idle cost"); and one timer instead of two per request.
+    const deadline = Date.now() + r.totalTimeoutMs;
+    let connected = false;
+    const onTimer = () => {
+      if (Date.now() >= deadline - 1) finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`));
+      else if (!connected) finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`));
+      else finish(new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`));
+    };
+    let timer = setTimeout(onTimer, Math.min(r.connectTimeoutMs, r.totalTimeoutMs));
+    /** Data moved: the silence timeout starts again (or the total deadline, when that is nearer). */
+    const activity = () => {
+      if (settled) return;
+      const left = deadline - Date.now();
+      if (left > r.readTimeoutMs) { timer.refresh(); return; }
+      clearTimeout(timer);
+      timer = setTimeout(onTimer, Math.max(0, left));
+    };
     sock = nodeNet().connect({ host, port, noDelay: true });
     sock.once('connect', () => {
-      clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => finish(new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`)), r.readTimeoutMs);
+      connected = true;
+      clearTimeout(timer);
+      timer = setTimeout(onTimer, Math.max(0, Math.min(r.readTimeoutMs, deadline - Date.now())));
       // Head and body in one write: one segment for the small requests of the protocol. Its flush is activity.
-      sock.write(r.body && r.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : head, 'latin1', () => { if (!settled) idleTimer.refresh(); });
+      sock.write(r.body && r.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : head, 'latin1', activity);
     });
     sock.on('data', onData);
     // Errors are built only when they are the outcome (an Error captures a stack: not for every close).

@@ -106,6 +106,15 @@ test('a connection that ends early is ECONNRESET (before the head, or short of t
   await assert.rejects(rawExchange(req('/silent', { readTimeoutMs: 100 })), (e: unknown) => e instanceof RawHttpError && e.code === 'UND_ERR_SOCKET_TIMEOUT');
   answers.set('/trickle', (s) => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n'); const t = setInterval(() => s.write('x'), 20); s.on('close', () => clearInterval(t)); });
   await assert.rejects(rawExchange(req('/trickle', { totalTimeoutMs: 150 })), (e: unknown) => e instanceof RawHttpError && e.code === 'ETIMEDOUT');
+  // Silence is measured from the last byte: a steady answer slower in all than the silence limit completes.
+  answers.set('/steady', (s) => {
+    s.write('HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n');
+    let n = 0;
+    const t = setInterval(() => { s.write('y'); if (++n === 8) { clearInterval(t); s.end(); } }, 40);
+    s.on('close', () => clearInterval(t));
+  });
+  const steady = await rawExchange(req('/steady', { readTimeoutMs: 150, totalTimeoutMs: 5000 }));
+  assert.equal(steady.body.toString(), 'yyyyyyyy');
 });
 
 test('caps: a declared or a streamed body over maxBytes is refused as too large', async () => {

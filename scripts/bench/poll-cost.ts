@@ -1,0 +1,137 @@
+// Where the CPU of an idle goal-state cycle goes, in-process: the agent's own modules (GoalStateLoop with the
+// real AzureProtocol, ExtensionsExecutor and HTTP client, from source on the pinned Node with the SEA's V8 flags)
+// against the fabric simulator on 127.0.0.1 in another process, N idle cycles timed with process.cpuUsage(), then
+// each phase alone, then a minimal node:net client doing the same two requests (the daemon bench's floor) in the
+// same process. No timers, no wake-ups: what the code itself costs per poll, next to the floor.
+//
+//   scripts/node scripts/bench/poll-cost.ts [--cycles 400] [--cpu-prof-dir DIR (a V8 CPU profile of the measuring process)]
+//
+// Network safety: the simulator binds 127.0.0.1 (test/fabric, bind 'loopback'); nothing else is contacted.
+// The extension's commands run from a temp Lib.Dir (as the integration tests do).
+import mri from 'mri';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
+
+const a = mri(process.argv.slice(2), { string: ['cycles', 'handlers', 'child', 'cpu-prof-dir'] });
+const CYCLES = Number(a.cycles ?? 400);
+const HANDLERS = Number(a.handlers ?? 1);
+
+function seaV8Flags(): string[] {
+  const m = /^const V8_FLAGS = (\[[^\]\n]*\]);/m.exec(readFileSync(join(PROJECT, 'build.mjs'), 'utf8'));
+  if (!m) throw new Error('build.mjs: no V8_FLAGS line');
+  return JSON.parse(m[1]!.replace(/'/g, '"')) as string[];
+}
+
+function cpuUs(): number { const u = process.cpuUsage(); return u.user + u.system; }
+
+async function child(wire: string, hgap: string): Promise<void> {
+  const { HttpClient } = await import('../../src/platform/http.ts');
+  const { AzureProtocol } = await import('../../src/platform/protocol.ts');
+  const { OpenSsl } = await import('../../src/crypto/openssl.ts');
+  const { ExtensionsExecutor } = await import('../../src/extensions/executor.ts');
+  const { platformArtifactSource } = await import('../../src/extensions/artifacts.ts');
+  const { GoalStateLoop } = await import('../../src/agent/loop.ts');
+  const { GoalStateHistory } = await import('../../src/agent/history.ts');
+  const { aggregateStatusJson, crpSupportedFeatures } = await import('../../src/extensions/aggregate.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'poll-cost-'));
+  const roots = { libDir: join(dir, 'lib'), extLogDir: join(dir, 'log') };
+  mkdirSync(roots.libDir, { mode: 0o700 });
+  const http = new HttpClient({ env: {} });
+  const clock = { now: () => Date.now(), random: Math.random, sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, Math.min(ms, 2))) };
+  const protocol = new AzureProtocol({ endpoint: wire, hgapUrl: hgap, libDir: roots.libDir, transport: http, clock, openssl: new OpenSsl('openssl'), fastTrack: true });
+  const executor = new ExtensionsExecutor({
+    roots, wireServer: '127.0.0.1', extensionsEnabled: true, artifacts: platformArtifactSource(protocol.artifacts),
+    baseEnv: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, statusRead: { retryDelayMs: 0 },
+  });
+  const guestOS = () => ({ computerName: 'vm', osName: 'debian', osVersion: '12' });
+  const loop = new GoalStateLoop({ protocol, executor, history: new GoalStateHistory(roots.libDir), guestOS });
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+  try {
+    await loop.cycle();
+    // Status files settle (the report cache keeps only files older than 2 s), then warm up.
+    await new Promise((r) => setTimeout(r, 2500));
+    for (let i = 0; i < 30; i++) await loop.cycle();
+    const egs = loop.extensionsGoalState!;
+    const out: Record<string, number> = {};
+    const time = async (name: string, fn: () => Promise<unknown> | unknown) => {
+      gc();
+      const t0 = cpuUs();
+      for (let i = 0; i < CYCLES; i++) await fn();
+      out[name] = (cpuUs() - t0) / CYCLES;
+    };
+    await time('cycle (poll + report + upload)', () => loop.cycle());
+    await time('  loop.report: report + JSON + upload', () => loop.report(egs));
+    await time('  poll: goal-state GET, compare', () => protocol.poll());
+    await time('  retryDownloads check', () => executor.retryDownloads(egs));
+    await time('  report: status files -> entries', () => executor.report(egs));
+    const handlers = await executor.report(egs);
+    const text = aggregateStatusJson({ handlers, guestOS: guestOS(), features: crpSupportedFeatures({ fastTrack: false }) });
+    await time('  aggregate JSON', () => aggregateStatusJson({ handlers, guestOS: guestOS(), features: crpSupportedFeatures({ fastTrack: false }) }));
+    await time('  upload: HGAP PUT /status', () => protocol.uploadStatus(text));
+    // The floor: the same two requests with node:net, nothing parsed.
+    const hg = new URL(hgap);
+    const wu = new URL(wire);
+    const body = Buffer.from(JSON.stringify({ content: Buffer.from(text).toString('base64'), headers: [] }));
+    const raw = (port: number, req: Buffer) => new Promise<void>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port, noDelay: true });
+      let got: Buffer = Buffer.alloc(0);
+      s.on('connect', () => s.write(req));
+      s.on('data', (c: Buffer) => {
+        got = got.length ? Buffer.concat([got, c]) : c;
+        const end = got.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const len = Number(/content-length:\s*(\d+)/i.exec(got.toString('latin1', 0, end))?.[1] ?? 0);
+        if (got.length >= end + 4 + len) { s.destroy(); resolve(); }
+      });
+      s.on('error', reject);
+    });
+    const get = Buffer.from(`GET /machine/?comp=goalstate HTTP/1.1\r\nHost: 127.0.0.1\r\nx-ms-version: 2012-11-30\r\nx-ms-agent-name: WALinuxAgent\r\nConnection: close\r\n\r\n`);
+    const put = Buffer.concat([Buffer.from(`PUT /status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nx-ms-version: 2015-09-01\r\nConnection: close\r\n\r\n`), body]);
+    await time('floor: the same GET + PUT, node:net', async () => { await raw(Number(wu.port), get); await raw(Number(hg.port), put); });
+    process.stdout.write(`${JSON.stringify({ out, statusBytes: text.length })}\n`);
+  } finally {
+    await http.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function parent(): Promise<void> {
+  const { baseScenario } = await import('../../test/fabric/testing.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'poll-cost-fabric-'));
+  const exts = Array.from({ length: HANDLERS }, (_, i) => ({ name: HANDLERS === 1 ? 'Waagent.Test.ShellExt' : `Waagent.Test.ShellExt${i}`, version: '1.0.0', seqNo: 0, publicSettings: { message: 'idle' }, protectedSettings: { secret: 's' } }));
+  if (HANDLERS !== 1) throw new Error('--handlers: only 1 here; scripts/bench/scale.ts measures many handlers in the box');
+  writeFileSync(join(dir, 'scenario.json'), JSON.stringify(baseScenario({ vmSettings: false, extensions: exts })));
+  const fabric = spawn(PINNED_NODE, [join(PROJECT, 'test', 'fabric', 'cli.ts'), join(dir, 'scenario.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const urls: Record<string, string> = {};
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      fabric.stdout.on('data', (c: Buffer) => {
+        buf += c.toString();
+        for (const m of buf.matchAll(/^fabric: (wire|hgap) (http:\/\/127\.0\.0\.1:\d+)/gm)) urls[m[1]!] = m[2]!;
+        if (buf.includes('fabric: ready')) resolve();
+      });
+      fabric.once('exit', () => reject(new Error('the simulator exited')));
+    });
+    const prof = a['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${String(a['cpu-prof-dir'])}`, '--cpu-prof-interval=50'] : [];
+    const kid = spawn(PINNED_NODE, [...seaV8Flags(), ...prof, join(PROJECT, 'scripts', 'bench', 'poll-cost.ts'), '--child', urls['wire']!, urls['hgap']!, '--cycles', String(CYCLES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    kid.stdout.on('data', (c: Buffer) => { text += c.toString(); });
+    const code = await new Promise<number | null>((r) => kid.once('exit', r));
+    if (code !== 0) throw new Error(`the measuring process exited with ${code}`);
+    const { out, statusBytes } = JSON.parse(text.trim().split('\n').at(-1)!) as { out: Record<string, number>; statusBytes: number };
+    const floor = out['floor: the same GET + PUT, node:net']!;
+    console.log(`poll cost: ${CYCLES} idle cycles in-process (pinned Node, SEA V8 flags ${seaV8Flags().join(' ')}), status ${statusBytes} bytes`);
+    for (const [k, v] of Object.entries(out)) console.log(`  ${k.padEnd(40)} ${(v / 1000).toFixed(3)} ms CPU  (${(v / floor).toFixed(2)}x floor)`);
+  } finally {
+    fabric.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (a.child !== undefined) await child(String(a.child), String(a._[0]));
+else await parent();
