@@ -346,11 +346,18 @@ function summarize(name: string, run: Run): Summary {
   let idleWakes = 0;
   let idleSwitches = 0;
   let idleSpawns = 0;
+  let choreSpawns = 0;
+  let choreSeconds = 0;
   for (let i = 1; i < s.length; i++) {
     if (s[i]!.incarnation !== s[i - 1]!.incarnation || s[i - 1]!.t - firstSeen.get(s[i]!.incarnation)! < SETTLE) continue;
     // Only the poll's own requests (what the floor client sends): a window in which a periodic chore talked to
     // the platform too (health reports, telemetry, IMDS) measures that chore, not the poll.
-    if (run.requests.slice(s[i - 1]!.reqs, s[i]!.reqs).some((q) => !POLL_KINDS.test(requestKind(q)))) { choreWindows++; continue; }
+    if (run.requests.slice(s[i - 1]!.reqs, s[i]!.reqs).some((q) => !POLL_KINDS.test(requestKind(q)))) {
+      choreWindows++;
+      choreSpawns += s[i]!.lastPid - s[i - 1]!.lastPid;
+      choreSeconds += s[i]!.t - s[i - 1]!.t;
+      continue;
+    }
     idleTicks += s[i]!.cpuTicks - s[i - 1]!.cpuTicks;
     idlePolls += s[i]!.polls - s[i - 1]!.polls;
     idleWakes += s[i]!.wakes - s[i - 1]!.wakes;
@@ -391,7 +398,7 @@ function summarize(name: string, run: Run): Summary {
     `  RSS first minute avg ${mib(avg(firstMin))} MiB, last minute avg ${mib(avg(lastMin))} MiB, max ${mib(Math.max(...s.map((x) => x.rssKiB)))} MiB`,
     `  CPU per idle goal-state poll: ${cpuMs.toFixed(2)} ms (${idlePolls} idle polls); CPU per idle 6 s: ${cpuPer6sMs.toFixed(2)} ms; CPU total ${totalCpuS.toFixed(1)} s`,
     `  wake-ups per 6 s: ${wakesPer6s.toFixed(2)} in idle windows (${idleWakes} in ${idleSeconds.toFixed(0)} s), ${allWakesPer6s.toFixed(2)} over the whole run; voluntary context switches per idle 6 s: ${(idleSeconds ? idleSwitches / (idleSeconds / 6) : NaN).toFixed(1)}`,
-    `  processes created per idle poll: ${(idlePolls ? idleSpawns / idlePolls : NaN).toFixed(2)} (${idleSpawns} in ${idlePolls} idle polls)`,
+    `  processes created per idle poll: ${(idlePolls ? idleSpawns / idlePolls : NaN).toFixed(2)} (${idleSpawns} in ${idlePolls} idle polls); in the left-out chore windows ${choreSpawns} in ${choreSeconds.toFixed(0)} s; over the whole run ${s.at(-1)!.lastPid - s[0]!.lastPid} in ${(s.at(-1)!.t - s[0]!.t).toFixed(0)} s`,
     `  requests per idle poll: ${mixText} (${choreWindows} idle windows with other requests left out)`,
   ].join('\n');
   return { text, cpuMs, cpuPer6sMs, rssLastMiB: avg(lastMin) / 1024, wakesPer6s, spawnsPerPoll: idlePolls ? idleSpawns / idlePolls : NaN, slopeMiBh };
