@@ -33,6 +33,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Box, PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
+import { debianDaemon, dropPageCache, oursDaemon, seaV8Flags, type AgentLaunch, type BoxFiles } from './agents.ts';
 import type { RecordedRequest } from '../../test/fabric/server.ts';
 
 const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect', 'status-bytes', 'settle', 'ours-env'], boolean: ['smaps'] });
@@ -45,7 +46,6 @@ const LABELS: Record<string, string> = { ours: 'waagent-sea', debian: 'Debian wa
 for (const n of AGENTS) if (!(n in LABELS)) throw new Error(`--agents: unknown ${JSON.stringify(n)} (ours, debian, bare, floor)`);
 const DIST = a['ours-bin'] ? resolve(String(a['ours-bin'])) : join(PROJECT, 'dist', 'waagent');
 const NODE_FLAGS = a['node-flags'] ? String(a['node-flags']).split(',').filter(Boolean) : null;
-const PEER = process.env.WAAGENT_PEER_DIR ?? '/opt/debian-waagent';
 /** Body bytes of ours' HGAP status PUT in this scenario (one extension), measured 2026-11-23 with dist/waagent. */
 const DEFAULT_STATUS_BYTES = 2178;
 let statusBytes = a['status-bytes'] ? Number(a['status-bytes']) : 0;
@@ -69,9 +69,6 @@ function scenario(): Record<string, unknown> {
   };
 }
 
-const OURS_CONF = ['Provisioning.Agent=waagent', 'OS.EnableFirewall=y', 'Logs.Collect=n', 'Logs.Console=n', ''].join('\n');
-const SSHD_CONFIG = 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n';
-const NOOP = { content: '#!/bin/sh\nexit 0\n', mode: 0o755 };
 
 interface Sample { t: number; rssKiB: number; cpuTicks: number; polls: number; incarnation: number; procs: number; reqs: number; wakes: number; switches: number; lastPid: number }
 
@@ -114,16 +111,6 @@ function voluntarySwitches(pids: number[]): number {
 }
 interface Run { samples: Sample[]; requests: RecordedRequest[] }
 
-/** The V8 flags build.mjs bakes into the SEA, read out of build.mjs (importing it would run a build). */
-function seaV8Flags(): string[] {
-  const m = /^const V8_FLAGS = (\[[^\]\n]*\]);/m.exec(readFileSync(join(PROJECT, 'build.mjs'), 'utf8'));
-  const flags: unknown = m ? JSON.parse(m[1]!.replace(/'/g, '"')) : null;
-  if (!Array.isArray(flags) || !flags.every((f) => typeof f === 'string' && f.startsWith('--'))) {
-    throw new Error('build.mjs: no `const V8_FLAGS = [\'--flag\', ...];` line to read the SEA flags from');
-  }
-  return flags as string[];
-}
-
 /**
  * The pinned Node stripped as build.mjs strips the SEA's copy (`strip --strip-all`), i.e. dist/waagent without
  * the blob. Kept on the project's disk (.tmp/bench, visible read-only in the box) rather than on a tmpfs:
@@ -140,17 +127,6 @@ function strippedNode(): string {
   if (r.status !== 0) throw new Error(`strip --strip-all ${work} failed: ${r.stderr}`);
   renameSync(work, out);
   return out;
-}
-
-/**
- * The binary's clean pages count in RSS when they are in the page cache at a fault (the kernel maps the cached
- * neighbours of a faulting page too): a binary just built is all cached and reads ~15 MiB higher than one read
- * from disk at boot. Start from the boot-like state: written back first (dirty pages cannot be dropped), then
- * this file's pages dropped.
- */
-function dropPageCache(file: string): void {
-  spawnSync('sync', [file]);
-  spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
 /** Host pids of the box's processes whose command line names the agent. */
@@ -185,48 +161,24 @@ function usage(pids: number[]): { rssKiB: number; cpuTicks: number } {
 }
 
 async function runAgent(name: string): Promise<Run | string> {
-  let argv: string[];
-  let env: Record<string, string> = {};
-  let conf: string | undefined;
-  let marker: string;
-  const files: Record<string, string | { content: string; mode: number }> = {};
+  let launch: AgentLaunch | string;
   if (name === 'ours') {
-    conf = OURS_CONF;
     // --ours-env K=V,K=V: environment of ours only (e.g. UV_THREADPOOL_SIZE=1, what a variable would buy).
-    if (a['ours-env']) env = Object.fromEntries(String(a['ours-env']).split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-    if (NODE_FLAGS) {
-      marker = join(PROJECT, 'src', 'main.ts');
-      argv = [PINNED_NODE, ...NODE_FLAGS, marker, '-daemon'];
-    } else {
-      if (!existsSync(DIST)) return `${DIST} is not built (scripts/node build.mjs)`;
-      argv = [DIST, '-daemon'];
-      marker = DIST;
-      dropPageCache(DIST);
-    }
+    const env = a['ours-env'] ? Object.fromEntries(String(a['ours-env']).split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : {};
+    launch = oursDaemon(DIST, NODE_FLAGS, env);
   } else if (name === 'bare' || name === 'floor') {
     const node = strippedNode();
     dropPageCache(node);
-    marker = node;
-    argv = [node, ...seaV8Flags(), join(PROJECT, 'scripts', 'bench', name === 'bare' ? 'bare-timer.cjs' : 'floor-client.cjs')];
+    const argv = [node, ...seaV8Flags(), join(PROJECT, 'scripts', 'bench', name === 'bare' ? 'bare-timer.cjs' : 'floor-client.cjs')];
     if (name === 'floor') argv.push(String(statusBytes || DEFAULT_STATUS_BYTES));
+    launch = { argv, env: {}, conf: '', marker: node, files: {} };
   } else {
-    if (!existsSync(join(PEER, 'usr/sbin/waagent'))) {
-      const r = spawnSync('bash', [join(PROJECT, 'test/sandbox/debian-waagent.sh'), PEER], { encoding: 'utf8', timeout: 300_000 });
-      if (r.status !== 0) return `Debian waagent not available: ${(r.stderr || r.stdout).trim().slice(-300)}`;
-    }
-    argv = ['python3', '-u', join(PEER, 'usr/sbin/waagent'), '-daemon'];
-    env = { PYTHONPATH: join(PEER, 'usr/lib/python3/dist-packages'), PYTHONDONTWRITEBYTECODE: '1' };
-    conf = readFileSync(join(PEER, 'etc/waagent.conf'), 'utf8')
-      .replace(/^Provisioning\.Agent=.*$/m, 'Provisioning.Agent=waagent')
-      .replace(/^AutoUpdate\.Enabled=.*$/m, 'AutoUpdate.Enabled=n')
-      .replace(/^OS\.EnableFirewall=.*$/m, 'OS.EnableFirewall=y')
-      .replace(/^Logs\.Collect=.*$/m, 'Logs.Collect=n');
-    marker = join(PEER, 'usr/sbin/waagent');
-    if (!existsSync('/etc/ssh/sshd_config')) files['/etc/ssh/sshd_config'] = SSHD_CONFIG;
-    files['/usr/local/sbin/ifdown'] = NOOP;
-    files['/usr/local/sbin/ifup'] = NOOP;
+    launch = debianDaemon();
   }
-  if (conf !== undefined) files['/etc/waagent.conf'] = conf;
+  if (typeof launch === 'string') return launch;
+  const { argv, env, marker } = launch;
+  const files: BoxFiles = { ...launch.files };
+  if (launch.conf) files['/etc/waagent.conf'] = launch.conf;
   const box = await Box.start({ scenario: scenario(), media: { kind: 'udf' }, mountShim: name === 'debian', files });
   const samples: Sample[] = [];
   try {

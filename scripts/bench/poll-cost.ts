@@ -10,21 +10,16 @@
 // The extension's commands run from a temp Lib.Dir (as the integration tests do).
 import mri from 'mri';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
+import { seaV8Flags } from './agents.ts';
 
 const a = mri(process.argv.slice(2), { string: ['cycles', 'handlers', 'child', 'cpu-prof-dir'] });
 const CYCLES = Number(a.cycles ?? 400);
 const HANDLERS = Number(a.handlers ?? 1);
-
-function seaV8Flags(): string[] {
-  const m = /^const V8_FLAGS = (\[[^\]\n]*\]);/m.exec(readFileSync(join(PROJECT, 'build.mjs'), 'utf8'));
-  if (!m) throw new Error('build.mjs: no V8_FLAGS line');
-  return JSON.parse(m[1]!.replace(/'/g, '"')) as string[];
-}
 
 function cpuUs(): number { const u = process.cpuUsage(); return u.user + u.system; }
 

@@ -29,11 +29,12 @@
 // (run on demand). Not run by CI. Never touches the host network: everything runs in the box's private netns.
 import mri from 'mri';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Box, PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
+import { Box, PROJECT } from '../../test/sandbox/box.ts';
 import type { StatusUpload } from '../../test/fabric/blobstore.ts';
+import { debianDaemon, oursDaemon, type BoxFiles } from './agents.ts';
 
 const a = mri(process.argv.slice(2), { string: ['handlers', 'agents', 'idle', 'settle', 'timeout', 'dump', 'node-flags', 'collect', 'status-kib'] });
 const STATUS_KIB = Number(a['status-kib'] ?? 0);
@@ -47,7 +48,6 @@ const LABELS: Record<string, string> = { ours: 'waagent-sea', debian: 'Debian wa
 for (const n of AGENTS) if (!(n in LABELS)) throw new Error(`--agents: unknown ${JSON.stringify(n)} (ours, debian)`);
 if (!Number.isInteger(HANDLERS) || HANDLERS < 1 || HANDLERS > 500) throw new Error('--handlers: 1..500');
 const DIST = join(PROJECT, 'dist', 'waagent');
-const PEER = process.env.WAAGENT_PEER_DIR ?? '/opt/debian-waagent';
 const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 const SAMPLE_MS = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,9 +103,6 @@ function scenario(): Record<string, unknown> {
   };
 }
 
-const OURS_CONF = ['Provisioning.Agent=waagent', 'OS.EnableFirewall=y', 'Logs.Collect=n', 'Logs.Console=n', ''].join('\n');
-const SSHD_CONFIG = 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n';
-const NOOP = { content: '#!/bin/sh\nexit 0\n', mode: 0o755 };
 
 /** The box's processes: pid -> [ppid, command line]. */
 function boxProcs(box: Box): Map<number, [number, string]> {
@@ -183,42 +180,10 @@ function mix(reqs: { endpoint: string; method: string; url: string }[], per?: nu
 }
 
 async function runAgent(name: string, extDir: string): Promise<Result | string> {
-  let argv: string[];
-  let env: Record<string, string> = {};
-  let conf: string;
-  let marker: string;
-  const files: Record<string, string | { content: string; mode: number }> = {};
-  if (name === 'ours') {
-    conf = OURS_CONF;
-    if (NODE_FLAGS) {
-      marker = join(PROJECT, 'src', 'main.ts');
-      argv = [PINNED_NODE, ...NODE_FLAGS, marker, '-daemon'];
-    } else {
-      if (!existsSync(DIST)) return `${DIST} is not built (scripts/node build.mjs)`;
-      argv = [DIST, '-daemon'];
-      marker = DIST;
-      // As after a boot: the binary's pages not in the page cache (see daemon.ts).
-      spawnSync('sync', [DIST]);
-      spawnSync('dd', [`if=${DIST}`, 'iflag=nocache', 'count=0', 'status=none']);
-    }
-  } else {
-    if (!existsSync(join(PEER, 'usr/sbin/waagent'))) {
-      const r = spawnSync('bash', [join(PROJECT, 'test/sandbox/debian-waagent.sh'), PEER], { encoding: 'utf8', timeout: 300_000 });
-      if (r.status !== 0) return `Debian waagent not available: ${(r.stderr || r.stdout).trim().slice(-300)}`;
-    }
-    argv = ['python3', '-u', join(PEER, 'usr/sbin/waagent'), '-daemon'];
-    env = { PYTHONPATH: join(PEER, 'usr/lib/python3/dist-packages'), PYTHONDONTWRITEBYTECODE: '1' };
-    conf = readFileSync(join(PEER, 'etc/waagent.conf'), 'utf8')
-      .replace(/^Provisioning\.Agent=.*$/m, 'Provisioning.Agent=waagent')
-      .replace(/^AutoUpdate\.Enabled=.*$/m, 'AutoUpdate.Enabled=n')
-      .replace(/^OS\.EnableFirewall=.*$/m, 'OS.EnableFirewall=y')
-      .replace(/^Logs\.Collect=.*$/m, 'Logs.Collect=n');
-    marker = join(PEER, 'usr/sbin/waagent');
-    if (!existsSync('/etc/ssh/sshd_config')) files['/etc/ssh/sshd_config'] = SSHD_CONFIG;
-    files['/usr/local/sbin/ifdown'] = NOOP;
-    files['/usr/local/sbin/ifup'] = NOOP;
-  }
-  files['/etc/waagent.conf'] = conf;
+  const launch = name === 'ours' ? oursDaemon(DIST, NODE_FLAGS) : debianDaemon();
+  if (typeof launch === 'string') return launch;
+  const { argv, env, marker } = launch;
+  const files: BoxFiles = { ...launch.files, '/etc/waagent.conf': launch.conf };
   const box = await Box.start({ scenario: scenario(), media: { kind: 'udf' }, mountShim: name === 'debian', files, fabricExtensionsDir: extDir });
   try {
     const fabric = box.fabric!;
