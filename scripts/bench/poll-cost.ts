@@ -17,9 +17,8 @@ import { join } from 'node:path';
 import { PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import { seaV8Flags } from './agents.ts';
 
-const a = mri(process.argv.slice(2), { string: ['cycles', 'handlers', 'child', 'cpu-prof-dir'] });
+const a = mri(process.argv.slice(2), { string: ['cycles', 'child', 'cpu-prof-dir'] });
 const CYCLES = Number(a.cycles ?? 400);
-const HANDLERS = Number(a.handlers ?? 1);
 
 function cpuUs(): number { const u = process.cpuUsage(); return u.user + u.system; }
 
@@ -97,8 +96,8 @@ async function child(wire: string, hgap: string): Promise<void> {
 async function parent(): Promise<void> {
   const { baseScenario } = await import('../../test/fabric/testing.ts');
   const dir = mkdtempSync(join(tmpdir(), 'poll-cost-fabric-'));
-  const exts = Array.from({ length: HANDLERS }, (_, i) => ({ name: HANDLERS === 1 ? 'Waagent.Test.ShellExt' : `Waagent.Test.ShellExt${i}`, version: '1.0.0', seqNo: 0, publicSettings: { message: 'idle' }, protectedSettings: { secret: 's' } }));
-  if (HANDLERS !== 1) throw new Error('--handlers: only 1 here; scripts/bench/scale.ts measures many handlers in the box');
+  // One handler, as daemon.ts; scripts/bench/scale.ts measures many handlers in the box.
+  const exts = [{ name: 'Waagent.Test.ShellExt', version: '1.0.0', seqNo: 0, publicSettings: { message: 'idle' }, protectedSettings: { secret: 's' } }];
   writeFileSync(join(dir, 'scenario.json'), JSON.stringify(baseScenario({ vmSettings: false, extensions: exts })));
   const fabric = spawn(PINNED_NODE, [join(PROJECT, 'test', 'fabric', 'cli.ts'), join(dir, 'scenario.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
