@@ -137,6 +137,48 @@ async function bundle() {
   return out;
 }
 
+// The binary's main script is src/boot.ts (a few KB: it answers -version and otherwise runs the bundle);
+// the bundle above travels as a SEA asset, wrapped as a CommonJS function, with its V8 code cache as a
+// second asset (x64). Asset names as in src/boot.ts.
+const MAIN_ASSET = 'main.js';
+const CACHE_ASSET = 'main.cache';
+const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+const WRAP_TAIL = '\n})';
+
+async function bootBundle() {
+  const out = join(dist, 'waagent-boot.cjs');
+  await build({ ...ESBUILD_COMMON, entryPoints: [join(root, 'src', 'boot.ts')], outfile: out, define: { AGENT_VERSION: JSON.stringify(pkg.version) } });
+  return out;
+}
+
+/** dist/waagent-main.js: the bundle as boot.ts compiles it. Checked: ASCII (boot.ts reads it as latin1), no import(). */
+function wrappedMain(bundlePath) {
+  const code = readFileSync(bundlePath);
+  const bad = code.findIndex((b) => b > 0x7f);
+  if (bad >= 0) throw new Error(`${bundlePath}: non-ASCII byte at ${bad} (boot.ts reads the bundle as latin1)`);
+  // vm.Script has no loader for dynamic imports: builtins are loaded with process.getBuiltinModule.
+  const m = /\bimport\(\s*["'`]/.exec(code.toString('latin1'));
+  if (m) throw new Error(`${bundlePath}: a dynamic import() at ${m.index}, which the binary cannot run (use process.getBuiltinModule)`);
+  const out = join(dist, 'waagent-main.js');
+  writeFileSync(out, WRAP_HEAD + code.toString('latin1') + WRAP_TAIL);
+  return out;
+}
+
+/**
+ * The V8 code cache of the wrapped bundle, made by the pinned Node with the binary's V8 flags (the cache
+ * records V8's flag hash and is rejected under other flags), then consumed once in a fresh process: the
+ * build fails if V8 would reject it, rather than ship a binary that silently starts slower.
+ */
+function codeCache(hostNode, mainPath) {
+  const out = join(dist, 'waagent-main.cache');
+  const make = `const vm=require('node:vm'),fs=require('node:fs');const s=new vm.Script(fs.readFileSync(${JSON.stringify(mainPath)},'latin1'),{filename:'waagent.js'});fs.writeFileSync(${JSON.stringify(out)},s.createCachedData());`;
+  execFileSync(hostNode, [...V8_FLAGS, '-e', make], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const check = `const vm=require('node:vm'),fs=require('node:fs');const s=new vm.Script(fs.readFileSync(${JSON.stringify(mainPath)},'latin1'),{filename:'waagent.js',cachedData:fs.readFileSync(${JSON.stringify(out)})});process.stdout.write(String(s.cachedDataRejected));`;
+  const rejected = execFileSync(hostNode, [...V8_FLAGS, '-e', check], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (rejected !== 'false') throw new Error(`the V8 code cache of ${mainPath} is rejected by the Node that made it (${rejected})`);
+  return out;
+}
+
 // The strip tool for each target: binutils' own for x64, the cross binutils (binutils-aarch64-linux-gnu,
 // installed by scripts/install-test-deps.sh) for arm64. A missing tool fails the build: an unstripped
 // binary is ~70 MB larger and not what we ship.
@@ -185,18 +227,20 @@ function strip(arch, file) {
 // dead objects is otherwise kept for hours by an idle daemon). The binary runs no code but its own.
 const V8_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1', '--single-threaded-gc', '--no-opt', '--no-maglev', '--disable-sigusr1', '--expose-gc', '--no-memory-reducer'];
 
-async function seaBinary({ arch, nodeBin, bundlePath, hostNode }) {
+async function seaBinary({ arch, nodeBin, bootPath, mainPath, cachePath, hostNode }) {
   const suffix = arch === 'x64' ? '' : `-${arch}`;
   const blob = join(dist, `sea-prep${suffix}.blob`);
   const cfg = join(dist, `sea-config${suffix}.json`);
   const native = arch === 'x64';
   writeFileSync(cfg, JSON.stringify({
-    // Relative to dist/ (the blob records this path): the same checkout anywhere gives the same binary.
-    main: basename(bundlePath),
+    // Relative to dist/ (the blob records these paths): the same checkout anywhere gives the same binary.
+    main: basename(bootPath),
+    // The bundle's V8 code cache only for the native build (start-up ~0.66x; ~146 KB, paid for by the undici
+    // stubs and the compressed lazy undici above). Cache data is CPU/V8 specific: not for cross builds.
+    assets: { [MAIN_ASSET]: basename(mainPath), ...(native ? { [CACHE_ASSET]: basename(cachePath) } : {}) },
     output: basename(blob),
     disableExperimentalSEAWarning: true,
-    // V8 code cache for the native build: -version ~0.66x (bench/startup.sh --codecache); it costs
-    // ~146 KB, paid for by the undici stubs and the compressed lazy undici above. Cache data is CPU/V8 specific: not for cross builds.
+    // boot.ts's own code cache (a few KB).
     useCodeCache: native,
     useSnapshot: false,
     execArgvExtension: 'none',
@@ -237,9 +281,12 @@ for (const [arch, bin] of [['x64', x64], ['arm64', arm64]]) {
   if (!bin) throw new Error(`node-linux-${arch} is not installed: run npm ci`);
 }
 const bundlePath = await bundle();
+const bootPath = await bootBundle();
+const mainPath = wrappedMain(bundlePath);
+const cachePath = codeCache(x64, mainPath);
 const outputs = [
-  await seaBinary({ arch: 'x64', nodeBin: x64, bundlePath, hostNode: x64 }),
-  await seaBinary({ arch: 'arm64', nodeBin: arm64, bundlePath, hostNode: x64 }),
+  await seaBinary({ arch: 'x64', nodeBin: x64, bootPath, mainPath, cachePath, hostNode: x64 }),
+  await seaBinary({ arch: 'arm64', nodeBin: arm64, bootPath, mainPath, cachePath, hostNode: x64 }),
 ];
 for (const o of outputs) {
   console.log(`built ${o.target} (${(statSync(o.target).size / 1048576).toFixed(1)} MiB, stripped Node + ${o.over} bytes) in ${Date.now() - started} ms`);

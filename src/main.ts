@@ -4,6 +4,7 @@
 import { writeFd } from './util/output.ts';
 import { log } from './util/logger.ts';
 import { errorText } from './util/errors.ts';
+import { isVersionOnly } from './cli/version.ts';
 
 function fatal(kind: string, e: unknown): void {
   const msg = `${kind}: ${errorText(e)}`;
@@ -22,9 +23,10 @@ process.on('uncaughtException', (e) => fatal('uncaught exception', e));
 
 // In the SEA binary argv[1] repeats the executable; from source it is this file.
 const argv = process.argv.slice(2);
-if (argv.length === 1 && /^[-/]*version$/.test(argv[0]!)) {
+if (isVersionOnly(argv)) {
   // `waagent -version` alone, the one command whose whole cost is start-up: answered without loading the
   // command line's modules (the dynamic imports keep their initialisation out of this path; same output).
+  // In the binary boot.ts answers it before this bundle is even compiled.
   import('./cli/version.ts').then(
     ({ versionText }) => { writeFd(1, versionText()); process.exit(0); },
     (e) => fatal('error', e),

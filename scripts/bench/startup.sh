@@ -10,9 +10,10 @@
 # `waagent -version` talks to nothing (agent.py: version() before any Agent/protocol object), so
 # running the peer's -version on the host is safe (strace: no socket, no file opened for writing);
 # its -daemon/-provision only ever run in the box.
-# With --codecache it also builds, in a temp dir, the same bundle as a SEA WITH the V8 code cache
-# (build.mjs ships without: this re-checks that choice), times it in the same rounds and prints its
-# size (build.mjs itself is not touched).
+# With --codecache it also builds, in a temp dir, a SEA whose main script is the whole bundle
+# (dist/waagent.cjs) with the V8 code cache: how the binary was built before src/boot.ts (whose small
+# main script answers -version before the bundle is compiled); timed in the same rounds, size printed
+# (build.mjs itself is not touched).
 # Needs: hyperfine (scripts/install-test-deps.sh), strip, a built dist/waagent (scripts/node build.mjs);
 # for the peer, test/sandbox/debian-waagent.sh (run on demand; the peer is skipped, saying why, when
 # the Debian archive cannot be reached) and Debian's python3 with python3-distro.
@@ -66,7 +67,7 @@ if [ "${1:-}" = "--codecache" ]; then
   "$node" "$here/node_modules/postject/dist/cli.js" "$tmp/waagent-cache" NODE_SEA_BLOB "$tmp/cache.blob" \
     --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null 2>&1
   cmds+=("$tmp/waagent-cache -version")
-  names+=("waagent-sea -version (code cache)")
+  names+=("bundle as SEA main (code cache) -version")
 fi
 
 # hyperfine runs all runs of one command, then the next: a change of load on the machine in between

@@ -35,7 +35,7 @@ import { setWireServerHost } from '../platform/ioerrors.ts';
 import { childPids } from '../os/process.ts';
 import type { Sysroot } from '../util/sysroot.ts';
 import { collectAfterBurst } from '../util/memory.ts';
-import { delay } from '../util/builtins.ts';
+import { childProcess, delay } from '../util/builtins.ts';
 
 /** How long running work (an extension command) may finish after SIGTERM before it is killed. */
 export const STOP_GRACE_MS = 20_000;
@@ -144,8 +144,7 @@ async function beforeLoop(ctx: Invocation, distro: DistroProfile, stop: StopSign
     if (r.found) {
       const argv = scvmmInstallArgv(r.mountPoint);
       log.info(`SCVMM environment detected (${r.device ?? r.mountPoint}): starting the VMM agent installer and exiting`);
-      const { spawn } = await import('node:child_process');
-      spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore' }).unref();
+      childProcess().spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore' }).unref();
       // As upstream: leave the VM to the VMM agent for 5 minutes; systemd then restarts us.
       await Promise.race([delay(300_000), stop.promise]);
       return EXIT.OK;

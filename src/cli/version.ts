@@ -3,6 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { AGENT_NAME, AGENT_VERSION, PRODUCT } from '../version.ts';
 
+/** `waagent -version` alone (any number of leading dashes or slashes, as the Python agent accepts). */
+export function isVersionOnly(argv: readonly string[]): boolean {
+  return argv.length === 1 && /^[-/]*version$/.test(argv[0]!);
+}
+
 export const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release'];
 
 /** ID (lower-cased) and VERSION_ID from os-release; "unknown" when there is none. */

@@ -256,10 +256,10 @@ async function sendRaw(call: EngineCall): Promise<HttpResponse> {
 /** A response whose headers arrived and whose body is still to be read, whatever the engine. */
 interface Opened { status: number; headers: Record<string, string>; body: Readable }
 
-let httpsModule: Promise<typeof import('node:https')> | null = null;
+// Loaded on first use (process.getBuiltinModule, not import(): the binary's bundle is compiled by boot.ts
+// with vm.Script, which has no loader for dynamic imports).
 function loadHttps(): Promise<typeof import('node:https')> {
-  httpsModule ??= import('node:https');
-  return httpsModule;
+  return Promise.resolve(process.getBuiltinModule('node:https') as typeof import('node:https'));
 }
 
 function timeoutError(code: string, message: string): Error {

@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '../../src/config/config.ts';
 import { AGENT_BIN, needsAgentBin, needsRoot } from '../helpers/skip.ts';
-import { Box } from '../sandbox/box.ts';
+import { Box, PINNED_NODE, PROJECT } from '../sandbox/box.ts';
 
 const bin = AGENT_BIN;
 const dir = mkdtempSync(join(tmpdir(), 'waagent-bin-'));
@@ -20,6 +20,27 @@ function waagent(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(bin, args, { encoding: 'utf8', env: { ...cleanEnv, ...env }, timeout: 30_000 });
   return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }
+
+test('the binary\'s main script is boot.ts; the agent bundle is an asset with an accepted V8 code cache', () => {
+  assert.equal(needsAgentBin(), false);
+  // Node compiles a SEA's main script before running it: a small one keeps -version's start-up at Node's own.
+  const boot = readFileSync(join(PROJECT, 'dist', 'waagent-boot.cjs'));
+  assert.ok(boot.length < 16 * 1024, `dist/waagent-boot.cjs is ${boot.length} bytes`);
+  // The bundle asset (wrapped as boot.ts compiles it) is inside the binary exactly once.
+  const main = readFileSync(join(PROJECT, 'dist', 'waagent-main.js'));
+  assert.ok(main.subarray(0, 64).toString('latin1').startsWith('(function (exports, require, module, __filename, __dirname) {'));
+  const binary = readFileSync(bin);
+  const at = binary.indexOf(main.subarray(0, 4096));
+  assert.ok(at > 0, 'the bundle is in the binary');
+  assert.equal(binary.indexOf(main.subarray(0, 4096), at + 1), -1, 'the bundle is in the binary once');
+  // The code cache asset is the one build.mjs made and checked; accepted by the pinned Node with the binary's flags.
+  const cache = readFileSync(join(PROJECT, 'dist', 'waagent-main.cache'));
+  assert.ok(binary.indexOf(cache.subarray(0, 4096)) > 0, 'the code cache is in the binary');
+  const flags = /^const V8_FLAGS = (\[[^\]\n]*\]);/m.exec(readFileSync(join(PROJECT, 'build.mjs'), 'utf8'))![1]!;
+  const check = `const vm=require('node:vm'),fs=require('node:fs');const s=new vm.Script(fs.readFileSync(process.argv[1],'latin1'),{filename:'waagent.js',cachedData:fs.readFileSync(process.argv[2])});process.stdout.write(String(s.cachedDataRejected))`;
+  const r = spawnSync(PINNED_NODE, [...(JSON.parse(flags.replace(/'/g, '"')) as string[]), '-e', check, join(PROJECT, 'dist', 'waagent-main.js'), join(PROJECT, 'dist', 'waagent-main.cache')], { encoding: 'utf8' });
+  assert.equal(r.stdout, 'false', r.stderr);
+});
 
 test('-version prints three lines and exits 0', () => {
   const r = waagent(['-version']);
