@@ -49,6 +49,10 @@ export class HandlerLayout {
   readonly dir: string;
   readonly configDir: string;
   readonly statusDir: string;
+  /** The three files the report cycle stats every poll, joined once. */
+  readonly manifestPath: string;
+  readonly handlerStatePath: string;
+  readonly handlerStatusPath: string;
 
   constructor(roots: LayoutRoots, name: string, version: string) {
     this.roots = roots;
@@ -57,19 +61,19 @@ export class HandlerLayout {
     this.dir = join(roots.libDir, `${this.name}-${this.version}`);
     this.configDir = join(this.dir, 'config');
     this.statusDir = join(this.dir, 'status');
+    this.manifestPath = join(this.dir, 'HandlerManifest.json');
+    this.handlerStatePath = join(this.configDir, 'HandlerState');
+    this.handlerStatusPath = join(this.configDir, 'HandlerStatus');
   }
 
   /** `<Name>-<Version>` */
   get fullName(): string { return `${this.name}-${this.version}`; }
   /** Transient download: `<Name>__<Version>.zip` (double underscore). */
   get zipPath(): string { return join(this.roots.libDir, `${this.name}__${this.version}.zip`); }
-  get manifestPath(): string { return join(this.dir, 'HandlerManifest.json'); }
   get environmentPath(): string { return join(this.dir, 'HandlerEnvironment.json'); }
   get heartbeatPath(): string { return join(this.dir, 'heartbeat.log'); }
   get mrseqPath(): string { return join(this.dir, 'mrseq'); }
   get packageValidatedPath(): string { return join(this.dir, 'package_validated'); }
-  get handlerStatePath(): string { return join(this.configDir, 'HandlerState'); }
-  get handlerStatusPath(): string { return join(this.configDir, 'HandlerStatus'); }
 
   /** EXTLOG/<Name>: shared by all versions, kept on uninstall. */
   get logDir(): string { return join(this.roots.extLogDir, this.name); }

@@ -22,10 +22,27 @@ function floatText(v: number): string {
   return String(v).replace(/e\+?(-?)(\d)$/, (_m, s: string, d: string) => `e${s || '+'}0${d}`);
 }
 
+const NON_ASCII = /[\u007f-\uffff]/;
+const NON_ASCII_ALL = /[\u007f-\uffff]/g;
+
 function stringText(s: string, ensureAscii: boolean): string {
   const j = JSON.stringify(s);
-  // JSON.stringify leaves DEL and non-ASCII raw; Python escapes everything outside ' '..'~'.
-  return ensureAscii ? j.replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) : j;
+  // JSON.stringify leaves DEL and non-ASCII raw; Python escapes everything outside ' '..'~'. (Tested first:
+  // most texts are ASCII, and a replace always builds a new string.)
+  return ensureAscii && NON_ASCII.test(j) ? j.replace(NON_ASCII_ALL, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) : j;
+}
+
+/** Serialised object keys ("name": ), reused: the status blob repeats the same few dozen keys every poll. */
+const keyTexts = new Map<string, string>();
+function keyText(k: string, ensureAscii: boolean): string {
+  if (!ensureAscii) return `${stringText(k, false)}: `;
+  let t = keyTexts.get(k);
+  if (t === undefined) {
+    t = `${stringText(k, true)}: `;
+    if (keyTexts.size >= 1024) keyTexts.clear();
+    keyTexts.set(k, t);
+  }
+  return t;
 }
 
 export interface PyDumpsOptions {
@@ -35,31 +52,51 @@ export interface PyDumpsOptions {
   maxDepth?: number;
 }
 
+/**
+ * One pass appending to one string (no per-level arrays, entries or joins): the idle daemon serialises its
+ * status blob every poll, and this ran interpreted (docs/architecture.md "Idle cost").
+ */
 export function pyDumps(value: unknown, opts: PyDumpsOptions = {}): string {
   const ascii = opts.ensureAscii ?? true;
   const maxDepth = opts.maxDepth ?? 100;
-  const walk = (v: unknown, depth: number): string => {
+  let out = '';
+  const walk = (v: unknown, depth: number): void => {
     if (depth > maxDepth) throw new Error('pyDumps: nesting too deep');
-    if (v === null || v === undefined) return 'null';
-    if (v instanceof PyFloat) return floatText(v.value);
-    if (v instanceof PyRaw) return v.text;
+    if (v === null || v === undefined) { out += 'null'; return; }
     switch (typeof v) {
-      case 'boolean': return v ? 'true' : 'false';
-      case 'number': return Number.isFinite(v) ? String(v) : floatText(v);
-      case 'bigint': return v.toString();
-      case 'string': return stringText(v, ascii);
-      default: break;
+      case 'string': out += stringText(v, ascii); return;
+      case 'boolean': out += v ? 'true' : 'false'; return;
+      case 'number': out += Number.isFinite(v) ? String(v) : floatText(v); return;
+      case 'bigint': out += v.toString(); return;
+      case 'object': break;
+      default: out += 'null'; return;
     }
-    if (Array.isArray(v)) return `[${v.map((x) => walk(x, depth + 1)).join(', ')}]`;
-    if (typeof v === 'object') {
-      const parts: string[] = [];
-      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-        if (x === undefined || typeof x === 'function') continue;
-        parts.push(`${stringText(k, ascii)}: ${walk(x, depth + 1)}`);
+    if (v instanceof PyFloat) { out += floatText(v.value); return; }
+    if (v instanceof PyRaw) { out += v.text; return; }
+    if (Array.isArray(v)) {
+      out += '[';
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) out += ', ';
+        walk(v[i], depth + 1);
       }
-      return `{${parts.join(', ')}}`;
+      out += ']';
+      return;
     }
-    return 'null';
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    out += '{';
+    let first = true;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const x = o[k];
+      if (x === undefined || typeof x === 'function') continue;
+      if (!first) out += ', ';
+      first = false;
+      out += keyText(k, ascii);
+      walk(x, depth + 1);
+    }
+    out += '}';
   };
-  return walk(value, 0);
+  walk(value, 0);
+  return out;
 }

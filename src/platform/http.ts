@@ -238,7 +238,10 @@ async function sendRaw(call: EngineCall): Promise<HttpResponse> {
   const { req, headers, connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout, totalTimeoutMs: total, maxBytes: max, what } = call;
   let url: URL;
   try { url = parseUrl(req.url); } catch (e) { throw transportError(req.doc, what(), e); }
-  const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body;
+  // An ASCII string body (the status envelope every poll) goes to the socket as it is; any other is encoded.
+  const body = req.body === undefined ? undefined
+    : typeof req.body === 'string' ? (Buffer.byteLength(req.body, 'utf8') === req.body.length ? req.body : Buffer.from(req.body, 'utf8'))
+      : req.body;
   try {
     return await rawExchange({
       method: req.method, url, headers, ...(body !== undefined ? { body } : {}), connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout,
@@ -277,7 +280,10 @@ async function openNative(call: EngineCall, signal: AbortSignal): Promise<Opened
   const u = new URL(req.url);
   if (u.protocol !== 'https:') throw new TransportError(req.doc, `${what} failed: unsupported URL scheme ${u.protocol}`, 'EPROTO');
   const https = await loadHttps();
-  const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body;
+  // An ASCII string body (the status envelope every poll) goes to the socket as it is; any other is encoded.
+  const body = req.body === undefined ? undefined
+    : typeof req.body === 'string' ? (Buffer.byteLength(req.body, 'utf8') === req.body.length ? req.body : Buffer.from(req.body, 'utf8'))
+      : req.body;
   return new Promise<Opened>((resolve, reject) => {
     let cr: ClientRequest;
     try {

@@ -18,7 +18,8 @@ export interface RawRequest {
   /** Parsed URL (http: only). */
   url: URL;
   headers: Record<string, string>;
-  body?: Uint8Array;
+  /** A string body must be ASCII: it is sent as it is, in one write with the head (no Buffer made of it). */
+  body?: Uint8Array | string;
   connectTimeoutMs: number;
   /** Longest silence of the connection (waiting for the head, and between body bytes). */
   readTimeoutMs: number;
@@ -306,22 +307,25 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
       timer = setTimeout(onTimer, Math.max(0, left));
     };
     sock = nodeNet().connect({ host, port, noDelay: true });
-    sock.once('connect', () => {
+    sock.on('connect', () => {
       connected = true;
       clearTimeout(timer);
       timer = setTimeout(onTimer, Math.max(0, Math.min(r.readTimeoutMs, deadline - Date.now())));
       // Head and body in one write: one segment for the small requests of the protocol. Its flush is activity.
-      sock.write(r.body && r.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : head, 'latin1', activity);
+      if (typeof r.body === 'string') sock.write(head + r.body, 'latin1', activity);
+      else sock.write(r.body && r.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : head, 'latin1', activity);
     });
     sock.on('data', onData);
+    // `on`, not `once`, above and below: each event comes at most once per socket and every handler checks
+    // `settled`; `once` wraps each listener in another closure, per request.
     // Errors are built only when they are the outcome (an Error captures a stack: not for every close).
     const closedEarly = () => new RawHttpError('ECONNRESET', parsed ? 'the connection closed before the whole body arrived' : 'the connection closed before an answer (socket hang up)');
-    sock.once('end', () => {
+    sock.on('end', () => {
       if (settled) return;
       if (parsed && framing.kind === 'close') { bodyDone = true; finish(null); return; }
       finish(closedEarly());
     });
-    sock.once('error', (e: NodeJS.ErrnoException) => { if (!settled) finish(new RawHttpError(e.code ?? 'ESOCKET', e.message)); });
-    sock.once('close', () => { if (!settled) finish(closedEarly()); });
+    sock.on('error', (e: NodeJS.ErrnoException) => { if (!settled) finish(new RawHttpError(e.code ?? 'ESOCKET', e.message)); });
+    sock.on('close', () => { if (!settled) finish(closedEarly()); });
   });
 }

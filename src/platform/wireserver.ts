@@ -48,7 +48,8 @@ export class WireServerClient {
   private readonly clock: Clock;
   private readonly ossl: OpenSsl;
   private readonly policy: RetryPolicy;
-  private lastGoalStateText = '';
+  /** The bytes of the last goal state parsed: an identical answer (the idle poll) is compared, not decoded. */
+  private lastGoalStateBody: Buffer | null = null;
   private lastGoalState: GoalState | null = null;
   private certsIncarnation: string | null = null;
   private certSummary: CertificateSummary[] = [];
@@ -86,12 +87,11 @@ export class WireServerClient {
   async fetchGoalState(): Promise<{ goalState: GoalState; changed: boolean }> {
     for (let attempt = 1; ; attempt++) {
       const res = await this.get('GoalState', `${this.baseUrl}/machine/?comp=goalstate`);
-      const text = bodyText(res);
-      if (text === this.lastGoalStateText && this.lastGoalState) return { goalState: this.lastGoalState, changed: false };
+      if (this.lastGoalState && this.lastGoalStateBody?.equals(res.body)) return { goalState: this.lastGoalState, changed: false };
       try {
-        const gs = parseGoalState(text);
+        const gs = parseGoalState(bodyText(res));
         const changed = this.lastGoalState?.incarnation !== gs.incarnation;
-        this.lastGoalStateText = text;
+        this.lastGoalStateBody = res.body;
         this.lastGoalState = gs;
         return { goalState: gs, changed };
       } catch (e) {

@@ -4,12 +4,18 @@
 // are; one changed less than RACY_MS before it was read is not kept (timestamps are coarse: an in-place
 // rewrite of the same size within one tick would look unchanged), as git treats "racily clean" entries.
 // lstat, not stat: a path that becomes a link is a change, and the loader decides what a link means.
-import { lstatSync } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 
 export const RACY_MS = 2000;
 export const MAX_ENTRIES = 4096;
 
-interface Entry { sig: string; value: unknown }
+/** What identifies a file's version: compared field by field (no signature string built per poll). */
+interface Sig { dev: number; ino: number; size: number; mode: number; mtimeMs: number; ctimeMs: number }
+interface Entry { sig: Sig; value: unknown }
+
+function same(a: Sig, b: Sig): boolean {
+  return a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size && a.dev === b.dev && a.mode === b.mode;
+}
 
 export class FileCache {
   private readonly m = new Map<string, Entry>();
@@ -26,7 +32,7 @@ export class FileCache {
     const key = `${kind}\0${path}`;
     const sig = this.signature(path);
     const hit = this.m.get(key);
-    if (sig !== null && hit?.sig === sig) return hit.value as T;
+    if (sig !== null && hit !== undefined && same(hit.sig, sig)) return hit.value as T;
     const value = load();
     this.keep(key, sig, path, value);
     return value;
@@ -36,25 +42,27 @@ export class FileCache {
     const key = `${kind}\0${path}`;
     const sig = this.signature(path);
     const hit = this.m.get(key);
-    if (sig !== null && hit?.sig === sig) return hit.value as T;
+    if (sig !== null && hit !== undefined && same(hit.sig, sig)) return hit.value as T;
     const value = await load();
-    // Kept only if the file did not change while it was being read.
-    this.keep(key, sig !== null && this.signature(path) === sig ? sig : null, path, value);
+    // Kept only if the file did not change while it was being read (keep() looks once more).
+    this.keep(key, sig, path, value);
     return value;
   }
 
   get size(): number { return this.m.size; }
 
-  private signature(path: string): string | null {
+  private signature(path: string): Stats | null {
     const st = lstatSync(path, { throwIfNoEntry: false });
     if (!st) return null;
     if (this.now() - Math.max(st.mtimeMs, st.ctimeMs) < RACY_MS) return null;
-    return `${st.dev}:${st.ino}:${st.size}:${st.mode}:${st.mtimeMs}:${st.ctimeMs}`;
+    return st;
   }
 
-  private keep(key: string, sig: string | null, path: string, value: unknown): void {
-    if (sig === null || this.signature(path) !== sig) { this.m.delete(key); return; }
+  private keep(key: string, sig: Sig | null, path: string, value: unknown): void {
+    const again = sig === null ? null : this.signature(path);
+    if (sig === null || again === null || !same(sig, again)) { this.m.delete(key); return; }
     if (!this.m.has(key) && this.m.size >= this.max) this.m.clear();
-    this.m.set(key, { sig, value });
+    // Only the six numbers are kept, not the Stats object.
+    this.m.set(key, { sig: { dev: sig.dev, ino: sig.ino, size: sig.size, mode: sig.mode, mtimeMs: sig.mtimeMs, ctimeMs: sig.ctimeMs }, value });
   }
 }

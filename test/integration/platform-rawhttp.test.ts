@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { RawHttpError, parseResponseHead, rawExchange, requestHead, type RawRequest } from '../../src/platform/rawhttp.ts';
+import { HttpClient } from '../../src/platform/http.ts';
 
 /** path -> how to answer (the raw request text is recorded). */
 const answers = new Map<string, (s: Socket) => void>();
@@ -80,6 +81,21 @@ test('the request head: Host, our own Content-Length (also 0 for an empty PUT), 
   const before = seen.length;
   await assert.rejects(rawExchange(req('/put', { headers: { 'x-evil': 'a\r\nInjected: 1' } })), (e: unknown) => e instanceof RawHttpError && e.code === 'EHTTPHEADER');
   assert.equal(seen.length, before, 'nothing was sent');
+});
+
+test('string bodies: ASCII goes out as it is with the head; HttpClient encodes any other as UTF-8', async () => {
+  answers.set('/str', (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
+  const ascii = '{"content":"eyJh","requestUri":"https://x/y?a=1"}';
+  await rawExchange(req('/str', { method: 'PUT', body: ascii }));
+  assert.ok(seen.at(-1)!.endsWith(`\r\nContent-Length: ${ascii.length}\r\n\r\n${ascii}`), seen.at(-1));
+  const http = new HttpClient({ env: {} });
+  for (const body of [ascii, '{"m": "h\u00e9llo \u2713"}']) {
+    await http.send({ method: 'PUT', url: `http://127.0.0.1:${port}/str`, doc: 'test', body });
+    const bytes = Buffer.from(body, 'utf8');
+    // The server records latin1: each UTF-8 byte one character.
+    assert.ok(seen.at(-1)!.endsWith(`\r\nContent-Length: ${bytes.length}\r\n\r\n${bytes.toString('latin1')}`), seen.at(-1));
+  }
+  await http.close();
 });
 
 test('malformed answers are errors with a code, not guesses', async () => {
