@@ -121,10 +121,14 @@ export class HttpClient implements HttpTransport {
     const proxyUrl = this.proxyFor(req);
     const headers: Record<string, string> = {};
     let hasUa = false;
-    for (const [k, v] of Object.entries(req.headers ?? {})) {
-      if (k.toLowerCase() === 'user-agent') hasUa = true;
-      if (k.toLowerCase() === 'connection') continue;
-      headers[k] = v;
+    const given = req.headers;
+    if (given) {
+      for (const k in given) {
+        const lk = k.toLowerCase();
+        if (lk === 'user-agent') hasUa = true;
+        else if (lk === 'connection') continue;
+        headers[k] = given[k]!;
+      }
     }
     if (!hasUa) headers['User-Agent'] = USER_AGENT;
     headers['Connection'] = 'close';

@@ -64,6 +64,12 @@ export class RawHttpError extends AgentError {
 const HEAD_MAX = 64 << 10;
 const EMPTY = Buffer.alloc(0);
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+// Patterns used for every request and answer, compiled once (a literal in a function is a new object per call).
+const LINE_BREAK = /[\r\n]/;
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/;
+const WHITESPACE = /\s/;
+const CHUNKED_LAST = /(^|,)\s*chunked\s*$/i;
+const DIGITS = /^\d{1,15}$/;
 
 /** Request head bytes: request line, Host, the caller's headers, Content-Length when there is a body. */
 export function requestHead(method: string, url: URL, headers: Record<string, string>, bodyLength: number | null): string {
@@ -71,7 +77,7 @@ export function requestHead(method: string, url: URL, headers: Record<string, st
   for (const k in headers) {
     const v = headers[k]!;
     // A CR or LF in a header would let a value start a new header (or a new request): refuse it.
-    if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) throw new RawHttpError('EHTTPHEADER', `header ${JSON.stringify(k)} contains a line break`);
+    if (LINE_BREAK.test(k) || LINE_BREAK.test(v)) throw new RawHttpError('EHTTPHEADER', `header ${JSON.stringify(k)} contains a line break`);
     const lk = k.toLowerCase();
     // The framing headers are ours: they must match the bytes we send.
     if (lk === 'host' || lk === 'transfer-encoding' || lk === 'content-length') continue;
@@ -132,13 +138,13 @@ interface Head { status: number; headers: Record<string, string> }
 /** Parses a response head (without the blank line). Throws RawHttpError on anything malformed. */
 export function parseResponseHead(text: string): Head {
   const lines = text.split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
+  const m = STATUS_LINE.exec(lines[0] ?? '');
   if (!m) throw new RawHttpError('EHTTPPARSE', `bad status line ${JSON.stringify((lines[0] ?? '').slice(0, 60))}`);
   const headers: Record<string, string> = {};
   for (let i = 1; i < lines.length; i++) {
     const l = lines[i]!;
     const c = l.indexOf(':');
-    if (c <= 0 || /[\s]/.test(l.slice(0, c))) throw new RawHttpError('EHTTPPARSE', `bad header line ${JSON.stringify(l.slice(0, 60))}`);
+    if (c <= 0 || WHITESPACE.test(l.slice(0, c))) throw new RawHttpError('EHTTPPARSE', `bad header line ${JSON.stringify(l.slice(0, 60))}`);
     const k = l.slice(0, c).toLowerCase();
     const v = l.slice(c + 1).trim();
     headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
@@ -150,16 +156,17 @@ function framingOf(method: string, h: Head): Framing {
   if (method === 'HEAD' || h.status === 204 || h.status === 304) return { kind: 'none' };
   const te = h.headers['transfer-encoding'];
   if (te !== undefined) {
-    if (/(^|,)\s*chunked\s*$/i.test(te)) return { kind: 'chunked' };
+    if (CHUNKED_LAST.test(te)) return { kind: 'chunked' };
     // Another coding last means the body ends with the connection (RFC 9112 §6.3).
     return { kind: 'close' };
   }
   const cl = h.headers['content-length'];
   if (cl !== undefined) {
+    if (DIGITS.test(cl)) return { kind: 'length', left: Number(cl) };
     // Repeated identical values are allowed ("5, 5"); anything else is a framing we cannot trust.
     const vals = new Set(cl.split(',').map((s) => s.trim()));
     const v = vals.size === 1 ? [...vals][0]! : '';
-    if (!/^\d{1,15}$/.test(v)) throw new RawHttpError('EHTTPPARSE', `bad Content-Length ${JSON.stringify(cl.slice(0, 40))}`);
+    if (!DIGITS.test(v)) throw new RawHttpError('EHTTPPARSE', `bad Content-Length ${JSON.stringify(cl.slice(0, 40))}`);
     return { kind: 'length', left: Number(v) };
   }
   return { kind: 'close' };
@@ -199,6 +206,8 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
       clearTimeout(timer);
       sock.destroy();
       if (err) { reject(err); return; }
+      // Nothing streamed: no sink to wait for.
+      if (!r.onChunk) { resolve({ status: parsed!.status, headers: parsed!.headers, body: kept.length === 1 ? kept[0]! : Buffer.concat(kept) }); return; }
       // Resolve after the last chunk reached the sink (and propagate a sink failure).
       sinkChain.then(
         () => resolve({ status: parsed!.status, headers: parsed!.headers, body: kept.length === 1 ? kept[0]! : Buffer.concat(kept) }),
@@ -297,20 +306,25 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
       else if (!connected) finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`));
       else finish(new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`));
     };
-    let timer = setTimeout(onTimer, Math.min(r.connectTimeoutMs, r.totalTimeoutMs));
+    let timerMs = Math.min(r.connectTimeoutMs, r.totalTimeoutMs);
+    let timer = setTimeout(onTimer, timerMs);
+    /** The timer, due in `ms`: the same duration is a refresh (no new Timeout), another a new one. */
+    const arm = (ms: number) => {
+      if (ms === timerMs) { timer.refresh(); return; }
+      clearTimeout(timer);
+      timerMs = ms;
+      timer = setTimeout(onTimer, ms);
+    };
     /** Data moved: the silence timeout starts again (or the total deadline, when that is nearer). */
     const activity = () => {
       if (settled) return;
       const left = deadline - Date.now();
-      if (left > r.readTimeoutMs) { timer.refresh(); return; }
-      clearTimeout(timer);
-      timer = setTimeout(onTimer, Math.max(0, left));
+      arm(left > r.readTimeoutMs ? r.readTimeoutMs : Math.max(0, left));
     };
     sock = nodeNet().connect({ host, port, noDelay: true });
     sock.on('connect', () => {
       connected = true;
-      clearTimeout(timer);
-      timer = setTimeout(onTimer, Math.max(0, Math.min(r.readTimeoutMs, deadline - Date.now())));
+      arm(Math.max(0, Math.min(r.readTimeoutMs, deadline - Date.now())));
       // Head and body in one write: one segment for the small requests of the protocol. Its flush is activity.
       if (typeof r.body === 'string') sock.write(head + r.body, 'latin1', activity);
       else sock.write(r.body && r.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : head, 'latin1', activity);
