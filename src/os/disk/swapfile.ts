@@ -5,7 +5,7 @@ import type { Runner } from '../../util/exec.ts';
 import type { DiskEnv } from './env.ts';
 import { DiskError } from './errors.ts';
 import { readSwaps } from './proc.ts';
-import { fsPromises } from '../../util/builtins.ts';
+import { openAsync } from '../../util/fsasync.ts';
 
 /** Is the file at `hostPath` an active swap area? Compared by inode, so any spelling of the path matches. */
 export function isActiveSwap(env: DiskEnv, hostPath: string): { sizeKiB: number } | null {
@@ -39,7 +39,7 @@ function createEmpty(hostPath: string): void {
 
 /** Writes zeros up to `bytes`: the fallback where fallocate is missing or unsupported (the dd route). */
 async function writeZeros(hostPath: string, bytes: number): Promise<void> {
-  const fh = await fsPromises().open(hostPath, constants.O_WRONLY | constants.O_NOFOLLOW);
+  const fh = await openAsync(hostPath, constants.O_WRONLY | constants.O_NOFOLLOW);
   try {
     const chunk = Buffer.alloc(4 << 20);
     let done = 0;

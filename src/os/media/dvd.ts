@@ -17,7 +17,8 @@ import { MediaError, openSource } from './source.ts';
 import { looksLikeUdf, readUdfFile } from './udf.ts';
 import { naturalCompare } from '../../util/natsort.ts';
 import { readMounts } from '../mounts.ts';
-import { delay, fsPromises } from '../../util/builtins.ts';
+import { delay } from '../../util/builtins.ts';
+import { openAsync } from '../../util/fsasync.ts';
 import { AgentError } from '../../util/errors.ts';
 
 export const DEFAULT_MOUNT_POINT = '/mnt/cdrom/secure';
@@ -160,7 +161,7 @@ function decodeText(buf: Buffer, where: string): string {
 /** Reads ovf-env.xml from a mounted directory: regular file only, size-capped. */
 async function readFromDir(root: Sysroot, dir: string): Promise<string> {
   const inner = posix.join(dir, OVF_FILE);
-  const fh = await fsPromises().open(root.path(inner), 'r');
+  const fh = await openAsync(root.path(inner), 'r');
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new MediaError(inner, OVF_FILE, 'is not a regular file');

@@ -1,8 +1,7 @@
 // Positioned reads over an image file or a block device, shared by the UDF and ISO9660 readers.
 // Every read is exact (a short read is an error naming the structure being read) and bounded, so a
 // truncated or hostile medium gives a clear MediaError instead of garbage or an unbounded allocation.
-import type { FileHandle } from 'node:fs/promises';
-import { fsPromises } from '../../util/builtins.ts';
+import { openAsync, type AsyncFile } from '../../util/fsasync.ts';
 import { AgentError } from '../../util/errors.ts';
 
 /** Bad or unsupported medium: names the medium and the on-disc structure that was wrong. */
@@ -61,7 +60,7 @@ export interface FileSource extends ByteSource {
  * by what the device returns).
  */
 export async function openSource(hostPath: string, opts: { size?: number; name?: string } = {}): Promise<FileSource> {
-  const fh: FileHandle = await fsPromises().open(hostPath, 'r');
+  const fh: AsyncFile = await openAsync(hostPath, 'r');
   let size = opts.size;
   try {
     const st = await fh.stat();
