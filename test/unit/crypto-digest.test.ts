@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { sha1, sha256, toBase64, toHex } from '../../src/crypto/digest.ts';
+import { sha1, sha256, toHex } from '../../src/crypto/digest.ts';
 
 const ref = (alg: string, b: Uint8Array) => createHash(alg).update(b).digest('hex');
 
@@ -11,7 +11,6 @@ test('digest: known answers (FIPS 180 examples)', () => {
   assert.equal(toHex(sha1(abc)), 'a9993e364706816aba3e25717850c26c9cd0d89d');
   assert.equal(toHex(sha256(abc)), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   assert.equal(toHex(sha256(new Uint8Array(0))), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
-  assert.equal(toBase64(sha256(abc)), createHash('sha256').update(abc).digest('base64'));
 });
 
 test('digest: every length 0..300 (all padding cases) equals node:crypto, also on a subarray view', () => {
