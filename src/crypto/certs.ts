@@ -1,18 +1,19 @@
 // Certificates for the Azure protocol: the transport pair the fabric encrypts to, CMS -> PFX -> PEM
 // decryption (openssl), thumbprints (uppercase SHA-1 of the DER, as `openssl x509 -fingerprint` prints it
 // without colons), key-to-certificate matching by public key, and certificate -> SSH public key (ssh-keygen).
-import type { X509Certificate, createPublicKey } from 'node:crypto';
-import { nodeCrypto } from '../util/builtins.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { realRunner, ExecError, type Runner } from '../util/exec.ts';
 import { OpenSsl, readBinary, withScratch, writePrivate } from './openssl.ts';
-import { AgentError, errorText } from '../util/errors.ts';
+import { errorText } from '../util/errors.ts';
+import { CryptoError } from './errors.ts';
+import { parseCertificate, type Certificate } from './der.ts';
+import { sha1, toHex } from './digest.ts';
+import { keyIdentity, spkiIdentity } from './keys.ts';
+import { pemDecode, pemEncode } from './pem.ts';
 
-export class CryptoError extends AgentError {
-  static override readonly errorName: string = 'CryptoError';
-}
+export { CryptoError };
 
 // ---------------------------------------------------------------------------------------------------
 // Transport certificate (docs/protocol.md §1.6.1)
@@ -29,20 +30,20 @@ export interface TransportPair {
  * Both files are 0600 and appear atomically (a crash never leaves a cert without its key).
  */
 export async function ensureTransportPair(ossl: OpenSsl, certPath: string, keyPath: string, now = new Date()): Promise<TransportPair> {
-  const existing = readTransportPair(certPath, keyPath, now);
+  const existing = await readTransportPair(ossl, certPath, keyPath, now);
   if (existing) return existing;
   return generateTransportPair(ossl, certPath, keyPath);
 }
 
-function readTransportPair(certPath: string, keyPath: string, now: Date): TransportPair | null {
+async function readTransportPair(ossl: OpenSsl, certPath: string, keyPath: string, now: Date): Promise<TransportPair | null> {
   if (!existsSync(certPath) || !existsSync(keyPath)) return null;
   try {
     const certPem = readFileSync(certPath, 'utf8');
-    const cert = new (nodeCrypto().X509Certificate)(certPem);
+    const cert = certificateOf(certPem, 'the transport certificate');
     // Renew a day before expiry: a cert that expires mid-request would make the fabric refuse it.
-    if (new Date(cert.validTo).getTime() - now.getTime() < 86_400_000) return null;
-    const key = nodeCrypto().createPrivateKey(readFileSync(keyPath));
-    if (!cert.checkPrivateKey(key)) return null;
+    if (cert.notAfter.getTime() - now.getTime() < 86_400_000) return null;
+    const keyId = await keyIdentity(ossl, readFileSync(keyPath, 'utf8'), 'the transport key');
+    if (keyId !== spkiIdentity(cert.spki, 'the transport certificate')) return null;
     return { certPath, keyPath, certPem };
   } catch {
     return null;
@@ -135,9 +136,18 @@ export function splitPem(text: string): PemBlocks {
   return out;
 }
 
+/** The first CERTIFICATE block of PEM text, parsed (CryptoError naming `what` when it is not one). */
+export function certificateOf(certPem: string, what = 'certificate'): Certificate {
+  return parseCertificate(pemDecode(certPem, what, ['CERTIFICATE']).der, what);
+}
+
+function thumbprintOf(cert: Certificate): string {
+  return toHex(sha1(cert.der)).toUpperCase();
+}
+
 /** Uppercase hex SHA-1 of the certificate DER. */
 export function thumbprint(certPem: string): string {
-  return new (nodeCrypto().X509Certificate)(certPem).fingerprint.replace(/:/g, '').toUpperCase();
+  return thumbprintOf(certificateOf(certPem));
 }
 
 export interface CertWithKey {
@@ -147,13 +157,16 @@ export interface CertWithKey {
   keyPem?: string;
 }
 
-/** Pairs keys with certificates by public key. Unmatched keys are returned separately (the caller warns). */
-export function matchKeys(blocks: PemBlocks): { items: CertWithKey[]; unmatchedKeys: number } {
+/**
+ * Pairs keys with certificates by public key identity (src/crypto/keys.ts). Unmatched keys are returned
+ * separately (the caller warns). `ossl` derives the public key of a key that does not carry it.
+ */
+export async function matchKeys(blocks: PemBlocks, ossl: OpenSsl): Promise<{ items: CertWithKey[]; unmatchedKeys: number }> {
   const keySpki = new Map<string, string>();
   let bad = 0;
   for (const k of blocks.keys) {
     try {
-      keySpki.set(spkiOf(nodeCrypto().createPublicKey(nodeCrypto().createPrivateKey(k))), k);
+      keySpki.set(await keyIdentity(ossl, k), k);
     } catch {
       bad++;
     }
@@ -162,12 +175,15 @@ export function matchKeys(blocks: PemBlocks): { items: CertWithKey[]; unmatchedK
   const seen = new Set<string>();
   const items: CertWithKey[] = [];
   for (const c of blocks.certs) {
-    let x: X509Certificate;
-    try { x = new (nodeCrypto().X509Certificate)(c); } catch { throw new CryptoError('a certificate in the PFX could not be parsed'); }
-    const tp = x.fingerprint.replace(/:/g, '').toUpperCase();
+    let x: Certificate;
+    let spki: string;
+    try {
+      x = certificateOf(c);
+      spki = spkiIdentity(x.spki);
+    } catch { throw new CryptoError('a certificate in the PFX could not be parsed'); }
+    const tp = thumbprintOf(x);
     if (seen.has(tp)) continue;
     seen.add(tp);
-    const spki = spkiOf(x.publicKey);
     const item: CertWithKey = { thumbprint: tp, certPem: c };
     const k = keySpki.get(spki);
     if (k) { item.keyPem = k; used.add(spki); }
@@ -176,13 +192,9 @@ export function matchKeys(blocks: PemBlocks): { items: CertWithKey[]; unmatchedK
   return { items, unmatchedKeys: bad + [...keySpki.keys()].filter((s) => !used.has(s)).length };
 }
 
-function spkiOf(k: ReturnType<typeof createPublicKey>): string {
-  return (k.export({ type: 'spki', format: 'der' }) as Buffer).toString('base64');
-}
-
 /** The certificate's public key as an SSH public key line ("ssh-rsa AAAA..."), via ssh-keygen -i -m PKCS8. */
 export async function sshPublicKeyFromCert(certPem: string, runner: Runner = realRunner, sshKeygen = 'ssh-keygen'): Promise<string> {
-  const spkiPem = new (nodeCrypto().X509Certificate)(certPem).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const spkiPem = pemEncode('PUBLIC KEY', certificateOf(certPem).spki);
   return withScratch(async (dir) => {
     const f = join(dir, 'pub.pem');
     writePrivate(f, spkiPem);

@@ -1,6 +1,6 @@
 // crypt(3)-style password hashes made by `openssl passwd`, with a CSPRNG salt (the Python agent uses
 // Python's `random`, docs/os.md §4.8). The password travels on stdin only: never argv, never a log.
-import { nodeCrypto } from '../util/builtins.ts';
+import { constantTimeEqual, secureRandomString } from './random.ts';
 import type { Runner } from '../util/exec.ts';
 import { addSecret } from '../util/logger.ts';
 import { AgentError } from '../util/errors.ts';
@@ -21,11 +21,9 @@ const SCHEMES: Record<string, { flag: string; maxSalt: number }> = {
 /** openssl passwd reads at most this many bytes of a stdin line and silently cuts the rest (measured). */
 export const MAX_PASSWORD_LENGTH = 256;
 
-/** Salt from the CSPRNG, uniform over [A-Za-z0-9] (randomInt rejects modulo bias). */
+/** Salt from the kernel's CSPRNG, uniform over [A-Za-z0-9] (rejection sampling, no modulo bias). */
 export function makeSalt(length: number): string {
-  let s = '';
-  for (let i = 0; i < length; i++) s += SALT_CHARS[nodeCrypto().randomInt(SALT_CHARS.length)];
-  return s;
+  return secureRandomString(SALT_CHARS, length);
 }
 
 export interface HashOptions {
@@ -86,5 +84,5 @@ export async function verifyPassword(runner: Runner, password: string, hash: str
   }
   const a = Buffer.from(again);
   const b = Buffer.from(hash);
-  return a.length === b.length && nodeCrypto().timingSafeEqual(a, b);
+  return constantTimeEqual(a, b);
 }

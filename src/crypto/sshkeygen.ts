@@ -1,11 +1,12 @@
 // ssh-keygen wrappers: key generation, fingerprints, public keys from private keys and from
 // PKCS#8/SPKI PEM, plus a strict parser of OpenSSH public key lines. Paths are host paths.
-import { nodeCrypto } from '../util/builtins.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import { AgentError, errorText } from '../util/errors.ts';
+import { parseCertificate } from './der.ts';
+import { pemDecode, pemEncode } from './pem.ts';
 
 export class SshKeyError extends AgentError {
   static override readonly errorName: string = 'SshKeyError';
@@ -102,13 +103,13 @@ function sshStrings(raw: Buffer): Buffer[] | null {
 
 /**
  * OpenSSH public key of an X.509 certificate (`<Lib.Dir>/<FP>.crt`, a PublicKey given by Fingerprint,
- * docs/os.md §4.14 step 5): Node extracts the SubjectPublicKeyInfo (what `openssl x509 -pubkey` prints),
+ * docs/os.md §4.14 step 5): the DER reader extracts the SubjectPublicKeyInfo (what `openssl x509 -pubkey` prints),
  * ssh-keygen converts it as upstream does.
  */
 export async function opensshFromCertificate(runner: Runner, certPem: string, opts: { bin?: string } = {}): Promise<string> {
   let spki: string;
   try {
-    spki = new (nodeCrypto().X509Certificate)(certPem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    spki = pemEncode('PUBLIC KEY', parseCertificate(pemDecode(certPem, 'certificate', ['CERTIFICATE']).der).spki);
   } catch (e) {
     throw new SshKeyError(`not a usable X.509 certificate: ${errorText(e)}`);
   }

@@ -8,7 +8,7 @@
 // partially once. Deprovisioning empties Lib.Dir, so an image made from this VM runs its own
 // CustomData again on the new VM.
 import { chmodSync, existsSync, lstatSync, readFileSync } from 'node:fs';
-import { nodeCrypto } from '../util/builtins.ts';
+import { sha256, toHex } from '../crypto/digest.ts';
 import { posix } from 'node:path';
 import type { Runner } from '../util/exec.ts';
 import type { Sysroot } from '../util/sysroot.ts';
@@ -92,7 +92,7 @@ export async function executeCustomDataOnce(runner: Runner, root: Sysroot, opts:
   try { st = lstatSync(host); } catch { return { ran: false, reason: 'no-custom-data' }; }
   if (!st.isFile()) throw new CustomDataError(`${inner} is not a regular file`);
   if (!(opts.live ?? root.isHost)) return { ran: false, reason: 'not-live' };
-  const digest = nodeCrypto().createHash('sha256').update(readFileSync(host)).digest('hex');
+  const digest = toHex(sha256(readFileSync(host)));
   // The marker goes to disk (writeFileAtomic fsyncs the file and the directory) before the start.
   writeFileAtomic(root.pathNoFollow(markerInner), JSON.stringify({ startedAt: new Date().toISOString(), sha256: digest }) + '\n', { mode: 0o600 });
   chmodSync(host, 0o700);

@@ -60,7 +60,7 @@ export async function installCertificates(ossl: OpenSsl, libDir: string, xmlText
   }
   let matched;
   try {
-    matched = matchKeys(splitPem(pem));
+    matched = await matchKeys(splitPem(pem), ossl);
   } catch (e) {
     throw new CertificateError(errorText(e));
   }

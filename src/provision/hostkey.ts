@@ -2,7 +2,7 @@
 // prints as the fingerprint, colons removed (`SHA256<base64>`). Computed in-process — the SHA-256 of
 // the key blob, unpadded base64, exactly OpenSSH's definition — which saves a process start on the
 // way to Ready.
-import { nodeCrypto } from '../util/builtins.ts';
+import { sha256 } from '../crypto/digest.ts';
 import { lstatSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Sysroot } from '../util/sysroot.ts';
@@ -15,7 +15,7 @@ export function hostKeyPubPath(sshDir: string, type: string): string {
 
 export function thumbprintOfLine(line: string): string {
   const k = parseOpensshPublicKey(line, { acceptAllKeyTypes: true });
-  return 'SHA256' + nodeCrypto().createHash('sha256').update(Buffer.from(k.blob, 'base64')).digest('base64').replace(/=+$/, '');
+  return 'SHA256' + Buffer.from(sha256(Buffer.from(k.blob, 'base64'))).toString('base64').replace(/=+$/, '');
 }
 
 /** Throws SshKeyError when the key of that type is missing or not an OpenSSH public key. */

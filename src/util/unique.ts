@@ -1,8 +1,7 @@
 // Names that must not collide but are not secrets: temp files (always created O_EXCL|O_NOFOLLOW, in
-// root-owned directories), systemd scope names, HTTP correlation ids. Math.random rather than
-// node:crypto on purpose: loading node:crypto costs ~2-4 MiB of RSS for the life of the daemon
-// (scripts/bench/daemon.ts), and the idle daemon needs it for nothing else. Secrets (password salts)
-// and digests take node:crypto through builtins.ts, loaded only then.
+// root-owned directories), systemd scope names, HTTP correlation ids. Math.random rather than a
+// CSPRNG: cheap and without a file descriptor. Secrets (password salts) use src/crypto/random.ts
+// (/dev/urandom); nothing in src/ loads node:crypto (see src/util/builtins.ts).
 
 /** `n` random lower-case hex characters. */
 export function randomHex(n: number): string {

@@ -131,7 +131,7 @@ test('legacy (RC2/3DES PBE) PFX is still read', async (t) => {
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
 
-test('keys are matched to certificates by public key (RSA and EC), thumbprint is uppercase SHA-1 of DER', () => {
+test('keys are matched to certificates by public key (RSA and EC), thumbprint is uppercase SHA-1 of DER', async () => {
   const d = tmp();
   try {
     const a = tenant(d, 'a'), b = tenant(d, 'b', 'ec');
@@ -139,7 +139,7 @@ test('keys are matched to certificates by public key (RSA and EC), thumbprint is
     const blocks = splitPem(pem);
     assert.equal(blocks.certs.length, 2);
     assert.equal(blocks.keys.length, 2);
-    const { items, unmatchedKeys } = matchKeys(blocks);
+    const { items, unmatchedKeys } = await matchKeys(blocks, ossl);
     assert.equal(unmatchedKeys, 0);
     for (const [c, k] of [[a.crt, a.key], [b.crt, b.key]] as const) {
       const tp = thumbprint(readFileSync(c, 'utf8'));
@@ -147,7 +147,7 @@ test('keys are matched to certificates by public key (RSA and EC), thumbprint is
       assert.equal(tp, createHash('sha1').update(der).digest('hex').toUpperCase());
       assert.equal(items.find((i) => i.thumbprint === tp)?.keyPem?.trim(), readFileSync(k, 'utf8').trim());
     }
-    const lone = matchKeys({ certs: [], keys: [readFileSync(a.key, 'utf8')] });
+    const lone = await matchKeys({ certs: [], keys: [readFileSync(a.key, 'utf8')] }, ossl);
     assert.equal(lone.unmatchedKeys, 1);
   } finally { rmSync(d, { recursive: true, force: true }); }
 });
