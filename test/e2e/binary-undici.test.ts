@@ -1,9 +1,9 @@
 // The undici that ships in the binary: build.mjs bundles src/platform/undici.ts on its own (with the undici
 // stubs: compressed llhttp WebAssembly, diagnostics channels without NODE_DEBUG tracing, no HTTP/2...) and
-// carries it brotli-compressed inside dist/waagent.cjs, compiled on first use. The tests over source
-// (platform-proxy) run the installed undici, not this copy; here the copy itself is taken out of the
-// built bundle and run through a forward proxy on 127.0.0.1: plain requests, absolute-URI requests and a
-// CONNECT tunnel (the path https storage takes). Only loopback is ever contacted.
+// carries it brotli-compressed as a SEA asset (dist/waagent-undici.br inside dist/waagent), compiled on
+// first use. The tests over source (platform-proxy) run the installed undici, not this copy; here the copy
+// itself (the asset the binary carries) is run through a forward proxy on 127.0.0.1: plain requests,
+// absolute-URI requests and a CONNECT tunnel (the path https storage takes). Only loopback is ever contacted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,27 +14,21 @@ import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { brotliDecompressSync } from 'node:zlib';
 import type * as Undici from 'undici';
-import { PROJECT } from '../helpers/skip.ts';
+import { AGENT_BIN, PROJECT } from '../helpers/skip.ts';
 
 const BUNDLE = join(PROJECT, 'dist', 'waagent.cjs');
-const skip = existsSync(BUNDLE) ? false : 'dist/waagent.cjs is not built (npm test builds it)';
+const ASSET = join(PROJECT, 'dist', 'waagent-undici.br');
+const skip = existsSync(BUNDLE) && existsSync(ASSET) ? false : 'dist/waagent.cjs is not built (npm test builds it)';
 
 type Lazy = { Agent: typeof Undici.Agent; ProxyAgent: typeof Undici.ProxyAgent; request: (url: string, o: Record<string, unknown>) => Promise<Undici.Dispatcher.ResponseData> };
 
-/** The compressed undici bundle inside the main bundle: the base64 literal that decodes to it. */
-function lazyUndiciSource(bundle: string): string {
-  const found: string[] = [];
-  for (const m of bundle.matchAll(/"([A-Za-z0-9+/]{4000,}={0,2})"/g)) {
-    let text: string;
-    try {
-      text = brotliDecompressSync(Buffer.from(m[1]!, 'base64')).toString('utf8');
-    } catch {
-      continue;
-    }
-    if (text.includes('waagent-sea: HTTP/2 is not supported')) found.push(text);
-  }
-  assert.equal(found.length, 1, 'exactly one compressed undici bundle in dist/waagent.cjs');
-  return found[0]!;
+/** The compressed undici bundle: the asset build.mjs made, which must be inside the binary as it is. */
+function lazyUndiciSource(): string {
+  const br = readFileSync(ASSET);
+  assert.ok(readFileSync(AGENT_BIN).includes(br), 'the compressed undici is inside dist/waagent');
+  const text = brotliDecompressSync(br).toString('utf8');
+  assert.ok(text.includes('waagent-sea: HTTP/2 is not supported'), 'the asset is the stubbed undici bundle');
+  return text;
 }
 
 function listen(s: Server): Promise<number> {
@@ -45,7 +39,8 @@ test('the binary\'s compressed undici: direct, absolute-URI and CONNECT through 
   const bundle = readFileSync(BUNDLE, 'utf8');
   // Not also in the main script in plain form (that would pay for it twice).
   assert.ok(!bundle.includes('llhttp_alloc'), 'undici\'s HTTP/1 client is not in the main script');
-  const src = lazyUndiciSource(bundle);
+  assert.ok(bundle.includes("getRawAsset(\"undici.br\")") || bundle.includes("getRawAsset('undici.br')"), 'the main script loads it from the asset');
+  const src = lazyUndiciSource();
   const mod = { exports: {} as Lazy };
   const fn = new Script(`(function (exports, require, module) {${src}\n})`).runInThisContext() as (e: unknown, r: NodeJS.Require, m: unknown) => void;
   fn(mod.exports, createRequire(BUNDLE), mod);
