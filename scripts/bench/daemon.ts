@@ -5,7 +5,7 @@
 // and the platform saw only poll requests, divided by the goal-state GETs in those windows), and which requests make up an idle poll.
 //
 //   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian,bare,floor] [--sample SEC (5)]
-//                                        [--change SEC (60)] [--ours-bin PATH] [--node-flags '--flag,--flag'] [--smaps]
+//                                        [--change SEC (60)] [--ours-bin PATH] [--node-flags '--flag,--flag'] [--smaps] [--parallel]
 //                                        [--status-bytes N] [--settle SEC (20)] [--ours-env K=V,...]
 //
 // Idle windows: no incarnation change in them, and the last change seen at least --settle s before they began.
@@ -23,6 +23,7 @@
 //   --cpu-prof,--cpu-prof-dir=/tmp/prof or --max-semi-space-size=1): where the CPU and memory go, and
 //   what a flag would buy before it is baked into the SEA.
 // --collect DIR: after ours stopped, copy the box's DIR (e.g. the --cpu-prof-dir) to .tmp/bench-collect/.
+// --parallel: all agents at once, each in its own box (a change of the machine's speed hits all alike).
 // --smaps: at the end, where ours' RSS is (anonymous/heap vs the binary's file pages, by mapping) and
 //   its thread count.
 //
@@ -36,7 +37,7 @@ import { Box, PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import { debianDaemon, dropPageCache, oursDaemon, seaV8Flags, type AgentLaunch, type BoxFiles } from './agents.ts';
 import type { RecordedRequest } from '../../test/fabric/server.ts';
 
-const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect', 'status-bytes', 'settle', 'ours-env'], boolean: ['smaps'] });
+const a = mri(process.argv.slice(2), { string: ['duration', 'agents', 'sample', 'change', 'ours-bin', 'node-flags', 'collect', 'status-bytes', 'settle', 'ours-env'], boolean: ['smaps', 'parallel'] });
 const DURATION = Number(a.duration ?? 600);
 const SAMPLE = Number(a.sample ?? 5);
 const CHANGE = Number(a.change ?? 60);
@@ -49,6 +50,9 @@ const NODE_FLAGS = a['node-flags'] ? String(a['node-flags']).split(',').filter(B
 /** Body bytes of ours' HGAP status PUT in this scenario (one extension), measured 2026-11-23 with dist/waagent. */
 const DEFAULT_STATUS_BYTES = 2178;
 let statusBytes = a['status-bytes'] ? Number(a['status-bytes']) : 0;
+/** What the floor was started with, and why (ours' median is known only when ours ran first). */
+let floorStatusBytes = 0;
+let floorStatusWhy = '';
 const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
 function extension(n: number): Record<string, unknown> {
@@ -170,7 +174,11 @@ async function runAgent(name: string): Promise<Run | string> {
     const node = strippedNode();
     dropPageCache(node);
     const argv = [node, ...seaV8Flags(), join(PROJECT, 'scripts', 'bench', name === 'bare' ? 'bare-timer.cjs' : 'floor-client.cjs')];
-    if (name === 'floor') argv.push(String(statusBytes || DEFAULT_STATUS_BYTES));
+    if (name === 'floor') {
+      floorStatusBytes = statusBytes || DEFAULT_STATUS_BYTES;
+      floorStatusWhy = a['status-bytes'] ? '--status-bytes' : statusBytes ? 'median of ours' : 'DEFAULT_STATUS_BYTES';
+      argv.push(String(floorStatusBytes));
+    }
     launch = { argv, env: {}, conf: '', marker: node, files: {} };
   } else {
     launch = debianDaemon();
@@ -357,9 +365,18 @@ function summarize(name: string, run: Run): Summary {
 }
 
 const results: Record<string, Run | string> = {};
-for (const name of AGENTS) results[name] = await runAgent(name);
+if (a.parallel) {
+  // All agents at the same time, each in its own box: a change of the machine's speed during the run (other
+  // work, frequency, a noisy neighbour) hits every agent alike, which run after run it does not. An idle
+  // agent uses ~0.05 % of a core, so they hardly disturb each other; the floor's status size cannot come
+  // from ours' then (--status-bytes, else the default).
+  const runs = await Promise.all(AGENTS.map((n) => runAgent(n)));
+  AGENTS.forEach((n, i) => { results[n] = runs[i]!; });
+} else {
+  for (const name of AGENTS) results[name] = await runAgent(name);
+}
 console.log(`daemon bench: duration ${DURATION} s, sample every ${SAMPLE} s, goal state changes every ${CHANGE} s (CLK_TCK ${TICK})`);
-if (AGENTS.includes('floor')) console.log(`floor status PUT body: ${statusBytes || DEFAULT_STATUS_BYTES} bytes${statusBytes ? (a['status-bytes'] ? ' (--status-bytes)' : ' (median of ours)') : ' (DEFAULT_STATUS_BYTES)'}`);
+if (AGENTS.includes('floor')) console.log(`floor status PUT body: ${floorStatusBytes} bytes (${floorStatusWhy})${AGENTS.includes('ours') && statusBytes && !a['status-bytes'] ? `; ours' median ${statusBytes} bytes` : ''}`);
 const sums: Record<string, Summary> = {};
 for (const [name, r] of Object.entries(results)) {
   if (typeof r === 'string') { console.log(`${name}: ${r}`); continue; }

@@ -3,8 +3,10 @@
 // against the fabric simulator on 127.0.0.1 in another process, N idle cycles timed with process.cpuUsage(), then
 // each phase alone, then a minimal node:net client doing the same two requests (the daemon bench's floor) in the
 // same process. No timers, no wake-ups: what the code itself costs per poll, next to the floor.
+// --alloc: instead of CPU, the V8 heap bytes each phase allocates per call (50 calls with a young generation
+// large enough that no collection runs in between): garbage per poll is what the scavenger pays for later.
 //
-//   scripts/node scripts/bench/poll-cost.ts [--cycles 400] [--cpu-prof-dir DIR (a V8 CPU profile of the measuring process)]
+//   scripts/node scripts/bench/poll-cost.ts [--cycles 400] [--alloc] [--cpu-prof-dir DIR (a V8 CPU profile of the measuring process)]
 //
 // Network safety: the simulator binds 127.0.0.1 (test/fabric, bind 'loopback'); nothing else is contacted.
 // The extension's commands run from a temp Lib.Dir (as the integration tests do).
@@ -17,7 +19,8 @@ import { join } from 'node:path';
 import { PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import { seaV8Flags } from './agents.ts';
 
-const a = mri(process.argv.slice(2), { string: ['cycles', 'child', 'cpu-prof-dir'] });
+const a = mri(process.argv.slice(2), { string: ['cycles', 'child', 'cpu-prof-dir'], boolean: ['alloc'] });
+const ALLOC = Boolean(a.alloc);
 const CYCLES = Number(a.cycles ?? 400);
 
 function cpuUs(): number { const u = process.cpuUsage(); return u.user + u.system; }
@@ -53,6 +56,12 @@ async function child(wire: string, hgap: string): Promise<void> {
     const out: Record<string, number> = {};
     const time = async (name: string, fn: () => Promise<unknown> | unknown) => {
       gc();
+      if (ALLOC) {
+        const h0 = process.memoryUsage().heapUsed;
+        for (let i = 0; i < 50; i++) await fn();
+        out[name] = (process.memoryUsage().heapUsed - h0) / 50;
+        return;
+      }
       const t0 = cpuUs();
       for (let i = 0; i < CYCLES; i++) await fn();
       out[name] = (cpuUs() - t0) / CYCLES;
@@ -112,7 +121,9 @@ async function parent(): Promise<void> {
       fabric.once('exit', () => reject(new Error('the simulator exited')));
     });
     const prof = a['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${String(a['cpu-prof-dir'])}`, '--cpu-prof-interval=50'] : [];
-    const kid = spawn(PINNED_NODE, [...seaV8Flags(), ...prof, join(PROJECT, 'scripts', 'bench', 'poll-cost.ts'), '--child', urls['wire']!, urls['hgap']!, '--cycles', String(CYCLES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // --alloc: 64 MiB semi-spaces (after the SEA's flags, so they win): 50 calls allocate far less.
+    const alloc = ALLOC ? ['--max-semi-space-size=64', '--min-semi-space-size=64'] : [];
+    const kid = spawn(PINNED_NODE, [...seaV8Flags(), ...alloc, ...prof, join(PROJECT, 'scripts', 'bench', 'poll-cost.ts'), '--child', urls['wire']!, urls['hgap']!, '--cycles', String(CYCLES), ...(ALLOC ? ['--alloc'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     kid.stdout.on('data', (c: Buffer) => { text += c.toString(); });
     const code = await new Promise<number | null>((r) => kid.once('exit', r));
@@ -120,7 +131,9 @@ async function parent(): Promise<void> {
     const { out, statusBytes } = JSON.parse(text.trim().split('\n').at(-1)!) as { out: Record<string, number>; statusBytes: number };
     const floor = out['floor: the same GET + PUT, node:net']!;
     console.log(`poll cost: ${CYCLES} idle cycles in-process (pinned Node, SEA V8 flags ${seaV8Flags().join(' ')}), status ${statusBytes} bytes`);
-    for (const [k, v] of Object.entries(out)) console.log(`  ${k.padEnd(40)} ${(v / 1000).toFixed(3)} ms CPU  (${(v / floor).toFixed(2)}x floor)`);
+    for (const [k, v] of Object.entries(out)) {
+      console.log(ALLOC ? `  ${k.padEnd(40)} ${(v / 1024).toFixed(1)} KiB allocated  (${(v / floor).toFixed(2)}x floor)` : `  ${k.padEnd(40)} ${(v / 1000).toFixed(3)} ms CPU  (${(v / floor).toFixed(2)}x floor)`);
+    }
   } finally {
     fabric.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
