@@ -121,7 +121,20 @@ interface Run { samples: Sample[]; requests: RecordedRequest[] }
  * tmpfs pages can never leave the page cache, so the fault-around would map cached neighbours and the floors
  * would read higher than dist/waagent, whose pages the bench drops from the cache before each start.
  */
-function strippedNode(): string {
+/**
+ * The stripped pinned Node, one file per floor agent: with --parallel, two agents running the same file would
+ * share its page cache, and each would count pages the other faulted in.
+ */
+function strippedNode(agent: string): string {
+  const base = strippedBase();
+  const out = `${base}-${agent}`;
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(base).mtimeMs) return out;
+  copyFileSync(base, `${out}.tmp-${process.pid}`);
+  renameSync(`${out}.tmp-${process.pid}`, out);
+  return out;
+}
+
+function strippedBase(): string {
   const out = join(PROJECT, '.tmp', 'bench', 'node-stripped');
   if (existsSync(out) && statSync(out).mtimeMs >= statSync(PINNED_NODE).mtimeMs) return out;
   mkdirSync(dirname(out), { recursive: true });
@@ -171,7 +184,7 @@ async function runAgent(name: string): Promise<Run | string> {
     const env = a['ours-env'] ? Object.fromEntries(String(a['ours-env']).split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : {};
     launch = oursDaemon(DIST, NODE_FLAGS, env);
   } else if (name === 'bare' || name === 'floor') {
-    const node = strippedNode();
+    const node = strippedNode(name);
     dropPageCache(node);
     const argv = [node, ...seaV8Flags(), join(PROJECT, 'scripts', 'bench', name === 'bare' ? 'bare-timer.cjs' : 'floor-client.cjs')];
     if (name === 'floor') {
@@ -306,6 +319,8 @@ function summarize(name: string, run: Run): Summary {
   let idleWakes = 0;
   let idleSwitches = 0;
   let idleSpawns = 0;
+  let quietTicks = 0;
+  let quietPolls = 0;
   let choreSpawns = 0;
   let choreSeconds = 0;
   for (let i = 1; i < s.length; i++) {
@@ -324,6 +339,12 @@ function summarize(name: string, run: Run): Summary {
     idleSwitches += s[i]!.switches - s[i - 1]!.switches;
     idleSpawns += s[i]!.lastPid - s[i - 1]!.lastPid;
     idleSeconds += s[i]!.t - s[i - 1]!.t;
+    // The same without windows in which a process was created (a chore that runs a tool, e.g. the firewall
+    // check every OS.EnableFirewallPeriod): what the poll itself costs. The figure above keeps them.
+    if (s[i]!.lastPid === s[i - 1]!.lastPid) {
+      quietTicks += s[i]!.cpuTicks - s[i - 1]!.cpuTicks;
+      quietPolls += s[i]!.polls - s[i - 1]!.polls;
+    }
     for (const q of run.requests.slice(s[i - 1]!.reqs, s[i]!.reqs)) mix.set(requestKind(q), (mix.get(requestKind(q)) ?? 0) + 1);
   }
   const perMinute: string[] = [];
@@ -357,6 +378,7 @@ function summarize(name: string, run: Run): Summary {
     `  RSS slope from minute 10: ${Number.isNaN(slopeMiBh) ? 'n/a (run shorter than 20 min)' : `${slopeMiBh.toFixed(2)} MiB/hour`}`,
     `  RSS first minute avg ${mib(avg(firstMin))} MiB, last minute avg ${mib(avg(lastMin))} MiB, max ${mib(Math.max(...s.map((x) => x.rssKiB)))} MiB`,
     `  CPU per idle goal-state poll: ${cpuMs.toFixed(2)} ms (${idlePolls} idle polls); CPU per idle 6 s: ${cpuPer6sMs.toFixed(2)} ms; CPU total ${totalCpuS.toFixed(1)} s`,
+    `    in idle windows without a process created: ${(quietPolls ? (quietTicks * 1000 / TICK) / quietPolls : NaN).toFixed(2)} ms per poll (${quietPolls} polls)`,
     `  wake-ups per 6 s: ${wakesPer6s.toFixed(2)} in idle windows (${idleWakes} in ${idleSeconds.toFixed(0)} s), ${allWakesPer6s.toFixed(2)} over the whole run; voluntary context switches per idle 6 s: ${(idleSeconds ? idleSwitches / (idleSeconds / 6) : NaN).toFixed(1)}`,
     `  processes created per idle poll: ${(idlePolls ? idleSpawns / idlePolls : NaN).toFixed(2)} (${idleSpawns} in ${idlePolls} idle polls); in the left-out chore windows ${choreSpawns} in ${choreSeconds.toFixed(0)} s; over the whole run ${s.at(-1)!.lastPid - s[0]!.lastPid} in ${(s.at(-1)!.t - s[0]!.t).toFixed(0)} s`,
     `  requests per idle poll: ${mixText} (${choreWindows} idle windows with other requests left out)`,
