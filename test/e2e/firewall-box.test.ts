@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Box, PINNED_NODE } from '../sandbox/box.ts';
 import { AGENT_BIN, firstReason, needsAgentBin, needsRoot } from '../helpers/skip.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { iptablesListingHasRules } from '../../src/os/firewall.ts';
 
 const WIRESERVER = '168.63.129.16'; // inside the sandbox netns only
 
@@ -34,6 +35,8 @@ test('-setup-firewall=IP in the box (root, namespaces): iptables rules once, eve
     }
     const rules = (await box.run(['iptables', '-w', '-t', 'security', '-S', 'OUTPUT'])).stdout;
     assert.equal(rules.split('\n').filter((l) => l.includes(WIRESERVER)).length, 3, rules);
+    // The daemon's periodic check reads this listing: the real tool prints the rules as it expects.
+    assert.ok(iptablesListingHasRules(rules, WIRESERVER, 0), rules);
     // A listener as root inside the box stands in for the WireServer (loopback address on lo).
     const server = box.spawn([PINNED_NODE, '-e', `require('node:net').createServer((c) => c.end()).listen(80, '${WIRESERVER}')`]);
     // Poll until the stand-in listens (root connects), instead of a fixed sleep.

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecordingRunner } from '../../src/util/exec.ts';
-import { Firewall, FirewallError, checkAddress, iptablesRules, iptablesSupportsWait, nftRulePresent, nftScript } from '../../src/os/firewall.ts';
+import { Firewall, FirewallError, checkAddress, iptablesListedRules, iptablesListingHasRules, iptablesRules, iptablesSupportsWait, nftRulePresent, nftScript } from '../../src/os/firewall.ts';
 
 const NFT_JSON = '{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "ip", "name": "walinuxagent", "handle": 1}}, {"chain": {"family": "ip", "table": "walinuxagent", "name": "output", "handle": 1, "type": "filter", "hook": "output", "prio": 0, "policy": "accept"}}, {"rule": {"family": "ip", "table": "walinuxagent", "chain": "output", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "168.63.129.16"}}, {"match": {"op": "!=", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 53}}, {"match": {"op": "!=", "left": {"meta": {"key": "skuid"}}, "right": 0}}, {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["invalid", "new"]}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}]}';
 
@@ -30,10 +30,45 @@ test('check: all present = ok, none = missing, some = partial; -C argv with -w i
     rules.forEach((rule, i) => r.answer((a) => a.includes('-C') && a.join(' ').endsWith(rule), { code: present[i] ? 0 : 1 }));
     const fw = new Firewall({ runner: r, dst: '168.63.129.16' });
     assert.equal(await fw.check(), state);
-    assert.deepEqual(r.calls.slice(1).map((c) => c.argv.join(' ')), rules.map((x) => `${W} -C OUTPUT ${x}`));
+    // The listing (empty here) does not show the rules: each is asked with -C.
+    assert.deepEqual(r.calls.slice(1).map((c) => c.argv.join(' ')), [`${W} -S OUTPUT`, ...rules.map((x) => `${W} -C OUTPUT ${x}`)]);
   }
   const err = new RecordingRunner().answer('iptables --version', { stdout: 'v1.8.9' }).answer((a) => a.includes('-C'), { code: 2, stderr: 'permission denied' });
   await assert.rejects(new Firewall({ runner: err, dst: '168.63.129.16' }).check(), /iptables -C failed \(exit 2\)/);
+});
+
+// `iptables -w -t security -S OUTPUT` after the three rules were set, as iptables 1.8.9 prints it with the
+// nf_tables and the legacy backend alike (taken in the VM-in-a-box), plus a narrower copy of the DROP rule.
+const LISTING = [
+  '-P OUTPUT ACCEPT',
+  '-A OUTPUT -d 168.63.129.16/32 -p tcp -m tcp --dport 53 -j ACCEPT',
+  '-A OUTPUT -d 168.63.129.16/32 -p tcp -m owner --uid-owner 0 -j ACCEPT',
+  '-A OUTPUT -d 168.63.129.16/32 -p tcp -m conntrack --ctstate INVALID,NEW -j DROP',
+  '-A OUTPUT -d 168.63.129.16/32 -o lo -p tcp -m conntrack --ctstate INVALID,NEW -j DROP',
+  '',
+].join('\n');
+
+test('check in the steady state: one `iptables -S OUTPUT` listing that shows all three rules is ok, no -C', async () => {
+  assert.equal(iptablesListingHasRules(LISTING, '168.63.129.16', 0), true);
+  assert.equal(iptablesListingHasRules(LISTING.replace('--uid-owner 0', '--uid-owner 1000'), '168.63.129.16', 0), false, 'another uid');
+  assert.equal(iptablesListingHasRules(LISTING, '168.63.129.17', 0), false, 'another address');
+  assert.equal(iptablesListingHasRules(LISTING.replace(/\n-A OUTPUT -d \S+ -p tcp -m conntrack[^\n]*DROP/, ''), '168.63.129.16', 0), false,
+    'only the narrower DROP rule (-o lo) is left: it does not count');
+  assert.equal(iptablesListingHasRules(LISTING.replace(/ /g, '  '), '168.63.129.16', 0), true, 'whitespace runs');
+  assert.equal(iptablesListingHasRules(iptablesListedRules('10.0.0.1', 7).join('\n'), '10.0.0.1', 7), true);
+
+  const r = new RecordingRunner().answer('iptables --version', { stdout: 'iptables v1.8.9 (nf_tables)\n' }).answer(`${W} -S OUTPUT`, { stdout: LISTING });
+  const fw = new Firewall({ runner: r, dst: '168.63.129.16' });
+  assert.equal(await fw.check(), 'ok');
+  assert.equal(await fw.ensure(), 'unchanged');
+  assert.deepEqual(r.calls.slice(1).map((c) => c.argv.join(' ')), [`${W} -S OUTPUT`, `${W} -S OUTPUT`], 'one process per check');
+
+  // A listing that is cut short, fails, or lacks a rule: -C decides (here all present).
+  for (const answer of [{ stdout: LISTING, truncated: true }, { code: 4, stdout: LISTING }, { stdout: LISTING.split('\n').slice(0, 2).join('\n') }]) {
+    const r2 = new RecordingRunner().answer('iptables --version', { stdout: 'iptables v1.8.9\n' }).answer(`${W} -S OUTPUT`, answer);
+    assert.equal(await new Firewall({ runner: r2, dst: '168.63.129.16' }).check(), 'ok');
+    assert.equal(r2.calls.filter((c) => c.argv.includes('-C')).length, 3, JSON.stringify(answer));
+  }
 });
 
 test('ensure: missing -> three -A in order; partial -> every copy deleted (-D until 1), then set up; ok -> nothing', async () => {
