@@ -6,7 +6,7 @@
 // --alloc: instead of CPU, the V8 heap bytes each phase allocates per call (50 calls with a young generation
 // large enough that no collection runs in between): garbage per poll is what the scavenger pays for later.
 //
-//   scripts/node scripts/bench/poll-cost.ts [--cycles 400] [--alloc] [--only PREFIX] [--cpu-prof-dir DIR (a V8 CPU profile of the measuring process)]
+//   scripts/node scripts/bench/poll-cost.ts [--cycles 400] [--alloc] [--only PREFIX] [--node-flags '--f,--g'] [--cpu-prof-dir DIR (a V8 CPU profile of the measuring process)]
 //
 // Network safety: the simulator binds 127.0.0.1 (test/fabric, bind 'loopback'); nothing else is contacted.
 // The extension's commands run from a temp Lib.Dir (as the integration tests do).
@@ -19,12 +19,14 @@ import { join } from 'node:path';
 import { PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import { seaV8Flags } from './agents.ts';
 
-const a = mri(process.argv.slice(2), { string: ['cycles', 'child', 'cpu-prof-dir', 'only'], boolean: ['alloc'] });
+const a = mri(process.argv.slice(2), { string: ['cycles', 'child', 'cpu-prof-dir', 'only', 'node-flags'], boolean: ['alloc'] });
 const ALLOC = Boolean(a.alloc);
 const CYCLES = Number(a.cycles ?? 400);
 // --only PREFIX: time only the phases whose name starts with it (e.g. `cycle` or `floor`), so that a
 // --cpu-prof-dir profile holds that phase alone.
 const ONLY = a.only ? String(a.only) : '';
+// --node-flags '--flag,--flag': more flags for the measuring process (e.g. --trace-gc; its output goes to stderr).
+const EXTRA_FLAGS = a['node-flags'] ? String(a['node-flags']).split(',').filter(Boolean) : [];
 
 function cpuUs(): number { const u = process.cpuUsage(); return u.user + u.system; }
 
@@ -127,11 +129,13 @@ async function parent(): Promise<void> {
     const prof = a['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${String(a['cpu-prof-dir'])}`, '--cpu-prof-interval=50'] : [];
     // --alloc: 64 MiB semi-spaces (after the SEA's flags, so they win): 50 calls allocate far less.
     const alloc = ALLOC ? ['--max-semi-space-size=64', '--min-semi-space-size=64'] : [];
-    const kid = spawn(PINNED_NODE, [...seaV8Flags(), ...alloc, ...prof, join(PROJECT, 'scripts', 'bench', 'poll-cost.ts'), '--child', urls['wire']!, urls['hgap']!, '--cycles', String(CYCLES), ...(ALLOC ? ['--alloc'] : []), ...(ONLY ? ['--only', ONLY] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const kid = spawn(PINNED_NODE, [...seaV8Flags(), ...alloc, ...prof, ...EXTRA_FLAGS, join(PROJECT, 'scripts', 'bench', 'poll-cost.ts'), '--child', urls['wire']!, urls['hgap']!, '--cycles', String(CYCLES), ...(ALLOC ? ['--alloc'] : []), ...(ONLY ? ['--only', ONLY] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     kid.stdout.on('data', (c: Buffer) => { text += c.toString(); });
     const code = await new Promise<number | null>((r) => kid.once('exit', r));
     if (code !== 0) throw new Error(`the measuring process exited with ${code}`);
+    // Extra flags (e.g. --trace-gc) may print on the measuring process's stdout: passed on to stderr.
+    if (EXTRA_FLAGS.length) process.stderr.write(text.trim().split('\n').slice(0, -1).map((l) => `${l}\n`).join(''));
     const { out, statusBytes } = JSON.parse(text.trim().split('\n').at(-1)!) as { out: Record<string, number>; statusBytes: number };
     const floor = out['floor: the same GET + PUT, node:net'] ?? NaN;
     console.log(`poll cost: ${CYCLES} idle cycles in-process (pinned Node, SEA V8 flags ${seaV8Flags().join(' ')}), status ${statusBytes} bytes`);
