@@ -56,7 +56,7 @@ test('real processes: a live non-agent pid (pid reuse) does not block; a process
     // Poll until both children have exec'd (no fixed sleep): the sleeper's cmdline is sleep's own.
     await waitFor(() => { try { return readFileSync(`/proc/${sleeper.pid}/cmdline`, 'latin1').startsWith('sleep\0'); } catch { return false; } }, { what: 'sleep to start' });
     // Until exec is done: bash's own cmdline ("bash -c exec -a waagent ...") names waagent too, and while it
-    // execs, /proc/PID/cmdline can read empty (measured: a flake under load).
+    // execs, /proc/PID/cmdline may read empty: the likely cause of a failure seen once under load.
     await waitFor(() => { try { return readFileSync(`/proc/${fake.pid}/cmdline`, 'latin1').startsWith('waagent\0'); } catch { return false; } }, { what: 'the process started as "waagent" to exec' });
     assert.equal(looksLikeAgent(fake.pid!), true);
     assert.equal(looksLikeAgent(sleeper.pid!), false);
