@@ -6,7 +6,7 @@
 // --alloc: instead of CPU, the V8 heap bytes each phase allocates per call (50 calls with a young generation
 // large enough that no collection runs in between): garbage per poll is what the scavenger pays for later.
 //
-//   scripts/node scripts/bench/poll-cost.ts [--cycles 400] [--alloc] [--only PREFIX] [--node-flags '--f,--g'] [--cpu-prof-dir DIR (a V8 CPU profile of the measuring process)]
+//   scripts/node scripts/bench/poll-cost.ts [--cycles 400] [--alloc] [--only PREFIX] [--cold MIB] [--node-flags '--f,--g'] [--cpu-prof-dir DIR (a V8 CPU profile of the measuring process)]
 //
 // Network safety: the simulator binds 127.0.0.1 (test/fabric, bind 'loopback'); nothing else is contacted.
 // The extension's commands run from a temp Lib.Dir (as the integration tests do).
@@ -19,12 +19,16 @@ import { join } from 'node:path';
 import { PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import { seaV8Flags } from './agents.ts';
 
-const a = mri(process.argv.slice(2), { string: ['cycles', 'child', 'cpu-prof-dir', 'only', 'node-flags'], boolean: ['alloc'] });
+const a = mri(process.argv.slice(2), { string: ['cycles', 'child', 'cpu-prof-dir', 'only', 'node-flags', 'cold'], boolean: ['alloc'] });
 const ALLOC = Boolean(a.alloc);
 const CYCLES = Number(a.cycles ?? 400);
 // --only PREFIX: time only the phases whose name starts with it (e.g. `cycle` or `floor`), so that a
 // --cpu-prof-dir profile holds that phase alone.
 const ONLY = a.only ? String(a.only) : '';
+// --cold MIB: before each timed call, write MIB MiB of other memory (CPU caches and TLB cold, as in the daemon,
+// whose poll comes after 6 s of sleep and costs ~3x a warm in-process cycle); each call is then timed alone.
+const COLD = a.cold ? Number(a.cold) : 0;
+if (!Number.isFinite(COLD) || COLD < 0 || COLD > 1024) throw new Error('--cold: MiB, 0..1024');
 // --node-flags '--flag,--flag': more flags for the measuring process (e.g. --trace-gc; its output goes to stderr).
 const EXTRA_FLAGS = a['node-flags'] ? String(a['node-flags']).split(',').filter(Boolean) : [];
 
@@ -59,6 +63,7 @@ async function child(wire: string, hgap: string): Promise<void> {
     for (let i = 0; i < 30; i++) await loop.cycle();
     const egs = loop.extensionsGoalState!;
     const out: Record<string, number> = {};
+    const evict = new Float64Array(COLD * 131072);
     const time = async (name: string, fn: () => Promise<unknown> | unknown) => {
       if (ONLY && !name.trim().startsWith(ONLY)) return;
       gc();
@@ -66,6 +71,18 @@ async function child(wire: string, hgap: string): Promise<void> {
         const h0 = process.memoryUsage().heapUsed;
         for (let i = 0; i < 50; i++) await fn();
         out[name] = (process.memoryUsage().heapUsed - h0) / 50;
+        return;
+      }
+      if (COLD) {
+        // Each call timed alone after the CPU caches were flushed by writing COLD MiB elsewhere (not timed).
+        let sum = 0;
+        for (let i = 0; i < CYCLES; i++) {
+          for (let j = 0; j < evict.length; j += 8) evict[j] = i;
+          const t = cpuUs();
+          await fn();
+          sum += cpuUs() - t;
+        }
+        out[name] = sum / CYCLES;
         return;
       }
       const t0 = cpuUs();
@@ -129,7 +146,7 @@ async function parent(): Promise<void> {
     const prof = a['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${String(a['cpu-prof-dir'])}`, '--cpu-prof-interval=50'] : [];
     // --alloc: 64 MiB semi-spaces (after the SEA's flags, so they win): 50 calls allocate far less.
     const alloc = ALLOC ? ['--max-semi-space-size=64', '--min-semi-space-size=64'] : [];
-    const kid = spawn(PINNED_NODE, [...seaV8Flags(), ...alloc, ...prof, ...EXTRA_FLAGS, join(PROJECT, 'scripts', 'bench', 'poll-cost.ts'), '--child', urls['wire']!, urls['hgap']!, '--cycles', String(CYCLES), ...(ALLOC ? ['--alloc'] : []), ...(ONLY ? ['--only', ONLY] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const kid = spawn(PINNED_NODE, [...seaV8Flags(), ...alloc, ...prof, ...EXTRA_FLAGS, join(PROJECT, 'scripts', 'bench', 'poll-cost.ts'), '--child', urls['wire']!, urls['hgap']!, '--cycles', String(CYCLES), ...(ALLOC ? ['--alloc'] : []), ...(ONLY ? ['--only', ONLY] : []), ...(COLD ? ['--cold', String(COLD)] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     kid.stdout.on('data', (c: Buffer) => { text += c.toString(); });
     const code = await new Promise<number | null>((r) => kid.once('exit', r));
