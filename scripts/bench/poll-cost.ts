@@ -157,7 +157,9 @@ async function parent(): Promise<void> {
     const floor = out['floor: the same GET + PUT, node:net'] ?? NaN;
     console.log(`poll cost: ${CYCLES} idle cycles in-process (pinned Node, SEA V8 flags ${seaV8Flags().join(' ')}), status ${statusBytes} bytes`);
     for (const [k, v] of Object.entries(out)) {
-      console.log(ALLOC ? `  ${k.padEnd(40)} ${(v / 1024).toFixed(1)} KiB allocated  (${(v / floor).toFixed(2)}x floor)` : `  ${k.padEnd(40)} ${(v / 1000).toFixed(3)} ms CPU  (${(v / floor).toFixed(2)}x floor)`);
+      // With --only, the floor may not have run: no ratio then.
+      const ratio = Number.isNaN(floor) ? '' : `  (${(v / floor).toFixed(2)}x floor)`;
+      console.log(ALLOC ? `  ${k.padEnd(40)} ${(v / 1024).toFixed(1)} KiB allocated${ratio}` : `  ${k.padEnd(40)} ${(v / 1000).toFixed(3)} ms CPU${ratio}`);
     }
   } finally {
     fabric.kill('SIGTERM');
