@@ -92,7 +92,8 @@ export class HandlerLayout {
   statusFileName(seq: number, ext?: string): string {
     return ext === undefined ? `${seq}.status` : `${checkExtensionName(ext)}.${seq}.status`;
   }
-  statusPath(seq: number, ext?: string): string { return join(this.statusDir, this.statusFileName(seq, ext)); }
+  /** Concatenated, not joined: statusDir is normal and a checked file name has no separator (asked every poll). */
+  statusPath(seq: number, ext?: string): string { return `${this.statusDir}/${this.statusFileName(seq, ext)}`; }
 
   /** MC only: config/<ext>.HandlerState ("enabled" | "disabled"). */
   extensionStatePath(ext: string): string { return join(this.configDir, `${checkExtensionName(ext)}.HandlerState`); }

@@ -70,6 +70,9 @@ const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/;
 const WHITESPACE = /\s/;
 const CHUNKED_LAST = /(^|,)\s*chunked\s*$/i;
 const DIGITS = /^\d{1,15}$/;
+const BRACKETS = /^\[|\]$/g;
+/** Bodies up to this size go to the socket's buffer at once; a larger one's flush counts as activity. */
+const LARGE_BODY = 64 << 10;
 
 /** Request head bytes: request line, Host, the caller's headers, Content-Length when there is a body. */
 export function requestHead(method: string, url: URL, headers: Record<string, string>, bodyLength: number | null): string {
@@ -176,7 +179,7 @@ function framingOf(method: string, h: Head): Framing {
 export function rawExchange(r: RawRequest): Promise<RawResponse> {
   return new Promise<RawResponse>((resolve, reject) => {
     const port = Number(r.url.port || 80);
-    const host = r.url.hostname.replace(/^\[|\]$/g, '');
+    const host = r.url.hostname.replace(BRACKETS, '');
     let head: string;
     try {
       head = requestHead(r.method, r.url, r.headers, r.body !== undefined || r.method === 'PUT' || r.method === 'POST' ? (r.body?.length ?? 0) : null);
@@ -295,39 +298,40 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
       }
     };
 
-    // One plain timer for all three timeouts (connect, silence, total): armed for whichever comes first and
-    // refreshed on activity, never re-created per chunk. Not socket.setTimeout: its unreferenced timer, cleared
-    // when the socket closes, left libuv's timer armed for its old expiry, so the idle daemon woke once more per
-    // poll for nothing (docs/architecture.md "idle cost"); and one timer instead of two per request.
-    const deadline = Date.now() + r.totalTimeoutMs;
+    // One plain timer for all three timeouts (connect, silence, total), set once per exchange: data moving only
+    // notes the time, and when the timer fires it either ends the exchange with the timeout that passed or is
+    // set again for the nearest one still ahead. No refresh per chunk (docs/architecture.md "idle cost").
+    // Not socket.setTimeout: its unreferenced timer, cleared when the socket closes, left libuv's timer armed
+    // for its old expiry, so the idle daemon woke once more per poll for nothing; and one timer, not two.
+    const started = Date.now();
+    const deadline = started + r.totalTimeoutMs;
     let connected = false;
+    let lastActivity = started;
     const onTimer = () => {
-      if (Date.now() >= deadline - 1) finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`));
-      else if (!connected) finish(new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`));
-      else finish(new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`));
-    };
-    let timerMs = Math.min(r.connectTimeoutMs, r.totalTimeoutMs);
-    let timer = setTimeout(onTimer, timerMs);
-    /** The timer, due in `ms`: the same duration is a refresh (no new Timeout), another a new one. */
-    const arm = (ms: number) => {
-      if (ms === timerMs) { timer.refresh(); return; }
-      clearTimeout(timer);
-      timerMs = ms;
-      timer = setTimeout(onTimer, ms);
-    };
-    /** Data moved: the silence timeout starts again (or the total deadline, when that is nearer). */
-    const activity = () => {
       if (settled) return;
-      const left = deadline - Date.now();
-      arm(left > r.readTimeoutMs ? r.readTimeoutMs : Math.max(0, left));
+      const now = Date.now();
+      // Node may run a timer a millisecond before its due time: within 1 ms counts as due.
+      if (now >= deadline - 1) { finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`)); return; }
+      const due = connected ? lastActivity + r.readTimeoutMs : started + r.connectTimeoutMs;
+      if (now >= due - 1) {
+        finish(connected ? new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`) : new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`));
+        return;
+      }
+      timer = setTimeout(onTimer, Math.min(due, deadline) - now);
     };
+    let timer = setTimeout(onTimer, Math.min(r.connectTimeoutMs, r.totalTimeoutMs));
+    /** Data moved: the silence timeout counts from now. */
+    const activity = () => { lastActivity = Date.now(); };
     sock = nodeNet().connect({ host, port, noDelay: true });
     sock.on('connect', () => {
       connected = true;
-      arm(Math.max(0, Math.min(r.readTimeoutMs, deadline - Date.now())));
-      // Head and body in one write: one segment for the small requests of the protocol. Its flush is activity.
-      if (typeof r.body === 'string') sock.write(head + r.body, 'latin1', activity);
-      else sock.write(r.body && r.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : head, 'latin1', activity);
+      activity();
+      // Head and body in one write: one segment for the small requests of the protocol. The flush of a body
+      // larger than the socket's buffer takes a while (a log upload): its end is activity too.
+      const bodyLength = r.body?.length ?? 0;
+      const data = typeof r.body === 'string' ? head + r.body : bodyLength ? Buffer.concat([Buffer.from(head, 'latin1'), r.body as Uint8Array]) : head;
+      if (bodyLength > LARGE_BODY) sock.write(data, 'latin1', activity);
+      else sock.write(data, 'latin1');
     });
     sock.on('data', onData);
     // `on`, not `once`, above and below: each event comes at most once per socket and every handler checks

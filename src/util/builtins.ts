@@ -13,7 +13,10 @@ function builtin<K extends keyof Builtins>(id: K): Builtins[K] {
 
 export const nodeZlib = () => builtin('node:zlib');
 export const childProcess = () => builtin('node:child_process');
-export const nodeNet = () => builtin('node:net');
+// Kept once loaded: the idle poll opens two connections every period, and each getBuiltinModule call goes
+// through the module loader's lookup.
+let net: Builtins['node:net'] | undefined;
+export const nodeNet = () => (net ??= builtin('node:net'));
 
 /** A promise that resolves after `ms` (node:timers/promises' setTimeout without loading that module). */
 export function delay(ms: number): Promise<void> {
