@@ -6,7 +6,7 @@
 import type { AzureProtocol } from '../platform/protocol.ts';
 import type { ExtensionsGoalState } from '../platform/types.ts';
 import type { ExtensionsExecutor } from '../extensions/executor.ts';
-import { aggregateStatusJson, crpSupportedFeatures, type HandlerReport } from '../extensions/aggregate.ts';
+import { StatusTextMemo, aggregateStatusJson, crpSupportedFeatures, type HandlerReport } from '../extensions/aggregate.ts';
 import { log } from '../util/logger.ts';
 import { errorText } from '../util/errors.ts';
 import { collectAfterBurst } from '../util/memory.ts';
@@ -54,6 +54,10 @@ export class GoalStateLoop {
   private firstDone = false;
   private statusSavedAt = 0;
   private statusDirty = true;
+  /** The last status text and what it was made of: an idle report only puts the new timestamp in. */
+  private readonly statusText = new StatusTextMemo();
+  /** onReport saw the entries of the goal state being reported (reset when one is processed). */
+  private summarized = false;
   /** Counters for tests and the bench (no per-poll logging). */
   readonly stats = { polls: 0, pollFailures: 0, processed: 0, uploads: 0, uploadFailures: 0 };
 
@@ -125,6 +129,7 @@ export class GoalStateLoop {
       this.firstDone = true;
       try { await this.o.beforeFirstProcess?.(); } catch (e) { log.warn(`before processing extensions: ${errorText(e)}`); }
     }
+    this.summarized = false;
     try { this.o.onNewGoalState?.(egs.id); } catch (e) { log.warn(`goal-state summary: ${errorText(e)}`); }
     log.info(`ProcessExtensionsGoalState started [${egs.id} channel: ${egs.channel}, source: ${egs.source}, ${egs.handlers.length} handler(s)]`);
     const agg = await this.o.executor.process(egs);
@@ -146,14 +151,18 @@ export class GoalStateLoop {
   /** Builds and uploads the aggregate status; also kept as history/<current>/waagent_status.json. */
   async report(egs: ExtensionsGoalState): Promise<boolean> {
     const handlers = await this.o.executor.report(egs);
-    try { this.o.onReport?.(handlers); } catch (e) { log.warn(`extensions summary: ${errorText(e)}`); }
     const text = aggregateStatusJson({
       handlers,
       goalState: this.o.executor.goalStateAggregate,
       guestOS: this.o.guestOS(),
       features: crpSupportedFeatures({ fastTrack: (this.o.fastTrack ?? true) && this.fastTrackSupported }),
       ...agentMessage(this.o.agentProblem?.() ?? null),
-    });
+    }, this.statusText);
+    // The summary is made of the entries: the same entries as the last report of this goal state say nothing new.
+    if (!this.statusText.reused || !this.summarized) {
+      try { this.o.onReport?.(handlers); } catch (e) { log.warn(`extensions summary: ${errorText(e)}`); }
+      this.summarized = true;
+    }
     const out = await this.o.protocol.uploadStatus(text);
     // The history copy is for humans and the log collector: after a new goal state, then once a minute
     // (not an fsync'ed write every 6 s).

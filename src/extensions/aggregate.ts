@@ -119,8 +119,8 @@ export interface AggregateInput {
   maxBytes?: number;
 }
 
-export function buildAggregateStatus(input: AggregateInput, raw = false): Record<string, unknown> {
-  const ts = utcSeconds(input.now);
+/** `ts`: the document's timestamps (default: `input.now` in whole seconds). */
+export function buildAggregateStatus(input: AggregateInput, raw = false, ts = utcSeconds(input.now)): Record<string, unknown> {
   const version = input.agentVersion ?? AGENT_VERSION;
   const agg: Record<string, unknown> = {
     guestAgentStatus: { version, status: 'Ready', formattedMessage: fm(input.agentMessage ?? 'Guest Agent is running') },
@@ -149,17 +149,111 @@ let lastFit: string | null = null;
  * The status blob text: pure ASCII, so its length in characters is its length in bytes. Over the limit it is
  * rebuilt by the truncation rule of statusLimit.ts (below it, that costs one comparison).
  */
-export function aggregateStatusJson(input: AggregateInput): string {
-  const text = pyDumps(buildAggregateStatus(input, true));
+export function aggregateStatusJson(input: AggregateInput, memo?: StatusTextMemo): string {
+  const ts = utcSeconds(input.now);
+  const again = memo?.textFor(input, ts);
+  if (again !== undefined) return again;
+  const text = pyDumps(buildAggregateStatus(input, true, ts));
   const limit = input.maxBytes ?? MAX_STATUS_BLOB_BYTES;
   if (text.length <= limit) {
     lastFit = null;
+    memo?.keep(input, text, ts);
     return text;
   }
+  memo?.forget();
   const fit = fitStatusBlob(buildAggregateStatus(input), text.length, limit);
   const what = `Status blob of ${input.handlers.length} handler entries is ${text.length} bytes, over the ${limit}-byte limit: ${fit.summary}`;
   const key = `${input.handlers.length}:${fit.summary}`;
   if (key !== lastFit) log.warn(`${what}; uploading ${fit.text.length} bytes`);
   lastFit = key;
   return fit.text;
+}
+
+/**
+ * The previous status text, kept as the parts between its timestamps, with what it was made of. When the next
+ * report's input equals it (the idle poll: no status file changed, same goal state, same secrets), the text is
+ * those parts joined with the new timestamp: nothing is built, redacted or serialised again
+ * (docs/architecture.md "Idle cost"). A text the size limit cut is never kept.
+ */
+export class StatusTextMemo {
+  /** What the kept text was made of (copied: callers may change their objects later). */
+  private made: AggregateInput | null = null;
+  private gen = -1;
+  private parts: string[] = [];
+  /** The last textFor() answered from the kept text: the report's input was the same as the one before. */
+  reused = false;
+
+  /** The text for `input` at `ts` when `input` equals what the kept text was made of, else undefined. */
+  textFor(input: AggregateInput, ts: string): string | undefined {
+    const made = this.made;
+    this.reused = made !== null && this.gen === secretsGeneration() && sameInput(made, input);
+    return this.reused ? this.parts.join(`"${ts}"`) : undefined;
+  }
+
+  /** Keeps `text`, built from `input` with the timestamp `ts`, for the next reports. */
+  keep(input: AggregateInput, text: string, ts: string): void {
+    // The timestamp is written `"<ts>"` once for the document and once per extension status. Other text equal
+    // to it (an extension's message that is exactly the timestamp) would be taken for one: then nothing is kept.
+    const parts = text.split(`"${ts}"`);
+    let expected = 2;
+    for (const h of input.handlers) if (h.extension) expected++;
+    if (parts.length !== expected) { this.forget(); return; }
+    const g = input.goalState ?? null;
+    this.made = {
+      handlers: input.handlers.map((h) => ({ handler: { ...h.handler }, extension: h.extension ?? null, isMultiConfig: h.isMultiConfig ?? false })),
+      goalState: g === null ? null : { ...g },
+      guestOS: { ...input.guestOS },
+      features: input.features.map((f) => ({ ...f })),
+      ...(input.agentVersion !== undefined ? { agentVersion: input.agentVersion } : {}),
+      ...(input.agentMessage !== undefined ? { agentMessage: input.agentMessage } : {}),
+      ...(input.maxBytes !== undefined ? { maxBytes: input.maxBytes } : {}),
+    };
+    this.gen = secretsGeneration();
+    this.parts = parts;
+  }
+
+  forget(): void {
+    this.made = null;
+    this.parts = [];
+  }
+}
+
+// The fields compared, listed once; the type checks below fail the build when a field is added to the types
+// and not here.
+const HANDLER_FIELDS = ['name', 'version', 'status', 'code', 'message', 'supports_multi_config'] as const;
+const GOAL_STATE_FIELDS = ['status', 'code', 'message', 'inSvdSeqNo', 'timestampUTC'] as const;
+const GUEST_OS_FIELDS = ['computerName', 'osName', 'osVersion'] as const;
+type Missing<T, L extends readonly (keyof T)[]> = Exclude<keyof T, L[number]>;
+const allHandlerFields: [Missing<HandlerStatus, typeof HANDLER_FIELDS>] extends [never] ? true : never = true;
+const allGoalStateFields: [Missing<GoalStateAggregate, typeof GOAL_STATE_FIELDS>] extends [never] ? true : never = true;
+const allGuestOsFields: [Missing<AggregateInput['guestOS'], typeof GUEST_OS_FIELDS>] extends [never] ? true : never = true;
+void allHandlerFields; void allGoalStateFields; void allGuestOsFields;
+
+function sameFields<T extends object>(a: T, b: T, fields: readonly (keyof T)[]): boolean {
+  for (const f of fields) if (a[f] !== b[f]) return false;
+  return true;
+}
+
+/**
+ * `made` (a copy kept by StatusTextMemo) and a new input give the same document. Extension statuses are
+ * compared by identity: the report cycle hands back the same object while its status file is unchanged (a new
+ * object with equal content only costs a rebuild).
+ */
+function sameInput(made: AggregateInput, b: AggregateInput): boolean {
+  if (made.agentVersion !== b.agentVersion || made.agentMessage !== b.agentMessage || made.maxBytes !== b.maxBytes) return false;
+  const ga = made.goalState ?? null;
+  const gb = b.goalState ?? null;
+  if ((ga === null) !== (gb === null) || (ga !== null && !sameFields(ga, gb!, GOAL_STATE_FIELDS))) return false;
+  if (!sameFields(made.guestOS, b.guestOS, GUEST_OS_FIELDS)) return false;
+  if (made.features.length !== b.features.length) return false;
+  for (let i = 0; i < made.features.length; i++) {
+    if (made.features[i]!.Key !== b.features[i]!.Key || made.features[i]!.Value !== b.features[i]!.Value) return false;
+  }
+  if (made.handlers.length !== b.handlers.length) return false;
+  for (let i = 0; i < made.handlers.length; i++) {
+    const x = made.handlers[i]!;
+    const y = b.handlers[i]!;
+    if (x.extension !== (y.extension ?? null) || x.isMultiConfig !== (y.isMultiConfig ?? false) || !sameFields(x.handler, y.handler, HANDLER_FIELDS)) return false;
+  }
+  return true;
 }

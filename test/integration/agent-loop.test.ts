@@ -82,3 +82,32 @@ test('loop (loopback): a problem the operator must see (no WireServer firewall) 
     assert.equal((s.f.statusUploads().at(-1)!.json as Doc).aggregateStatus.guestAgentStatus.formattedMessage.message, 'Guest Agent is running');
   } finally { await s.close(); }
 });
+
+test('loop (loopback): an idle report reuses the last status text with new timestamps and does not summarise the same entries again', async () => {
+  const { f, p: protocol, roots, close } = await openProtocol(baseScenario({ vmSettings: false }), { clock });
+  // A clock 10 s ahead: status files just written count as settled, so idle reports reuse what they read.
+  const executor = new ExtensionsExecutor({
+    roots, wireServer: '127.0.0.1', extensionsEnabled: true, artifacts: platformArtifactSource(protocol.artifacts),
+    baseEnv: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, statusRead: { retryDelayMs: 0 }, now: () => Date.now() + 10_000,
+  });
+  const summaries: number[] = [];
+  const loop = new GoalStateLoop({ protocol, executor, guestOS: () => ({ computerName: 'vm', osName: 'flatcar', osVersion: '1' }), onReport: (h) => summaries.push(h.length) });
+  const noTimes = (json: unknown) => JSON.stringify(json, (k, v: unknown) => (k === 'timestampUTC' ? 'T' : v));
+  try {
+    await loop.cycle();
+    await loop.cycle();
+    const afterSettled = summaries.length;
+    assert.ok(afterSettled >= 1);
+    const uploads = f.statusUploads().length;
+    for (let i = 0; i < 3; i++) await loop.cycle();
+    assert.equal(summaries.length, afterSettled, 'the same entries are not summarised again');
+    const idle = f.statusUploads().slice(uploads);
+    assert.equal(idle.length, 3, 'the status is still uploaded every cycle');
+    for (const u of idle) assert.equal(noTimes(u.json), noTimes(f.statusUploads()[uploads - 1]!.json));
+    await f.update({ extensions: [{ name: 'Waagent.Test.ShellExt', version: '1.0.0', seqNo: 9, publicSettings: { message: 'nine' }, protectedSettings: { secret: 'x' } }] });
+    assert.equal((await loop.cycle()).processed, 'incarnation_2');
+    assert.equal(summaries.length, afterSettled + 1, 'a new goal state is summarised');
+    const last = f.statusUploads().at(-1)!.json as { aggregateStatus: { handlerAggregateStatus: { runtimeSettingsStatus: { sequenceNumber: number } }[] } };
+    assert.equal(last.aggregateStatus.handlerAggregateStatus[0]!.runtimeSettingsStatus.sequenceNumber, 9);
+  } finally { await close(); }
+});

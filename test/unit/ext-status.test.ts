@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HandlerLayout } from '../../src/extensions/layout.ts';
 import { applyHeartbeat, collectExtensionStatus, handlingStatus, readHeartbeat, statusFromText, type StatusContext } from '../../src/extensions/statusFile.ts';
-import { aggregateStatusJson, buildAggregateStatus, crpSupportedFeatures } from '../../src/extensions/aggregate.ts';
+import { StatusTextMemo, aggregateStatusJson, buildAggregateStatus, crpSupportedFeatures, type AggregateInput } from '../../src/extensions/aggregate.ts';
 import { pyDumps } from '../../src/extensions/pyjson.ts';
 import type { HandlerStatus } from '../../src/extensions/state.ts';
 
@@ -180,4 +180,71 @@ test('aggregate: an unchanged extension status is serialised once and reused; a 
   const after = aggregateStatusJson(input);
   assert.ok(!after.includes('hunter2-later-secret'), 'the kept text is redacted again with the new secret');
   assert.equal(after, pyDumps(buildAggregateStatus(input)), 'the same text as serialising the plain objects');
+});
+
+test('aggregate memo: an unchanged report reuses the last text with the new timestamps; any change of its input builds it again', async () => {
+  const { addSecret } = await import('../../src/util/logger.ts');
+  const h: HandlerStatus = { name: 'Test.Ext', version: '1.0', status: 'Ready', code: 0, message: 'Plugin enabled', supports_multi_config: false };
+  const ext = statusFromText('[{"status":{"status":"success","code":0,"operation":"Enable","formattedMessage":{"lang":"en-US","message":"memo-secret-one ok"}}}]',
+    { handlerName: h.name, handlerVersion: '1.0', ext: undefined, name: h.name, seq: 1 });
+  const base: AggregateInput = {
+    handlers: [{ handler: { ...h }, extension: ext }, { handler: { ...h, name: 'No.Settings' } }],
+    goalState: { status: 'Success', code: 0, message: 'GoalState executed successfully', inSvdSeqNo: '3', timestampUTC: '2025-01-01T09:00:00Z' },
+    guestOS: { computerName: 'vm', osName: 'x', osVersion: '1' },
+    features: crpSupportedFeatures({ fastTrack: false }),
+    now: new Date('2025-01-01T10:00:00Z'),
+  };
+  const memo = new StatusTextMemo();
+  // What a fresh build says: the memo must always answer exactly that.
+  const fresh = (i: AggregateInput) => pyDumps(buildAggregateStatus(i, false));
+  const at = (sec: number, i: AggregateInput = base): AggregateInput => ({ ...i, now: new Date(Date.UTC(2025, 0, 1, 10, 0, sec)) });
+  assert.equal(aggregateStatusJson(base, memo), fresh(base));
+  // The next poll: new objects with the same content (as the report cycle makes), a later clock.
+  const next = at(6, { ...base, handlers: base.handlers.map((r) => ({ ...r, handler: { ...r.handler } })), guestOS: { ...base.guestOS }, features: crpSupportedFeatures({ fastTrack: false }) });
+  const reused = aggregateStatusJson(next, memo);
+  assert.equal(reused, fresh(next));
+  assert.match(reused, /"timestampUTC": "2025-01-01T10:00:06Z"/);
+  assert.equal(reused.split('2025-01-01T10:00:06Z').length, 3, 'the document and the extension status carry the new time');
+  // Each change of what the document is made of is seen.
+  const changes: [string, AggregateInput][] = [
+    ['handler status', { ...base, handlers: [{ handler: { ...h, status: 'NotReady' }, extension: ext }, base.handlers[1]!] }],
+    ['handler message', { ...base, handlers: [{ handler: { ...h, message: 'other' }, extension: ext }, base.handlers[1]!] }],
+    ['extension status object', { ...base, handlers: [{ handler: { ...h }, extension: { ...ext!, status: 'error' } }, base.handlers[1]!] }],
+    ['a handler less', { ...base, handlers: [base.handlers[0]!] }],
+    ['goal state', { ...base, goalState: { ...base.goalState!, inSvdSeqNo: '4' } }],
+    ['no goal state', { ...base, goalState: null }],
+    ['host name', { ...base, guestOS: { ...base.guestOS, computerName: 'vm2' } }],
+    ['features', { ...base, features: crpSupportedFeatures({ fastTrack: true }) }],
+    ['agent message', { ...base, agentMessage: 'Guest Agent is running; ERROR: no firewall' }],
+  ];
+  for (const [what, input] of changes) {
+    assert.equal(aggregateStatusJson(at(12, input), memo), fresh(at(12, input)), what);
+    assert.equal(aggregateStatusJson(at(18), memo), fresh(at(18)), `${what}, then back`);
+  }
+  // The caller changing its objects after the call does not change what the memo compares with.
+  const mutable = at(24, { ...base, handlers: [{ handler: { ...h }, extension: ext }, base.handlers[1]!] });
+  aggregateStatusJson(mutable, memo);
+  mutable.handlers[0]!.handler.code = 7;
+  assert.equal(aggregateStatusJson(at(30, mutable), memo), fresh(at(30, mutable)));
+  // A newly registered secret: the kept text is not used.
+  addSecret('memo-secret-one');
+  const redacted = aggregateStatusJson(at(36), memo);
+  assert.ok(!redacted.includes('memo-secret-one'));
+  assert.equal(redacted, fresh(at(36)));
+  // A message that is exactly a timestamp of the document is not taken for one.
+  const tricky = statusFromText('[{"status":{"status":"success","code":0,"formattedMessage":{"lang":"en-US","message":"2025-01-01T10:00:42Z"}}}]',
+    { handlerName: h.name, handlerVersion: '1.0', ext: undefined, name: h.name, seq: 1 });
+  const withTricky = at(42, { ...base, handlers: [{ handler: { ...h }, extension: tricky }] });
+  assert.equal(aggregateStatusJson(withTricky, memo), fresh(withTricky));
+  assert.equal(aggregateStatusJson(at(48, withTricky), memo), fresh(at(48, withTricky)), 'the message stays as it was written');
+});
+
+test('aggregate memo: a text the size limit cut is built again every time, as without the memo', () => {
+  const h: HandlerStatus = { name: 'Test.Ext', version: '1.0', status: 'Ready', code: 0, message: 'x'.repeat(400), supports_multi_config: false };
+  const input: AggregateInput = { handlers: [{ handler: h }, { handler: { ...h, name: 'Test.Two' } }], guestOS: { computerName: 'vm', osName: 'x', osVersion: '1' }, features: [], now: new Date('2025-01-01T10:00:00Z'), maxBytes: 900 };
+  const memo = new StatusTextMemo();
+  const first = aggregateStatusJson(input, memo);
+  assert.ok(first.length <= 900);
+  const later = { ...input, now: new Date('2025-01-01T10:00:06Z') };
+  assert.equal(aggregateStatusJson(later, memo), aggregateStatusJson(later));
 });
