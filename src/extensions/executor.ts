@@ -50,7 +50,7 @@ export class ExtensionsExecutor {
   private readonly gate: ExtensionGate;
   private readonly retries: DownloadRetries;
   /** What the report cycle made of unchanged status/state files (read again only when they change). */
-  private readonly reportCache = new FileCache();
+  private readonly reportCache: FileCache;
   /** True while the current item is fetching its manifest or package (nothing run yet). */
   private inDownload = false;
   /** Items of the current run that failed in the download stage, or were held back by such a failure. */
@@ -61,6 +61,7 @@ export class ExtensionsExecutor {
     this.dirs = new HandlerDirs(opts.roots);
     this.gate = new ExtensionGate(opts);
     this.retries = new DownloadRetries(opts.downloadRetry);
+    this.reportCache = new FileCache({ now: () => this.now() });
     armCrashPoints();
   }
 
@@ -75,6 +76,16 @@ export class ExtensionsExecutor {
 
   /** Processes every handler of a new extensions goal state, then cleans up handlers no longer in it. */
   async process(egs: ExtensionsGoalState): Promise<GoalStateAggregate> {
+    // Handler files change while a goal state is processed: reports check them again (FileCache.getOwn).
+    this.reportCache.distrust();
+    try {
+      return await this.processGoalState(egs);
+    } finally {
+      this.reportCache.distrust();
+    }
+  }
+
+  private async processGoalState(egs: ExtensionsGoalState): Promise<GoalStateAggregate> {
     const ts = utcSeconds(new Date(this.now()));
     this.retries.begin(egs.id);
     this.downloadFailed = new Set();
@@ -116,10 +127,13 @@ export class ExtensionsExecutor {
     const items = all.filter((i) => this.retries.has(itemFullName(i)));
     log.info(`retrying the download of ${items.map(itemFullName).join(', ')} (goal state ${egs.id})`);
     this.downloadFailed = new Set();
+    this.reportCache.distrust();
     try {
       await this.handleAll(items, maxKey(all));
     } catch (e) {
       log.warn(`retrying extension downloads: ${errorMessage(e)}`);
+    } finally {
+      this.reportCache.distrust();
     }
     this.retries.end(this.downloadFailed, this.now());
     return true;
@@ -182,6 +196,15 @@ export class ExtensionsExecutor {
 
   /** Returns true on success (for dependency sequencing). Never throws. */
   async handleItem(item: PlanItem): Promise<boolean> {
+    this.reportCache.distrust();
+    try {
+      return await this.handleOne(item);
+    } finally {
+      this.reportCache.distrust();
+    }
+  }
+
+  private async handleOne(item: PlanItem): Promise<boolean> {
     const h = item.handler;
     let layout: HandlerLayout | undefined;
     this.inDownload = false;

@@ -118,13 +118,14 @@ export async function collectHandlerReports(egs: ExtensionsGoalState, c: ReportC
   for (const h of egs.handlers) {
     const layout = c.dirs.safeLayoutFor(h);
     if (!layout) continue;
-    const cached = <T>(kind: string, path: string, load: () => T): T => (c.cache ? c.cache.get(kind, path, load) : load());
-    let hs: HandlerStatus | null = cached('HandlerStatus', layout.handlerStatusPath, () => readHandlerStatus(layout));
+    // Files only the agent writes (the executor distrusts them while it works): no stat per poll.
+    const own = <T>(kind: string, path: string, load: () => T): T => (c.cache ? c.cache.getOwn(kind, path, load) : load());
+    let hs: HandlerStatus | null = own('HandlerStatus', layout.handlerStatusPath, () => readHandlerStatus(layout));
     if (hs === null) continue;
-    const state = cached('HandlerState', layout.handlerStatePath, () => readHandlerState(layout));
+    const state = own('HandlerState', layout.handlerStatePath, () => readHandlerState(layout));
     if (state !== 'NotInstalled') {
       try {
-        const m = cached('HandlerManifest', layout.manifestPath, () => loadHandlerManifest(layout.manifestPath));
+        const m = own('HandlerManifest', layout.manifestPath, () => loadHandlerManifest(layout.manifestPath));
         if (m.reportHeartbeat) {
           const before = hs;
           const hb = readHeartbeat(hs, layout, c.now());
@@ -132,7 +133,10 @@ export async function collectHandlerReports(egs: ExtensionsGoalState, c: ReportC
           hs = c.blocked.has(h.name) && !hb.failed ? withHeartbeat(before, hb.status) : hb.status;
           // Only a failure is persisted, like the Python agent (which then reports it from its next cycle on);
           // and only when it changed: reports run every few seconds.
-          if (hb.failed && (hs.status !== before.status || hs.code !== before.code || hs.message !== before.message)) writeHandlerStatus(layout, hs);
+          if (hb.failed && (hs.status !== before.status || hs.code !== before.code || hs.message !== before.message)) {
+            writeHandlerStatus(layout, hs);
+            c.cache?.distrust();
+          }
         }
       } catch { /* no manifest: no heartbeat */ }
     }
@@ -140,7 +144,7 @@ export async function collectHandlerReports(egs: ExtensionsGoalState, c: ReportC
     for (const s of items) {
       const item: PlanItem = { handler: h, settings: s, key: 0 };
       const ext = itemExtName(item);
-      if (ext !== undefined && s?.state === 'disabled' && cached('ExtensionState', layout.extensionStatePath(ext), () => readExtensionState(layout, ext)) === 'disabled') continue;
+      if (ext !== undefined && s?.state === 'disabled' && own('ExtensionState', layout.extensionStatePath(ext), () => readExtensionState(layout, ext)) === 'disabled') continue;
       let extension = null;
       if (s !== null && (state !== 'NotInstalled' || h.isMultiConfig || c.extensionsEnabled === false || c.blocked.has(h.name))) {
         const sc = statusContext(item, layout);

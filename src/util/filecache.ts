@@ -8,10 +8,13 @@ import { lstatSync, type Stats } from 'node:fs';
 
 export const RACY_MS = 2000;
 export const MAX_ENTRIES = 4096;
+/** How long an own file's entry is used without a stat (getOwn); distrust() ends it at once. */
+export const OWN_TRUST_MS = 60_000;
 
 /** What identifies a file's version: compared field by field (no signature string built per poll). */
 interface Sig { dev: number; ino: number; size: number; mode: number; mtimeMs: number; ctimeMs: number }
-interface Entry { sig: Sig; value: unknown }
+/** `checked`: when the file was last seen unchanged; `epoch`: the distrust() count then. */
+interface Entry { sig: Sig; value: unknown; checked: number; epoch: number }
 
 function same(a: Sig, b: Sig): boolean {
   return a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size && a.dev === b.dev && a.mode === b.mode;
@@ -21,6 +24,8 @@ export class FileCache {
   private readonly m = new Map<string, Entry>();
   private readonly max: number;
   private readonly now: () => number;
+  /** distrust() calls so far. */
+  private epoch = 0;
 
   constructor(o: { max?: number; now?: () => number } = {}) {
     this.max = o.max ?? MAX_ENTRIES;
@@ -32,11 +37,33 @@ export class FileCache {
     const key = `${kind}\0${path}`;
     const sig = this.signature(path);
     const hit = this.m.get(key);
-    if (sig !== null && hit !== undefined && same(hit.sig, sig)) return hit.value as T;
+    if (sig !== null && hit !== undefined && same(hit.sig, sig)) {
+      hit.checked = this.now();
+      hit.epoch = this.epoch;
+      return hit.value as T;
+    }
     const value = load();
     this.keep(key, sig, path, value);
     return value;
   }
+
+  /**
+   * As get(), for a file only this agent writes (a handler's HandlerState, HandlerStatus, its manifest): its
+   * entry is used without a stat for OWN_TRUST_MS after the file was last seen unchanged, unless distrust()
+   * was called since. Whoever writes such files calls distrust() (before and after); a change by anyone
+   * else is seen within OWN_TRUST_MS. The idle poll then stats only the files extensions write.
+   */
+  getOwn<T>(kind: string, path: string, load: () => T): T {
+    const hit = this.m.get(`${kind}\0${path}`);
+    if (hit !== undefined && hit.epoch === this.epoch && this.now() - hit.checked < OWN_TRUST_MS) return hit.value as T;
+    return this.get(kind, path, load);
+  }
+
+  /** Own files may have changed: every getOwn() entry is checked again before it is used. */
+  distrust(): void {
+    this.epoch++;
+  }
+
 
   async getAsync<T>(kind: string, path: string, load: () => Promise<T>): Promise<T> {
     const key = `${kind}\0${path}`;
@@ -63,6 +90,6 @@ export class FileCache {
     if (sig === null || again === null || !same(sig, again)) { this.m.delete(key); return; }
     if (!this.m.has(key) && this.m.size >= this.max) this.m.clear();
     // Only the six numbers are kept, not the Stats object.
-    this.m.set(key, { sig: { dev: sig.dev, ino: sig.ino, size: sig.size, mode: sig.mode, mtimeMs: sig.mtimeMs, ctimeMs: sig.ctimeMs }, value });
+    this.m.set(key, { sig: { dev: sig.dev, ino: sig.ino, size: sig.size, mode: sig.mode, mtimeMs: sig.mtimeMs, ctimeMs: sig.ctimeMs }, value, checked: this.now(), epoch: this.epoch });
   }
 }

@@ -528,3 +528,26 @@ test('download failed on every URI: reported, then only the download is retried 
     assert.equal(await x.retryDownloads(g2), false, 'another goal state was processed since');
   } finally { rmSync(t.d, { recursive: true, force: true }); }
 });
+
+test('reports: the files only the agent writes are not stat-ed per poll, and whatever the executor writes is reported at once', async () => {
+  const t = setup();
+  try {
+    t.publish(NAME, '1.0.0');
+    // A clock 10 s ahead: the files just written count as settled, so the report cycle keeps what it read.
+    const x = t.ex({ now: () => Date.now() + 10_000 });
+    await x.process(gs([h()]));
+    const first = await x.report(gs([h()]));
+    assert.equal(first[0]!.handler.status, 'Ready');
+    // Someone else rewrites HandlerStatus: not seen at once (no stat per poll for it), as documented.
+    const l = t.layout('1.0.0');
+    const outside = readFileSync(l.handlerStatusPath, 'utf8');
+    writeFileSync(l.handlerStatusPath, outside.replace('Plugin enabled', 'changed by someone else'));
+    assert.equal((await x.report(gs([h()])))[0]!.handler.message, 'Plugin enabled');
+    writeFileSync(l.handlerStatusPath, outside);
+    // The executor disables the handler: its own writes are reported on the next cycle.
+    await x.process(gs([h({ state: 'disabled' })], 2));
+    const after = await x.report(gs([h({ state: 'disabled' })], 2));
+    assert.equal(readHandlerStatus(l)!.message, 'Plugin disabled');
+    assert.equal(after[0]!.handler.message, 'Plugin disabled');
+  } finally { rmSync(t.d, { recursive: true, force: true }); }
+});

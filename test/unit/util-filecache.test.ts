@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileCache, RACY_MS } from '../../src/util/filecache.ts';
+import { FileCache, OWN_TRUST_MS, RACY_MS } from '../../src/util/filecache.ts';
 
 function setup(t: { after: (f: () => void) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'filecache-'));
@@ -76,4 +76,38 @@ test('bounded: past MAX entries the cache starts over', (t) => {
     small.get('k', f, () => i);
   }
   assert.ok(small.size <= 3);
+});
+
+test('own files: no stat while trusted; a change by someone else is seen after OWN_TRUST_MS, the agent\'s own at once after distrust()', (t) => {
+  const s = setup(t);
+  const f = join(s.dir, 'HandlerState');
+  writeFileSync(f, 'Enabled');
+  s.old(f);
+  let loads = 0;
+  const own = () => s.cache.getOwn('own', f, () => `v${++loads}`);
+  assert.equal(own(), 'v1');
+  // Trusted: even a removed file is not looked at (no stat at all).
+  rmSync(f);
+  assert.equal(own(), 'v1');
+  writeFileSync(f, 'Disabled by someone else');
+  s.old(f);
+  s.advance(OWN_TRUST_MS - 1);
+  assert.equal(own(), 'v1', 'still trusted');
+  s.advance(1);
+  assert.equal(own(), 'v2', 'checked again after OWN_TRUST_MS: the change is seen');
+  assert.equal(own(), 'v2');
+  // The agent writes: distrust() makes the next read check the file.
+  writeFileSync(f, 'Installed');
+  s.old(f);
+  assert.equal(own(), 'v2', 'trusted until told');
+  s.cache.distrust();
+  assert.equal(own(), 'v3');
+  // Checked and unchanged: trusted again, without a load.
+  s.cache.distrust();
+  assert.equal(own(), 'v3');
+  rmSync(f);
+  assert.equal(own(), 'v3');
+  s.cache.distrust();
+  assert.equal(own(), 'v4', 'a missing file is loaded (and never kept)');
+  assert.equal(own(), 'v5');
 });
