@@ -98,6 +98,11 @@ export class HostPluginClient {
     this.initialized = true;
   }
 
+  /** False while a 404 (or a too old plugin) says not to ask vmSettings again yet: the poll skips it then. */
+  vmSettingsDue(): boolean {
+    return this.clock.now() >= this.unsupportedUntil;
+  }
+
   /**
    * GET /vmSettings, single attempt (the next poll is the retry). 304 => unchanged; 404 or a plugin older than
    * 1.0.8.133 => unsupported (not asked again for 6 h); 410/InvalidContainerConfiguration => GoalStateChangedError.
@@ -174,12 +179,11 @@ export class HostPluginClient {
 
   /** PUT /status with the base64 envelope. Throws GoalStateChangedError on 410/InvalidContainerConfiguration. */
   async putStatus(sasUrl: string, blobType: BlobType, status: Uint8Array, date: string): Promise<void> {
-    await this.ensureInitialized();
-    const put = async (body: string) => {
+    if (!this.initialized) await this.ensureInitialized();
+    for (const body of statusEnvelopes(sasUrl, blobType, status, date)) {
       const res = await this.send({ method: 'PUT', path: '/status', doc: 'HostGAPlugin /status', body, headers: this.headers({ 'Content-Type': 'application/json' }) });
       if (!isOk(res.status)) throw new HttpError('HostGAPlugin /status', `unexpected HTTP status ${res.status}`, res.status, 1);
-    };
-    for (const env of statusEnvelopes(sasUrl, blobType, status, date)) await put(env);
+    }
   }
 }
 

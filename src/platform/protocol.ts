@@ -108,7 +108,8 @@ export class AzureProtocol {
       this.lastFull = full;
     }
     let fromVm: ExtensionsGoalState | null = null;
-    if (this.fastTrack) {
+    // While vmSettings is known to be unsupported (asked again after 6 h) the idle poll does not call it.
+    if (this.fastTrack && (force || this.hgap.vmSettingsDue())) {
       try {
         const vs = await this.withRefresh(() => this.hgap.vmSettings(force));
         if (vs.kind === 'new') {

@@ -74,6 +74,17 @@ const BRACKETS = /^\[|\]$/g;
 /** Bodies up to this size go to the socket's buffer at once; a larger one's flush counts as activity. */
 const LARGE_BODY = 64 << 10;
 
+/**
+ * The one buffer every non-streamed exchange reads into (onread): its data is handled within the callback and
+ * copied where kept, so one buffer serves any number of connections.
+ */
+let shared: Buffer | null = null;
+function readBuffer(): Buffer {
+  shared ??= Buffer.allocUnsafeSlow(READ_BUFFER);
+  return shared;
+}
+const READ_BUFFER = 16 << 10;
+
 /** Request head bytes: request line, Host, the caller's headers, Content-Length when there is a body. */
 export function requestHead(method: string, url: URL, headers: Record<string, string>, bodyLength: number | null): string {
   let head = `${method} ${url.pathname || '/'}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
@@ -283,7 +294,8 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
           headBuf = headBuf.length ? Buffer.concat([headBuf, buf]) : buf;
           const end = headBuf.indexOf(CRLFCRLF);
           if ((end < 0 ? headBuf.length : end) > HEAD_MAX) throw new RawHttpError('EHTTPPARSE', `response head larger than ${HEAD_MAX} bytes`);
-          if (end < 0) return;
+          // A head cut short waits for the next read: kept as a copy (`data` may be the shared read buffer).
+          if (end < 0) { if (headBuf === buf) headBuf = Buffer.from(buf); return; }
           const h = parseResponseHead(headBuf.toString('latin1', 0, end));
           buf = headBuf.subarray(end + 4);
           headBuf = EMPTY;
@@ -322,7 +334,13 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
     let timer = setTimeout(onTimer, Math.min(r.connectTimeoutMs, r.totalTimeoutMs));
     /** Data moved: the silence timeout counts from now. */
     const activity = () => { lastActivity = Date.now(); };
-    sock = nodeNet().connect({ host, port, noDelay: true });
+    // A body kept whole (every request of the idle poll) is read into the shared buffer and handed over at
+    // once, without the socket's stream machinery (a Readable push, 'data' event and read-ahead per read, and
+    // a new buffer per read); whatever is kept is copied out of it (deliver, the head above). A streamed body
+    // (packages) is read as 'data' chunks, which can be paused while the sink works and are never reused.
+    sock = r.onChunk
+      ? nodeNet().connect({ host, port, noDelay: true })
+      : nodeNet().connect({ host, port, noDelay: true, onread: { buffer: readBuffer(), callback: (n: number, b: Uint8Array) => { onData(Buffer.from(b.buffer, b.byteOffset, n)); return true; } } });
     sock.on('connect', () => {
       connected = true;
       activity();
@@ -333,7 +351,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
       if (bodyLength > LARGE_BODY) sock.write(data, 'latin1', activity);
       else sock.write(data, 'latin1');
     });
-    sock.on('data', onData);
+    if (r.onChunk) sock.on('data', onData);
     // `on`, not `once`, above and below: each event comes at most once per socket and every handler checks
     // `settled`; `once` wraps each listener in another closure, per request.
     // Errors are built only when they are the outcome (an Error captures a stack: not for every close).

@@ -78,7 +78,8 @@ export function exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      // No input: stdin is /dev/null (an end of file at once, as a closed pipe), one pipe and stream less.
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
 
     const finish = (code: number | null, signal: NodeJS.Signals | null) => {
@@ -105,9 +106,9 @@ export function exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult
       chunks.push(piece);
       if (which === 'out') outLen += piece.length; else errLen += piece.length;
     };
-    child.stdout.on('data', collect(out, 'out'));
-    child.stderr.on('data', collect(err, 'err'));
-    child.stdin.on('error', () => { /* the command may not read stdin: EPIPE is not our failure */ });
+    child.stdout!.on('data', collect(out, 'out'));
+    child.stderr!.on('data', collect(err, 'err'));
+    child.stdin?.on('error', () => { /* the command may not read stdin: EPIPE is not our failure */ });
     child.on('error', (e: NodeJS.ErrnoException) => {
       err.push(Buffer.from(`${e.code ?? ''} ${e.message}`));
       finish(e.code === 'ENOENT' ? 127 : 126, null);
@@ -116,8 +117,8 @@ export function exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult
       exitInfo = { code, signal };
       // A grandchild that keeps our pipes open must not hold us forever: give 'close' a moment.
       timers.push(setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
+        child.stdout!.destroy();
+        child.stderr!.destroy();
         finish(code, signal);
       }, 2_000));
     });
@@ -135,8 +136,7 @@ export function exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult
       }, timeoutMs);
       timers.push(t);
     }
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
   });
 }
 

@@ -63,6 +63,13 @@ test('stdin input reaches the command (secrets go there, not into argv)', async 
   assert.equal(r.stdout, 'user:password\n');
 });
 
+test('without input a command reading stdin sees its end at once (stdin is /dev/null, not left open)', async () => {
+  const r = await exec(['/bin/sh', '-c', 'cat; readlink /proc/self/fd/0'], { timeoutMs: 5_000 });
+  assert.equal(r.timedOut, false);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), '/dev/null');
+});
+
 test('ExecError names the failure and hides the secrets in its message', async () => {
   await assert.rejects(
     execOk(['/bin/sh', '-c', 'echo "chpasswd: bad password hunter2-secret for user" >&2; exit 3'], { secrets: ['hunter2-secret'] }),
