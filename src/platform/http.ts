@@ -114,11 +114,28 @@ export class HttpClient implements HttpTransport {
     return req.useProxy ? selectProxy(req.url, this.proxy, this.env, this.directHosts) : null;
   }
 
-  async send(req: HttpRequest): Promise<HttpResponse> {
+  /**
+   * Not an async function: a direct plain-http request (both of the idle poll's) is handed to the lean
+   * engine's own promise, without one more async frame and the ticks of resolving a promise with a promise.
+   */
+  send(req: HttpRequest): Promise<HttpResponse> {
+    let call: EngineCall;
+    let proxyUrl: string | null;
+    try {
+      proxyUrl = this.proxyFor(req);
+      call = this.engineCall(req, proxyUrl);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!proxyUrl && req.url.startsWith('http://')) return sendRaw(call);
+    return this.sendOther(call, proxyUrl);
+  }
+
+  /** The request's final headers (User-Agent, Connection: close), timeouts and cap, for either engine. */
+  private engineCall(req: HttpRequest, proxyUrl: string | null): EngineCall {
     const connectTimeout = req.connectTimeoutMs ?? 10_000;
     const readTimeout = req.readTimeoutMs ?? 10_000;
     const max = req.maxBytes ?? DEFAULT_MAX_BYTES;
-    const proxyUrl = this.proxyFor(req);
     const headers: Record<string, string> = {};
     let hasUa = false;
     const given = req.headers;
@@ -138,8 +155,12 @@ export class HttpClient implements HttpTransport {
     const what = () => `${req.method} ${redact(req.url)}${proxyUrl ? ' via proxy' : ''}`;
     if (log.enabled('VERBOSE')) log.verbose(`HTTP ${what()}`);
     const total = req.totalTimeoutMs ?? 60_000;
-    const call: EngineCall = { req, headers, connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout, totalTimeoutMs: total, maxBytes: max, what };
-    if (!proxyUrl && req.url.startsWith('http://')) return sendRaw(call);
+    return { req, headers, connectTimeoutMs: connectTimeout, readTimeoutMs: readTimeout, totalTimeoutMs: total, maxBytes: max, what };
+  }
+
+  /** Through a proxy (undici), or direct https (node:https). */
+  private async sendOther(call: EngineCall, proxyUrl: string | null): Promise<HttpResponse> {
+    const { req, connectTimeoutMs: connectTimeout, totalTimeoutMs: total, maxBytes: max, what } = call;
     // Our own controller (not AbortSignal.timeout) so that nothing fires after the exchange is over.
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error(`no complete answer within ${total} ms`)), total);

@@ -21,7 +21,9 @@ function same(a: Sig, b: Sig): boolean {
 }
 
 export class FileCache {
-  private readonly m = new Map<string, Entry>();
+  /** kind -> path -> entry: the callers' path strings are kept ones (layouts), so no key is built per lookup. */
+  private readonly kinds = new Map<string, Map<string, Entry>>();
+  private count = 0;
   private readonly max: number;
   private readonly now: () => number;
   /** distrust() calls so far. */
@@ -34,16 +36,16 @@ export class FileCache {
 
   /** `load()`'s result for `path` under `kind`, from the cache while the file is unchanged. Missing files are never kept. */
   get<T>(kind: string, path: string, load: () => T): T {
-    const key = `${kind}\0${path}`;
+    const entries = this.entries(kind);
     const sig = this.signature(path);
-    const hit = this.m.get(key);
+    const hit = entries.get(path);
     if (sig !== null && hit !== undefined && same(hit.sig, sig)) {
       hit.checked = this.now();
       hit.epoch = this.epoch;
       return hit.value as T;
     }
     const value = load();
-    this.keep(key, sig, path, value);
+    this.keep(entries, sig, path, value);
     return value;
   }
 
@@ -54,7 +56,7 @@ export class FileCache {
    * else is seen within OWN_TRUST_MS. The idle poll then stats only the files extensions write.
    */
   getOwn<T>(kind: string, path: string, load: () => T): T {
-    const hit = this.m.get(`${kind}\0${path}`);
+    const hit = this.kinds.get(kind)?.get(path);
     if (hit !== undefined && hit.epoch === this.epoch && this.now() - hit.checked < OWN_TRUST_MS) return hit.value as T;
     return this.get(kind, path, load);
   }
@@ -64,19 +66,29 @@ export class FileCache {
     this.epoch++;
   }
 
-
-  async getAsync<T>(kind: string, path: string, load: () => Promise<T>): Promise<T> {
-    const key = `${kind}\0${path}`;
+  /** As get() with an async loader. A hit is answered as it is, without a promise (the idle poll's case). */
+  getAsync<T>(kind: string, path: string, load: () => Promise<T>): T | Promise<T> {
+    const entries = this.entries(kind);
     const sig = this.signature(path);
-    const hit = this.m.get(key);
+    const hit = entries.get(path);
     if (sig !== null && hit !== undefined && same(hit.sig, sig)) return hit.value as T;
+    return this.loadAsync(entries, sig, path, load);
+  }
+
+  get size(): number { return this.count; }
+
+  private async loadAsync<T>(entries: Map<string, Entry>, sig: Sig | null, path: string, load: () => Promise<T>): Promise<T> {
     const value = await load();
     // Kept only if the file did not change while it was being read (keep() looks once more).
-    this.keep(key, sig, path, value);
+    this.keep(entries, sig, path, value);
     return value;
   }
 
-  get size(): number { return this.m.size; }
+  private entries(kind: string): Map<string, Entry> {
+    let m = this.kinds.get(kind);
+    if (m === undefined) { m = new Map(); this.kinds.set(kind, m); }
+    return m;
+  }
 
   private signature(path: string): Stats | null {
     const st = lstatSync(path, { throwIfNoEntry: false });
@@ -85,11 +97,20 @@ export class FileCache {
     return st;
   }
 
-  private keep(key: string, sig: Sig | null, path: string, value: unknown): void {
+  private keep(entries: Map<string, Entry>, sig: Sig | null, path: string, value: unknown): void {
     const again = sig === null ? null : this.signature(path);
-    if (sig === null || again === null || !same(sig, again)) { this.m.delete(key); return; }
-    if (!this.m.has(key) && this.m.size >= this.max) this.m.clear();
+    if (sig === null || again === null || !same(sig, again)) {
+      if (entries.delete(path)) this.count--;
+      return;
+    }
+    if (!entries.has(path)) {
+      if (this.count >= this.max) {
+        for (const m of this.kinds.values()) m.clear();
+        this.count = 0;
+      }
+      this.count++;
+    }
     // Only the six numbers are kept, not the Stats object.
-    this.m.set(key, { sig: { dev: sig.dev, ino: sig.ino, size: sig.size, mode: sig.mode, mtimeMs: sig.mtimeMs, ctimeMs: sig.ctimeMs }, value, checked: this.now(), epoch: this.epoch });
+    entries.set(path, { sig: { dev: sig.dev, ino: sig.ino, size: sig.size, mode: sig.mode, mtimeMs: sig.mtimeMs, ctimeMs: sig.ctimeMs }, value, checked: this.now(), epoch: this.epoch });
   }
 }
