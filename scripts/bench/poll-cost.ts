@@ -6,7 +6,7 @@
 // --alloc: instead of CPU, the V8 heap bytes each phase allocates per call (50 calls with a young generation
 // large enough that no collection runs in between): garbage per poll is what the scavenger pays for later.
 //
-//   scripts/node scripts/bench/poll-cost.ts [--cycles 400] [--alloc] [--only PREFIX] [--cold MIB] [--node-flags '--f,--g'] [--cpu-prof-dir DIR (a V8 CPU profile of the measuring process)]
+//   scripts/node scripts/bench/poll-cost.ts [--cycles 400] [--alloc] [--only PREFIX] [--cold MIB] [--rounds N] [--node-flags '--f,--g'] [--cpu-prof-dir DIR (a V8 CPU profile of the measuring process)]
 //
 // Network safety: the simulator binds 127.0.0.1 (test/fabric, bind 'loopback'); nothing else is contacted.
 // The extension's commands run from a temp Lib.Dir (as the integration tests do).
@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { PINNED_NODE, PROJECT } from '../../test/sandbox/box.ts';
 import { seaV8Flags } from './agents.ts';
 
-const a = mri(process.argv.slice(2), { string: ['cycles', 'child', 'cpu-prof-dir', 'only', 'node-flags', 'cold'], boolean: ['alloc'] });
+const a = mri(process.argv.slice(2), { string: ['cycles', 'child', 'cpu-prof-dir', 'only', 'node-flags', 'cold', 'rounds'], boolean: ['alloc'] });
 const ALLOC = Boolean(a.alloc);
 const CYCLES = Number(a.cycles ?? 400);
 // --only PREFIX: time only the phases whose name starts with it (e.g. `cycle` or `floor`), so that a
@@ -29,6 +29,11 @@ const ONLY = a.only ? String(a.only) : '';
 // whose poll comes after 6 s of sleep and costs ~3x a warm in-process cycle); each call is then timed alone.
 const COLD = a.cold ? Number(a.cold) : 0;
 if (!Number.isFinite(COLD) || COLD < 0 || COLD > 1024) throw new Error('--cold: MiB, 0..1024');
+// --rounds N: every phase N times, interleaved (phase 1, 2, ..., then again), and the median of the N: a
+// machine whose speed changes during the run (other work) moves all phases alike, and one slow stretch does
+// not decide a phase. Use it to compare two builds of a phase: a few % is within one round's noise.
+const ROUNDS = Number(a.rounds ?? 1);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 99) throw new Error('--rounds: 1..99');
 // --node-flags '--flag,--flag': more flags for the measuring process (e.g. --trace-gc; its output goes to stderr).
 const EXTRA_FLAGS = a['node-flags'] ? String(a['node-flags']).split(',').filter(Boolean) : [];
 
@@ -42,7 +47,7 @@ async function child(wire: string, hgap: string): Promise<void> {
   const { platformArtifactSource } = await import('../../src/extensions/artifacts.ts');
   const { GoalStateLoop } = await import('../../src/agent/loop.ts');
   const { GoalStateHistory } = await import('../../src/agent/history.ts');
-  const { aggregateStatusJson, crpSupportedFeatures } = await import('../../src/extensions/aggregate.ts');
+  const { StatusTextMemo, aggregateStatusJson, crpSupportedFeatures } = await import('../../src/extensions/aggregate.ts');
   const dir = mkdtempSync(join(tmpdir(), 'poll-cost-'));
   const roots = { libDir: join(dir, 'lib'), extLogDir: join(dir, 'log') };
   mkdirSync(roots.libDir, { mode: 0o700 });
@@ -62,10 +67,15 @@ async function child(wire: string, hgap: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 2500));
     for (let i = 0; i < 30; i++) await loop.cycle();
     const egs = loop.extensionsGoalState!;
-    const out: Record<string, number> = {};
+    const rounds: Record<string, number[]> = {};
     const evict = new Float64Array(COLD * 131072);
     const time = async (name: string, fn: () => Promise<unknown> | unknown) => {
       if (ONLY && !name.trim().startsWith(ONLY)) return;
+      const out: Record<string, number> = {};
+      await measure(out, name, fn);
+      (rounds[name] ??= []).push(out[name]!);
+    };
+    const measure = async (out: Record<string, number>, name: string, fn: () => Promise<unknown> | unknown) => {
       gc();
       if (ALLOC) {
         const h0 = process.memoryUsage().heapUsed;
@@ -89,15 +99,9 @@ async function child(wire: string, hgap: string): Promise<void> {
       for (let i = 0; i < CYCLES; i++) await fn();
       out[name] = (cpuUs() - t0) / CYCLES;
     };
-    await time('cycle (poll + report + upload)', () => loop.cycle());
-    await time('  loop.report: report + JSON + upload', () => loop.report(egs));
-    await time('  poll: goal-state GET, compare', () => protocol.poll());
-    await time('  retryDownloads check', () => executor.retryDownloads(egs));
-    await time('  report: status files -> entries', () => executor.report(egs));
     const handlers = await executor.report(egs);
     const text = aggregateStatusJson({ handlers, guestOS: guestOS(), features: crpSupportedFeatures({ fastTrack: false }) });
-    await time('  aggregate JSON', () => aggregateStatusJson({ handlers, guestOS: guestOS(), features: crpSupportedFeatures({ fastTrack: false }) }));
-    await time('  upload: HGAP PUT /status', () => protocol.uploadStatus(text));
+    const memo = new StatusTextMemo();
     // The floor: the same two requests with node:net, nothing parsed.
     const hg = new URL(hgap);
     const wu = new URL(wire);
@@ -117,7 +121,20 @@ async function child(wire: string, hgap: string): Promise<void> {
     });
     const get = Buffer.from(`GET /machine/?comp=goalstate HTTP/1.1\r\nHost: 127.0.0.1\r\nx-ms-version: 2012-11-30\r\nx-ms-agent-name: WALinuxAgent\r\nConnection: close\r\n\r\n`);
     const put = Buffer.concat([Buffer.from(`PUT /status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nx-ms-version: 2015-09-01\r\nConnection: close\r\n\r\n`), body]);
-    await time('floor: the same GET + PUT, node:net', async () => { await raw(Number(wu.port), get); await raw(Number(hg.port), put); });
+    for (let round = 0; round < ROUNDS; round++) {
+      await time('cycle (poll + report + upload)', () => loop.cycle());
+      await time('  loop.report: report + JSON + upload', () => loop.report(egs));
+      await time('  poll: goal-state GET, compare', () => protocol.poll());
+      await time('  retryDownloads check', () => executor.retryDownloads(egs));
+      await time('  report: status files -> entries', () => executor.report(egs));
+      await time('  aggregate JSON, built in full', () => aggregateStatusJson({ handlers, guestOS: guestOS(), features: crpSupportedFeatures({ fastTrack: false }) }));
+      await time('  aggregate JSON, same input (memo)', () => aggregateStatusJson({ handlers, guestOS: guestOS(), features: crpSupportedFeatures({ fastTrack: false }) }, memo));
+      await time('  upload: HGAP PUT /status', () => protocol.uploadStatus(text));
+      await time('floor: the same GET + PUT, node:net', async () => { await raw(Number(wu.port), get); await raw(Number(hg.port), put); });
+    }
+    // The median of the rounds (the value itself with one round).
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(rounds)) out[k] = [...v].sort((x, y) => x - y)[v.length >> 1]!;
     process.stdout.write(`${JSON.stringify({ out, statusBytes: text.length })}\n`);
   } finally {
     await http.close();
@@ -146,7 +163,7 @@ async function parent(): Promise<void> {
     const prof = a['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${String(a['cpu-prof-dir'])}`, '--cpu-prof-interval=50'] : [];
     // --alloc: 64 MiB semi-spaces (after the SEA's flags, so they win): 50 calls allocate far less.
     const alloc = ALLOC ? ['--max-semi-space-size=64', '--min-semi-space-size=64'] : [];
-    const kid = spawn(PINNED_NODE, [...seaV8Flags(), ...alloc, ...prof, ...EXTRA_FLAGS, join(PROJECT, 'scripts', 'bench', 'poll-cost.ts'), '--child', urls['wire']!, urls['hgap']!, '--cycles', String(CYCLES), ...(ALLOC ? ['--alloc'] : []), ...(ONLY ? ['--only', ONLY] : []), ...(COLD ? ['--cold', String(COLD)] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const kid = spawn(PINNED_NODE, [...seaV8Flags(), ...alloc, ...prof, ...EXTRA_FLAGS, join(PROJECT, 'scripts', 'bench', 'poll-cost.ts'), '--child', urls['wire']!, urls['hgap']!, '--cycles', String(CYCLES), ...(ALLOC ? ['--alloc'] : []), ...(ONLY ? ['--only', ONLY] : []), ...(COLD ? ['--cold', String(COLD)] : []), '--rounds', String(ROUNDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     kid.stdout.on('data', (c: Buffer) => { text += c.toString(); });
     const code = await new Promise<number | null>((r) => kid.once('exit', r));
@@ -155,7 +172,7 @@ async function parent(): Promise<void> {
     if (EXTRA_FLAGS.length) process.stderr.write(text.trim().split('\n').slice(0, -1).map((l) => `${l}\n`).join(''));
     const { out, statusBytes } = JSON.parse(text.trim().split('\n').at(-1)!) as { out: Record<string, number>; statusBytes: number };
     const floor = out['floor: the same GET + PUT, node:net'] ?? NaN;
-    console.log(`poll cost: ${CYCLES} idle cycles in-process (pinned Node, SEA V8 flags ${seaV8Flags().join(' ')}), status ${statusBytes} bytes`);
+    console.log(`poll cost: ${CYCLES} idle cycles in-process${ROUNDS > 1 ? `, median of ${ROUNDS} interleaved rounds` : ''} (pinned Node, SEA V8 flags ${seaV8Flags().join(' ')}), status ${statusBytes} bytes`);
     for (const [k, v] of Object.entries(out)) {
       // With --only, the floor may not have run: no ratio then.
       const ratio = Number.isNaN(floor) ? '' : `  (${(v / floor).toFixed(2)}x floor)`;
