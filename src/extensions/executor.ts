@@ -75,11 +75,15 @@ export class ExtensionsExecutor {
   // Whole goal state
 
   /** Processes every handler of a new extensions goal state, then cleans up handlers no longer in it. */
-  async process(egs: ExtensionsGoalState): Promise<GoalStateAggregate> {
-    // Handler files change while a goal state is processed: reports check them again (FileCache.getOwn).
+  process(egs: ExtensionsGoalState): Promise<GoalStateAggregate> {
+    return this.writing(() => this.processGoalState(egs));
+  }
+
+  /** Runs work that writes handler files: the report cycle checks them again, during and after it (FileCache.getOwn). */
+  private async writing<T>(work: () => Promise<T>): Promise<T> {
     this.reportCache.distrust();
     try {
-      return await this.processGoalState(egs);
+      return await work();
     } finally {
       this.reportCache.distrust();
     }
@@ -127,13 +131,10 @@ export class ExtensionsExecutor {
     const items = all.filter((i) => this.retries.has(itemFullName(i)));
     log.info(`retrying the download of ${items.map(itemFullName).join(', ')} (goal state ${egs.id})`);
     this.downloadFailed = new Set();
-    this.reportCache.distrust();
     try {
-      await this.handleAll(items, maxKey(all));
+      await this.writing(() => this.handleAll(items, maxKey(all)));
     } catch (e) {
       log.warn(`retrying extension downloads: ${errorMessage(e)}`);
-    } finally {
-      this.reportCache.distrust();
     }
     this.retries.end(this.downloadFailed, this.now());
     return true;
@@ -195,13 +196,8 @@ export class ExtensionsExecutor {
   // One item (handle_ext_handler)
 
   /** Returns true on success (for dependency sequencing). Never throws. */
-  async handleItem(item: PlanItem): Promise<boolean> {
-    this.reportCache.distrust();
-    try {
-      return await this.handleOne(item);
-    } finally {
-      this.reportCache.distrust();
-    }
+  handleItem(item: PlanItem): Promise<boolean> {
+    return this.writing(() => this.handleOne(item));
   }
 
   private async handleOne(item: PlanItem): Promise<boolean> {
