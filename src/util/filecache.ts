@@ -8,6 +8,8 @@ import { lstatSync, type Stats } from 'node:fs';
 
 export const RACY_MS = 2000;
 export const MAX_ENTRIES = 4096;
+/** Distinct kinds kept at once (see entries()). */
+export const MAX_KINDS = 1024;
 /** How long an own file's entry is used without a stat (getOwn); distrust() ends it at once. */
 export const OWN_TRUST_MS = 60_000;
 
@@ -77,6 +79,9 @@ export class FileCache {
 
   get size(): number { return this.count; }
 
+  /** Kinds with a map of their own (bounded by MAX_KINDS). */
+  get kindCount(): number { return this.kinds.size; }
+
   private async loadAsync<T>(entries: Map<string, Entry>, sig: Sig | null, path: string, load: () => Promise<T>): Promise<T> {
     const value = await load();
     // Kept only if the file did not change while it was being read (keep() looks once more).
@@ -86,7 +91,13 @@ export class FileCache {
 
   private entries(kind: string): Map<string, Entry> {
     let m = this.kinds.get(kind);
-    if (m === undefined) { m = new Map(); this.kinds.set(kind, m); }
+    if (m === undefined) {
+      // Kinds may carry a name (`status:<extension>`): a long-lived daemon sees ever new ones, so they are
+      // bounded too, the whole cache starting over as when the entries reach `max`.
+      if (this.kinds.size >= MAX_KINDS) { this.kinds.clear(); this.count = 0; }
+      m = new Map();
+      this.kinds.set(kind, m);
+    }
     return m;
   }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileCache, OWN_TRUST_MS, RACY_MS } from '../../src/util/filecache.ts';
+import { FileCache, MAX_KINDS, OWN_TRUST_MS, RACY_MS } from '../../src/util/filecache.ts';
 
 function setup(t: { after: (f: () => void) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'filecache-'));
@@ -76,6 +76,10 @@ test('bounded: past MAX entries the cache starts over', (t) => {
     small.get('k', f, () => i);
   }
   assert.ok(small.size <= 3);
+  // Kinds that carry a name (one per extension ever seen) are bounded as well.
+  const f = join(s.dir, 'f0');
+  for (let i = 0; i < MAX_KINDS + 10; i++) small.get(`status:ext${i}`, f, () => i);
+  assert.ok(small.kindCount <= MAX_KINDS, `${small.kindCount} kinds`);
 });
 
 test('own files: no stat while trusted; a change by someone else is seen after OWN_TRUST_MS, the agent\'s own at once after distrust()', (t) => {
