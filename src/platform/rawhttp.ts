@@ -9,9 +9,9 @@
 // lower-cased, repeats joined with ', '), 1xx interim answers skipped, bodies framed by chunked transfer coding,
 // Content-Length, or the end of the connection; none for HEAD, 204 and 304. Limits: 64 KiB of head, the caller's
 // body cap, connect / read-silence / total timeouts. Anything malformed is an error with a code, never a guess.
-import type { Socket } from 'node:net';
 import { nodeNet } from '../util/builtins.ts';
 import { AgentError } from '../util/errors.ts';
+import { openTcpLink, tcpHandles, type Link, type LinkEvents } from './tcplink.ts';
 
 export interface RawRequest {
   method: string;
@@ -36,6 +36,11 @@ export interface RawRequest {
   maxBytes: number;
   /** A non-2xx body of a streaming request is kept only up to this many bytes (it is read for its message). */
   errorBodyKeep: number;
+  /**
+   * The connection: by default Node's TCP handle (tcplink.ts) for an IP address when this Node offers it, and
+   * node:net otherwise (a host name: net resolves it). Tests pin one to run the same exchange over both.
+   */
+  engine?: 'handle' | 'net';
 }
 
 export interface RawResponse {
@@ -71,6 +76,8 @@ const WHITESPACE = /\s/;
 const CHUNKED_LAST = /(^|,)\s*chunked\s*$/i;
 const DIGITS = /^\d{1,15}$/;
 const BRACKETS = /^\[|\]$/g;
+/** A URL's IPv4 host as the URL parser leaves it (it rewrites every numeric form to dotted decimal). */
+const IPV4 = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 /** Bodies up to this size go to the socket's buffer at once; a larger one's flush counts as activity. */
 const LARGE_BODY = 64 << 10;
 
@@ -200,7 +207,7 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
     }
 
     let settled = false;
-    let sock: Socket;
+    let sock: Link;
     let headBuf: Buffer = EMPTY;
     let parsed: Head | null = null;
     let framing: Framing = { kind: 'close' };
@@ -335,33 +342,52 @@ export function rawExchange(r: RawRequest): Promise<RawResponse> {
     /** Data moved: the silence timeout counts from now. */
     const activity = () => { lastActivity = Date.now(); };
     // A body kept whole (every request of the idle poll) is read into the shared buffer and handed over at
-    // once, without the socket's stream machinery (a Readable push, 'data' event and read-ahead per read, and
-    // a new buffer per read); whatever is kept is copied out of it (deliver, the head above). A streamed body
-    // (packages) is read as 'data' chunks, which can be paused while the sink works and are never reused.
-    sock = r.onChunk
-      ? nodeNet().connect({ host, port, noDelay: true })
-      : nodeNet().connect({ host, port, noDelay: true, onread: { buffer: readBuffer(), callback: (n: number, b: Uint8Array) => { onData(Buffer.from(b.buffer, b.byteOffset, n)); return true; } } });
-    sock.on('connect', () => {
-      connected = true;
-      activity();
-      // Head and body in one write: one segment for the small requests of the protocol. The flush of a body
-      // larger than the socket's buffer takes a while (a log upload): its end is activity too.
-      const bodyLength = r.body?.length ?? 0;
-      const data = typeof r.body === 'string' ? head + r.body : bodyLength ? Buffer.concat([Buffer.from(head, 'latin1'), r.body as Uint8Array]) : head;
-      if (bodyLength > LARGE_BODY) sock.write(data, 'latin1', activity);
-      else sock.write(data, 'latin1');
-    });
-    if (r.onChunk) sock.on('data', onData);
-    // `on`, not `once`, above and below: each event comes at most once per socket and every handler checks
-    // `settled`; `once` wraps each listener in another closure, per request.
+    // once; whatever is kept is copied out of it (deliver, the head above). A streamed body (packages) is read
+    // in buffers of its own, which the sink may keep, and the connection pauses while the sink works.
     // Errors are built only when they are the outcome (an Error captures a stack: not for every close).
     const closedEarly = () => new RawHttpError('ECONNRESET', parsed ? 'the connection closed before the whole body arrived' : 'the connection closed before an answer (socket hang up)');
-    sock.on('end', () => {
-      if (settled) return;
-      if (parsed && framing.kind === 'close') { bodyDone = true; finish(null); return; }
-      finish(closedEarly());
-    });
-    sock.on('error', (e: NodeJS.ErrnoException) => { if (!settled) finish(new RawHttpError(e.code ?? 'ESOCKET', e.message)); });
-    sock.on('close', () => { if (!settled) finish(closedEarly()); });
+    const events: LinkEvents = {
+      onConnect() {
+        connected = true;
+        activity();
+        // Head and body in one write: one segment for the small requests of the protocol. The flush of a body
+        // larger than the socket's buffer takes a while (a log upload): its end is activity too.
+        const bodyLength = r.body?.length ?? 0;
+        const data = typeof r.body === 'string' ? head + r.body : bodyLength ? Buffer.concat([Buffer.from(head, 'latin1'), r.body as Uint8Array]) : head;
+        sock.write(data, bodyLength > LARGE_BODY ? activity : undefined);
+      },
+      onData,
+      onEnd() {
+        if (settled) return;
+        if (parsed && framing.kind === 'close') { bodyDone = true; finish(null); return; }
+        finish(closedEarly());
+      },
+      onError(code, message) { if (!settled) finish(new RawHttpError(code, message)); },
+    };
+    const buffer = r.onChunk ? undefined : readBuffer();
+    const handles = r.engine === 'net' ? null : tcpHandles();
+    const ipv6 = r.url.hostname.startsWith('[');
+    sock = handles && (ipv6 || IPV4.test(host)) ? openTcpLink(handles, host, ipv6, port, events, buffer) : netLink(host, port, events, buffer);
   });
+}
+
+/** The same connection over node:net (a host name, or a Node without the handle binding). */
+function netLink(host: string, port: number, ev: LinkEvents, buffer: Buffer | undefined): Link {
+  const sock = buffer
+    ? nodeNet().connect({ host, port, noDelay: true, onread: { buffer, callback: (n: number) => { ev.onData(buffer.subarray(0, n)); return true; } } })
+    : nodeNet().connect({ host, port, noDelay: true });
+  // Each of end, error and close ends the exchange; only the first counts. `on`, not `once`: each event comes
+  // at most once per socket, and `once` wraps each listener in another closure.
+  let ended = false;
+  sock.on('connect', () => ev.onConnect());
+  if (!buffer) sock.on('data', (d: Buffer) => ev.onData(d));
+  sock.on('end', () => { if (!ended) { ended = true; ev.onEnd(); } });
+  sock.on('error', (e: NodeJS.ErrnoException) => { if (!ended) { ended = true; ev.onError(e.code ?? 'ESOCKET', e.message); } });
+  sock.on('close', () => { if (!ended) { ended = true; ev.onEnd(); } });
+  return {
+    write: (data, flushed) => { if (flushed) sock.write(data, 'latin1', flushed); else sock.write(data, 'latin1'); },
+    pause: () => { sock.pause(); },
+    resume: () => { sock.resume(); },
+    destroy: () => { sock.destroy(); },
+  };
 }
