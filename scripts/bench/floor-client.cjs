@@ -6,7 +6,11 @@
 // envelope of the size our agent sends. Each answer is read fully (by Content-Length) and not parsed; only
 // the start-up reads the container id, config name and status blob URL out of the documents, once.
 //
-//   <stripped pinned node> <V8 flags of the SEA> scripts/bench/floor-client.cjs STATUS_BYTES
+//   <stripped pinned node> <V8 flags of the SEA> scripts/bench/floor-client.cjs STATUS_BYTES [handle]
+//
+// `handle`: the same exchanges over Node's TCP handle (process.binding('tcp_wrap'), as src/platform/tcplink.ts)
+// instead of net.Socket: the floor of an agent that, like ours, does without net.Socket's stream layer
+// (daemon.ts's agent `floorh`, printed for information next to the node:net floor the targets use).
 //
 // CommonJS on purpose: the SEA runs its bundle as CommonJS, so the floor pays for the same module loader.
 //
@@ -44,10 +48,12 @@ if (!Number.isInteger(statusBytes) || statusBytes < 200 || statusBytes > MAX_ANS
   process.exit(2);
 }
 
+const HANDLE = process.argv[3] === 'handle';
+
 /** One HTTP/1.1 exchange on a new connection; resolves { status, etag, body } once Content-Length bytes came. */
 function request(port, method, path, headers, body) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: WIRE, port });
+    const sock = HANDLE ? handleSocket(port) : net.connect({ host: WIRE, port });
     let head = null;
     let status = 0;
     let etag = '';
@@ -82,6 +88,54 @@ function request(port, method, path, headers, body) {
     sock.end(body === undefined ? `${text}\r\n` : `${text}\r\n${body}`);
   });
 }
+
+/**
+ * The part of net.Socket that request() uses (on 'data'/'end'/'error', setTimeout, end(text), destroy), over
+ * Node's TCP handle: connect, read into one reused buffer (each read copied out), one write, close.
+ */
+function handleSocket(port) {
+  const tcp = process.binding('tcp_wrap');
+  const sw = process.binding('stream_wrap');
+  const state = sw.streamBaseState;
+  const on = {};
+  const h = new tcp.TCP(tcp.constants.SOCKET);
+  let closed = false;
+  let pending = null;
+  let timer = null;
+  const close = () => { if (!closed) { closed = true; clearTimeout(timer); h.onread = () => undefined; h.close(); } };
+  const emit = (ev, arg) => { if (on[ev]) on[ev](arg); };
+  const send = (text) => {
+    const w = new sw.WriteWrap();
+    w.handle = h;
+    w.oncomplete = (status) => { if (status < 0) { close(); emit('error', new Error(`write ${status}`)); } };
+    const err = h.writeLatin1String(w, text);
+    if (err) { close(); emit('error', new Error(`write ${err}`)); }
+  };
+  const req = new tcp.TCPConnectWrap();
+  req.oncomplete = (status) => {
+    if (closed) return;
+    if (status < 0) { close(); emit('error', new Error(`connect ${status}`)); return; }
+    h.setNoDelay(true);
+    h.useUserBuffer(readBuf);
+    h.onread = () => {
+      if (closed) return;
+      const n = state[sw.kReadBytesOrError];
+      if (n < 0) { close(); if (n === -4095) emit('end'); else emit('error', new Error(`read ${n}`)); return; }
+      if (n > 0) emit('data', Buffer.from(readBuf.subarray(0, n)));
+    };
+    h.readStart();
+    if (pending !== null) send(pending);
+  };
+  const err = h.connect(req, WIRE, port);
+  if (err) setImmediate(() => emit('error', new Error(`connect ${err}`)));
+  return {
+    on(ev, fn) { on[ev] = fn; },
+    setTimeout(ms, fn) { timer = setTimeout(() => { if (!closed) fn(); }, ms); },
+    end(text) { pending = text; },
+    destroy: close,
+  };
+}
+const readBuf = Buffer.allocUnsafeSlow(16 << 10);
 
 const WIRE_HEADERS = { 'x-ms-agent-name': 'WALinuxAgent', 'x-ms-version': '2012-11-30', 'User-Agent': 'WALinuxAgent/floor' };
 

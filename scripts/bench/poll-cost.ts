@@ -2,7 +2,8 @@
 // real AzureProtocol, ExtensionsExecutor and HTTP client, from source on the pinned Node with the SEA's V8 flags)
 // against the fabric simulator on 127.0.0.1 in another process, N idle cycles timed with process.cpuUsage(), then
 // each phase alone, then a minimal node:net client doing the same two requests (the daemon bench's floor) in the
-// same process. No timers, no wake-ups: what the code itself costs per poll, next to the floor.
+// same process, and the same over Node's TCP handle (the lower floor of a client without net.Socket, as ours).
+// No timers, no wake-ups: what the code itself costs per poll, next to the floor.
 // --alloc: instead of CPU, the V8 heap bytes each phase allocates per call (50 calls with a young generation
 // large enough that no collection runs in between): garbage per poll is what the scavenger pays for later.
 //
@@ -121,6 +122,39 @@ async function child(wire: string, hgap: string): Promise<void> {
     });
     const get = Buffer.from(`GET /machine/?comp=goalstate HTTP/1.1\r\nHost: 127.0.0.1\r\nx-ms-version: 2012-11-30\r\nx-ms-agent-name: WALinuxAgent\r\nConnection: close\r\n\r\n`);
     const put = Buffer.concat([Buffer.from(`PUT /status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nx-ms-version: 2015-09-01\r\nConnection: close\r\n\r\n`), body]);
+    // The same two requests over Node's TCP handle (as src/platform/tcplink.ts, without its error handling and
+    // timeouts): the floor of a client without net.Socket, which ours is for requests to an IP address.
+    type Binding = Record<string, any>;
+    const tcpWrap = (process as unknown as { binding(n: string): Binding }).binding('tcp_wrap');
+    const streamWrap = (process as unknown as { binding(n: string): Binding }).binding('stream_wrap');
+    const handleBuf = Buffer.allocUnsafeSlow(16 << 10);
+    const rawHandle = (port: number, req: Buffer) => new Promise<void>((resolve, reject) => {
+      const h = new tcpWrap['TCP'](tcpWrap['constants'].SOCKET);
+      const cr = new tcpWrap['TCPConnectWrap']();
+      let got: Buffer = Buffer.alloc(0);
+      let done = false;
+      const end = (e: Error | null) => { if (done) return; done = true; h.onread = () => undefined; h.close(); if (e) reject(e); else resolve(); };
+      cr.oncomplete = (status: number) => {
+        if (status < 0) { end(new Error(`connect ${status}`)); return; }
+        h.setNoDelay(true);
+        h.useUserBuffer(handleBuf);
+        h.onread = () => {
+          const n = (streamWrap['streamBaseState'] as Int32Array)[streamWrap['kReadBytesOrError'] as number]!;
+          if (n < 0) { end(new Error(`read ${n}`)); return; }
+          got = got.length ? Buffer.concat([got, handleBuf.subarray(0, n)]) : Buffer.from(handleBuf.subarray(0, n));
+          const e = got.indexOf('\r\n\r\n');
+          if (e < 0) return;
+          const len = Number(/content-length:\s*(\d+)/i.exec(got.toString('latin1', 0, e))?.[1] ?? 0);
+          if (got.length >= e + 4 + len) end(null);
+        };
+        h.readStart();
+        const w = new streamWrap['WriteWrap']();
+        w.handle = h;
+        w.oncomplete = () => undefined;
+        if (h.writeBuffer(w, req)) end(new Error('write failed'));
+      };
+      if (h.connect(cr, '127.0.0.1', port)) end(new Error('connect failed'));
+    });
     for (let round = 0; round < ROUNDS; round++) {
       await time('cycle (poll + report + upload)', () => loop.cycle());
       await time('  loop.report: report + JSON + upload', () => loop.report(egs));
@@ -130,6 +164,7 @@ async function child(wire: string, hgap: string): Promise<void> {
       await time('  aggregate JSON, built in full', () => aggregateStatusJson({ handlers, guestOS: guestOS(), features: crpSupportedFeatures({ fastTrack: false }) }));
       await time('  aggregate JSON, same input (memo)', () => aggregateStatusJson({ handlers, guestOS: guestOS(), features: crpSupportedFeatures({ fastTrack: false }) }, memo));
       await time('  upload: HGAP PUT /status', () => protocol.uploadStatus(text));
+      await time('floor over the TCP handle: GET + PUT', async () => { await rawHandle(Number(wu.port), get); await rawHandle(Number(hg.port), put); });
       await time('floor: the same GET + PUT, node:net', async () => { await raw(Number(wu.port), get); await raw(Number(hg.port), put); });
     }
     // The median of the rounds (the value itself with one round).

@@ -5,9 +5,10 @@
 //
 // Three engines; `waagent -version` loads none of them:
 //   * direct plain-http requests (every platform request: WireServer, HostGAPlugin, IMDS) use rawhttp.ts,
-//     one HTTP/1.1 exchange over node:net. Measured (scripts/bench/daemon-cycle.ts on 127.0.0.1, and
-//     scripts/bench/daemon.ts in the VM-in-a-box): node:http's request/response/stream layers cost ~1 ms of
-//     CPU more per idle cycle of three requests, and loading node:http + node:https (tls) ~7 MiB of RSS;
+//     one HTTP/1.1 exchange over Node's TCP handle (node:net for a host name). Measured (scripts/bench/
+//     daemon-cycle.ts on 127.0.0.1, and scripts/bench/daemon.ts in the VM-in-a-box): node:http's request/
+//     response/stream layers cost ~1 ms of CPU more per idle cycle of three requests, and loading node:http
+//     + node:https (tls) ~7 MiB of RSS; net.Socket's stream layer ~0.3 ms per idle poll (tcplink.ts);
 //   * direct https requests (storage without a proxy) use node:https, loaded on first use;
 //   * requests through a proxy use undici (ProxyAgent: CONNECT tunnels, absolute-URI requests,
 //     Proxy-Authorization), which node:http does not offer. undici is then loaded on first use; it is not

@@ -1,6 +1,7 @@
-// One plain-HTTP/1.1 exchange on a new TCP connection, over node:net. This is the engine of every direct
-// http:// request: the WireServer, the HostGAPlugin and IMDS (docs/protocol.md §1.2: plain http, `Connection:
-// close`), i.e. the three requests of the daemon's idle poll. Why not node:http: measured with
+// One plain-HTTP/1.1 exchange on a new TCP connection: over Node's TCP handle (tcplink.ts) to an IP address,
+// over node:net to a host name (net resolves it). This is the engine of every direct http:// request: the
+// WireServer, the HostGAPlugin and IMDS (docs/protocol.md §1.2: plain http, `Connection: close`), i.e. the
+// requests of the daemon's idle poll. Why not node:http: measured with
 // scripts/bench/daemon-cycle.ts on 127.0.0.1, an idle cycle (goal state, vmSettings, status PUT) costs ~3.9 ms
 // of CPU through node:http's ClientRequest/IncomingMessage/stream layers and ~1 ms over a bare socket; and the
 // http/https modules (tls with them) need not be loaded at all by the daemon.

@@ -178,6 +178,23 @@ for (const engine of ['handle', 'net'] as const) {
     await new Promise<void>((r) => s2.close(() => r()));
     await assert.rejects(rawExchange({ ...req('/'), url: new URL(`http://127.0.0.1:${p2}/`) }), (e: unknown) => e instanceof RawHttpError && e.code === 'ECONNREFUSED');
   });
+
+  T('a large body (more than the socket takes at once) is sent whole; a peer that hangs up on it is an error with a code', async () => {
+    const big = Buffer.alloc(4 << 20, 0x61);
+    answers.set('/big', (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+    const r = await rawExchange(req('/big', { method: 'PUT', body: big, totalTimeoutMs: 20_000 }));
+    assert.equal(r.body.toString(), 'ok');
+    assert.equal(seen.at(-1)!.length - seen.at(-1)!.indexOf('\r\n\r\n') - 4, big.length);
+    const rude = createServer((s) => { s.on('error', () => undefined); s.destroy(); });
+    await new Promise<void>((res) => rude.listen(0, '127.0.0.1', res));
+    try {
+      const p3 = (rude.address() as AddressInfo).port;
+      await assert.rejects(rawExchange({ ...req('/', { method: 'PUT', body: Buffer.alloc(16 << 20) }), url: new URL(`http://127.0.0.1:${p3}/`) }),
+        (e: unknown) => e instanceof RawHttpError && ['ECONNRESET', 'EPIPE'].includes(e.code), 'a reset while writing');
+    } finally {
+      await new Promise<void>((res) => rude.close(() => res()));
+    }
+  });
 }
 
 test('the pinned Node offers the TCP handle, and an IP address uses it by default; a host name goes through node:net', async () => {
