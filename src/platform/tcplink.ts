@@ -85,87 +85,128 @@ export interface Link {
 }
 
 const UV_EOF = -4095;
+/** A closed handle's onread (Node asserts a function there: null would abort the process). */
 const IGNORE = () => undefined;
+
+// The handle's and the requests' callbacks are shared functions that find their link on the object they are
+// called on (as Node's own net.js does with its owner symbol): no closures per connection.
+type Owned<T> = T & { link: TcpLink };
+function onRead(this: Owned<TcpHandle>, ab: ArrayBuffer | undefined): void { this.link.read(ab); }
+function onConnected(this: Owned<ConnectReq>, status: number): void { this.link.connected(status); }
+function onWritten(this: Owned<WriteReq> & { flushed: (() => void) | undefined }, status: number): void {
+  this.link.written(status, this.flushed);
+}
 
 /**
  * Opens a connection to `address` (an IPv4 or IPv6 literal, never a name) and `port`. Events arrive from the
  * event loop, never during this call.
  */
 export function openTcpLink(b: Bindings, address: string, ipv6: boolean, port: number, ev: LinkEvents, readBuffer?: Buffer): Link {
-  const { tcp, stream } = b;
-  const state = stream.streamBaseState;
-  const h = new tcp.TCP(tcp.constants.SOCKET);
-  let closed = false;
-  let paused = false;
-  let reading = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    // (Node asserts a function here: null would abort the process.)
-    h.onread = IGNORE;
-    h.close();
-  };
-  const fail = (op: string, status: number, where = '') => {
-    if (closed) return;
-    close();
-    const code = errorName(status);
-    ev.onError(code, `${op} ${code}${where}`);
-  };
-  const startReading = () => {
-    if (closed || paused || reading) return;
-    const err = h.readStart();
-    if (err) { fail('read', err); return; }
-    reading = true;
-  };
-  h.onread = (ab) => {
-    if (closed) return;
-    const n = state[stream.kReadBytesOrError]!;
+  return new TcpLink(b, address, ipv6, port, ev, readBuffer);
+}
+
+class TcpLink implements Link {
+  private readonly b: Bindings;
+  private readonly h: Owned<TcpHandle>;
+  private readonly ev: LinkEvents;
+  private readonly readBuffer: Buffer | undefined;
+  private readonly address: string;
+  private readonly port: number;
+  private closed = false;
+  private paused = false;
+  private reading = false;
+
+  constructor(b: Bindings, address: string, ipv6: boolean, port: number, ev: LinkEvents, readBuffer: Buffer | undefined) {
+    this.b = b;
+    this.ev = ev;
+    this.readBuffer = readBuffer;
+    this.address = address;
+    this.port = port;
+    const h = this.h = new b.tcp.TCP(b.tcp.constants.SOCKET) as Owned<TcpHandle>;
+    h.link = this;
+    h.onread = onRead;
+    const req = new b.tcp.TCPConnectWrap() as Owned<ConnectReq>;
+    req.link = this;
+    req.address = address;
+    req.port = port;
+    req.oncomplete = onConnected;
+    const err = ipv6 ? h.connect6(req, address, port) : h.connect(req, address, port);
+    // A connect refused at once (an unusable address): reported from the event loop, as any other outcome.
+    if (err) setImmediate(() => this.fail('connect', err, true));
+  }
+
+  connected(status: number): void {
+    if (this.closed) return;
+    if (status < 0) { this.fail('connect', status, true); return; }
+    this.h.setNoDelay(true);
+    if (this.readBuffer) this.h.useUserBuffer(this.readBuffer);
+    this.startReading();
+    if (!this.closed) this.ev.onConnect();
+  }
+
+  read(ab: ArrayBuffer | undefined): void {
+    if (this.closed) return;
+    const { stream } = this.b;
+    const n = stream.streamBaseState[stream.kReadBytesOrError]!;
     if (n < 0) {
-      if (n === UV_EOF) { close(); ev.onEnd(); } else fail('read', n);
+      if (n === UV_EOF) { this.destroy(); this.ev.onEnd(); } else this.fail('read', n);
       return;
     }
     if (n === 0) return;
-    ev.onData(readBuffer ? readBuffer.subarray(0, n) : Buffer.from(ab!, state[stream.kArrayBufferOffset]!, n));
-  };
-  const req = new tcp.TCPConnectWrap();
-  req.address = address;
-  req.port = port;
-  req.oncomplete = (status: number) => {
-    if (closed) return;
-    if (status < 0) { fail('connect', status, ` ${address}:${port}`); return; }
-    h.setNoDelay(true);
-    if (readBuffer) h.useUserBuffer(readBuffer);
-    startReading();
-    if (!closed) ev.onConnect();
-  };
-  const err = ipv6 ? h.connect6(req, address, port) : h.connect(req, address, port);
-  // A connect refused at once (an unusable address): reported from the event loop, as any other outcome.
-  if (err) setImmediate(() => fail('connect', err, ` ${address}:${port}`));
-  return {
-    write(data, flushed) {
-      if (closed) return;
-      const w = new stream.WriteWrap();
-      w.handle = h;
-      // Kept on the request until it completes (libuv writes from this memory when the kernel's buffer is full).
-      w.data = data;
-      w.oncomplete = (status: number) => {
-        if (status < 0) fail('write', status);
-        else if (flushed && !closed) flushed();
-      };
-      const e = typeof data === 'string' ? h.writeLatin1String(w, data) : h.writeBuffer(w, data);
-      if (e) { setImmediate(() => fail('write', e)); return; }
-      if (!state[stream.kLastWriteWasAsync] && flushed) flushed();
-    },
-    pause() {
-      paused = true;
-      if (reading && !closed) { h.readStop(); reading = false; }
-    },
-    resume() {
-      paused = false;
-      startReading();
-    },
-    destroy: close,
-  };
+    this.ev.onData(this.readBuffer ? this.readBuffer.subarray(0, n) : Buffer.from(ab!, stream.streamBaseState[stream.kArrayBufferOffset]!, n));
+  }
+
+  written(status: number, flushed: (() => void) | undefined): void {
+    if (status < 0) this.fail('write', status);
+    else if (flushed && !this.closed) flushed();
+  }
+
+  write(data: string | Uint8Array, flushed?: () => void): void {
+    if (this.closed) return;
+    const { stream } = this.b;
+    const w = new stream.WriteWrap() as Owned<WriteReq> & { flushed: (() => void) | undefined };
+    w.handle = this.h;
+    w.link = this;
+    w.flushed = flushed;
+    // Kept on the request until it completes (libuv writes from this memory when the kernel's buffer is full).
+    w.data = data;
+    w.oncomplete = onWritten;
+    const e = typeof data === 'string' ? this.h.writeLatin1String(w, data) : this.h.writeBuffer(w, data);
+    if (e) { setImmediate(() => this.fail('write', e)); return; }
+    // Written at once: Node calls no oncomplete then.
+    if (!stream.streamBaseState[stream.kLastWriteWasAsync] && flushed) flushed();
+  }
+
+  pause(): void {
+    this.paused = true;
+    if (this.reading && !this.closed) { this.h.readStop(); this.reading = false; }
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.startReading();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.h.onread = IGNORE;
+    this.h.close();
+  }
+
+  private startReading(): void {
+    if (this.closed || this.paused || this.reading) return;
+    const err = this.h.readStart();
+    if (err) { this.fail('read', err); return; }
+    this.reading = true;
+  }
+
+  private fail(op: string, status: number, withAddress = false): void {
+    if (this.closed) return;
+    this.destroy();
+    const code = errorName(status);
+    this.ev.onError(code, `${op} ${code}${withAddress ? ` ${this.address}:${this.port}` : ''}`);
+  }
 }
 
 /** Node's name of a libuv error (node:util loaded only on a failure: nothing at start-up loads it). */
