@@ -11,6 +11,12 @@ export interface AtomicOptions {
   gid?: number;
   /** Create missing parent directories with this mode (default: do not create). */
   mkdirMode?: number;
+  /**
+   * false: no fsync of the file and its directory. The replacement stays atomic for a crash of the process
+   * (SIGKILL: the old file or the new one); only a power loss may leave the new name with less than its
+   * data. For copies kept for people to read, rewritten often, whose loss costs nothing. Default true.
+   */
+  durable?: boolean;
 }
 
 /** Test hook: called after the temp file is complete and before the rename. */
@@ -30,7 +36,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     fchmodSync(fd, opts.mode ?? 0o600);
     if (opts.uid !== undefined || opts.gid !== undefined) fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
-    fsyncSync(fd);
+    if (opts.durable !== false) fsyncSync(fd);
     closeSync(fd);
     fd = -1;
     beforeRenameHook?.(tmp, path);
@@ -40,7 +46,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     try { unlinkSync(tmp); } catch { /* ignore */ }
     throw e;
   }
-  syncDir(dir);
+  if (opts.durable !== false) syncDir(dir);
 }
 
 export function syncDir(dir: string): void {

@@ -81,3 +81,23 @@ test('mkdirMode creates missing parents; without it a missing parent is an error
   writeFileAtomic(p, Buffer.from([1, 2, 3]));
   assert.deepEqual([...readFileSync(p)], [1, 2, 3]);
 });
+
+test('durable: false writes the same file atomically without fsync (strace counts the calls)', () => {
+  const target = join(dir, 'status-copy.json');
+  writeFileSync(target, 'old');
+  const script = (durable: boolean) => `
+    import { writeFileAtomic } from ${JSON.stringify(atomicModule)};
+    writeFileAtomic(${JSON.stringify(target)}, '{"new":${durable}}', { mode: 0o640, durable: ${durable} });
+  `;
+  const fsyncs = (durable: boolean) => {
+    const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=fsync,fdatasync', process.execPath, '--input-type=module', '-e', script(durable)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return (r.stderr.match(/^(\[pid +\d+\] )?f(data)?sync\(/gm) ?? []).length;
+  };
+  assert.equal(fsyncs(true), 2, 'the file and its directory');
+  assert.equal(readFileSync(target, 'utf8'), '{"new":true}');
+  assert.equal(fsyncs(false), 0);
+  assert.equal(readFileSync(target, 'utf8'), '{"new":false}');
+  assert.equal(statSync(target).mode & 0o777, 0o640);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.status-copy.json.tmp-')), [], 'no temp file left');
+});

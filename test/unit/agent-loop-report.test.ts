@@ -9,6 +9,7 @@ import type { AzureProtocol, PollResult } from '../../src/platform/protocol.ts';
 import type { ExtensionsExecutor } from '../../src/extensions/executor.ts';
 import type { HandlerReport } from '../../src/extensions/aggregate.ts';
 import { emptyExtensionsGoalState, type ExtensionsGoalState } from '../../src/platform/types.ts';
+import type { GoalStateHistory } from '../../src/agent/history.ts';
 
 function fakes() {
   let egs: ExtensionsGoalState = { ...emptyExtensionsGoalState('1'), statusUploadBlob: { type: 'BlockBlob', url: 'https://blob/status?sig=x' } };
@@ -56,4 +57,30 @@ test('loop report: the summary sees each goal state\'s entries once, also when a
   assert.equal(summaries.length, 2, 'the new goal state is summarised although its entries equal the last ones');
   await loop.cycle();
   assert.equal(summaries.length, 2);
+});
+
+test('loop report: the history copy of the status is saved after a new goal state, within a minute of a change, and every 10 minutes otherwise', async () => {
+  const f = fakes();
+  const saves: number[] = [];
+  let t = Date.parse('2026-01-01T00:00:00Z');
+  const history = { add() { /* entries are not the point */ }, archive() { return 0; }, saveStatus() { saves.push((t - start) / 1000); } } as unknown as GoalStateHistory;
+  const start = t;
+  let message = 'Plugin enabled';
+  // The fake executor, with entries whose message the test changes.
+  const executor = {
+    process: f.executor.process, retryDownloads: f.executor.retryDownloads, goalStateAggregate: null,
+    report: async (): Promise<HandlerReport[]> => [{ handler: { name: 'A.B', version: '1.0', status: 'Ready', code: 0, message, supports_multi_config: false } }],
+  } as unknown as ExtensionsExecutor;
+  const loop = new GoalStateLoop({ protocol: f.protocol, executor, history, guestOS: () => ({ computerName: 'vm', osName: 'x', osVersion: '1' }), now: () => new Date(t) });
+  const runUntil = async (s: number) => { while ((t - start) / 1000 < s) { await loop.cycle(); t += 6000; } };
+  await runUntil(606);
+  assert.deepEqual(saves, [0, 600], 'at the goal state, then after 10 minutes of the same status');
+  message = 'Plugin enabled again';
+  await runUntil(720);
+  assert.deepEqual(saves, [0, 600, 660], 'a change is saved within a minute of the last save');
+  await runUntil(1300);
+  assert.deepEqual(saves, [0, 600, 660, 1260]);
+  f.newGoalState('2');
+  await runUntil(1306);
+  assert.deepEqual(saves, [0, 600, 660, 1260, 1302], 'a new goal state at once');
 });
