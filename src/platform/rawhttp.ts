@@ -223,7 +223,7 @@ function exchangeTimer(x: Exchange): void { x.onTimer(); }
  */
 class Exchange implements LinkEvents {
   private settled = false;
-  private sock!: Link;
+  private sock: Link | null = null;
   private headBuf: Buffer = EMPTY;
   private parsed: Head | null = null;
   private framing: Framing = { kind: 'close' };
@@ -271,7 +271,13 @@ class Exchange implements LinkEvents {
     const buffer = r.onChunk ? undefined : readBuffer();
     const handles = r.engine === 'net' ? null : tcpHandles();
     const ipv6 = r.url.hostname.startsWith('[');
-    this.sock = handles && (ipv6 || IPV4.test(host)) ? openTcpLink(handles, host, ipv6, port, this, buffer) : netLink(host, port, this, buffer);
+    try {
+      this.sock = handles && (ipv6 || IPV4.test(host)) ? openTcpLink(handles, host, ipv6, port, this, buffer) : netLink(host, port, this, buffer);
+    } catch (e) {
+      // (node:net refuses some addresses at once, e.g. port 0.)
+      const err = e as NodeJS.ErrnoException;
+      this.finish(new RawHttpError(err.code ?? 'ESOCKET', err.message));
+    }
   }
 
   onTimer(): void {
@@ -296,7 +302,7 @@ class Exchange implements LinkEvents {
     const body = this.r.body;
     const bodyLength = body?.length ?? 0;
     const data = typeof body === 'string' ? this.head + body : bodyLength ? Buffer.concat([Buffer.from(this.head, 'latin1'), body!]) : this.head;
-    this.sock.write(data, bodyLength > LARGE_BODY ? () => { this.lastActivity = Date.now(); } : undefined);
+    this.sock!.write(data, bodyLength > LARGE_BODY ? () => { this.lastActivity = Date.now(); } : undefined);
   }
 
   onEnd(): void {
@@ -348,7 +354,7 @@ class Exchange implements LinkEvents {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer!);
-    this.sock.destroy();
+    this.sock?.destroy();
     if (err) { this.reject(err); return; }
     // Nothing streamed: no sink to wait for.
     if (!this.sinkChain) { this.resolve(this.response()); return; }
@@ -362,8 +368,8 @@ class Exchange implements LinkEvents {
   /** Runs a sink call after the ones before it, with the connection paused while any is pending. */
   private sink(call: () => void | Promise<void>): void {
     this.sinkPending++;
-    if (this.sinkPending === 1) this.sock.pause();
-    const chain = (this.sinkChain ?? Promise.resolve()).then(call).finally(() => { if (--this.sinkPending === 0 && !this.settled) this.sock.resume(); });
+    if (this.sinkPending === 1) this.sock!.pause();
+    const chain = (this.sinkChain ?? Promise.resolve()).then(call).finally(() => { if (--this.sinkPending === 0 && !this.settled) this.sock!.resume(); });
     this.sinkChain = chain;
     // A failing sink ends the exchange at once (its error is reported by finish's chain).
     chain.catch(() => { if (!this.settled) this.finish(null); });

@@ -38,7 +38,7 @@ interface TcpHandle {
   onread: (ab: ArrayBuffer | undefined) => void;
 }
 interface ConnectReq { oncomplete: (status: number) => void; address: string; port: number }
-interface WriteReq { handle: TcpHandle; oncomplete: (status: number) => void; async: boolean; data: unknown }
+interface WriteReq { handle: TcpHandle; oncomplete: (status: number) => void; data: unknown }
 
 interface Bindings { tcp: TcpWrapBinding; stream: StreamWrapBinding }
 let bindings: Bindings | null | undefined;

@@ -230,3 +230,11 @@ test('IPv6: an address in brackets connects over the handle too (where this host
     await new Promise<void>((r) => s6.close(() => r()));
   }
 });
+
+test('an address node:net refuses at once (port 0) is an error of the exchange, not a crash later', async () => {
+  for (const url of ['http://localhost:0/x', 'http://127.0.0.1:0/x']) {
+    await assert.rejects(rawExchange({ ...baseReq('/x', { connectTimeoutMs: 50, readTimeoutMs: 50, totalTimeoutMs: 100 }), url: new URL(url) }), (e: unknown) => e instanceof RawHttpError, url);
+  }
+  // The timers of both exchanges are gone: nothing fires into a half-made exchange.
+  await new Promise((r) => setTimeout(r, 150));
+});
