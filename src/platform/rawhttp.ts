@@ -222,47 +222,47 @@ function exchangeTimer(x: Exchange): void { x.onTimer(); }
  * sink of its connection.
  */
 class Exchange implements LinkEvents {
-  private settled = false;
-  private sock: Link | null = null;
-  private headBuf: Buffer = EMPTY;
-  private parsed: Head | null = null;
-  private framing: Framing = { kind: 'close' };
-  private chunked: ChunkedDecoder | null = null;
-  private streaming = false;
-  private keepLimit = Infinity;
-  private readonly kept: Buffer[] = [];
-  private total = 0;
+  #settled = false;
+  #sock: Link | null = null;
+  #headBuf: Buffer = EMPTY;
+  #parsed: Head | null = null;
+  #framing: Framing = { kind: 'close' };
+  #chunked: ChunkedDecoder | null = null;
+  #streaming = false;
+  #keepLimit = Infinity;
+  #kept: Buffer[] = [];
+  #total = 0;
   // Sink calls are chained so that chunks reach the caller in order, one at a time (streaming only).
-  private sinkChain: Promise<void> | null = null;
-  private sinkPending = 0;
-  private bodyDone = false;
+  #sinkChain: Promise<void> | null = null;
+  #sinkPending = 0;
+  #bodyDone = false;
   // One plain timer for all three timeouts (connect, silence, total), set once per exchange: data moving only
   // notes the time, and when the timer fires it either ends the exchange with the timeout that passed or is
   // set again for the nearest one still ahead. No refresh per chunk (docs/architecture.md "idle cost").
   // Not socket.setTimeout: its unreferenced timer, cleared when the socket closes, left libuv's timer armed
   // for its old expiry, so the idle daemon woke once more per poll for nothing; and one timer, not two.
-  private readonly started = Date.now();
-  private readonly deadline: number;
-  private connected = false;
-  private lastActivity: number;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private readonly r: RawRequest;
-  private readonly head: string;
-  private readonly resolve: (res: RawResponse) => void;
-  private readonly reject: (e: unknown) => void;
+  #started = Date.now();
+  #deadline: number;
+  #connected = false;
+  #lastActivity: number;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #r: RawRequest;
+  #head: string;
+  #resolve: (res: RawResponse) => void;
+  #reject: (e: unknown) => void;
 
   constructor(r: RawRequest, head: string, resolve: (res: RawResponse) => void, reject: (e: unknown) => void) {
-    this.r = r;
-    this.head = head;
-    this.resolve = resolve;
-    this.reject = reject;
-    this.deadline = this.started + r.totalTimeoutMs;
-    this.lastActivity = this.started;
+    this.#r = r;
+    this.#head = head;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#deadline = this.#started + r.totalTimeoutMs;
+    this.#lastActivity = this.#started;
   }
 
   start(): void {
-    const r = this.r;
-    this.timer = setTimeout(exchangeTimer, Math.min(r.connectTimeoutMs, r.totalTimeoutMs), this);
+    const r = this.#r;
+    this.#timer = setTimeout(exchangeTimer, Math.min(r.connectTimeoutMs, r.totalTimeoutMs), this);
     const port = Number(r.url.port || 80);
     const host = r.url.hostname.replace(BRACKETS, '');
     // A body kept whole (every request of the idle poll) is read into the shared buffer and handed over at
@@ -272,154 +272,154 @@ class Exchange implements LinkEvents {
     const handles = r.engine === 'net' ? null : tcpHandles();
     const ipv6 = r.url.hostname.startsWith('[');
     try {
-      this.sock = handles && (ipv6 || IPV4.test(host)) ? openTcpLink(handles, host, ipv6, port, this, buffer) : netLink(host, port, this, buffer);
+      this.#sock = handles && (ipv6 || IPV4.test(host)) ? openTcpLink(handles, host, ipv6, port, this, buffer) : netLink(host, port, this, buffer);
     } catch (e) {
       // (node:net refuses some addresses at once, e.g. port 0.)
       const err = e as NodeJS.ErrnoException;
-      this.finish(new RawHttpError(err.code ?? 'ESOCKET', err.message));
+      this.#finish(new RawHttpError(err.code ?? 'ESOCKET', err.message));
     }
   }
 
   onTimer(): void {
-    if (this.settled) return;
-    const r = this.r;
+    if (this.#settled) return;
+    const r = this.#r;
     const now = Date.now();
     // Node may run a timer a millisecond before its due time: within 1 ms counts as due.
-    if (now >= this.deadline - 1) { this.finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`)); return; }
-    const due = this.connected ? this.lastActivity + r.readTimeoutMs : this.started + r.connectTimeoutMs;
+    if (now >= this.#deadline - 1) { this.#finish(new RawHttpError('ETIMEDOUT', `no complete answer within ${r.totalTimeoutMs} ms`)); return; }
+    const due = this.#connected ? this.#lastActivity + r.readTimeoutMs : this.#started + r.connectTimeoutMs;
     if (now >= due - 1) {
-      this.finish(this.connected ? new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`) : new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`));
+      this.#finish(this.#connected ? new RawHttpError('UND_ERR_SOCKET_TIMEOUT', `no data for ${r.readTimeoutMs} ms`) : new RawHttpError('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${r.connectTimeoutMs} ms`));
       return;
     }
-    this.timer = setTimeout(exchangeTimer, Math.min(due, this.deadline) - now, this);
+    this.#timer = setTimeout(exchangeTimer, Math.min(due, this.#deadline) - now, this);
   }
 
   onConnect(): void {
-    this.connected = true;
-    this.lastActivity = Date.now();
+    this.#connected = true;
+    this.#lastActivity = Date.now();
     // Head and body in one write: one segment for the small requests of the protocol. The flush of a body
     // larger than the socket's buffer takes a while (a log upload): its end is activity too.
-    const body = this.r.body;
+    const body = this.#r.body;
     const bodyLength = body?.length ?? 0;
-    const data = typeof body === 'string' ? this.head + body : bodyLength ? Buffer.concat([Buffer.from(this.head, 'latin1'), body!]) : this.head;
-    this.sock!.write(data, bodyLength > LARGE_BODY ? () => { this.lastActivity = Date.now(); } : undefined);
+    const data = typeof body === 'string' ? this.#head + body : bodyLength ? Buffer.concat([Buffer.from(this.#head, 'latin1'), body!]) : this.#head;
+    this.#sock!.write(data, bodyLength > LARGE_BODY ? () => { this.#lastActivity = Date.now(); } : undefined);
   }
 
   onEnd(): void {
-    if (this.settled) return;
-    if (this.parsed && this.framing.kind === 'close') { this.bodyDone = true; this.finish(null); return; }
-    this.finish(this.closedEarly());
+    if (this.#settled) return;
+    if (this.#parsed && this.#framing.kind === 'close') { this.#bodyDone = true; this.#finish(null); return; }
+    this.#finish(this.#closedEarly());
   }
 
   onError(code: string, message: string): void {
-    if (!this.settled) this.finish(new RawHttpError(code, message));
+    if (!this.#settled) this.#finish(new RawHttpError(code, message));
   }
 
   onData(data: Buffer): void {
-    if (this.settled) return;
-    this.lastActivity = Date.now();
+    if (this.#settled) return;
+    this.#lastActivity = Date.now();
     try {
       let buf = data;
-      while (!this.parsed) {
-        const headBuf = this.headBuf.length ? Buffer.concat([this.headBuf, buf]) : buf;
+      while (!this.#parsed) {
+        const headBuf = this.#headBuf.length ? Buffer.concat([this.#headBuf, buf]) : buf;
         const end = headBuf.indexOf(CRLFCRLF);
         if ((end < 0 ? headBuf.length : end) > HEAD_MAX) throw new RawHttpError('EHTTPPARSE', `response head larger than ${HEAD_MAX} bytes`);
         // A head cut short waits for the next read: kept as a copy (`data` may be the shared read buffer).
-        if (end < 0) { this.headBuf = headBuf === buf ? Buffer.from(buf) : headBuf; return; }
+        if (end < 0) { this.#headBuf = headBuf === buf ? Buffer.from(buf) : headBuf; return; }
         const h = parseResponseHead(headBuf.toString('latin1', 0, end));
         buf = headBuf.subarray(end + 4);
-        this.headBuf = EMPTY;
+        this.#headBuf = EMPTY;
         // 1xx interim answers (100 Continue...) come before the real one: skip them.
         if (h.status >= 100 && h.status < 200) { if (buf.length === 0) return; continue; }
-        this.startBody(h);
+        this.#startBody(h);
       }
-      if (buf.length && !this.bodyDone) this.onBody(buf);
-      if (this.bodyDone) this.finish(null);
+      if (buf.length && !this.#bodyDone) this.#onBody(buf);
+      if (this.#bodyDone) this.#finish(null);
     } catch (e) {
-      this.finish(e as Error);
+      this.#finish(e as Error);
     }
   }
 
   // Errors are built only when they are the outcome (an Error captures a stack: not for every close).
-  private closedEarly(): RawHttpError {
-    return new RawHttpError('ECONNRESET', this.parsed ? 'the connection closed before the whole body arrived' : 'the connection closed before an answer (socket hang up)');
+  #closedEarly(): RawHttpError {
+    return new RawHttpError('ECONNRESET', this.#parsed ? 'the connection closed before the whole body arrived' : 'the connection closed before an answer (socket hang up)');
   }
 
-  private response(): RawResponse {
-    const kept = this.kept;
-    return { status: this.parsed!.status, headers: this.parsed!.headers, body: kept.length === 1 ? kept[0]! : Buffer.concat(kept) };
+  #response(): RawResponse {
+    const kept = this.#kept;
+    return { status: this.#parsed!.status, headers: this.#parsed!.headers, body: kept.length === 1 ? kept[0]! : Buffer.concat(kept) };
   }
 
-  private finish(err: Error | null): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.timer!);
-    this.sock?.destroy();
-    if (err) { this.reject(err); return; }
+  #finish(err: Error | null): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#timer!);
+    this.#sock?.destroy();
+    if (err) { this.#reject(err); return; }
     // Nothing streamed: no sink to wait for.
-    if (!this.sinkChain) { this.resolve(this.response()); return; }
+    if (!this.#sinkChain) { this.#resolve(this.#response()); return; }
     // Resolve after the last chunk reached the sink (and propagate a sink failure).
-    this.sinkChain.then(
-      () => this.resolve(this.response()),
-      (e) => this.reject(new RawHttpError('ESINK', 'body sink failed', { sinkError: e })),
+    this.#sinkChain.then(
+      () => this.#resolve(this.#response()),
+      (e) => this.#reject(new RawHttpError('ESINK', 'body sink failed', { sinkError: e })),
     );
   }
 
   /** Runs a sink call after the ones before it, with the connection paused while any is pending. */
-  private sink(call: () => void | Promise<void>): void {
-    this.sinkPending++;
-    if (this.sinkPending === 1) this.sock!.pause();
-    const chain = (this.sinkChain ?? Promise.resolve()).then(call).finally(() => { if (--this.sinkPending === 0 && !this.settled) this.sock!.resume(); });
-    this.sinkChain = chain;
+  #sink(call: () => void | Promise<void>): void {
+    this.#sinkPending++;
+    if (this.#sinkPending === 1) this.#sock!.pause();
+    const chain = (this.#sinkChain ?? Promise.resolve()).then(call).finally(() => { if (--this.#sinkPending === 0 && !this.#settled) this.#sock!.resume(); });
+    this.#sinkChain = chain;
     // A failing sink ends the exchange at once (its error is reported by finish's chain).
-    chain.catch(() => { if (!this.settled) this.finish(null); });
+    chain.catch(() => { if (!this.#settled) this.#finish(null); });
   }
 
-  private deliver(p: Buffer): void {
+  #deliver(p: Buffer): void {
     if (p.length === 0) return;
-    this.total += p.length;
-    if (this.total > this.r.maxBytes) throw new RawHttpError('EHTTPTOOLARGE', `body larger than ${this.r.maxBytes} bytes`, { tooLarge: true });
-    if (this.streaming) {
+    this.#total += p.length;
+    if (this.#total > this.#r.maxBytes) throw new RawHttpError('EHTTPTOOLARGE', `body larger than ${this.#r.maxBytes} bytes`, { tooLarge: true });
+    if (this.#streaming) {
       // A buffer of this read's own, which nothing reuses: valid for the sink as long as it wants. (No copy:
       // a 200 MiB package download allocated every byte twice and left the daemon's malloc heap ~0.6 MiB
       // larger, scripts/bench/extract.ts.) A sink that keeps chunks should copy them, or it keeps the whole
       // read buffer alive.
-      const onChunk = this.r.onChunk!;
-      this.sink(() => onChunk(p));
-    } else if (this.total - p.length < this.keepLimit) {
-      this.kept.push(Buffer.from(p));
-      if (this.total >= this.keepLimit) this.bodyDone = true;
+      const onChunk = this.#r.onChunk!;
+      this.#sink(() => onChunk(p));
+    } else if (this.#total - p.length < this.#keepLimit) {
+      this.#kept.push(Buffer.from(p));
+      if (this.#total >= this.#keepLimit) this.#bodyDone = true;
     }
   }
 
-  private onBody(buf: Buffer): void {
-    const framing = this.framing;
+  #onBody(buf: Buffer): void {
+    const framing = this.#framing;
     if (framing.kind === 'length') {
       const n = Math.min(framing.left, buf.length);
       framing.left -= n;
-      this.deliver(buf.subarray(0, n));
-      if (framing.left === 0) this.bodyDone = true;
+      this.#deliver(buf.subarray(0, n));
+      if (framing.left === 0) this.#bodyDone = true;
     } else if (framing.kind === 'chunked') {
       const out: Buffer[] = [];
-      this.chunked!.feed(buf, out);
-      for (const p of out) { this.deliver(p); if (this.bodyDone) return; }
-      if (this.chunked!.done) this.bodyDone = true;
+      this.#chunked!.feed(buf, out);
+      for (const p of out) { this.#deliver(p); if (this.#bodyDone) return; }
+      if (this.#chunked!.done) this.#bodyDone = true;
     } else if (framing.kind === 'close') {
-      this.deliver(buf);
+      this.#deliver(buf);
     }
   }
 
-  private startBody(h: Head): void {
-    const r = this.r;
-    this.parsed = h;
-    const framing = this.framing = framingOf(r.method, h);
-    if (framing.kind === 'chunked') this.chunked = new ChunkedDecoder();
+  #startBody(h: Head): void {
+    const r = this.#r;
+    this.#parsed = h;
+    const framing = this.#framing = framingOf(r.method, h);
+    if (framing.kind === 'chunked') this.#chunked = new ChunkedDecoder();
     if (framing.kind === 'length' && framing.left > r.maxBytes) throw new RawHttpError('EHTTPTOOLARGE', `body larger than ${r.maxBytes} bytes`, { tooLarge: true });
     const ok = h.status >= 200 && h.status < 300;
-    this.streaming = !!r.onChunk && ok;
-    if (r.onChunk && !ok) this.keepLimit = r.errorBodyKeep;
-    if (this.streaming && r.onStart) this.sink(r.onStart);
-    if (framing.kind === 'none' || (framing.kind === 'length' && framing.left === 0)) this.bodyDone = true;
+    this.#streaming = !!r.onChunk && ok;
+    if (r.onChunk && !ok) this.#keepLimit = r.errorBodyKeep;
+    if (this.#streaming && r.onStart) this.#sink(r.onStart);
+    if (framing.kind === 'none' || (framing.kind === 'length' && framing.left === 0)) this.#bodyDone = true;
   }
 }
 

@@ -106,23 +106,23 @@ export function openTcpLink(b: Bindings, address: string, ipv6: boolean, port: n
 }
 
 class TcpLink implements Link {
-  private readonly b: Bindings;
-  private readonly h: Owned<TcpHandle>;
-  private readonly ev: LinkEvents;
-  private readonly readBuffer: Buffer | undefined;
-  private readonly address: string;
-  private readonly port: number;
-  private closed = false;
-  private paused = false;
-  private reading = false;
+  #b: Bindings;
+  #h: Owned<TcpHandle>;
+  #ev: LinkEvents;
+  #readBuffer: Buffer | undefined;
+  #address: string;
+  #port: number;
+  #closed = false;
+  #paused = false;
+  #reading = false;
 
   constructor(b: Bindings, address: string, ipv6: boolean, port: number, ev: LinkEvents, readBuffer: Buffer | undefined) {
-    this.b = b;
-    this.ev = ev;
-    this.readBuffer = readBuffer;
-    this.address = address;
-    this.port = port;
-    const h = this.h = new b.tcp.TCP(b.tcp.constants.SOCKET) as Owned<TcpHandle>;
+    this.#b = b;
+    this.#ev = ev;
+    this.#readBuffer = readBuffer;
+    this.#address = address;
+    this.#port = port;
+    const h = this.#h = new b.tcp.TCP(b.tcp.constants.SOCKET) as Owned<TcpHandle>;
     h.link = this;
     h.onread = onRead;
     const req = new b.tcp.TCPConnectWrap() as Owned<ConnectReq>;
@@ -132,80 +132,80 @@ class TcpLink implements Link {
     req.oncomplete = onConnected;
     const err = ipv6 ? h.connect6(req, address, port) : h.connect(req, address, port);
     // A connect refused at once (an unusable address): reported from the event loop, as any other outcome.
-    if (err) setImmediate(() => this.fail('connect', err, true));
+    if (err) setImmediate(() => this.#fail('connect', err, true));
   }
 
   connected(status: number): void {
-    if (this.closed) return;
-    if (status < 0) { this.fail('connect', status, true); return; }
-    this.h.setNoDelay(true);
-    if (this.readBuffer) this.h.useUserBuffer(this.readBuffer);
-    this.startReading();
-    if (!this.closed) this.ev.onConnect();
+    if (this.#closed) return;
+    if (status < 0) { this.#fail('connect', status, true); return; }
+    this.#h.setNoDelay(true);
+    if (this.#readBuffer) this.#h.useUserBuffer(this.#readBuffer);
+    this.#startReading();
+    if (!this.#closed) this.#ev.onConnect();
   }
 
   read(ab: ArrayBuffer | undefined): void {
-    if (this.closed) return;
-    const { stream } = this.b;
+    if (this.#closed) return;
+    const { stream } = this.#b;
     const n = stream.streamBaseState[stream.kReadBytesOrError]!;
     if (n < 0) {
-      if (n === UV_EOF) { this.destroy(); this.ev.onEnd(); } else this.fail('read', n);
+      if (n === UV_EOF) { this.destroy(); this.#ev.onEnd(); } else this.#fail('read', n);
       return;
     }
     if (n === 0) return;
-    this.ev.onData(this.readBuffer ? this.readBuffer.subarray(0, n) : Buffer.from(ab!, stream.streamBaseState[stream.kArrayBufferOffset]!, n));
+    this.#ev.onData(this.#readBuffer ? this.#readBuffer.subarray(0, n) : Buffer.from(ab!, stream.streamBaseState[stream.kArrayBufferOffset]!, n));
   }
 
   written(status: number, flushed: (() => void) | undefined): void {
-    if (status < 0) this.fail('write', status);
-    else if (flushed && !this.closed) flushed();
+    if (status < 0) this.#fail('write', status);
+    else if (flushed && !this.#closed) flushed();
   }
 
   write(data: string | Uint8Array, flushed?: () => void): void {
-    if (this.closed) return;
-    const { stream } = this.b;
+    if (this.#closed) return;
+    const { stream } = this.#b;
     const w = new stream.WriteWrap() as Owned<WriteReq> & { flushed: (() => void) | undefined };
-    w.handle = this.h;
+    w.handle = this.#h;
     w.link = this;
     w.flushed = flushed;
     // Kept on the request until it completes (libuv writes from this memory when the kernel's buffer is full).
     w.data = data;
     w.oncomplete = onWritten;
-    const e = typeof data === 'string' ? this.h.writeLatin1String(w, data) : this.h.writeBuffer(w, data);
-    if (e) { setImmediate(() => this.fail('write', e)); return; }
+    const e = typeof data === 'string' ? this.#h.writeLatin1String(w, data) : this.#h.writeBuffer(w, data);
+    if (e) { setImmediate(() => this.#fail('write', e)); return; }
     // Written at once: Node calls no oncomplete then.
     if (!stream.streamBaseState[stream.kLastWriteWasAsync] && flushed) flushed();
   }
 
   pause(): void {
-    this.paused = true;
-    if (this.reading && !this.closed) { this.h.readStop(); this.reading = false; }
+    this.#paused = true;
+    if (this.#reading && !this.#closed) { this.#h.readStop(); this.#reading = false; }
   }
 
   resume(): void {
-    this.paused = false;
-    this.startReading();
+    this.#paused = false;
+    this.#startReading();
   }
 
   destroy(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.h.onread = IGNORE;
-    this.h.close();
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#h.onread = IGNORE;
+    this.#h.close();
   }
 
-  private startReading(): void {
-    if (this.closed || this.paused || this.reading) return;
-    const err = this.h.readStart();
-    if (err) { this.fail('read', err); return; }
-    this.reading = true;
+  #startReading(): void {
+    if (this.#closed || this.#paused || this.#reading) return;
+    const err = this.#h.readStart();
+    if (err) { this.#fail('read', err); return; }
+    this.#reading = true;
   }
 
-  private fail(op: string, status: number, withAddress = false): void {
-    if (this.closed) return;
+  #fail(op: string, status: number, withAddress = false): void {
+    if (this.#closed) return;
     this.destroy();
     const code = errorName(status);
-    this.ev.onError(code, `${op} ${code}${withAddress ? ` ${this.address}:${this.port}` : ''}`);
+    this.#ev.onError(code, `${op} ${code}${withAddress ? ` ${this.#address}:${this.#port}` : ''}`);
   }
 }
 
