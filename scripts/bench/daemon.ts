@@ -4,7 +4,7 @@
 // per IDLE goal-state poll (CPU time of all their threads from schedstat, in ns, over sample windows in which the incarnation did not change
 // and the platform saw only poll requests, divided by the goal-state GETs in those windows), and which requests make up an idle poll.
 //
-//   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian,bare,floor] [--sample SEC (5)]
+//   scripts/node scripts/bench/daemon.ts [--duration SEC (600)] [--agents ours,debian,bare,floor[,floorh]] [--sample SEC (5)]
 //                                        [--change SEC (60)] [--ours-bin PATH] [--node-flags '--flag,--flag'] [--smaps] [--parallel]
 //                                        [--status-bytes N] [--settle SEC (20)] [--ours-env K=V,...]
 //
